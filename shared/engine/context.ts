@@ -1,0 +1,84 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readSetting, type ResolvedProject } from '../config/load.js';
+import type { ConnectionConfig, PipelineConfig, WarehouseConfig } from '../config/schema.js';
+import { silentLogger, type Logger } from '../telemetry/logger.js';
+import type { DuckSettings } from '../transform/duckdb-session.js';
+import type { Source } from '../extract/source.js';
+import type { Warehouse } from '../merge/warehouse.js';
+import { AzureBlobStore, AzureQueuePort } from '../storage/azure-storage.js';
+import { AzureTableStore } from '../state/azure-tables.js';
+import { expandConnectionString } from '../storage/connection.js';
+import { CONTAINERS, QUEUES, POISON_SUFFIX, TABLES } from '../storage/layout.js';
+import type { BlobStore, QueuePort, TableStore } from '../storage/ports.js';
+
+export type SourceFactory = (ctx: EngineContext, conn: ConnectionConfig, pipeline: PipelineConfig) => Source;
+export type WarehouseFactory = (ctx: EngineContext, wh: WarehouseConfig, pipeline: PipelineConfig) => Warehouse;
+
+/** Everything a stage needs, passed in: no stage reaches for globals, so tests swap any port. */
+export interface EngineContext {
+  project: ResolvedProject;
+  blobs: BlobStore;
+  queues: QueuePort;
+  tables: TableStore;
+  /** Local scratch folder for Parquet parts and DuckDB spill files. */
+  workDir: string;
+  duck: DuckSettings;
+  now: () => Date;
+  log: Logger;
+  env: NodeJS.ProcessEnv;
+  /** How long a run may hold its pipeline's lease before it counts as stuck. */
+  leaseTtlMs: number;
+  sourceFor: SourceFactory;
+  warehouseFor: WarehouseFactory;
+}
+
+export interface ContextOptions {
+  project: ResolvedProject;
+  env?: NodeJS.ProcessEnv;
+  connectionString?: string;
+  workDir?: string;
+  log?: Logger;
+  now?: () => Date;
+  sourceFor: SourceFactory;
+  warehouseFor: WarehouseFactory;
+  ports?: Partial<Pick<EngineContext, 'blobs' | 'queues' | 'tables'>>;
+}
+
+export function createContext(o: ContextOptions): EngineContext {
+  const env = o.env ?? process.env;
+  const cs = expandConnectionString(o.connectionString ?? readSetting(o.project.config.storage, env));
+  const workDir = o.workDir ?? env.TIDEMARK_WORK_DIR ?? join(tmpdir(), 'tidemark');
+  return {
+    project: o.project,
+    blobs: o.ports?.blobs ?? new AzureBlobStore(cs),
+    queues: o.ports?.queues ?? new AzureQueuePort(cs),
+    tables: o.ports?.tables ?? new AzureTableStore(cs),
+    workDir,
+    duck: {
+      memoryLimit: o.project.config.duckdb.memoryLimit,
+      threads: o.project.config.duckdb.threads,
+      tempDir: join(workDir, 'duckdb-spill'),
+    },
+    now: o.now ?? (() => new Date()),
+    log: o.log ?? silentLogger,
+    env,
+    leaseTtlMs: Number(env.TIDEMARK_LEASE_MINUTES ?? 60) * 60_000,
+    sourceFor: o.sourceFor,
+    warehouseFor: o.warehouseFor,
+  };
+}
+
+/** Creates every container, queue and table tidemark uses; cheap and idempotent. */
+export async function ensureStorage(ctx: EngineContext): Promise<void> {
+  await Promise.all([
+    ctx.blobs.ensureContainers(Object.values(CONTAINERS)),
+    ctx.queues.ensureQueues(Object.values(QUEUES).flatMap((q) => [q, `${q}${POISON_SUFFIX}`])),
+    ctx.tables.ensureTables(Object.values(TABLES)),
+  ]);
+}
+
+/** Resolves a path from config against the project folder. */
+export function projectPath(ctx: Pick<EngineContext, 'project'>, p: string): string {
+  return p.startsWith('/') ? p : join(ctx.project.dir, p);
+}

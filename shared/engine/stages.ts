@@ -1,0 +1,376 @@
+import { join } from 'node:path';
+import { splitQualified } from '../config/identifiers.js';
+import { connectionOf, getPipeline, warehouseOf } from '../config/load.js';
+import { parseDuration } from '../config/duration.js';
+import type { PipelineConfig } from '../config/schema.js';
+import { TerminalError, isTerminal, errorMessage } from '../errors.js';
+import { parquetStats } from '../extract/parquet-stats.js';
+import { planColumnsFromDuck } from '../merge/duckdb/warehouse.js';
+import { commitCheckpoint, readCheckpoint } from '../state/checkpoints.js';
+import { releaseLease, renewLease } from '../state/leases.js';
+import { findRun, isTerminalStatus, updateRun, type RunRecord, type RunStage } from '../state/runs.js';
+import { writeValidations, type ValidationResult } from '../state/validations.js';
+import { md5File, removeDir, scratchDir } from '../storage/files.js';
+import { CONTAINERS, QUEUES, layout, parseManifestPath } from '../storage/layout.js';
+import {
+  changesManifestSchema,
+  parseManifest,
+  rawManifestSchema,
+  type ChangesManifest,
+  type RawManifest,
+} from '../storage/manifest.js';
+import { runTransform } from '../transform/run-transform.js';
+import type { EngineContext } from './context.js';
+import { failRun } from './start-run.js';
+import { withRetry } from './retry.js';
+import type { StageMessage } from './messages.js';
+
+export type StageOutcome = 'done' | 'skipped' | 'failed';
+
+/**
+ * Runs one stage of one run with the error mapping every trigger shares: a TerminalError
+ * fails the run (recorded, lease released) and is not rethrown, so the host does not retry;
+ * anything else is rethrown so the host retries and eventually poisons the message.
+ */
+export async function runStage(
+  ctx: EngineContext,
+  stage: RunStage,
+  ref: { pipeline: string; runId: string },
+  fn: (run: RunRecord) => Promise<StageOutcome>,
+): Promise<StageOutcome> {
+  const log = ctx.log.child({ pipeline: ref.pipeline, runId: ref.runId, stage });
+  const run = await findRun(ctx.tables, ref.pipeline, ref.runId);
+  if (!run) {
+    log.log('warn', 'message for an unknown run ignored');
+    return 'skipped';
+  }
+  if (isTerminalStatus(run.status)) {
+    log.log('info', `run already ${run.status}; duplicate delivery ignored`);
+    return 'skipped';
+  }
+  const started = Date.now();
+  try {
+    await renewLease(ctx.tables, ref.pipeline, ref.runId, ctx.now(), ctx.leaseTtlMs);
+    const outcome = await fn(run);
+    log.log('debug', `${stage} ${outcome}`, { ms: Date.now() - started });
+    return outcome;
+  } catch (err) {
+    if (isTerminal(err)) {
+      log.log('error', `${stage} failed: ${errorMessage(err)}`);
+      await failRun(ctx, ref.pipeline, ref.runId, `${stage}: ${errorMessage(err)}`);
+      return 'failed';
+    }
+    log.log('warn', `${stage} failed, will be retried: ${errorMessage(err)}`);
+    throw err;
+  } finally {
+    const ms = Date.now() - started;
+    await updateRun(ctx.tables, ref.pipeline, ref.runId, (r) => ({ ...r, timings: { ...r.timings, [stage]: (r.timings[stage] ?? 0) + ms } }), ctx.now).catch(
+      () => undefined,
+    );
+  }
+}
+
+function retryPolicy(p: PipelineConfig) {
+  return { attempts: p.retry.attempts, backoff: p.retry.backoff, initialDelayMs: parseDuration(p.retry.initialDelay) };
+}
+
+/* ---------------- extract ---------------- */
+
+export async function extractStage(ctx: EngineContext, msg: StageMessage): Promise<StageOutcome> {
+  return runStage(ctx, 'extract', msg, async (run) => {
+    const p = getPipeline(ctx.project, msg.pipeline);
+    const manifestName = layout.rawManifest(p.name, run.runId);
+    // The manifest is written last: if it exists, this stage completed and the blob trigger
+    // owns the run now. A redelivered extract message must not rewrite parts under it.
+    if (await ctx.blobs.exists(CONTAINERS.raw, manifestName)) return 'skipped';
+    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'extract' }), ctx.now);
+    const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
+    const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'extract');
+    try {
+      const cd = p.source.changeDetection;
+      const result = await withRetry(
+        retryPolicy(p),
+        async () => {
+          const source = ctx.sourceFor(ctx, connectionOf(ctx.project, p), p);
+          try {
+            return await source.extract({
+              window: {
+                mode: cd.mode,
+                ...(cd.column ? { column: cd.column } : {}),
+                lagMs: cd.lag ? parseDuration(cd.lag) : 0,
+                saved: checkpoint.watermark,
+                runMode: checkpoint.lastRunId === null && run.mode === 'incremental' ? 'full' : run.mode,
+                ...(run.backfill ? { backfill: run.backfill } : {}),
+              },
+              outDir: join(dir, 'parts'),
+              partRows: p.source.partRows,
+              partBytes: p.source.partBytes,
+              countSource: p.validation.rowCount === 'exact',
+            });
+          } finally {
+            await source.close();
+          }
+        },
+        (err, attempt, delay) =>
+          ctx.log.log('warn', `source read failed (attempt ${attempt}), retrying in ${delay} ms: ${errorMessage(err)}`, {
+            pipeline: p.name,
+            runId: run.runId,
+          }),
+      );
+      const stats = await parquetStats(result.files, ctx.duck);
+      // Parts of an earlier, interrupted attempt are replaced, never mixed in.
+      await ctx.blobs.deletePrefix(CONTAINERS.raw, layout.rawPrefix(p.name, run.runId));
+      const parts: RawManifest['parts'] = [];
+      for (const [i, file] of result.files.entries()) {
+        const name = layout.rawPart(p.name, run.runId, i);
+        const md5 = await md5File(file);
+        const { bytes } = await ctx.blobs.uploadFile(CONTAINERS.raw, name, file);
+        parts.push({ name, rows: stats.rows[i] ?? 0, bytes, md5 });
+      }
+      const rowCount = parts.reduce((a, x) => a + x.rows, 0);
+      const manifest: RawManifest = {
+        kind: 'raw',
+        version: 1,
+        pipeline: p.name,
+        runId: run.runId,
+        baseRunId: checkpoint.lastRunId,
+        window: result.window,
+        rowCount,
+        sourceRowCount: result.sourceRowCount,
+        schema: stats.schema.length ? stats.schema : result.schema,
+        parts,
+        createdAt: ctx.now().toISOString(),
+      };
+      await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'transform', counts: { ...r.counts, extracted: rowCount } }), ctx.now);
+      await ctx.blobs.putText(CONTAINERS.raw, manifestName, JSON.stringify(manifest, null, 2));
+      return 'done';
+    } finally {
+      await removeDir(dir);
+    }
+  });
+}
+
+/* ---------------- transform (blob trigger on the raw manifest) ---------------- */
+
+export async function transformStage(ctx: EngineContext, blobName: string): Promise<StageOutcome> {
+  const ref = parseManifestPath(blobName);
+  if (!ref) {
+    ctx.log.log('warn', `blob ${blobName} is not a run manifest; ignored`);
+    return 'skipped';
+  }
+  return runStage(ctx, 'transform', ref, async (run) => {
+    const p = getPipeline(ctx.project, ref.pipeline);
+    const where = `raw/${blobName}`;
+    const text = await ctx.blobs.getText(CONTAINERS.raw, blobName);
+    if (text === undefined) throw new TerminalError(`manifest ${where} vanished before the transform read it`);
+    const manifest = parseManifest(rawManifestSchema, where, text);
+    if (manifest.pipeline !== ref.pipeline || manifest.runId !== ref.runId) {
+      throw new TerminalError(`malformed manifest ${where}: it names ${manifest.pipeline}/${manifest.runId}, not the run of its path`);
+    }
+    const changesManifestName = layout.changesManifest(p.name, run.runId);
+    if (await ctx.blobs.exists(CONTAINERS.changes, changesManifestName)) {
+      // Transformed before (the trigger fired twice, or we crashed before the merge message):
+      // only the enqueue may be missing, and the merge is idempotent.
+      await ctx.queues.send(QUEUES.merge, { pipeline: p.name, runId: run.runId });
+      return 'skipped';
+    }
+    const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
+    if (checkpoint.lastRunId !== manifest.baseRunId) {
+      throw new TerminalError(
+        `the checkpoint moved to ${checkpoint.lastRunId} after this run extracted against ${manifest.baseRunId ?? 'nothing'}; start a new run`,
+      );
+    }
+    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'transform' }), ctx.now);
+    const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
+    try {
+      const partFiles: string[] = [];
+      for (const [i, part] of manifest.parts.entries()) {
+        const local = join(dir, `part-${i}.parquet`);
+        if (!(await ctx.blobs.exists(CONTAINERS.raw, part.name))) {
+          throw new TerminalError(`malformed manifest ${where}: part ${part.name} is missing from storage`);
+        }
+        await ctx.blobs.downloadToFile(CONTAINERS.raw, part.name, local);
+        const md5 = await md5File(local);
+        if (md5 !== part.md5) throw new TerminalError(`part ${part.name} does not match its manifest checksum (${md5} ≠ ${part.md5})`);
+        partFiles.push(local);
+      }
+      const stats = await parquetStats(partFiles, ctx.duck);
+      stats.rows.forEach((n, i) => {
+        if (n !== manifest.parts[i]!.rows) {
+          throw new TerminalError(`part ${manifest.parts[i]!.name} has ${n} rows, its manifest says ${manifest.parts[i]!.rows}`);
+        }
+      });
+      if (partFiles.length > 0) assertSameSchema(where, manifest.schema, stats.schema);
+
+      let snapshotFile: string | undefined;
+      if (checkpoint.snapshot) {
+        snapshotFile = join(dir, 'committed-snapshot.parquet');
+        await ctx.blobs.downloadToFile(CONTAINERS.state, checkpoint.snapshot, snapshotFile);
+      }
+      const fullRead = manifest.window.mode === 'full' || (manifest.window.from === null && run.mode !== 'backfill');
+      const out = await runTransform({
+        pipeline: p,
+        parts: partFiles,
+        schema: manifest.schema,
+        snapshotFile,
+        fullRead,
+        boundary: run.boundary,
+        sourceRowCount: manifest.sourceRowCount,
+        outDir: dir,
+        duck: ctx.duck,
+      });
+      for (const w of out.warnings) ctx.log.log('warn', w, { pipeline: p.name, runId: run.runId });
+      if (out.quarantineFile) await ctx.blobs.uploadFile(CONTAINERS.quarantine, layout.quarantine(p.name, run.runId), out.quarantineFile);
+      const changesName = layout.changes(p.name, run.runId);
+      await ctx.blobs.uploadFile(CONTAINERS.changes, changesName, out.changesFile);
+      const snapshotName = layout.snapshot(p.name, run.runId);
+      await ctx.blobs.uploadFile(CONTAINERS.state, snapshotName, out.snapshotFile);
+      const counts = { ...out.counts, extracted: manifest.rowCount };
+      const changesManifest: ChangesManifest = {
+        kind: 'changes',
+        version: 1,
+        pipeline: p.name,
+        runId: run.runId,
+        baseRunId: manifest.baseRunId,
+        window: manifest.window,
+        boundary: run.boundary,
+        changes: { name: changesName, rows: out.changesRows, md5: await md5File(out.changesFile) },
+        snapshot: { name: snapshotName, rows: out.snapshotRows },
+        schema: out.schema,
+        counts,
+        expected: out.expected,
+        sourceRowCount: manifest.sourceRowCount,
+        createdAt: ctx.now().toISOString(),
+      };
+      await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'merge', counts }), ctx.now);
+      await ctx.blobs.putText(CONTAINERS.changes, changesManifestName, JSON.stringify(changesManifest, null, 2));
+      await ctx.queues.send(QUEUES.merge, { pipeline: p.name, runId: run.runId });
+      return 'done';
+    } finally {
+      await removeDir(dir);
+    }
+  });
+}
+
+function assertSameSchema(where: string, declared: RawManifest['schema'], actual: RawManifest['schema']): void {
+  const fmt = (cols: RawManifest['schema']) => cols.map((c) => `${c.name} ${c.type}`).join(', ');
+  if (fmt(declared) !== fmt(actual)) {
+    throw new TerminalError(`the parts of ${where} do not have the schema their manifest declares: parts have (${fmt(actual)}), manifest says (${fmt(declared)})`);
+  }
+}
+
+async function readChangesManifest(ctx: EngineContext, pipeline: string, runId: string): Promise<ChangesManifest> {
+  const name = layout.changesManifest(pipeline, runId);
+  const text = await ctx.blobs.getText(CONTAINERS.changes, name);
+  if (text === undefined) throw new TerminalError(`changes manifest changes/${name} is missing`);
+  return parseManifest(changesManifestSchema, `changes/${name}`, text);
+}
+
+/* ---------------- merge ---------------- */
+
+export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise<StageOutcome> {
+  return runStage(ctx, 'merge', msg, async (run) => {
+    const p = getPipeline(ctx.project, msg.pipeline);
+    const manifest = await readChangesManifest(ctx, p.name, run.runId);
+    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'merge' }), ctx.now);
+    const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'merge');
+    const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
+    try {
+      const local = join(dir, 'changes.parquet');
+      await ctx.blobs.downloadToFile(CONTAINERS.changes, manifest.changes.name, local);
+      if ((await md5File(local)) !== manifest.changes.md5) throw new TerminalError(`changes/${manifest.changes.name} does not match its manifest checksum`);
+      const outcome = await warehouse.merge(
+        {
+          pipeline: p.name,
+          runId: run.runId,
+          boundary: manifest.boundary,
+          target: splitQualified(p.target.table),
+          keys: p.key,
+          columns: planColumnsFromDuck(manifest.schema),
+          type1Columns: p.target.type1Columns,
+          deletes: p.target.deletes,
+          scd: p.target.scd,
+          counts: manifest.counts,
+        },
+        local,
+      );
+      ctx.log.log('info', `merge ${outcome}`, { pipeline: p.name, runId: run.runId });
+      // The checkpoint advances only after the merge committed (DESIGN §5.4); a crash
+      // between the two is healed by the redelivered message: merge no-op, then this.
+      await commitCheckpoint(ctx.tables, {
+        pipeline: p.name,
+        runId: run.runId,
+        baseRunId: manifest.baseRunId,
+        watermark: manifest.window.next,
+        snapshot: manifest.snapshot.name,
+        now: ctx.now(),
+      });
+      await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'validate' }), ctx.now);
+      await ctx.queues.send(QUEUES.validate, { pipeline: p.name, runId: run.runId });
+      return 'done';
+    } finally {
+      await warehouse.close();
+      await removeDir(dir);
+    }
+  });
+}
+
+/* ---------------- validate ---------------- */
+
+export async function validateStage(ctx: EngineContext, msg: StageMessage): Promise<StageOutcome> {
+  return runStage(ctx, 'validate', msg, async (run) => {
+    const p = getPipeline(ctx.project, msg.pipeline);
+    const manifest = await readChangesManifest(ctx, p.name, run.runId);
+    const target = splitQualified(p.target.table);
+    const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
+    const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'validate');
+    const results: ValidationResult[] = [];
+    try {
+      if (p.validation.rowCount === 'exact' && manifest.expected.currentRows !== null) {
+        const actual = await warehouse.currentRowCount(target);
+        results.push({
+          check: 'row_count',
+          passed: actual === manifest.expected.currentRows,
+          expected: manifest.expected.currentRows,
+          actual,
+          detail: manifest.window.mode === 'full' ? 'distinct source keys vs current target rows' : 'source rows up to the window vs current target rows',
+        });
+      }
+      if (manifest.expected.checksum !== null) {
+        let scope: 'table' | { changesFile: string } = 'table';
+        if (manifest.expected.checksumScope === 'changes') {
+          const local = join(dir, 'changes.parquet');
+          await ctx.blobs.downloadToFile(CONTAINERS.changes, manifest.changes.name, local);
+          scope = { changesFile: local };
+        }
+        const actual = await warehouse.checksum(target, manifest.expected.checksumColumns, p.key, scope);
+        results.push({
+          check: 'checksum',
+          passed: actual === manifest.expected.checksum,
+          expected: manifest.expected.checksum,
+          actual,
+          detail: `${manifest.expected.checksumColumns.join(', ')} over ${manifest.expected.checksumScope === 'table' ? 'all current rows' : "this run's changed rows"}`,
+        });
+      }
+    } finally {
+      await warehouse.close();
+      await removeDir(dir);
+    }
+    await writeValidations(ctx.tables, p.name, run.runId, results, ctx.now());
+    const passed = results.every((r) => r.passed);
+    await updateRun(
+      ctx.tables,
+      p.name,
+      run.runId,
+      (r) => ({ ...r, status: passed ? 'succeeded' : 'validation_failed', stage: 'done', finishedAt: ctx.now().toISOString() }),
+      ctx.now,
+    );
+    await releaseLease(ctx.tables, p.name, run.runId);
+    ctx.log.log(passed ? 'info' : 'error', passed ? 'run succeeded' : 'run failed validation', {
+      pipeline: p.name,
+      runId: run.runId,
+      failed: results.filter((r) => !r.passed).map((r) => r.check),
+    });
+    return 'done';
+  });
+}

@@ -1,0 +1,73 @@
+import { getPipeline } from '../config/load.js';
+import { assertSupported } from '../config/support.js';
+import { acquireLease, releaseLease } from '../state/leases.js';
+import { findRun, isTerminalStatus, newRunRecord, updateRun, type RunMode, type RunRecord, type RunTrigger } from '../state/runs.js';
+import { QUEUES, TABLES } from '../storage/layout.js';
+import type { EngineContext } from './context.js';
+import { newRunId } from './run-id.js';
+
+export interface StartRunRequest {
+  pipeline: string;
+  trigger: RunTrigger;
+  mode?: RunMode;
+  backfill?: { from?: string; to?: string };
+}
+
+/**
+ * Starts a run: takes the pipeline's lease, writes the run record, enqueues the extract.
+ * Timers and HTTP only call this; the work itself happens in the queue- and blob-triggered
+ * stages. Throws ConflictError when a run of the pipeline is in flight.
+ */
+export async function startRun(ctx: EngineContext, req: StartRunRequest): Promise<RunRecord> {
+  const pipeline = getPipeline(ctx.project, req.pipeline);
+  assertSupported(ctx.project, pipeline);
+  const now = ctx.now();
+  const runId = newRunId(now);
+  await acquireLease(ctx.tables, {
+    pipeline: pipeline.name,
+    runId,
+    now,
+    ttlMs: ctx.leaseTtlMs,
+    isActive: async (id) => {
+      const r = await findRun(ctx.tables, pipeline.name, id);
+      return r !== undefined && !isTerminalStatus(r.status);
+    },
+    onStale: async (id) => {
+      ctx.log.log('warn', 'run lease expired; marking the stuck run failed', { pipeline: pipeline.name, runId: id });
+      await failRun(ctx, pipeline.name, id, `lease expired after ${Math.round(ctx.leaseTtlMs / 60000)} min: the run was stuck and is abandoned`);
+    },
+  });
+  const record = newRunRecord({
+    pipeline: pipeline.name,
+    runId,
+    trigger: req.trigger,
+    mode: req.mode ?? 'incremental',
+    now,
+    ...(req.backfill ? { backfill: req.backfill } : {}),
+  });
+  try {
+    await ctx.tables.insert(TABLES.runs, record);
+    await ctx.queues.send(QUEUES.extract, { pipeline: pipeline.name, runId });
+  } catch (err) {
+    await releaseLease(ctx.tables, pipeline.name, runId).catch(() => undefined);
+    await failRun(ctx, pipeline.name, runId, `could not enqueue the extract: ${(err as Error).message}`).catch(() => undefined);
+    throw err;
+  }
+  ctx.log.log('info', 'run started', { pipeline: pipeline.name, runId, trigger: req.trigger, mode: record.mode });
+  return record;
+}
+
+/** Marks a run failed (unless it already ended) and releases the pipeline for the next run. */
+export async function failRun(ctx: EngineContext, pipeline: string, runId: string, error: string): Promise<void> {
+  const existing = await findRun(ctx.tables, pipeline, runId);
+  if (existing && !isTerminalStatus(existing.status)) {
+    await updateRun(
+      ctx.tables,
+      pipeline,
+      runId,
+      (r) => (isTerminalStatus(r.status) ? undefined : { ...r, status: 'failed', error, finishedAt: ctx.now().toISOString() }),
+      ctx.now,
+    );
+  }
+  await releaseLease(ctx.tables, pipeline, runId);
+}

@@ -1,0 +1,52 @@
+/**
+ * Error taxonomy shared by every stage. The functions/ layer maps these to the host's
+ * behaviour: a TerminalError fails the run and is swallowed (no retry, the input will not get
+ * better by itself); anything else is rethrown so the host retries and, after maxDequeueCount,
+ * moves the message to the poison queue.
+ */
+export class TidemarkError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The input or state is wrong; retrying cannot help. */
+export class TerminalError extends TidemarkError {}
+
+/** A configuration file is invalid. `file` and `path` point at the offending field. */
+export class ConfigError extends TerminalError {
+  constructor(
+    readonly file: string,
+    readonly path: string,
+    readonly problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}${path ? ` at ${path}` : ''}: ${problem}`, options);
+  }
+}
+
+/** A field the schema accepts but this release does not implement yet. */
+export class NotSupportedError extends TerminalError {
+  constructor(readonly field: string, detail?: string) {
+    super(`not supported yet: ${field}${detail ? ` (${detail})` : ''}`);
+  }
+}
+
+/** Another run of the pipeline holds the lease. */
+export class ConflictError extends TidemarkError {}
+
+/** A named thing does not exist (pipeline, run, backup). */
+export class NotFoundError extends TerminalError {}
+
+/** Failure of something outside us that may heal (network, throttling, a locked file). */
+export class TransientError extends TidemarkError {}
+
+export function isTerminal(err: unknown): boolean {
+  return err instanceof TerminalError;
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

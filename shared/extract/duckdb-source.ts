@@ -1,0 +1,118 @@
+import { mkdirSync, readdirSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { splitQualified } from '../config/identifiers.js';
+import type { PipelineConfig } from '../config/schema.js';
+import { TerminalError } from '../errors.js';
+import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../transform/duckdb-session.js';
+import type { ExtractRequest, ExtractResult, Source } from './source.js';
+import { completeWindow, planWindow } from './window.js';
+
+const ROW_GROUP_ROWS = 122_880;
+const ISO = "'%Y-%m-%dT%H:%M:%S.%fZ'";
+
+/** The relation a pipeline reads: a quoted table, or the user's query as a subquery. */
+export function sourceRelation(p: PipelineConfig): string {
+  if (p.source.table) {
+    const q = splitQualified(p.source.table);
+    return q.schema ? `${quoteDuck(q.schema)}.${quoteDuck(q.name)}` : quoteDuck(q.name);
+  }
+  return `(${p.source.query}) AS _tm_q`;
+}
+
+/**
+ * Pure planner for the DuckDB source's SQL. The window bounds are bound parameters; the
+ * column and relation come from validated config and are quoted.
+ */
+export function planDuckExtract(p: PipelineConfig, req: { from: string | null; to: string | null; fullRead: boolean }) {
+  const rel = sourceRelation(p);
+  const col = p.source.changeDetection.column;
+  const where: string[] = [];
+  const parameters: string[] = [];
+  if (!req.fullRead && col) {
+    if (req.from !== null) {
+      parameters.push(req.from);
+      where.push(`${quoteDuck(col)} > CAST($${parameters.length} AS TIMESTAMPTZ)`);
+    }
+    if (req.to !== null) {
+      parameters.push(req.to);
+      where.push(`${quoteDuck(col)} <= CAST($${parameters.length} AS TIMESTAMPTZ)`);
+    }
+  }
+  const select = `SELECT * FROM ${rel}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+  return {
+    upper: col ? { sql: `SELECT strftime(CAST(max(${quoteDuck(col)}) AS TIMESTAMPTZ), ${ISO}) AS upper FROM ${rel}`, parameters: [] } : undefined,
+    select: { sql: select, parameters },
+    countUpTo: (to: string | null) =>
+      col && to !== null
+        ? { sql: `SELECT count(*)::BIGINT AS n FROM ${rel} WHERE ${quoteDuck(col)} <= CAST($1 AS TIMESTAMPTZ)`, parameters: [to] }
+        : { sql: `SELECT count(*)::BIGINT AS n FROM ${rel}`, parameters: [] },
+  };
+}
+
+/** A DuckDB database file as a source; DuckDB itself writes the Parquet parts (no JS rows). */
+export class DuckDbSource implements Source {
+  constructor(
+    private readonly file: string,
+    private readonly pipeline: PipelineConfig,
+    private readonly settings: DuckSettings,
+  ) {}
+
+  async extract(req: ExtractRequest): Promise<ExtractResult> {
+    if (!existsSync(this.file)) {
+      throw new TerminalError(`source database ${this.file} does not exist; check connections.${this.pipeline.source.connection}.path`);
+    }
+    const s = await DuckSession.open(':memory:', this.settings);
+    try {
+      await s.run(`SET TimeZone = 'UTC'`);
+      await s.run(`ATTACH ${duckLiteral(resolve(this.file))} AS src (READ_ONLY)`);
+      await s.run('USE src');
+      const planned = planWindow(req.window);
+      const plan0 = planDuckExtract(this.pipeline, { from: planned.from, to: null, fullRead: planned.fullRead });
+      let captured: string | null = null;
+      if (plan0.upper && req.window.mode !== 'full') {
+        const r = await s.one<{ upper: string | null }>(plan0.upper.sql);
+        captured = r?.upper ?? null;
+      }
+      const window = completeWindow(req.window, captured);
+      const fullRead = planned.fullRead;
+      const nothingToRead = !fullRead && window.to === null;
+      const plan = planDuckExtract(this.pipeline, { from: window.from, to: window.to, fullRead });
+      mkdirSync(req.outDir, { recursive: true });
+      if (!nothingToRead) {
+        const rowGroup = Math.min(ROW_GROUP_ROWS, req.partRows);
+        const groupsPerFile = Math.max(1, Math.ceil(req.partRows / rowGroup));
+        await s.run(
+          `COPY (${plan.select.sql}) TO ${duckLiteral(req.outDir)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${rowGroup}, ROW_GROUPS_PER_FILE ${groupsPerFile}, FILE_SIZE_BYTES ${duckLiteral(req.partBytes)}, OVERWRITE_OR_IGNORE true)`,
+          plan.select.parameters,
+        );
+      }
+      let sourceRowCount: number | null = null;
+      if (req.countSource) {
+        const c = plan.countUpTo(window.mode === 'full' ? null : window.to);
+        sourceRowCount = window.mode !== 'full' && window.to === null ? 0 : Number((await s.one<{ n: bigint }>(c.sql, c.parameters))?.n ?? 0);
+      }
+      const files = existsSync(req.outDir)
+        ? readdirSync(req.outDir)
+            .filter((f) => f.endsWith('.parquet'))
+            .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+            .map((f) => join(req.outDir, f))
+        : [];
+      const schema = (await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${sourceRelation(this.pipeline)}`)).map(
+        (r) => ({ name: r.column_name, type: r.column_type }),
+      );
+      return { files, window, sourceRowCount, schema };
+    } catch (err) {
+      if (err instanceof TerminalError) throw err;
+      const msg = (err as Error).message;
+      // Catalog and binder errors mean the config does not match the source: not retryable.
+      if (/Catalog Error|Binder Error|Parser Error/.test(msg)) {
+        throw new TerminalError(`source ${this.pipeline.source.connection} rejected the extract of ${this.pipeline.name}: ${msg}`, { cause: err });
+      }
+      throw err;
+    } finally {
+      s.close();
+    }
+  }
+
+  async close(): Promise<void> {}
+}

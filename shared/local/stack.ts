@@ -1,0 +1,118 @@
+import { join } from 'node:path';
+import { loadProject, type ResolvedProject } from '../config/load.js';
+import { createContext, ensureStorage, type EngineContext, type SourceFactory, type WarehouseFactory } from '../engine/context.js';
+import { defaultSourceFor, defaultWarehouseFor } from '../engine/factories.js';
+import { startRun, type StartRunRequest } from '../engine/start-run.js';
+import { getRun, isTerminalStatus, type RunRecord } from '../state/runs.js';
+import { readValidations, type ValidationResult } from '../state/validations.js';
+import { AzureQueuePort } from '../storage/azure-storage.js';
+import { expandConnectionString } from '../storage/connection.js';
+import type { Logger } from '../telemetry/logger.js';
+import { ensureAzurite, type AzuriteHandle } from './azurite.js';
+import { LocalHost, type LocalHostOptions } from './host.js';
+
+export interface LocalStack {
+  project: ResolvedProject;
+  ctx: EngineContext;
+  host: LocalHost;
+  azurite?: AzuriteHandle;
+  close(): Promise<void>;
+}
+
+export interface OpenStackOptions {
+  projectDir: string;
+  /** A storage connection string; omitted = the project's setting, or Azurite started here. */
+  connectionString?: string;
+  env?: NodeJS.ProcessEnv;
+  log?: Logger;
+  now?: () => Date;
+  sourceFor?: SourceFactory;
+  warehouseFor?: WarehouseFactory;
+  host?: Omit<LocalHostOptions, 'queueService'>;
+  ports?: Parameters<typeof createContext>[0]['ports'];
+}
+
+/** The local stack of DESIGN §13: the project, storage (Azurite unless told otherwise), the host. */
+export async function openLocalStack(o: OpenStackOptions): Promise<LocalStack> {
+  const project = loadProject(o.projectDir);
+  const env = o.env ?? process.env;
+  let cs = o.connectionString ?? env[project.config.storage];
+  let azurite: AzuriteHandle | undefined;
+  if (!cs || /^\s*UseDevelopmentStorage=true/i.test(cs)) {
+    azurite = await ensureAzurite(project.dir);
+    cs = azurite.connectionString;
+  }
+  cs = expandConnectionString(cs);
+  const ctx = createContext({
+    project,
+    env,
+    connectionString: cs,
+    workDir: env.TIDEMARK_WORK_DIR ?? join(project.dir, '.tidemark', 'work'),
+    ...(o.log ? { log: o.log } : {}),
+    ...(o.now ? { now: o.now } : {}),
+    sourceFor: o.sourceFor ?? defaultSourceFor,
+    warehouseFor: o.warehouseFor ?? defaultWarehouseFor,
+    ...(o.ports ? { ports: o.ports } : {}),
+  });
+  await ensureStorage(ctx);
+  const queueService = new AzureQueuePort(cs).service;
+  const host = new LocalHost(ctx, { ...o.host, queueService });
+  return {
+    project,
+    ctx,
+    host,
+    ...(azurite ? { azurite } : {}),
+    close: async () => {
+      host.stop();
+      await azurite?.stop();
+    },
+  };
+}
+
+export interface RunSummary {
+  pipeline: string;
+  runId: string;
+  status: RunRecord['status'];
+  counts: {
+    extracted: number;
+    inserted: number;
+    updated: number;
+    deleted: number;
+    unchanged: number;
+    stale: number;
+    quarantined: number;
+  };
+  validations: Array<{ check: string; passed: boolean; expected: ValidationResult['expected']; actual: ValidationResult['actual'] }>;
+  error?: string;
+  timings: RunRecord['timings'];
+}
+
+/** One whole run through the real queues and containers: start, then drive until it ends. */
+export async function runOnce(stack: LocalStack, req: Omit<StartRunRequest, 'trigger'> & { trigger?: StartRunRequest['trigger'] }, timeoutMs?: number): Promise<RunSummary> {
+  const run = await startRun(stack.ctx, { trigger: 'cli', ...req });
+  await stack.host.runUntil(async () => isTerminalStatus((await getRun(stack.ctx.tables, run.pipeline, run.runId)).status), timeoutMs);
+  return summarize(stack.ctx, run.pipeline, run.runId);
+}
+
+export async function summarize(ctx: EngineContext, pipeline: string, runId: string): Promise<RunSummary> {
+  const r = await getRun(ctx.tables, pipeline, runId);
+  const v = await readValidations(ctx.tables, pipeline, runId);
+  const c = r.counts;
+  return {
+    pipeline,
+    runId,
+    status: r.status,
+    counts: {
+      extracted: c.extracted,
+      inserted: c.inserted,
+      updated: c.updated + (c.type1 ?? 0),
+      deleted: c.deleted,
+      unchanged: c.unchanged,
+      stale: c.stale,
+      quarantined: c.quarantined,
+    },
+    validations: v.map(({ check, passed, expected, actual }) => ({ check, passed, expected, actual })),
+    ...(r.error ? { error: r.error } : {}),
+    timings: r.timings,
+  };
+}

@@ -1,0 +1,41 @@
+import type { QualifiedName } from '../config/identifiers.js';
+import type { SqlValue, Statement } from '../transform/duckdb-session.js';
+import type { LogicalType, MergePlan, PlanColumn } from './plan.js';
+
+export type { Statement, SqlValue };
+
+/** Facts about an engine, as data; each carries where it comes from. */
+export interface DialectCapabilities {
+  transactionalDdl: boolean;
+  merge: boolean;
+  maxIdentifierLength: number;
+  maxParameters: number;
+}
+
+export interface ExistingColumn {
+  name: string;
+  /** The engine's own type name, normalised by the dialect for comparison. */
+  type: string;
+}
+
+export interface Dialect {
+  readonly name: 'duckdb' | 'postgres' | 'synapse';
+  readonly capabilities: DialectCapabilities;
+  quoteIdent(name: string): string;
+  qualify(name: QualifiedName): string;
+  /** Placeholder for the i-th (1-based) bound parameter. */
+  param(i: number): string;
+  typeName(t: LogicalType): string;
+  /** Statements run before the merge transaction (schema, target, ledger, new columns). */
+  ensureTarget(plan: MergePlan, existing: readonly ExistingColumn[] | undefined): Statement[];
+  /** Returns a row when the run is already in the ledger. */
+  ledgerCheck(plan: MergePlan): Statement;
+  /** The SCD2 / SCD1 steps and the ledger insert, in order, inside one transaction. */
+  mergeSteps(plan: MergePlan): Statement[];
+  /** Lists the target's columns (name, type); no rows when the table is absent. */
+  describeTarget(target: QualifiedName): Statement;
+  /** Current (not deleted) rows of the target. */
+  currentRowCount(target: QualifiedName): Statement;
+  /** The dimension as of a UTC instant (point-in-time read). */
+  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Statement;
+}

@@ -1,0 +1,113 @@
+import type { QualifiedName } from '../../config/identifiers.js';
+import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
+import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
+import { ledgerName, renderLedgerCheck, renderLedgerInsert, renderScdSteps, type SqlStyle } from '../scd-sql.js';
+import { scdColumnDefs, planTargetChanges } from '../target.js';
+
+/**
+ * Sources: DuckDB documentation, "Transaction Management" (DDL is transactional),
+ * "MERGE INTO" (since 1.4), "Keywords and Identifiers" (no practical identifier length limit;
+ * we keep 128 so names port to Synapse), "Prepared Statements" ($n parameters).
+ */
+export const duckdbCapabilities: DialectCapabilities = {
+  transactionalDdl: true,
+  merge: true,
+  maxIdentifierLength: 128,
+  maxParameters: 65_535,
+};
+
+const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+export const duckStyle: SqlStyle = {
+  q: quote,
+  qualify: (n) => (n.schema ? `${quote(n.schema)}.${quote(n.name)}` : quote(n.name)),
+  param: (i) => `$${i}`,
+  true: 'true',
+  false: 'false',
+};
+
+export function duckTypeName(t: LogicalType): string {
+  switch (t.kind) {
+    case 'boolean':
+      return 'BOOLEAN';
+    case 'integer':
+      return t.bits === 128 ? 'HUGEINT' : t.bits === 64 ? 'BIGINT' : t.bits === 32 ? 'INTEGER' : 'SMALLINT';
+    case 'decimal':
+      return `DECIMAL(${t.precision},${t.scale})`;
+    case 'float':
+      return t.bits === 32 ? 'FLOAT' : 'DOUBLE';
+    case 'text':
+      return 'VARCHAR';
+    case 'date':
+      return 'DATE';
+    case 'time':
+      return 'TIME';
+    case 'timestamp':
+      return 'TIMESTAMP';
+    case 'timestamptz':
+      return 'TIMESTAMP WITH TIME ZONE';
+    case 'binary':
+      return 'BLOB';
+    case 'uuid':
+      return 'UUID';
+    case 'json':
+      return 'JSON';
+  }
+}
+
+export const duckdbDialect: Dialect = {
+  name: 'duckdb',
+  capabilities: duckdbCapabilities,
+  quoteIdent: quote,
+  qualify: duckStyle.qualify,
+  param: duckStyle.param,
+  typeName: duckTypeName,
+
+  ensureTarget(plan: MergePlan, existing: readonly ExistingColumn[] | undefined): Statement[] {
+    const out: Statement[] = [];
+    if (plan.target.schema) out.push({ sql: `CREATE SCHEMA IF NOT EXISTS ${quote(plan.target.schema)}`, parameters: [] });
+    const T = duckStyle.qualify(plan.target);
+    if (!existing || existing.length === 0) {
+      const cols = [
+        ...plan.columns.map((c) => `${quote(c.name)} ${duckTypeName(c.type)}`),
+        ...scdColumnDefs({ timestamp: 'TIMESTAMP', boolean: 'BOOLEAN', hash: 'VARCHAR' }).map(([n, t]) => `${quote(n)} ${t}`),
+      ];
+      out.push({ sql: `CREATE TABLE IF NOT EXISTS ${T} (${cols.join(', ')})`, parameters: [] });
+    } else {
+      for (const c of planTargetChanges(plan, existing, duckTypeName)) {
+        out.push({ sql: `ALTER TABLE ${T} ADD COLUMN ${quote(c.name)} ${duckTypeName(c.type)}`, parameters: [] });
+      }
+    }
+    out.push({
+      sql: `CREATE TABLE IF NOT EXISTS ${duckStyle.qualify(ledgerName(plan))} (${quote('pipeline')} VARCHAR NOT NULL, ${quote('run_id')} VARCHAR NOT NULL, ${quote('target_table')} VARCHAR NOT NULL, ${quote('boundary')} TIMESTAMP NOT NULL, ${quote('inserted')} BIGINT, ${quote('updated')} BIGINT, ${quote('deleted')} BIGINT, ${quote('committed_at')} TIMESTAMP, PRIMARY KEY (${quote('pipeline')}, ${quote('run_id')}))`,
+      parameters: [],
+    });
+    return out;
+  },
+
+  ledgerCheck: (plan) => renderLedgerCheck(duckStyle, plan),
+
+  mergeSteps: (plan) => [...renderScdSteps(duckStyle, plan), renderLedgerInsert(duckStyle, plan)],
+
+  describeTarget(target: QualifiedName): Statement {
+    return {
+      sql: `SELECT column_name AS name, data_type AS type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+      parameters: [target.schema ?? 'main', target.name],
+    };
+  },
+
+  currentRowCount(target: QualifiedName): Statement {
+    return {
+      sql: `SELECT count(*)::BIGINT AS n FROM ${duckStyle.qualify(target)} WHERE ${quote('_tm_is_current')} AND NOT ${quote('_tm_is_deleted')}`,
+      parameters: [],
+    };
+  },
+
+  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Statement {
+    return {
+      sql: `SELECT ${columns.map((c) => quote(c.name)).join(', ')} FROM ${duckStyle.qualify(target)} WHERE ${quote('_tm_valid_from')} <= CAST($1 AS TIMESTAMP) AND (${quote('_tm_valid_to')} IS NULL OR ${quote('_tm_valid_to')} > CAST($1 AS TIMESTAMP)) AND NOT ${quote('_tm_is_deleted')}`,
+      parameters: [at],
+    };
+  },
+};
+

@@ -1,0 +1,121 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { QualifiedName } from '../../config/identifiers.js';
+import { TerminalError, TransientError } from '../../errors.js';
+import { checksumSql } from '../../transform/classify.js';
+import { DuckSession, duckLiteral, type DuckSettings } from '../../transform/duckdb-session.js';
+import type { ExistingColumn } from '../dialect.js';
+import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
+import type { MergeOutcome, Warehouse } from '../warehouse.js';
+import { duckdbDialect, duckStyle } from './dialect.js';
+
+const STAGE: QualifiedName = { name: '_tm_stage' };
+
+/**
+ * The embedded warehouse: one DuckDB file. DuckDB allows one writing process per file, so a
+ * session is opened per operation and closed after it; a lock held by another process is
+ * transient (the host retries), not a failure of the run.
+ */
+export class DuckDbWarehouse implements Warehouse {
+  readonly dialect = duckdbDialect;
+
+  constructor(
+    private readonly file: string,
+    private readonly settings: DuckSettings,
+  ) {}
+
+  private async session<T>(fn: (s: DuckSession) => Promise<T>): Promise<T> {
+    mkdirSync(dirname(this.file), { recursive: true });
+    let s: DuckSession;
+    try {
+      s = await DuckSession.open(this.file, this.settings);
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (/lock|Conflicting/i.test(msg)) throw new TransientError(`warehouse file ${this.file} is locked by another process`, { cause: err });
+      throw err;
+    }
+    try {
+      await s.run(`SET TimeZone = 'UTC'`);
+      return await fn(s);
+    } finally {
+      s.close();
+    }
+  }
+
+  private async describeIn(s: DuckSession, target: QualifiedName): Promise<ExistingColumn[]> {
+    const st = this.dialect.describeTarget(target);
+    return s.rows<ExistingColumn>(st.sql, st.parameters);
+  }
+
+  describe(target: QualifiedName): Promise<ExistingColumn[]> {
+    return this.session((s) => this.describeIn(s, target));
+  }
+
+  merge(planIn: Omit<MergePlan, 'stage'>, changesFile: string): Promise<MergeOutcome> {
+    const plan: MergePlan = { ...planIn, stage: STAGE };
+    return this.session(async (s) => {
+      const existing = await this.describeIn(s, plan.target);
+      for (const st of this.dialect.ensureTarget(plan, existing)) await s.exec(st);
+      const check = this.dialect.ledgerCheck(plan);
+      if ((await s.rows(check.sql, check.parameters)).length > 0) return 'already-merged';
+      await s.run(`CREATE OR REPLACE TEMP TABLE ${duckStyle.qualify(STAGE)} AS SELECT * FROM read_parquet(${duckLiteral(changesFile)})`);
+      try {
+        return await s.transaction(async () => {
+          // Checked again inside the transaction: a concurrent duplicate delivery that
+          // committed first makes this one a no-op instead of a double apply.
+          if ((await s.rows(check.sql, check.parameters)).length > 0) return 'already-merged' as const;
+          for (const st of this.dialect.mergeSteps(plan)) await s.exec(st);
+          return 'merged' as const;
+        });
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (/Constraint Error.*_tm_ledger|duplicate key/i.test(msg)) return 'already-merged';
+        if (/Conversion Error|Binder Error|Catalog Error/.test(msg)) {
+          throw new TerminalError(`merge into ${duckStyle.qualify(plan.target)} failed: ${msg}`, { cause: err });
+        }
+        throw err;
+      }
+    });
+  }
+
+  currentRowCount(target: QualifiedName): Promise<number> {
+    return this.session(async (s) => {
+      const st = this.dialect.currentRowCount(target);
+      return Number((await s.one<{ n: bigint }>(st.sql, st.parameters))?.n ?? 0);
+    });
+  }
+
+  checksum(target: QualifiedName, columns: readonly string[], keys: readonly string[], scope: 'table' | { changesFile: string }): Promise<string> {
+    return this.session(async (s) => {
+      const existing = await this.describeIn(s, target);
+      const typed = columns.map((c) => {
+        const e = existing.find((x) => x.name === c);
+        if (!e) throw new TerminalError(`checksum column ${c} is not in the target`);
+        return { name: c, type: e.type };
+      });
+      const q = duckStyle.q;
+      const current = `(SELECT * FROM ${duckStyle.qualify(target)} WHERE ${q('_tm_is_current')} AND NOT ${q('_tm_is_deleted')})`;
+      const rel =
+        scope === 'table'
+          ? `${current} AS _tm_t`
+          : `(SELECT t.* FROM ${current} AS t WHERE EXISTS (SELECT 1 FROM read_parquet(${duckLiteral(scope.changesFile)}) AS c WHERE c._tm_op IN ('insert', 'update', 'type1') AND ${keys
+              .map((k) => `c.${q(k)} = t.${q(k)}`)
+              .join(' AND ')})) AS _tm_t`;
+      const r = await s.one<{ n: bigint; s: bigint }>(checksumSql(typed, rel));
+      return `${r?.n ?? 0}:${r?.s ?? 0}`;
+    });
+  }
+
+  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Promise<Record<string, unknown>[]> {
+    return this.session(async (s) => {
+      const st = this.dialect.asOf(target, columns, at);
+      return s.rows(st.sql, st.parameters);
+    });
+  }
+
+  async close(): Promise<void> {}
+}
+
+export function planColumnsFromDuck(schema: ReadonlyArray<{ name: string; type: string }>): PlanColumn[] {
+  return schema.filter((c) => !c.name.startsWith('_tm_')).map((c) => ({ name: c.name, type: logicalFromDuck(c.type) }));
+}

@@ -1,0 +1,103 @@
+import type { QualifiedName } from '../config/identifiers.js';
+
+/** The SCD2 columns of DESIGN §8, in the order they follow the data columns. */
+export const SCD_COLUMNS = [
+  '_tm_valid_from',
+  '_tm_valid_to',
+  '_tm_is_current',
+  '_tm_is_deleted',
+  '_tm_row_hash',
+  '_tm_run_id',
+  '_tm_version_key',
+] as const;
+
+/** Columns of the run ledger that commits with every merge (DESIGN §5.3). */
+export const LEDGER_TABLE = '_tm_ledger';
+
+export type LogicalType =
+  | { kind: 'boolean' }
+  | { kind: 'integer'; bits: 8 | 16 | 32 | 64 | 128 }
+  | { kind: 'decimal'; precision: number; scale: number }
+  | { kind: 'float'; bits: 32 | 64 }
+  | { kind: 'text' }
+  | { kind: 'date' }
+  | { kind: 'time' }
+  | { kind: 'timestamp' }
+  | { kind: 'timestamptz' }
+  | { kind: 'binary' }
+  | { kind: 'uuid' }
+  | { kind: 'json' };
+
+export interface PlanColumn {
+  name: string;
+  type: LogicalType;
+}
+
+export interface MergePlan {
+  pipeline: string;
+  runId: string;
+  /** UTC ISO-8601; valid_from of versions opened by a load-time run. */
+  boundary: string;
+  target: QualifiedName;
+  /** Name of the staging table holding the changes (`_tm_op` etc. included). */
+  stage: QualifiedName;
+  keys: string[];
+  /** Every user column of the target (keys included), in target order. */
+  columns: PlanColumn[];
+  type1Columns: string[];
+  deletes: 'retire' | 'mark' | 'ignore';
+  scd: 1 | 2;
+  counts: { inserted: number; updated: number; deleted: number; type1: number };
+}
+
+/** Parses a DuckDB type name (what DESCRIBE prints) into the logical type every dialect maps. */
+export function logicalFromDuck(type: string): LogicalType {
+  const t = type.toUpperCase().trim();
+  const dec = /^DECIMAL\((\d+),\s*(\d+)\)$/.exec(t);
+  if (dec) return { kind: 'decimal', precision: Number(dec[1]), scale: Number(dec[2]) };
+  switch (t) {
+    case 'BOOLEAN':
+      return { kind: 'boolean' };
+    case 'TINYINT':
+    case 'UTINYINT':
+      return { kind: 'integer', bits: 16 };
+    case 'SMALLINT':
+      return { kind: 'integer', bits: 16 };
+    case 'USMALLINT':
+    case 'INTEGER':
+      return { kind: 'integer', bits: 32 };
+    case 'UINTEGER':
+    case 'BIGINT':
+      return { kind: 'integer', bits: 64 };
+    case 'UBIGINT':
+    case 'HUGEINT':
+    case 'UHUGEINT':
+      return { kind: 'integer', bits: 128 };
+    case 'FLOAT':
+      return { kind: 'float', bits: 32 };
+    case 'DOUBLE':
+      return { kind: 'float', bits: 64 };
+    case 'DATE':
+      return { kind: 'date' };
+    case 'TIME':
+      return { kind: 'time' };
+    case 'TIMESTAMP':
+    case 'TIMESTAMP_NS':
+    case 'TIMESTAMP_MS':
+    case 'TIMESTAMP_S':
+      return { kind: 'timestamp' };
+    case 'TIMESTAMP WITH TIME ZONE':
+    case 'TIMESTAMPTZ':
+      return { kind: 'timestamptz' };
+    case 'BLOB':
+      return { kind: 'binary' };
+    case 'UUID':
+      return { kind: 'uuid' };
+    case 'JSON':
+      return { kind: 'json' };
+    default:
+      // VARCHAR and everything without a portable equivalent (lists, structs, intervals)
+      // lands as text: the canonical text keeps the value.
+      return { kind: 'text' };
+  }
+}

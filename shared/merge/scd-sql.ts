@@ -1,0 +1,109 @@
+import type { QualifiedName } from '../config/identifiers.js';
+import type { Statement } from './dialect.js';
+import { LEDGER_TABLE, type MergePlan } from './plan.js';
+
+/**
+ * The merge plan rendered for engines that accept `UPDATE target AS t SET … FROM stage s
+ * WHERE …` and `INSERT … SELECT` (DuckDB, PostgreSQL). Synapse renders its own variant.
+ *
+ * Order matters:
+ *  1. `mark` deletes: insert a deleted-flagged copy of the current version (before it is closed)
+ *  2. close the current version of every key that gets a new one or is deleted
+ *  3. type 1 columns overwritten on the current version
+ *  4. insert the new versions
+ *  5. the ledger row
+ * Steps 1 and 2 exclude versions written by this run, so the plan is safe to render once and
+ * run in one transaction; a second application is stopped by the ledger check before step 1.
+ */
+export interface SqlStyle {
+  q(name: string): string;
+  qualify(name: QualifiedName): string;
+  param(i: number): string;
+  true: string;
+  false: string;
+}
+
+export function ledgerName(plan: Pick<MergePlan, 'target'>): QualifiedName {
+  return plan.target.schema ? { schema: plan.target.schema, name: LEDGER_TABLE } : { name: LEDGER_TABLE };
+}
+
+export function renderLedgerCheck(s: SqlStyle, plan: MergePlan): Statement {
+  return {
+    sql: `SELECT 1 AS present FROM ${s.qualify(ledgerName(plan))} WHERE ${s.q('pipeline')} = ${s.param(1)} AND ${s.q('run_id')} = ${s.param(2)}`,
+    parameters: [plan.pipeline, plan.runId],
+  };
+}
+
+export function renderLedgerInsert(s: SqlStyle, plan: MergePlan): Statement {
+  const cols = ['pipeline', 'run_id', 'target_table', 'boundary', 'inserted', 'updated', 'deleted', 'committed_at'];
+  return {
+    sql: `INSERT INTO ${s.qualify(ledgerName(plan))} (${cols.map(s.q).join(', ')}) VALUES (${s.param(1)}, ${s.param(2)}, ${s.param(3)}, CAST(${s.param(4)} AS TIMESTAMP), ${s.param(5)}, ${s.param(6)}, ${s.param(7)}, CURRENT_TIMESTAMP)`,
+    parameters: [
+      plan.pipeline,
+      plan.runId,
+      plan.target.schema ? `${plan.target.schema}.${plan.target.name}` : plan.target.name,
+      plan.boundary.replace('T', ' ').replace('Z', ''),
+      plan.counts.inserted,
+      plan.counts.updated,
+      plan.counts.deleted,
+    ],
+  };
+}
+
+export function renderScdSteps(s: SqlStyle, plan: MergePlan): Statement[] {
+  const T = s.qualify(plan.target);
+  const S = s.qualify(plan.stage);
+  const on = (a: string, b: string) => plan.keys.map((k) => `${a}.${s.q(k)} = ${b}.${s.q(k)}`).join(' AND ');
+  const dataCols = plan.columns.map((c) => s.q(c.name));
+  const scdCols = ['_tm_valid_from', '_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_row_hash', '_tm_run_id', '_tm_version_key'].map(s.q);
+  const run = s.param(1);
+  const steps: Statement[] = [];
+
+  if (plan.scd === 1) {
+    // Type 1: one row per key, overwritten in place; `_tm_valid_from` says when it was last written.
+    const nonKey = plan.columns.filter((c) => !plan.keys.includes(c.name));
+    steps.push({
+      sql: `UPDATE ${T} AS t SET ${[...nonKey.map((c) => `${s.q(c.name)} = s.${s.q(c.name)}`), `${s.q('_tm_valid_from')} = s.${s.q('_tm_valid_from')}`, `${s.q('_tm_is_deleted')} = ${s.false}`, `${s.q('_tm_row_hash')} = s.${s.q('_tm_row_hash')}`, `${s.q('_tm_run_id')} = ${run}`].join(', ')} FROM ${S} AS s WHERE ${on('t', 's')} AND s.${s.q('_tm_op')} IN ('update', 'type1', 'insert')`,
+      parameters: [plan.runId],
+    });
+    if (plan.deletes === 'retire') {
+      steps.push({
+        sql: `DELETE FROM ${T} AS t WHERE EXISTS (SELECT 1 FROM ${S} AS s WHERE ${on('t', 's')} AND s.${s.q('_tm_op')} = 'delete')`,
+        parameters: [],
+      });
+    } else if (plan.deletes === 'mark') {
+      steps.push({
+        sql: `UPDATE ${T} AS t SET ${s.q('_tm_is_deleted')} = ${s.true}, ${s.q('_tm_run_id')} = ${run} FROM ${S} AS s WHERE ${on('t', 's')} AND s.${s.q('_tm_op')} = 'delete'`,
+        parameters: [plan.runId],
+      });
+    }
+    steps.push({
+      sql: `INSERT INTO ${T} (${[...dataCols, ...scdCols].join(', ')}) SELECT ${dataCols.map((c) => `s.${c}`).join(', ')}, s.${s.q('_tm_valid_from')}, NULL, ${s.true}, ${s.false}, s.${s.q('_tm_row_hash')}, ${run}, s.${s.q('_tm_version_key')} FROM ${S} AS s WHERE s.${s.q('_tm_op')} = 'insert' AND NOT EXISTS (SELECT 1 FROM ${T} AS t WHERE ${on('t', 's')})`,
+      parameters: [plan.runId],
+    });
+    return steps;
+  }
+
+  if (plan.deletes === 'mark') {
+    steps.push({
+      sql: `INSERT INTO ${T} (${[...dataCols, ...scdCols].join(', ')}) SELECT ${dataCols.map((c) => `t.${c}`).join(', ')}, s.${s.q('_tm_valid_from')}, NULL, ${s.true}, ${s.true}, t.${s.q('_tm_row_hash')}, ${run}, s.${s.q('_tm_version_key')} FROM ${T} AS t, ${S} AS s WHERE ${on('t', 's')} AND t.${s.q('_tm_is_current')} = ${s.true} AND s.${s.q('_tm_op')} = 'delete'`,
+      parameters: [plan.runId],
+    });
+  }
+  const closing = plan.deletes === 'ignore' ? `('insert', 'update')` : `('insert', 'update', 'delete')`;
+  steps.push({
+    sql: `UPDATE ${T} AS t SET ${s.q('_tm_valid_to')} = s.${s.q('_tm_valid_from')}, ${s.q('_tm_is_current')} = ${s.false} FROM ${S} AS s WHERE ${on('t', 's')} AND t.${s.q('_tm_is_current')} = ${s.true} AND t.${s.q('_tm_run_id')} <> ${run} AND s.${s.q('_tm_op')} IN ${closing}`,
+    parameters: [plan.runId],
+  });
+  if (plan.type1Columns.length > 0) {
+    steps.push({
+      sql: `UPDATE ${T} AS t SET ${plan.type1Columns.map((c) => `${s.q(c)} = s.${s.q(c)}`).join(', ')} FROM ${S} AS s WHERE ${on('t', 's')} AND t.${s.q('_tm_is_current')} = ${s.true} AND s.${s.q('_tm_op')} = 'type1'`,
+      parameters: [],
+    });
+  }
+  steps.push({
+    sql: `INSERT INTO ${T} (${[...dataCols, ...scdCols].join(', ')}) SELECT ${dataCols.map((c) => `s.${c}`).join(', ')}, s.${s.q('_tm_valid_from')}, NULL, ${s.true}, ${s.false}, s.${s.q('_tm_row_hash')}, ${run}, s.${s.q('_tm_version_key')} FROM ${S} AS s WHERE s.${s.q('_tm_op')} IN ('insert', 'update')`,
+    parameters: [plan.runId],
+  });
+  return steps;
+}

@@ -1,0 +1,80 @@
+import { ConflictError } from '../errors.js';
+import { TABLES } from '../storage/layout.js';
+import type { TableEntity, TableStore } from '../storage/ports.js';
+
+export interface Lease extends TableEntity {
+  runId: string;
+  acquiredAt: string;
+  expiresAt: string;
+}
+
+const ROW = 'lease';
+
+/**
+ * One run per pipeline in flight (DESIGN §5.1). The lease row is taken with ETag concurrency;
+ * an expired lease belongs to a stuck run, which `onStale` marks failed before it is taken over.
+ */
+export async function acquireLease(
+  tables: TableStore,
+  args: {
+    pipeline: string;
+    runId: string;
+    now: Date;
+    ttlMs: number;
+    isActive: (runId: string) => Promise<boolean>;
+    onStale: (runId: string) => Promise<void>;
+  },
+): Promise<void> {
+  const lease: Lease = {
+    partitionKey: args.pipeline,
+    rowKey: ROW,
+    runId: args.runId,
+    acquiredAt: args.now.toISOString(),
+    expiresAt: new Date(args.now.getTime() + args.ttlMs).toISOString(),
+  };
+  const stored = await tables.get<Lease>(TABLES.leases, args.pipeline, ROW);
+  if (!stored) {
+    try {
+      await tables.insert(TABLES.leases, lease);
+      return;
+    } catch (err) {
+      if (err instanceof ConflictError) throw new ConflictError(`another run of ${args.pipeline} started at the same moment`, { cause: err });
+      throw err;
+    }
+  }
+  const holder = stored.entity;
+  if (holder.runId !== args.runId && (await args.isActive(holder.runId))) {
+    if (new Date(holder.expiresAt).getTime() > args.now.getTime()) {
+      throw new ConflictError(`run ${holder.runId} of ${args.pipeline} is in flight (lease until ${holder.expiresAt})`);
+    }
+    await args.onStale(holder.runId);
+  }
+  try {
+    await tables.replace(TABLES.leases, lease, stored.etag);
+  } catch (err) {
+    if (err instanceof ConflictError) throw new ConflictError(`another run of ${args.pipeline} took the lease first`, { cause: err });
+    throw err;
+  }
+}
+
+export async function renewLease(tables: TableStore, pipeline: string, runId: string, now: Date, ttlMs: number): Promise<void> {
+  const stored = await tables.get<Lease>(TABLES.leases, pipeline, ROW);
+  if (!stored || stored.entity.runId !== runId) return;
+  await tables
+    .replace(TABLES.leases, { ...stored.entity, expiresAt: new Date(now.getTime() + ttlMs).toISOString() }, stored.etag)
+    .catch((err: unknown) => {
+      if (!(err instanceof ConflictError)) throw err;
+    });
+}
+
+export async function releaseLease(tables: TableStore, pipeline: string, runId: string): Promise<void> {
+  const stored = await tables.get<Lease>(TABLES.leases, pipeline, ROW);
+  if (!stored || stored.entity.runId !== runId) return;
+  await tables.delete(TABLES.leases, pipeline, ROW, stored.etag).catch((err: unknown) => {
+    if (!(err instanceof ConflictError)) throw err;
+  });
+}
+
+export async function readLease(tables: TableStore, pipeline: string): Promise<Lease | undefined> {
+  return (await tables.get<Lease>(TABLES.leases, pipeline, ROW))?.entity;
+}

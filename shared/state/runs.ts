@@ -1,0 +1,102 @@
+import { ConflictError, NotFoundError } from '../errors.js';
+import type { Counts } from '../storage/manifest.js';
+import { emptyCounts } from '../storage/manifest.js';
+import { TABLES } from '../storage/layout.js';
+import type { TableEntity, TableStore } from '../storage/ports.js';
+
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'validation_failed' | 'rolled_back';
+export type RunStage = 'extract' | 'transform' | 'merge' | 'checkpoint' | 'validate' | 'done';
+export type RunMode = 'incremental' | 'full' | 'backfill';
+export type RunTrigger = 'schedule' | 'http' | 'cli' | 'retry';
+
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'validation_failed', 'rolled_back'];
+
+export function isTerminalStatus(s: RunStatus): boolean {
+  return TERMINAL_STATUSES.includes(s);
+}
+
+export interface RunRecord extends TableEntity {
+  pipeline: string;
+  runId: string;
+  trigger: RunTrigger;
+  mode: RunMode;
+  status: RunStatus;
+  stage: RunStage;
+  /** Valid-from of the versions this run opens (UTC ISO-8601); fixed at start so retries agree. */
+  boundary: string;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+  counts: Counts;
+  /** Milliseconds spent per stage. */
+  timings: Partial<Record<RunStage, number>>;
+  error?: string;
+  backfill?: { from?: string; to?: string };
+}
+
+export function newRunRecord(init: {
+  pipeline: string;
+  runId: string;
+  trigger: RunTrigger;
+  mode: RunMode;
+  now: Date;
+  backfill?: { from?: string; to?: string };
+}): RunRecord {
+  const iso = init.now.toISOString();
+  return {
+    partitionKey: init.pipeline,
+    rowKey: init.runId,
+    pipeline: init.pipeline,
+    runId: init.runId,
+    trigger: init.trigger,
+    mode: init.mode,
+    status: 'queued',
+    stage: 'extract',
+    boundary: iso,
+    createdAt: iso,
+    updatedAt: iso,
+    counts: emptyCounts(),
+    timings: {},
+    ...(init.backfill ? { backfill: init.backfill } : {}),
+  };
+}
+
+export async function getRun(tables: TableStore, pipeline: string, runId: string): Promise<RunRecord> {
+  const r = await tables.get<RunRecord>(TABLES.runs, pipeline, runId);
+  if (!r) throw new NotFoundError(`run ${runId} of pipeline ${pipeline} not found`);
+  return r.entity;
+}
+
+export async function findRun(tables: TableStore, pipeline: string, runId: string): Promise<RunRecord | undefined> {
+  return (await tables.get<RunRecord>(TABLES.runs, pipeline, runId))?.entity;
+}
+
+/** Read-modify-write with the entity's ETag; retried when another writer got there first. */
+export async function updateRun(
+  tables: TableStore,
+  pipeline: string,
+  runId: string,
+  mutate: (r: RunRecord) => RunRecord | undefined,
+  now: () => Date = () => new Date(),
+): Promise<RunRecord> {
+  for (let attempt = 0; ; attempt++) {
+    const stored = await tables.get<RunRecord>(TABLES.runs, pipeline, runId);
+    if (!stored) throw new NotFoundError(`run ${runId} of pipeline ${pipeline} not found`);
+    const next = mutate(structuredClone(stored.entity));
+    if (!next) return stored.entity;
+    next.updatedAt = now().toISOString();
+    try {
+      await tables.replace(TABLES.runs, next, stored.etag);
+      return next;
+    } catch (err) {
+      if (err instanceof ConflictError && attempt < 10) continue;
+      throw err;
+    }
+  }
+}
+
+/** Newest first. Run ids sort by time, so the row key order is the start order. */
+export async function listRuns(tables: TableStore, pipeline: string, limit = 50): Promise<RunRecord[]> {
+  const all = await tables.list<RunRecord>(TABLES.runs, pipeline);
+  return all.sort((a, b) => (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0)).slice(0, limit);
+}

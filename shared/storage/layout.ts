@@ -1,0 +1,38 @@
+/** Every blob, queue and table name tidemark uses, in one place (DESIGN §4). */
+export const CONTAINERS = {
+  raw: 'raw',
+  changes: 'changes',
+  state: 'state',
+  quarantine: 'quarantine',
+  backups: 'backups',
+} as const;
+
+export const QUEUES = { extract: 'extract', merge: 'merge', validate: 'validate' } as const;
+export const POISON_SUFFIX = '-poison';
+
+export const TABLES = {
+  checkpoints: 'checkpoints',
+  runs: 'runs',
+  validations: 'validations',
+  leases: 'leases',
+  blobReceipts: 'blobreceipts',
+} as const;
+
+export const MANIFEST_FILE = '_manifest.json';
+
+export const layout = {
+  rawPrefix: (pipeline: string, runId: string) => `${pipeline}/${runId}/`,
+  rawPart: (pipeline: string, runId: string, index: number) =>
+    `${pipeline}/${runId}/part-${String(index).padStart(5, '0')}.parquet`,
+  rawManifest: (pipeline: string, runId: string) => `${pipeline}/${runId}/${MANIFEST_FILE}`,
+  changes: (pipeline: string, runId: string) => `${pipeline}/${runId}/changes.parquet`,
+  changesManifest: (pipeline: string, runId: string) => `${pipeline}/${runId}/${MANIFEST_FILE}`,
+  snapshot: (pipeline: string, runId: string) => `${pipeline}/snapshots/${runId}.parquet`,
+  quarantine: (pipeline: string, runId: string) => `${pipeline}/${runId}/quarantine.parquet`,
+};
+
+/** Parses `{pipeline}/{runId}/_manifest.json`, the path the blob trigger fires on. */
+export function parseManifestPath(name: string): { pipeline: string; runId: string } | undefined {
+  const m = /^([a-z][a-z0-9_]{0,62})\/(\d{8}T\d{6}Z-[0-9a-f]{4})\/_manifest\.json$/.exec(name);
+  return m ? { pipeline: m[1]!, runId: m[2]! } : undefined;
+}

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { TerminalError } from '../errors.js';
+import { PIPELINE_NAME_PATTERN, RUN_ID_PATTERN } from '../config/identifiers.js';
+
+const columnSchema = z.strictObject({ name: z.string(), type: z.string() });
+
+export const windowSchema = z.strictObject({
+  mode: z.enum(['full', 'timestamp', 'rowversion', 'cdc', 'changeTracking']),
+  column: z.string().optional(),
+  /** Exclusive lower bound actually queried (saved watermark minus lag); null = from the start. */
+  from: z.string().nullable(),
+  /** Inclusive upper bound captured before reading; null = nothing to read. */
+  to: z.string().nullable(),
+  /** Watermark to commit when the run succeeds. */
+  next: z.string().nullable(),
+});
+
+export const rawManifestSchema = z.strictObject({
+  kind: z.literal('raw'),
+  version: z.literal(1),
+  pipeline: z.string().regex(PIPELINE_NAME_PATTERN),
+  runId: z.string().regex(RUN_ID_PATTERN),
+  /** The committed run this extract was read against; the checkpoint must still point there at merge. */
+  baseRunId: z.string().nullable(),
+  window: windowSchema,
+  rowCount: z.number().int().min(0),
+  /** Rows in the whole source up to the window's upper bound (for row-count validation). */
+  sourceRowCount: z.number().int().min(0).nullable(),
+  schema: z.array(columnSchema),
+  parts: z.array(
+    z.strictObject({
+      name: z.string(),
+      rows: z.number().int().min(0),
+      bytes: z.number().int().min(0),
+      md5: z.string().regex(/^[0-9a-f]{32}$/),
+    }),
+  ),
+  createdAt: z.string(),
+});
+
+export const countsSchema = z.strictObject({
+  extracted: z.number().int(),
+  inserted: z.number().int(),
+  updated: z.number().int(),
+  deleted: z.number().int(),
+  unchanged: z.number().int(),
+  stale: z.number().int(),
+  quarantined: z.number().int(),
+  type1: z.number().int(),
+});
+
+export const changesManifestSchema = z.strictObject({
+  kind: z.literal('changes'),
+  version: z.literal(1),
+  pipeline: z.string().regex(PIPELINE_NAME_PATTERN),
+  runId: z.string().regex(RUN_ID_PATTERN),
+  baseRunId: z.string().nullable(),
+  window: windowSchema,
+  /** Valid-from for versions this run opens (the run boundary, UTC ISO-8601). */
+  boundary: z.string(),
+  changes: z.strictObject({ name: z.string(), rows: z.number().int().min(0), md5: z.string() }),
+  snapshot: z.strictObject({ name: z.string(), rows: z.number().int().min(0) }),
+  schema: z.array(columnSchema),
+  counts: countsSchema,
+  /** Extract-side validation figures, compared with the warehouse after the merge. */
+  expected: z.strictObject({
+    currentRows: z.number().int().nullable(),
+    checksum: z.string().nullable(),
+    checksumColumns: z.array(z.string()),
+    checksumScope: z.enum(['table', 'changes']),
+  }),
+  sourceRowCount: z.number().int().nullable(),
+  createdAt: z.string(),
+});
+
+export type RawManifest = z.infer<typeof rawManifestSchema>;
+export type ChangesManifest = z.infer<typeof changesManifestSchema>;
+export type Counts = z.infer<typeof countsSchema>;
+export type ExtractWindow = z.infer<typeof windowSchema>;
+export type ColumnInfo = z.infer<typeof columnSchema>;
+
+export function emptyCounts(): Counts {
+  return { extracted: 0, inserted: 0, updated: 0, deleted: 0, unchanged: 0, stale: 0, quarantined: 0, type1: 0 };
+}
+
+/** A malformed manifest is terminal: re-reading the same blob cannot fix it. */
+export function parseManifest<T>(schema: z.ZodType<T>, where: string, text: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new TerminalError(`malformed manifest ${where}: not JSON (truncated or corrupt): ${(cause as Error).message}`, { cause });
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new TerminalError(`malformed manifest ${where}: ${i.path.join('.') || '(root)'}: ${i.message}`, { cause: parsed.error });
+  }
+  return parsed.data;
+}

@@ -1,0 +1,116 @@
+import type { PipelineConfig } from '../config/schema.js';
+import { quoteDuck } from './duckdb-session.js';
+import { canonicalRowExpr, hashColumnOrder, rowHashExpr, versionKeyExpr, type TypedColumn } from './row-hash.js';
+
+/** Columns tidemark adds; user columns must not use the prefix. */
+export const TM_PREFIX = '_tm_';
+
+export interface TransformShape {
+  /** The transform's output columns, in order. */
+  columns: TypedColumn[];
+  keys: TypedColumn[];
+  tracked: TypedColumn[];
+  type1: TypedColumn[];
+  /** Column that orders duplicates of a key (latest wins), if any. */
+  orderColumn: string | undefined;
+  /** validFrom: { column } */
+  validFromColumn: string | undefined;
+}
+
+/** Resolves config against the transform's actual output; every mismatch names the field. */
+export function resolveShape(p: PipelineConfig, columns: TypedColumn[]): TransformShape {
+  const byName = new Map(columns.map((c) => [c.name, c]));
+  const need = (name: string, field: string): TypedColumn => {
+    const c = byName.get(name);
+    if (!c) {
+      throw new Error(
+        `${field} names column ${name}, which the transform does not output (columns: ${columns.map((x) => x.name).join(', ')})`,
+      );
+    }
+    return c;
+  };
+  const reserved = columns.filter((c) => c.name.toLowerCase().startsWith(TM_PREFIX));
+  if (reserved.length) throw new Error(`column ${reserved[0]!.name} uses the reserved prefix ${TM_PREFIX}; rename it in transform.sql`);
+  const keys = p.key.map((k, i) => need(k, `key[${i}]`));
+  const type1 = p.target.type1Columns.map((c, i) => need(c, `target.type1Columns[${i}]`));
+  const exclude = new Set([...p.key, ...p.target.type1Columns]);
+  if (Array.isArray(p.target.trackedColumns)) p.target.trackedColumns.forEach((c, i) => need(c, `target.trackedColumns[${i}]`));
+  const tracked = hashColumnOrder(p.target.trackedColumns, columns, exclude);
+  const validFromColumn = typeof p.target.validFrom === 'object' ? p.target.validFrom.column : undefined;
+  if (validFromColumn) need(validFromColumn, 'target.validFrom.column');
+  const cdCol = p.source.changeDetection.column;
+  const orderColumn = validFromColumn ?? (cdCol && byName.has(cdCol) ? cdCol : undefined);
+  for (const [i, c] of p.validation.checksumColumns.entries()) need(c, `validation.checksumColumns[${i}]`);
+  return { columns, keys, tracked, type1, orderColumn, validFromColumn };
+}
+
+const q = quoteDuck;
+const keyJoin = (shape: TransformShape, a: string, b: string) =>
+  shape.keys.map((k) => `${a}.${q(k.name)} = ${b}.${q(k.name)}`).join(' AND ');
+
+/**
+ * SQL of the change classification (DuckDB), as pure functions of the shape. The relations
+ * `good` (rows that passed quarantine rules), `extract_keys` (every extracted key) and `snap`
+ * (the committed snapshot) exist when these run; `$1` is the run boundary.
+ */
+export function classificationSql(shape: TransformShape, opts: { fullRead: boolean; deletes: 'retire' | 'mark' | 'ignore' }) {
+  const keysList = shape.keys.map((k) => q(k.name)).join(', ');
+  const t1Hash = shape.type1.length ? rowHashExpr(shape.type1) : 'CAST(NULL AS VARCHAR)';
+  const validFrom = shape.validFromColumn
+    ? `CAST(${q(shape.validFromColumn)} AS TIMESTAMP)`
+    : 'CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP)';
+  const order = shape.orderColumn ? `${q(shape.orderColumn)} DESC NULLS LAST, ` : '';
+  const batch = `CREATE TEMP TABLE batch AS
+SELECT *, ${rowHashExpr(shape.tracked)} AS _tm_row_hash, ${t1Hash} AS _tm_t1_hash, ${validFrom} AS _tm_valid_from
+FROM good
+QUALIFY row_number() OVER (PARTITION BY ${keysList} ORDER BY ${order}_tm_row_hash DESC) = 1`;
+
+  const staleCase = shape.validFromColumn ? `WHEN b._tm_valid_from <= s._tm_valid_from THEN 'stale' ` : '';
+  const classified = `CREATE TEMP TABLE classified AS
+SELECT b.*, ${versionKeyExpr(shape.keys, 'b._tm_valid_from', 'b')} AS _tm_version_key,
+  CASE WHEN s._tm_row_hash IS NULL OR s._tm_deleted THEN 'insert' ${staleCase}WHEN b._tm_row_hash <> s._tm_row_hash THEN 'update'
+       WHEN b._tm_t1_hash IS DISTINCT FROM s._tm_t1_hash THEN 'type1' ELSE 'unchanged' END AS _tm_op,
+  s._tm_valid_from AS _tm_prev_valid_from
+FROM batch b LEFT JOIN snap s ON ${keyJoin(shape, 'b', 's')}`;
+
+  const deletesSql =
+    opts.fullRead && opts.deletes !== 'ignore'
+      ? `CREATE TEMP TABLE deleted AS
+SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
+  CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP) AS _tm_valid_from,
+  ${versionKeyExpr(shape.keys, 'CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP)', 's')} AS _tm_version_key
+FROM snap s WHERE NOT s._tm_deleted AND NOT EXISTS (SELECT 1 FROM extract_keys e WHERE ${keyJoin(shape, 'e', 's')})`
+      : `CREATE TEMP TABLE deleted AS SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
+  CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS VARCHAR) AS _tm_version_key FROM snap s WHERE false`;
+
+  const changes = `SELECT * EXCLUDE (_tm_prev_valid_from) FROM classified WHERE _tm_op IN ('insert', 'update', 'type1')
+UNION ALL BY NAME SELECT * FROM deleted`;
+
+  // The next committed snapshot: the current snapshot with this run's changes applied.
+  const changedKeys = `(SELECT ${keysList} FROM classified WHERE _tm_op IN ('insert', 'update', 'type1') UNION ALL SELECT ${keysList} FROM deleted)`;
+  const snapshot = `SELECT ${keysList}, _tm_row_hash, _tm_t1_hash,
+  CASE WHEN _tm_op = 'type1' THEN _tm_prev_valid_from ELSE _tm_valid_from END AS _tm_valid_from, false AS _tm_deleted
+FROM classified WHERE _tm_op IN ('insert', 'update', 'type1')
+UNION ALL
+SELECT s.* FROM snap s WHERE NOT EXISTS (SELECT 1 FROM ${changedKeys} c WHERE ${keyJoin(shape, 'c', 's')})
+${
+  opts.deletes === 'mark'
+    ? `UNION ALL
+SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, s._tm_row_hash, s._tm_t1_hash, d._tm_valid_from, true
+FROM deleted d JOIN snap s ON ${keyJoin(shape, 'd', 's')}`
+    : ''
+}`;
+
+  const emptySnapshot = `CREATE TEMP TABLE snap AS SELECT ${keysList}, CAST(NULL AS VARCHAR) AS _tm_row_hash,
+  CAST(NULL AS VARCHAR) AS _tm_t1_hash, CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS BOOLEAN) AS _tm_deleted FROM batch WHERE false`;
+
+  return { batch, classified, deleted: deletesSql, changes, snapshot, emptySnapshot };
+}
+
+/**
+ * Order-independent checksum `count:sum` over the canonical text of the given columns: the
+ * first 60 bits of md5 per row, summed. Every warehouse dialect computes the same figure.
+ */
+export function checksumSql(columns: readonly TypedColumn[], relation: string): string {
+  return `SELECT count(*)::BIGINT AS n, coalesce(sum(('0x' || substr(md5(${canonicalRowExpr(columns)}), 1, 15))::BIGINT), 0)::HUGEINT AS s FROM ${relation}`;
+}

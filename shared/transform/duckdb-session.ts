@@ -1,0 +1,90 @@
+import { mkdirSync } from 'node:fs';
+import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+
+export interface DuckSettings {
+  memoryLimit: string;
+  threads: number;
+  /** Spill folder: DuckDB writes intermediate results here past memoryLimit. */
+  tempDir: string;
+}
+
+/** The one value shape we bind: keeps callers away from DuckDB's value classes. */
+export type SqlValue = string | number | bigint | boolean | null;
+
+export interface Statement {
+  sql: string;
+  parameters: readonly SqlValue[];
+}
+
+export function quoteDuck(identifier: string): string {
+  return `"${identifier.replace(/"/g, '""')}"`;
+}
+
+/** String literal for the few places DuckDB takes no parameter (ATTACH paths, SET values). */
+export function duckLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+export class DuckSession {
+  private constructor(
+    readonly instance: DuckDBInstance,
+    readonly conn: DuckDBConnection,
+  ) {}
+
+  static async open(path: string, settings: DuckSettings): Promise<DuckSession> {
+    mkdirSync(settings.tempDir, { recursive: true });
+    const instance = await DuckDBInstance.create(path, {
+      memory_limit: settings.memoryLimit,
+      threads: String(settings.threads),
+      temp_directory: settings.tempDir,
+      // Insertion order is not needed anywhere (dedupe orders explicitly); dropping it lets
+      // DuckDB stream large COPYs without buffering.
+      preserve_insertion_order: 'false',
+    });
+    const conn = await instance.connect();
+    return new DuckSession(instance, conn);
+  }
+
+  async run(sql: string, parameters: readonly SqlValue[] = []): Promise<void> {
+    await this.conn.run(sql, parameters.length ? (parameters as DuckDBValue[]) : undefined);
+  }
+
+  async exec(stmt: Statement): Promise<void> {
+    await this.run(stmt.sql, stmt.parameters);
+  }
+
+  async rows<T = Record<string, unknown>>(sql: string, parameters: readonly SqlValue[] = []): Promise<T[]> {
+    const reader = await this.conn.runAndReadAll(sql, parameters.length ? (parameters as DuckDBValue[]) : undefined);
+    return reader.getRowObjectsJS() as T[];
+  }
+
+  async one<T = Record<string, unknown>>(sql: string, parameters: readonly SqlValue[] = []): Promise<T | undefined> {
+    return (await this.rows<T>(sql, parameters))[0];
+  }
+
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    await this.run('BEGIN TRANSACTION');
+    try {
+      const r = await fn();
+      await this.run('COMMIT');
+      return r;
+    } catch (err) {
+      await this.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+export async function withDuck<T>(path: string, settings: DuckSettings, fn: (s: DuckSession) => Promise<T>): Promise<T> {
+  const s = await DuckSession.open(path, settings);
+  try {
+    return await fn(s);
+  } finally {
+    s.close();
+  }
+}

@@ -1,0 +1,89 @@
+import { quoteDuck } from './duckdb-session.js';
+
+/**
+ * The row hash (DESIGN §7), persisted in `_tm_row_hash`. Changing anything here changes every
+ * stored hash and would open a new version for every row: a golden test pins it.
+ *
+ * Canonical text of one column value:
+ *   NULL              → the column is left out entirely (so adding a nullable column, or a
+ *                       column dropped from the source, does not change existing hashes)
+ *   otherwise         → `<name>=<length>:<text>`; the length prefix makes the encoding
+ *                       unambiguous ('a','bc' ≠ 'ab','c'), and '' ≠ 'NULL' ≠ NULL
+ * Columns are joined with `|` in the configured order (`trackedColumns` list order; for
+ * `all`, sorted by name so that reordering the transform's SELECT changes nothing).
+ *
+ * Canonical text per type:
+ *   integers, HUGEINT       decimal digits
+ *   DECIMAL(p,s)            digits with exactly s decimals (DuckDB's cast keeps the scale)
+ *   FLOAT / DOUBLE          shortest round-trip text ('0.1', '1e+20', '3.0'), cast from the
+ *                           declared type, never via a wider float (no 0.10000000149 noise)
+ *   BOOLEAN                 'true' / 'false'
+ *   DATE                    YYYY-MM-DD
+ *   TIMESTAMP (naive)       taken as UTC: YYYY-MM-DDTHH:MM:SS.ffffffZ
+ *   TIMESTAMPTZ             converted to UTC, same form
+ *   TIME                    HH:MM:SS[.ffffff]
+ *   BLOB                    lowercase hex
+ *   UUID                    lowercase 8-4-4-4-12
+ *   anything else           DuckDB's VARCHAR cast (lists, structs, JSON, intervals)
+ */
+export interface TypedColumn {
+  name: string;
+  type: string;
+}
+
+const TS_FORMAT = "'%Y-%m-%dT%H:%M:%S.%fZ'";
+
+export function canonicalText(column: TypedColumn, qualifier?: string): string {
+  const c = qualified(column.name, qualifier);
+  const t = column.type.toUpperCase();
+  if (t === 'VARCHAR' || t.startsWith('VARCHAR(')) return c;
+  if (t === 'BOOLEAN') return `CASE WHEN ${c} THEN 'true' ELSE 'false' END`;
+  if (t === 'DATE') return `strftime(${c}, '%Y-%m-%d')`;
+  if (t === 'TIMESTAMP WITH TIME ZONE' || t === 'TIMESTAMPTZ') return `strftime(timezone('UTC', ${c}), ${TS_FORMAT})`;
+  if (t.startsWith('TIMESTAMP')) return `strftime(CAST(${c} AS TIMESTAMP), ${TS_FORMAT})`;
+  if (t === 'BLOB') return `lower(hex(${c}))`;
+  if (t === 'UUID') return `lower(CAST(${c} AS VARCHAR))`;
+  return `CAST(${c} AS VARCHAR)`;
+}
+
+function qualified(name: string, qualifier?: string): string {
+  return qualifier ? `${qualifier}.${quoteDuck(name)}` : quoteDuck(name);
+}
+
+function encoded(column: TypedColumn, qualifier?: string): string {
+  const text = canonicalText(column, qualifier);
+  const tag = column.name.replace(/'/g, "''");
+  return `CASE WHEN ${qualified(column.name, qualifier)} IS NULL THEN NULL ELSE '${tag}=' || CAST(length(${text}) AS VARCHAR) || ':' || ${text} END`;
+}
+
+/** SQL text (DuckDB) of the canonical row text; concat_ws skips NULLs, which is the point. */
+export function canonicalRowExpr(columns: readonly TypedColumn[], qualifier?: string): string {
+  if (columns.length === 0) return `''`;
+  return `concat_ws('|', ${columns.map((c) => encoded(c, qualifier)).join(', ')})`;
+}
+
+/** md5 hex: stable, documented, and available as HASHBYTES('MD5') / md5() on the warehouses. */
+export function rowHashExpr(columns: readonly TypedColumn[], qualifier?: string): string {
+  return `md5(${canonicalRowExpr(columns, qualifier)})`;
+}
+
+/** Orders tracked columns as the hash expects them. */
+export function hashColumnOrder(tracked: 'all' | readonly string[], available: readonly TypedColumn[], exclude: ReadonlySet<string>): TypedColumn[] {
+  if (tracked === 'all') {
+    return available.filter((c) => !exclude.has(c.name)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+  const byName = new Map(available.map((c) => [c.name, c]));
+  return tracked.map((name) => {
+    const c = byName.get(name);
+    if (!c) throw new Error(`tracked column ${name} is not in the transform's output (columns: ${available.map((a) => a.name).join(', ')})`);
+    return c;
+  });
+}
+
+/**
+ * `_tm_version_key`: deterministic surrogate of key + valid_from, so a retried merge writes
+ * the same key and a version can be addressed without the warehouse generating identities.
+ */
+export function versionKeyExpr(keyColumns: readonly TypedColumn[], validFromSql: string, qualifier?: string): string {
+  return `md5(${canonicalRowExpr(keyColumns, qualifier)} || '@' || strftime(CAST(${validFromSql} AS TIMESTAMP), ${TS_FORMAT}))`;
+}

@@ -1,0 +1,33 @@
+import { runOnce, type RunSummary } from '../../shared/local/stack.js';
+import { EXIT, UsageError, parse, printJson, progress, table, withStack, type Command } from '../common.js';
+
+const usage = 'tidemark run <pipeline> [--project DIR] [--full] [--json]';
+
+export function printSummary(s: RunSummary): void {
+  process.stdout.write(`${s.pipeline}  run ${s.runId}  ${s.status}\n`);
+  process.stdout.write(`${table([s.counts as unknown as Record<string, unknown>], Object.keys(s.counts))}\n`);
+  if (s.validations.length) {
+    process.stdout.write(`${table(s.validations.map((v) => ({ ...v, passed: v.passed ? 'yes' : 'NO' })), ['check', 'passed', 'expected', 'actual'])}\n`);
+  }
+  if (s.error) process.stdout.write(`error: ${s.error}\n`);
+}
+
+export const runCommand: Command = {
+  summary: 'one whole run of a pipeline through the local host',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parse(argv, { full: { type: 'boolean' } }, usage);
+    const name = positionals[0];
+    if (!name || positionals.length > 1) throw new UsageError(`name one pipeline\nusage: ${usage}`);
+    const say = progress(values.json);
+    return withStack(values, async (stack) => {
+      say(`running ${name}${values.full ? ' (full)' : ''} …`);
+      const s = await runOnce(stack, { pipeline: name, mode: values.full ? 'full' : 'incremental' });
+      if (values.json) {
+        const { timings: _t, error, ...rest } = s;
+        printJson({ ...rest, ...(error ? { error } : {}) });
+      } else printSummary(s);
+      return s.status === 'succeeded' ? EXIT.ok : EXIT.failed;
+    });
+  },
+};

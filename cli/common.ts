@@ -1,0 +1,60 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { resolve } from 'node:path';
+import { ConfigError, errorMessage, NotFoundError, NotSupportedError } from '../shared/errors.js';
+import { openLocalStack, type LocalStack } from '../shared/local/stack.js';
+import { createLogger, jsonLineSink, type LogLevel } from '../shared/telemetry/logger.js';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+export class UsageError extends Error {}
+
+export interface Command {
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, usage: string) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, project: { type: 'string' }, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${errorMessage(err)}\nusage: ${usage}`);
+  }
+}
+
+/** Progress goes to stderr on a terminal only: quiet under --json, in CI and in pipes. */
+export function progress(json: boolean | undefined): (line: string) => void {
+  const on = !json && process.stderr.isTTY === true && !process.env.CI;
+  return on ? (line) => process.stderr.write(`${line}\n`) : () => undefined;
+}
+
+export function projectDir(values: { project?: string | undefined }): string {
+  return resolve(values.project ?? process.env.TIDEMARK_PROJECT_DIR ?? '.');
+}
+
+export async function withStack<T>(values: { project?: string | undefined; json?: boolean | undefined }, fn: (s: LocalStack) => Promise<T>): Promise<T> {
+  const level = (process.env.TIDEMARK_LOG_LEVEL as LogLevel | undefined) ?? (values.json ? 'error' : 'warn');
+  const stack = await openLocalStack({ projectDir: projectDir(values), log: createLogger(jsonLineSink(level)) });
+  try {
+    return await fn(stack);
+  } finally {
+    await stack.close();
+  }
+}
+
+/** Config, usage and not-found problems exit 2 with the message; anything else exits 1. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof UsageError || err instanceof ConfigError || err instanceof NotFoundError || err instanceof NotSupportedError) return EXIT.usage;
+  return EXIT.failed;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function table(rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[]): string {
+  const cells = rows.map((r) => columns.map((c) => (r[c] === undefined || r[c] === null ? '' : String(r[c]))));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (vals: readonly string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}

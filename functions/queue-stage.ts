@@ -1,0 +1,29 @@
+import type { InvocationContext } from '@azure/functions';
+import type { EngineContext } from '../shared/engine/context.js';
+import { appContext } from '../shared/engine/app-context.js';
+import { parseStageMessage, type StageMessage } from '../shared/engine/messages.js';
+import type { StageOutcome } from '../shared/engine/stages.js';
+import { errorMessage } from '../shared/errors.js';
+import { invocationSink } from './log-sink.js';
+
+/**
+ * The shape every queue-triggered stage shares: parse the message, call the stage. A message
+ * that does not parse is dropped with an error log (redelivering it cannot help); the stage
+ * itself fails the run on terminal errors and throws transient ones so the host retries.
+ */
+export async function queueStage(
+  queue: string,
+  message: unknown,
+  ic: InvocationContext,
+  stage: (ctx: EngineContext, msg: StageMessage) => Promise<StageOutcome>,
+): Promise<void> {
+  const ctx = await appContext(invocationSink(ic));
+  let msg: StageMessage;
+  try {
+    msg = parseStageMessage(queue, message);
+  } catch (err) {
+    ic.error(`dropped: ${errorMessage(err)}`);
+    return;
+  }
+  await stage(ctx, msg);
+}

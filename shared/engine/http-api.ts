@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { PIPELINE_NAME_PATTERN } from '../config/identifiers.js';
+import { ConflictError, NotFoundError, NotSupportedError, TerminalError, errorMessage } from '../errors.js';
+import type { EngineContext } from './context.js';
+import { startRun } from './start-run.js';
+
+export interface HttpResult {
+  status: number;
+  jsonBody: unknown;
+  headers?: Record<string, string>;
+}
+
+export const MAX_BODY_BYTES = 16 * 1024;
+
+export const startRunBodySchema = z
+  .strictObject({
+    mode: z.enum(['incremental', 'full', 'backfill']).default('incremental'),
+    from: z.iso.datetime({ offset: true }).optional(),
+    to: z.iso.datetime({ offset: true }).optional(),
+  })
+  .refine((b) => b.mode === 'backfill' || (b.from === undefined && b.to === undefined), {
+    message: 'from/to are only for mode "backfill"',
+    path: ['from'],
+  });
+
+function bad(message: string, fields?: Array<{ path: string; message: string }>): HttpResult {
+  return { status: 400, jsonBody: { error: message, ...(fields ? { fields } : {}) } };
+}
+
+/** Parses a JSON body with a size cap; an empty body is `{}`. */
+export function parseJsonBody(text: string): { ok: true; value: unknown } | { ok: false; result: HttpResult } {
+  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) return { ok: false, result: { status: 413, jsonBody: { error: `body larger than ${MAX_BODY_BYTES} bytes` } } };
+  if (text.trim() === '') return { ok: true, value: {} };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (err) {
+    return { ok: false, result: bad(`body is not valid JSON: ${errorMessage(err)}`) };
+  }
+}
+
+/** POST /api/pipelines/{name}/runs */
+export async function handleStartRun(ctx: EngineContext, req: { pipeline: string; bodyText: string; baseUrl: string }): Promise<HttpResult> {
+  if (!PIPELINE_NAME_PATTERN.test(req.pipeline)) return bad('invalid pipeline name: lowercase letters, digits and _', [{ path: 'name', message: 'invalid' }]);
+  if (!ctx.project.pipelines.has(req.pipeline)) return { status: 404, jsonBody: { error: `unknown pipeline ${req.pipeline}` } };
+  const body = parseJsonBody(req.bodyText);
+  if (!body.ok) return body.result;
+  const parsed = startRunBodySchema.safeParse(body.value);
+  if (!parsed.success) {
+    return bad(
+      'invalid body',
+      parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
+    );
+  }
+  try {
+    const b = parsed.data;
+    const run = await startRun(ctx, {
+      pipeline: req.pipeline,
+      trigger: 'http',
+      mode: b.mode,
+      ...(b.mode === 'backfill' ? { backfill: { ...(b.from ? { from: b.from } : {}), ...(b.to ? { to: b.to } : {}) } } : {}),
+    });
+    const statusUrl = `${req.baseUrl}/api/pipelines/${run.pipeline}/runs/${run.runId}`;
+    return { status: 202, jsonBody: { pipeline: run.pipeline, runId: run.runId, status: run.status, statusUrl }, headers: { Location: statusUrl } };
+  } catch (err) {
+    if (err instanceof ConflictError) return { status: 409, jsonBody: { error: err.message } };
+    if (err instanceof NotFoundError) return { status: 404, jsonBody: { error: err.message } };
+    if (err instanceof NotSupportedError || err instanceof TerminalError) return { status: 422, jsonBody: { error: err.message } };
+    throw err;
+  }
+}

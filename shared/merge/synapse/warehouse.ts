@@ -41,7 +41,7 @@ export class MssqlDriver implements TsqlDriver {
 
   constructor(
     private readonly connectionString: string,
-    private readonly requestTimeoutMs: number,
+    readonly requestTimeoutMs: number,
   ) {}
 
   private async connect(): Promise<sql.ConnectionPool> {

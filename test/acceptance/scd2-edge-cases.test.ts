@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { splitQualified } from '../../shared/config/identifiers.js';
+import { getPipeline, warehouseOf } from '../../shared/config/load.js';
+import { mergeStage } from '../../shared/engine/stages.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
+import type { LocalStack, RunSummary } from '../../shared/local/stack.js';
+import { planColumnsFromDuck } from '../../shared/merge/duckdb/warehouse.js';
+import { scratchDir } from '../../shared/storage/files.js';
+import { CONTAINERS, layout } from '../../shared/storage/layout.js';
+import { changesManifestSchema, parseManifest } from '../../shared/storage/manifest.js';
 import { withAzurite } from '../support/azurite.js';
 import { startPostgres, type PostgresHandle } from '../support/postgres.js';
 import { play, type Played, type Scenario, type WarehouseKind } from '../support/scd-harness.js';
@@ -45,7 +54,60 @@ interface Case {
   check?: (p: Played) => void;
 }
 
+/** Delivers the last run's merge again: once through the merge stage, once straight to the warehouse. */
+async function applyLastRunAgain(stack: LocalStack, runs: RunSummary[], pipeline: string) {
+  const ctx = stack.ctx;
+  const runId = runs.at(-1)!.runId;
+  const stageOutcome = await mergeStage(ctx, { pipeline, runId });
+  const p = getPipeline(ctx.project, pipeline);
+  const text = await ctx.blobs.getText(CONTAINERS.changes, layout.changesManifest(pipeline, runId));
+  const m = parseManifest(changesManifestSchema, 'changes manifest', text!);
+  const local = join(await scratchDir(ctx.workDir, pipeline, runId, 'rerun'), 'changes.parquet');
+  await ctx.blobs.downloadToFile(CONTAINERS.changes, m.changes.name, local);
+  const wh = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
+  try {
+    const outcome = await wh.merge(
+      {
+        pipeline,
+        runId,
+        boundary: m.boundary,
+        target: splitQualified(p.target.table),
+        keys: p.key,
+        columns: planColumnsFromDuck(m.schema),
+        type1Columns: p.target.type1Columns,
+        deletes: p.target.deletes,
+        scd: p.target.scd,
+        counts: m.counts,
+      },
+      local,
+      { container: CONTAINERS.changes, name: m.changes.name },
+    );
+    return { stageOutcome, outcome };
+  } finally {
+    await wh.close();
+  }
+}
+
 const cases: Case[] = [
+  {
+    sc: {
+      name: 'same_run_twice',
+      keys: ['id'],
+      columns: ['id', 'name', 'city'],
+      pipeline: (o) => base(o),
+      setup: [ITEMS, `insert into app.items values (1, 'Ann', 'Oslo'), (2, 'Bob', 'Rome')`],
+      steps: [{ source: [] }, { source: [`update app.items set city = 'Bergen' where id = 1`, `delete from app.items where id = 2`] }],
+      after: applyLastRunAgain,
+    },
+    expectTable: [
+      row(1, 'Ann', 'Oslo', H(0), H(1), false, false, 'r1'),
+      row(1, 'Ann', 'Bergen', H(1), null, true, false, 'r2'),
+      row(2, 'Bob', 'Rome', H(0), H(1), false, false, 'r1'),
+    ],
+    // The redelivered message is skipped (run already succeeded); the warehouse's own ledger
+    // makes a direct second apply a no-op.
+    check: (p) => expect(p.after).toEqual({ stageOutcome: 'skipped', outcome: 'already-merged' }),
+  },
   {
     sc: { name: 'new_key', keys: ['id'], columns: ['id', 'name', 'city'], pipeline: (o) => base(o), setup: [ITEMS, `insert into app.items values (1, 'Ann', 'Oslo'), (2, 'Bob', 'Rome')`], steps: [{ source: [] }] },
     expectTable: [row(1, 'Ann', 'Oslo', H(0), null, true, false, 'r1'), row(2, 'Bob', 'Rome', H(0), null, true, false, 'r1')],

@@ -67,7 +67,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
     const after = sc.after ? await sc.after(stack, runs, pipelineName) : undefined;
     const rows = await readDimension(kind, kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : pgUrl, table, sc.columns, sc.keys);
     const ids = new Map(runs.map((r, i) => [r.runId, `r${i + 1}`]));
-    return { runs, after, table: rows.map((r) => ({ ...r, run: r.run === null ? null : (ids.get(r.run) ?? r.run) })) };
+    return { runs, after, table: rows.map((r) => ({ ...r, run: r.run == null ? null : (ids.get(r.run) ?? r.run) })) };
   } finally {
     await stack.close();
   }

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse, planColumnsFromDuck } from '../../../shared/merge/duckdb/warehouse.js';
 import type { MergePlan } from '../../../shared/merge/plan.js';
-import { PostgresWarehouse } from '../../../shared/merge/postgres/warehouse.js';
+import { PostgresWarehouse, stagingBatchRows } from '../../../shared/merge/postgres/warehouse.js';
 import type { Warehouse } from '../../../shared/merge/warehouse.js';
 import { checksumSql } from '../../../shared/transform/classify.js';
 import { DuckSession, duckLiteral } from '../../../shared/transform/duckdb-session.js';
@@ -94,6 +94,8 @@ describe.each([
     const described = (await wh.describe({ schema: 'dw', name: 'dim_types' })).map((c) => c.name);
     expect(described).toEqual([...COLS, '_tm_valid_from', '_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_row_hash', '_tm_run_id', '_tm_version_key']);
     expect(await wh.currentRowCount({ schema: 'dw', name: 'dim_types' })).toBe(6);
+    // PostgreSQL stages in bounded batches: 6 rows, 2 per INSERT here.
+    if (wh instanceof PostgresWarehouse) expect(wh.lastStage).toEqual({ rows: 6, batches: 3 });
   });
 
   it('gives the same checksum as DuckDB computes over the changes file, for every type', async () => {
@@ -128,7 +130,13 @@ describe.each([
 });
 
 describe('postgres staging', () => {
-  it('loads in batches bounded by the parameter limit (no whole file in one statement)', async () => {
+  it('bounds a batch by rows and by the 65 535 parameter limit', () => {
+    expect(stagingBatchRows(17, 65_535)).toBe(1000);
+    expect(stagingBatchRows(200, 65_535)).toBe(327);
+    expect(stagingBatchRows(70_000, 65_535)).toBe(1);
+  });
+
+  it('keeps every version key distinct after two merges', async () => {
     const c = new pg.Client({ connectionString: pgh.url });
     await c.connect();
     try {

@@ -2,7 +2,7 @@ import type { QualifiedName } from '../../config/identifiers.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
 import { ledgerName, renderLedgerCheck, renderLedgerInsert, renderScdSteps, type SqlStyle } from '../scd-sql.js';
-import { planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
+import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
 
 /**
  * Sources: PostgreSQL documentation, "Transactions" / "CREATE TABLE" (DDL is transactional),
@@ -85,6 +85,7 @@ export const postgresDialect: Dialect = {
   typeName: pgTypeName,
 
   ensureTarget(plan: MergePlan, existing: readonly ExistingColumn[] | undefined): Statement[] {
+    assertIdentifierLengths(plan, 'postgres', postgresCapabilities.maxIdentifierLength);
     const out: Statement[] = [];
     if (plan.target.schema) out.push({ sql: `CREATE SCHEMA IF NOT EXISTS ${quote(plan.target.schema)}`, parameters: [] });
     const T = pgStyle.qualify(plan.target);

@@ -44,11 +44,14 @@ export class MssqlDriver implements TsqlDriver {
     readonly requestTimeoutMs: number,
   ) {}
 
+  /** The pool config: the connection string's settings with our timeout and a single connection. */
+  config(): sql.config {
+    const parsed = sql.ConnectionPool.parseConnectionString(this.connectionString);
+    return { ...parsed, requestTimeout: this.requestTimeoutMs, pool: { max: 1, min: 0 } };
+  }
+
   private async connect(): Promise<sql.ConnectionPool> {
-    if (!this.pool) {
-      const config = sql.ConnectionPool.parseConnectionString(this.connectionString);
-      this.pool = await new sql.ConnectionPool({ ...config, requestTimeout: this.requestTimeoutMs, pool: { max: 1, min: 0 } }).connect();
-    }
+    if (!this.pool) this.pool = await new sql.ConnectionPool(this.config()).connect();
     return this.pool;
   }
 

@@ -192,6 +192,7 @@ describe('Synapse warehouse from config', () => {
     const driver = (w as unknown as { driver: MssqlDriver }).driver;
     expect(driver).toBeInstanceOf(MssqlDriver);
     expect(driver.requestTimeoutMs).toBe(30 * 60_000);
+    expect(driver.config()).toMatchObject({ server: 'x.sql.azuresynapse.net', database: 'dw', requestTimeout: 1_800_000, pool: { max: 1 } });
   });
   it('names the missing setting', () => {
     const wh = warehouseSchema.parse({ kind: 'synapse', setting: 'DW_CONN' });

@@ -295,6 +295,34 @@ const cases: Case[] = [
   },
   {
     sc: {
+      name: 'scd1_mark',
+      keys: ['id'],
+      columns: ['id', 'name', 'city'],
+      pipeline: (o) => base(o, '  scd: 1\n  deletes: mark'),
+      setup: [ITEMS, `insert into app.items values (1, 'Ann', 'Oslo'), (2, 'Bob', 'Rome')`],
+      steps: [{ source: [] }, { source: [`delete from app.items where id = 2`] }, { source: [`insert into app.items values (2, 'Bob', 'Paris')`] }],
+    },
+    expectTable: [row(1, 'Ann', 'Oslo', H(0), null, true, false, 'r1'), row(2, 'Bob', 'Paris', H(2), null, true, false, 'r3')],
+  },
+  {
+    sc: {
+      name: 'compound_key',
+      keys: ['k1', 'k2'],
+      columns: ['k1', 'k2', 'city'],
+      pipeline: (o) => base(o, '', undefined, '  rowCount: exact\n  checksumColumns: [k1, k2, city]').replace('key: [id]', 'key: [k1, k2]'),
+      setup: [`create table app.items (k1 varchar, k2 varchar, city varchar)`, `insert into app.items values ('a', 'bc', 'X'), ('ab', 'c', 'Y')`],
+      steps: [{ source: [] }, { source: [`update app.items set city = 'Z' where k1 = 'a' and k2 = 'bc'`] }],
+    },
+    // ('a','bc') and ('ab','c') are different keys: compared column by column, never concatenated.
+    expectTable: [
+      { k1: 'a', k2: 'bc', city: 'X', vf: H(0), vt: H(1), cur: 'false', del: 'false', run: 'r1' },
+      { k1: 'a', k2: 'bc', city: 'Z', vf: H(1), vt: null, cur: 'true', del: 'false', run: 'r2' },
+      { k1: 'ab', k2: 'c', city: 'Y', vf: H(0), vt: null, cur: 'true', del: 'false', run: 'r1' },
+    ],
+    check: (p) => expect(p.runs[1]!.counts).toMatchObject({ updated: 1, unchanged: 1 }),
+  },
+  {
+    sc: {
       name: 'schema_evolution',
       keys: ['id'],
       columns: ['id', 'name', 'city', 'tier'],

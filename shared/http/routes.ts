@@ -1,5 +1,6 @@
 import { handleStartRun } from '../engine/http-api.js';
 import type { ApiRoute } from './route.js';
+import { uiRoutes } from '../ui/routes.js';
 
 export const startRunRoute: ApiRoute = {
   name: 'startRun',
@@ -10,4 +11,4 @@ export const startRunRoute: ApiRoute = {
 };
 
 /** Every route of the API, in the order the local server tries them. */
-export const apiRoutes: ApiRoute[] = [startRunRoute];
+export const apiRoutes: ApiRoute[] = [startRunRoute, ...uiRoutes];

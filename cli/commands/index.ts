@@ -3,6 +3,7 @@ import { demoCommand } from './demo.js';
 import { runCommand } from './run.js';
 import { sqlCommand } from './sql.js';
 import { statusCommand } from './status.js';
+import { uiCommand } from './ui.js';
 
 /** Every `tidemark <command>`; one file per command under cli/commands/. */
 export const commands: Record<string, Command> = {
@@ -10,4 +11,5 @@ export const commands: Record<string, Command> = {
   status: statusCommand,
   demo: demoCommand,
   sql: sqlCommand,
+  ui: uiCommand,
 };

@@ -127,8 +127,9 @@ async function loadPipeline(ctx: EngineContext, p: PipelineConfig, runLimit: num
     changeDetection: p.source.changeDetection.mode,
     freshness: freshnessOf(p, lastSuccess ? (lastSuccess.finishedAt ?? lastSuccess.updatedAt) : null, now),
     checkpoint: {
-      watermark: checkpoint.watermark,
-      lastRunId: checkpoint.lastRunId,
+      // Table Storage drops null properties: a stored null reads back as undefined.
+      watermark: checkpoint.watermark ?? null,
+      lastRunId: checkpoint.lastRunId ?? null,
       committedAt: checkpoint.committedAt || null,
     },
     lastRun: recent[recent.length - 1] ?? null,

@@ -119,6 +119,13 @@ function freshnessCell(p: UiPipeline): HTMLElement {
   );
 }
 
+/** Full-mode pipelines commit no watermark: say so rather than showing an empty cell. */
+function watermarkText(p: UiPipeline): string {
+  if (p.checkpoint.watermark !== null) return `watermark ${p.checkpoint.watermark}`;
+  if (p.checkpoint.lastRunId === null) return 'never committed';
+  return p.changeDetection === 'full' ? 'full extract (no watermark)' : 'no watermark';
+}
+
 function validationSummary(r: UiRun): HTMLElement {
   if (r.validations.length === 0) return h('span', { class: 'muted' }, '—');
   const failed = r.validations.filter((v) => !v.passed);
@@ -149,7 +156,7 @@ function renderOverview(data: UiOverview): void {
       h('td', {}, link(pipelineHref(p.name), p.name), p.description ? h('div', { class: 'muted' }, p.description) : null),
       h('td', {}, p.lastRun ? badge(p.lastRun.status) : h('span', { class: 'muted' }, 'no runs yet'), p.lastRun ? h('div', { class: 'muted mono' }, link(runHref(p.name, p.lastRun.runId), p.lastRun.runId)) : null),
       h('td', {}, freshnessCell(p)),
-      h('td', { class: 'mono' }, p.checkpoint.watermark ?? '—', h('div', { class: 'muted' }, p.checkpoint.lastRunId ? `run ${p.checkpoint.lastRunId}` : 'never committed')),
+      h('td', {}, h('span', { class: 'mono' }, watermarkText(p)), h('div', { class: 'muted mono' }, p.checkpoint.lastRunId ? `run ${p.checkpoint.lastRunId}` : '')),
       h('td', {}, p.nextRunAt ? utc(p.nextRunAt) : h('span', { class: 'muted' }, 'not scheduled'), p.schedule ? h('div', { class: 'muted mono' }, p.schedule) : null),
       h('td', { class: 'num' }, num(p.runCount)),
     ),
@@ -196,11 +203,14 @@ function durationData(runs: UiRun[]): uPlot.AlignedData {
 function drawChart(id: string, title: string, labels: string[], colors: string[], data: uPlot.AlignedData, unit: string): HTMLElement {
   const box = h('div', { class: 'chart card', id });
   box.append(h('h3', {}, title));
-  const width = Math.max(320, Math.floor((main().clientWidth || 1200) / (window.innerWidth > 1000 ? 2 : 1)) - 40);
+  // Two columns above 1000 px (see style.css): half the row minus the gap, card padding and border.
+  const columns = window.innerWidth > 1000 ? 2 : 1;
+  const width = Math.max(300, Math.floor(((main().clientWidth || 1200) - 12 * (columns - 1)) / columns) - 34);
   const opts: uPlot.Options = {
     width,
     height: 240,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+    legend: { live: false },
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
     axes: [{}, { label: unit, size: 60 }],
     series: [
@@ -238,7 +248,7 @@ function runsTable(name: string, runs: UiRun[]): HTMLElement {
           'tr',
           { 'data-run': r.runId, 'data-status': r.status },
           h('td', { class: 'mono' }, link(runHref(name, r.runId), r.runId)),
-          h('td', {}, utc(r.createdAt)),
+          h('td', { class: 'nowrap' }, utc(r.createdAt)),
           h('td', {}, `${r.trigger} · ${r.mode}`),
           h('td', {}, badge(r.status), r.status === 'running' || r.status === 'queued' ? h('div', { class: 'muted' }, r.stage) : null),
           h('td', { class: 'num' }, span(r.durationMs)),
@@ -258,7 +268,7 @@ function summaryGrid(p: UiPipeline): HTMLElement {
     { class: 'grid' },
     item('last run', p.lastRun ? badge(p.lastRun.status) : 'no runs yet'),
     item('freshness', freshnessCell(p)),
-    item('checkpoint', h('span', { class: 'mono' }, p.checkpoint.watermark ?? '—'), { id: 'checkpoint' }),
+    item('checkpoint', h('span', { class: 'mono' }, watermarkText(p)), { id: 'checkpoint' }),
     item('last committed run', p.checkpoint.lastRunId ? link(runHref(p.name, p.checkpoint.lastRunId), p.checkpoint.lastRunId, { class: 'mono' }) : 'never'),
     item('next scheduled run', p.nextRunAt ? utc(p.nextRunAt) : 'not scheduled'),
     item('target', h('span', { class: 'mono' }, `${p.target} · ${p.changeDetection}`)),
@@ -283,7 +293,7 @@ function renderPipeline(d: UiPipelineDetail): void {
     'div',
     { id: 'runs-box' },
     h('h2', {}, `Runs (newest ${d.runs.length} of ${p.runCount}) · ${num(quarantined)} rows quarantined in these runs`),
-    runsTable(p.name, d.runs),
+    h('div', { class: 'scroll' }, runsTable(p.name, d.runs)),
   );
   if (detailKey === key && updateChart('chart-rows', rowsData(d.runs)) && updateChart('chart-durations', durationData(d.runs))) {
     document.getElementById('detail-header')!.replaceWith(header);
@@ -304,7 +314,7 @@ function renderPipeline(d: UiPipelineDetail): void {
       body: JSON.stringify({ mode: 'incremental' }),
     })
       .then((r) => {
-        message.replaceChildren('started ', link(runHref(p.name, r.runId), r.runId, { class: 'mono' }), ` (${r.status})`);
+        message.replaceChildren('started run ', link(runHref(p.name, r.runId), r.runId, { class: 'mono' }), '; it shows below as it progresses');
         return refresh();
       })
       .catch((err: unknown) => {

@@ -112,7 +112,7 @@ describe('the run-history page after two runs', () => {
     expect([...byName.keys()].sort()).toEqual(['accounts', 'contacts']);
     const acc = byName.get('accounts')!;
     expect(acc.lastRun).toMatchObject({ runId: second.runId, status: 'succeeded' });
-    expect(acc.checkpoint.lastRunId).toBe(second.runId);
+    expect(acc.checkpoint).toMatchObject({ lastRunId: second.runId, watermark: null });
     expect(acc.freshness).toMatchObject({ state: 'fresh', thresholdMs: 7_200_000, thresholdSource: 'config' });
     expect(Date.parse(acc.nextRunAt!) % 3_600_000).toBe(0);
     expect(acc.runCount).toBe(2);
@@ -194,6 +194,7 @@ describe('the run-history page after two runs', () => {
       expect(await accRow.innerText()).toContain(second.runId);
       expect(await accRow.locator('[data-freshness]').getAttribute('data-freshness')).toBe('fresh');
       expect(await accRow.innerText()).toContain('0 0 * * * *');
+      expect(await accRow.innerText()).toContain('full extract (no watermark)');
       const conRow = page.locator('tr[data-pipeline="contacts"]');
       expect(await conRow.innerText()).toContain('no runs yet');
       expect(await conRow.locator('[data-freshness]').getAttribute('data-freshness')).toBe('never');

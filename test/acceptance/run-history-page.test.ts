@@ -153,7 +153,7 @@ describe('the run-history page after two runs', () => {
       browser = await chromium.launchPersistentContext(profile, {
         executablePath: CHROMIUM,
         headless: true,
-        viewport: { width: 1360, height: 1000 },
+        viewport: { width: 1480, height: 1000 },
         args: [
           '--headless',
           '--no-sandbox',

@@ -205,7 +205,8 @@ function drawChart(id: string, title: string, labels: string[], colors: string[]
   box.append(h('h3', {}, title));
   // Two columns above 1000 px (see style.css): half the row minus the gap, card padding and border.
   const columns = window.innerWidth > 1000 ? 2 : 1;
-  const width = Math.max(300, Math.floor(((main().clientWidth || 1200) - 12 * (columns - 1)) / columns) - 34);
+  const room = document.getElementById('charts')?.clientWidth || 1200;
+  const width = Math.max(300, Math.floor((room - 12 * (columns - 1)) / columns) - 34);
   const opts: uPlot.Options = {
     width,
     height: 240,

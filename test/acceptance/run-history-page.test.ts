@@ -47,6 +47,18 @@ target:
   table: dw.dim_contact
 `;
 
+// Its source table does not exist: every run fails, so the page shows a failed, late pipeline.
+const BROKEN = `name: broken
+freshness: 1h
+source:
+  connection: SRC
+  table: crm.missing
+key: [id]
+target:
+  warehouse: WH
+  table: dw.dim_missing
+`;
+
 async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as T };
@@ -59,10 +71,11 @@ describe('the run-history page after two runs', () => {
   let dir: string;
   let first: RunSummary;
   let second: RunSummary;
+  let broken: RunSummary;
 
   beforeAll(async () => {
     az = await withAzurite();
-    dir = makeProject({ pipelines: { accounts: ACCOUNTS, contacts: CONTACTS } });
+    dir = makeProject({ pipelines: { accounts: ACCOUNTS, contacts: CONTACTS, broken: BROKEN } });
     const src = join(dir, 'source.duckdb');
     await duckExec(
       src,
@@ -80,6 +93,7 @@ describe('the run-history page after two runs', () => {
       `insert into crm.accounts values (4, 'Dee', 'dee@x.com', 'Kyiv'), (5, 'Eve', 'eve@x.com', 'Pune')`,
     );
     second = await runOnce(stack, { pipeline: 'accounts' });
+    broken = await runOnce(stack, { pipeline: 'broken' });
     // Port 0: never the shared 7071 or Azurite's default ports.
     ui = await startLocalUi(stack, { port: 0 });
   });
@@ -96,6 +110,8 @@ describe('the run-history page after two runs', () => {
     expect(second.status).toBe('succeeded');
     expect(first.counts).toMatchObject({ inserted: 3, updated: 0, deleted: 0, unchanged: 0 });
     expect(second.counts).toMatchObject({ inserted: 2, updated: 1, deleted: 1, unchanged: 1 });
+    expect(broken.status).toBe('failed');
+    expect(broken.error).toMatch(/missing/);
   });
 
   it('serves the page and its JSON data over HTTP, with 400/404 for bad input', async () => {
@@ -109,13 +125,18 @@ describe('the run-history page after two runs', () => {
     const overview = await getJson<UiOverview>(`${ui.baseUrl}/api/ui/data`);
     expect(overview.status).toBe(200);
     const byName = new Map(overview.body.pipelines.map((p) => [p.name, p]));
-    expect([...byName.keys()].sort()).toEqual(['accounts', 'contacts']);
+    expect([...byName.keys()].sort()).toEqual(['accounts', 'broken', 'contacts']);
     const acc = byName.get('accounts')!;
     expect(acc.lastRun).toMatchObject({ runId: second.runId, status: 'succeeded' });
     expect(acc.checkpoint).toMatchObject({ lastRunId: second.runId, watermark: null });
     expect(acc.freshness).toMatchObject({ state: 'fresh', thresholdMs: 7_200_000, thresholdSource: 'config' });
     expect(Date.parse(acc.nextRunAt!) % 3_600_000).toBe(0);
     expect(acc.runCount).toBe(2);
+    expect(byName.get('broken')).toMatchObject({
+      lastRun: { runId: broken.runId, status: 'failed', error: broken.error },
+      freshness: { state: 'never', thresholdMs: 3_600_000 },
+      checkpoint: { lastRunId: null },
+    });
     const con = byName.get('contacts')!;
     expect(con).toMatchObject({ lastRun: null, nextRunAt: null, runCount: 0, freshness: { state: 'never', ageMs: null } });
 
@@ -198,6 +219,16 @@ describe('the run-history page after two runs', () => {
       const conRow = page.locator('tr[data-pipeline="contacts"]');
       expect(await conRow.innerText()).toContain('no runs yet');
       expect(await conRow.locator('[data-freshness]').getAttribute('data-freshness')).toBe('never');
+      const brokenRow = page.locator('tr[data-pipeline="broken"]');
+      expect(await brokenRow.innerText()).toContain('failed');
+      // A threshold and no success: shown in red like a late pipeline.
+      expect(await brokenRow.locator('.fresh-stale').count()).toBe(1);
+      expect(await accRow.locator('.fresh-stale').count()).toBe(0);
+      await brokenRow.getByRole('link', { name: 'broken' }).click();
+      await expect.poll(() => page.locator(`#runs tr[data-run="${broken.runId}"]`).getAttribute('data-status')).toBe('failed');
+      expect(await page.locator(`#runs tr[data-run="${broken.runId}"] .error-text`).innerText()).toBe(broken.error);
+      await page.getByRole('link', { name: '← all pipelines' }).click();
+      await accRow.waitFor();
 
       await accRow.getByRole('link', { name: 'accounts' }).click();
       await page.locator('#chart-rows canvas').waitFor();

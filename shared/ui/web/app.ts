@@ -111,8 +111,9 @@ function freshnessCell(p: UiPipeline): HTMLElement {
   const limit = f.thresholdMs === null ? 'no threshold' : `limit ${span(f.thresholdMs)}${f.thresholdSource === 'schedule' ? ' (2× schedule)' : ''}`;
   return h(
     'span',
-    { 'data-freshness': f.state, class: f.state === 'stale' ? 'fresh-stale' : '' },
-    badge(f.state),
+    { 'data-freshness': f.state, class: f.state === 'stale' || (f.state === 'never' && f.thresholdMs !== null) ? 'fresh-stale' : '' },
+    // With a threshold, never having succeeded is as bad as being late.
+    badge(f.state, f.state === 'never' && f.thresholdMs !== null ? 'stale' : f.state),
     ' ',
     age,
     h('div', { class: 'muted' }, limit),

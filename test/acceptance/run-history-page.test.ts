@@ -282,6 +282,7 @@ describe('the run-history page after two runs', () => {
       await page.locator(`#runs tr[data-run="${second.runId}"] a`).first().click();
       await page.locator('#validations').waitFor();
       expect(await page.locator('#run-id').innerText()).toBe(second.runId);
+      if (shots) await page.screenshot({ path: join(shots, 'ui-run.png'), fullPage: true });
       expect(await page.locator('#validations tr[data-check="row_count"]').innerText()).toMatch(/passed\s+4\s+4/);
       expect(problems).toEqual([]);
     });

@@ -50,6 +50,8 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
     pipelines: { [pipelineName]: sc.pipeline({ name: pipelineName, table }) },
   });
   await duckExec(join(dir, 'source.duckdb'), 'create schema app', ...sc.setup);
+  // A server from TIDEMARK_TEST_PG_URL outlives test runs: start from no table.
+  if (kind === 'postgres') await pgExec(pgUrl, `DROP TABLE IF EXISTS "dw"."${sc.name}"`);
   const clock = { t: START };
   const stack: LocalStack = await openLocalStack({
     projectDir: dir,
@@ -117,6 +119,16 @@ export async function dimensionExists(kind: WarehouseKind, where: string, table:
   await c.connect();
   try {
     return (await c.query(`select 1 from information_schema.tables where table_schema = $1 and table_name = $2`, [schema, name])).rows.length > 0;
+  } finally {
+    await c.end();
+  }
+}
+
+export async function pgExec(url: string, sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(sql);
   } finally {
     await c.end();
   }

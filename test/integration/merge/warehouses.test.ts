@@ -10,6 +10,7 @@ import type { Warehouse } from '../../../shared/merge/warehouse.js';
 import { checksumSql } from '../../../shared/transform/classify.js';
 import { DuckSession, duckLiteral } from '../../../shared/transform/duckdb-session.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
+import { pgExec } from '../../support/scd-harness.js';
 
 /**
  * The two executing warehouses on the same changes file: a real PostgreSQL (PGlite over TCP,
@@ -62,6 +63,8 @@ const plan = (runId: string, boundary: string): Omit<MergePlan, 'stage'> => ({
 
 beforeAll(async () => {
   pgh = await startPostgres();
+  // A server from TIDEMARK_TEST_PG_URL outlives test runs: start from no table.
+  await pgExec(pgh.url, 'DROP TABLE IF EXISTS dw.dim_types');
   changes = join(dir, 'changes.parquet');
   await writeChanges(changes, DATA, '2026-01-01 00:00:00');
   const s = await DuckSession.open(':memory:', duck);

@@ -18,7 +18,21 @@ export interface ExtractResult {
   sourceRowCount: number | null;
   /** Schema of the extracted relation, known even when no row was read. */
   schema: ColumnInfo[];
+  /** Things the run must surface (telemetry event name + text), e.g. a CDC cleanup gap. */
+  warnings?: ExtractWarning[];
 }
+
+export interface ExtractWarning {
+  event: 'SnapshotGap';
+  message: string;
+}
+
+/**
+ * Column that change-feed modes (cdc, changeTracking) add to their parts: 'insert', 'update'
+ * or 'delete'. The transform turns 'delete' rows into deletes of their keys; full and
+ * timestamp parts do not have it and infer deletes as before.
+ */
+export const SOURCE_OP_COLUMN = '_tm_source_op';
 
 /** A source streams one window of rows into bounded Parquet parts (DESIGN §6). */
 export interface Source {

@@ -139,8 +139,10 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
         sourceRowCount: result.sourceRowCount,
         schema: stats.schema.length ? stats.schema : result.schema,
         parts,
+        ...(result.warnings?.length ? { warnings: result.warnings } : {}),
         createdAt: ctx.now().toISOString(),
       };
+      for (const w of result.warnings ?? []) ctx.log.log('warn', w.message, { pipeline: p.name, runId: run.runId, event: w.event });
       await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'transform', counts: { ...r.counts, extracted: rowCount } }), ctx.now);
       await ctx.blobs.putText(CONTAINERS.raw, manifestName, JSON.stringify(manifest, null, 2));
       return 'done';

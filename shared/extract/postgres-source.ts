@@ -6,7 +6,8 @@ import { TerminalError } from '../errors.js';
 import type { DuckSettings } from '../transform/duckdb-session.js';
 import { pgColumnPlan, type PgColumnPlan } from './postgres-types.js';
 import { ParquetPartWriter } from './row-writer.js';
-import type { ExtractRequest, ExtractResult, Source } from './source.js';
+import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, Source } from './source.js';
+import type { WindowInput } from './window.js';
 import { completeWindow, planWindow } from './window.js';
 
 export type PgConnectionConfig = Extract<ConnectionConfig, { kind: 'postgres' }>;
@@ -50,10 +51,20 @@ export function planPgUpper(p: PipelineConfig): PgStatement {
   return { sql: `SELECT to_char(max(${col})::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS upper FROM ${pgRelation(p)}`, parameters: [] };
 }
 
-export function planPgSelect(p: PipelineConfig, columns: readonly PgColumnPlan[], w: { fullRead: boolean; from: string | null; to: string | null }): PgStatement {
+export function planPgSelect(
+  p: PipelineConfig,
+  columns: readonly PgColumnPlan[],
+  w: { fullRead: boolean; from: string | null; to: string | null },
+  range?: KeyRange,
+): PgStatement {
   const list = columns.map((c) => `${c.select(quotePg(c.name))} AS ${quotePg(c.name)}`).join(', ');
   const where: string[] = [];
   const parameters: string[] = [];
+  if (range) {
+    parameters.push(range.lo, range.hi);
+    const k = quotePg(range.column);
+    where.push(`${k} >= $1::numeric AND ${k} ${range.last ? '<=' : '<'} $2::numeric`);
+  }
   if (!w.fullRead) {
     const col = quotePg(p.source.changeDetection.column!);
     if (w.from !== null) {
@@ -66,6 +77,12 @@ export function planPgSelect(p: PipelineConfig, columns: readonly PgColumnPlan[]
     }
   }
   return { sql: `SELECT ${list} FROM ${pgRelation(p)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`, parameters };
+}
+
+/** min / max / count of the partition column, in the same snapshot as the window. */
+export function planPgKeyStats(p: PipelineConfig, column: string): PgStatement {
+  const k = quotePg(column);
+  return { sql: `SELECT pg_typeof(min(${k}))::text AS t, min(${k})::text AS mn, max(${k})::text AS mx, count(*)::text AS n FROM ${pgRelation(p)}`, parameters: [] };
 }
 
 export function planPgCount(p: PipelineConfig, to: string | null): PgStatement {
@@ -106,18 +123,7 @@ export class PostgresSource implements Source {
   async extract(req: ExtractRequest): Promise<ExtractResult> {
     const p = this.pipeline;
     const what = `source ${p.source.connection} (pipeline ${p.name})`;
-    const timeout = parseDuration(this.conn.requestTimeout);
-    const client = new pg.Client({
-      connectionString: this.connectionString,
-      types: textTypes,
-      statement_timeout: timeout,
-      query_timeout: timeout,
-      connectionTimeoutMillis: Math.min(timeout, 30_000),
-      application_name: 'tidemark',
-    });
-    // A dropped connection also surfaces as the failing query's rejection; this keeps the
-    // client's 'error' event from crashing the process in between.
-    client.on('error', () => undefined);
+    const client = this.client();
     let writer: ParquetPartWriter | undefined;
     try {
       await client.connect();
@@ -139,7 +145,7 @@ export class PostgresSource implements Source {
       const nothing = !planned.fullRead && window.to === null;
       writer = await ParquetPartWriter.open({ outDir: req.outDir, columns, partRows: req.partRows, partBytes: req.partBytes, duck: this.duck });
       if (!nothing) {
-        const s = planPgSelect(p, columns, { fullRead: planned.fullRead, from: window.from, to: window.to });
+        const s = planPgSelect(p, columns, { fullRead: planned.fullRead, from: window.from, to: window.to }, req.range);
         await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${s.sql}`, s.parameters);
         for (;;) {
           const batch = await client.query({ text: `FETCH FORWARD ${FETCH_ROWS} FROM ${CURSOR}`, rowMode: 'array' });
@@ -164,6 +170,48 @@ export class PostgresSource implements Source {
       writer?.close();
       await client.end().catch(() => undefined);
     }
+  }
+
+  async keyStats(req: { window: WindowInput; column: string }): Promise<KeyStats> {
+    const p = this.pipeline;
+    const client = this.client();
+    try {
+      await client.connect();
+      await client.query(`SET TIME ZONE 'UTC'`);
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      let captured: string | null = null;
+      if (req.window.mode === 'timestamp') {
+        const u = planPgUpper(p);
+        captured = (await client.query<{ upper: string | null }>(u.sql, u.parameters)).rows[0]?.upper ?? null;
+      }
+      const k = planPgKeyStats(p, req.column);
+      const r = (await client.query<{ t: string; mn: string | null; mx: string | null; n: string }>(k.sql, k.parameters)).rows[0];
+      await client.query('COMMIT');
+      if (r && r.mn !== null && !['smallint', 'integer', 'bigint'].includes(r.t)) {
+        throw new TerminalError(`source.partitions.column ${req.column} of ${p.name} is ${r.t}; partitions split an integer column, name one in source.partitions.column`);
+      }
+      return { window: completeWindow(req.window, captured), min: r?.mn ?? null, max: r?.mx ?? null, rows: Number(r?.n ?? 0) };
+    } catch (err) {
+      throw classifyPgError(err, `source ${p.source.connection} (pipeline ${p.name})`);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  private client(): pg.Client {
+    const timeout = parseDuration(this.conn.requestTimeout);
+    const client = new pg.Client({
+      connectionString: this.connectionString,
+      types: textTypes,
+      statement_timeout: timeout,
+      query_timeout: timeout,
+      connectionTimeoutMillis: Math.min(timeout, 30_000),
+      application_name: 'tidemark',
+    });
+    // A dropped connection also surfaces as the failing query's rejection; this keeps the
+    // client's 'error' event from crashing the process in between.
+    client.on('error', () => undefined);
+    return client;
   }
 
   async close(): Promise<void> {}

@@ -86,6 +86,18 @@ describe('PostgresSource types and windows on a real PostgreSQL', () => {
     expect(rows[1]).toMatchObject({ id: 2, amount: null, ts: null, b: null, ints: null, flag: false });
   });
 
+  it('partitions: key statistics in one snapshot, then one key range per read', async () => {
+    const p = pipelineSchema.parse({ name: 'typ', source: { connection: 'PG', table: 'typ.t', partitions: { count: 2 } }, key: ['id'], target: { warehouse: 'W', table: 'dw.t' } });
+    const src = new PostgresSource({ kind: 'postgres', setting: 'X', requestTimeout: '1m' }, db.url, p, duck);
+    const win = { mode: 'full' as const, lagMs: 0, saved: null, runMode: 'full' as const };
+    expect(await src.keyStats({ window: win, column: 'id' })).toEqual({ window: { mode: 'full', from: null, to: null, next: null }, min: '1', max: '2', rows: 2 });
+    const out = join(mkdtempSync(join(tmpdir(), 'tidemark-pg-')), 'parts');
+    const r = await src.extract({ window: win, outDir: out, partRows: 1000, partBytes: '1MB', countSource: false, range: { column: 'id', lo: '2', hi: '2', last: true } });
+    const ids = await duckQuery<{ id: number }>(':memory:', `SELECT id FROM read_parquet('${r.files[0]}')`);
+    expect(ids).toEqual([{ id: 2 }]);
+    await expect(src.keyStats({ window: win, column: 'note' })).rejects.toThrow(/partitions.column note of typ is text; partitions split an integer column/);
+  });
+
   it('timestamp window: (from, to] bound as parameters', () => {
     const p = pipelineSchema.parse({
       name: 'acc',

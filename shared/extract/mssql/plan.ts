@@ -1,7 +1,7 @@
 import type { PipelineConfig } from '../../config/schema.js';
 import { splitQualified } from '../../config/identifiers.js';
 import { TerminalError } from '../../errors.js';
-import { SOURCE_OP_COLUMN } from '../source.js';
+import { SOURCE_OP_COLUMN, type KeyRange } from '../source.js';
 import { quoteMssql, quoteMssqlQualified } from './quote.js';
 import type { MssqlColumnPlan } from './types.js';
 
@@ -92,9 +92,26 @@ export function planCaptureChangeTracking(p: PipelineConfig): MssqlStatement {
 
 /* ---------------- row reads ---------------- */
 
-export function planFull(p: PipelineConfig, columns: readonly MssqlColumnPlan[]): MssqlStatement {
+export function planFull(p: PipelineConfig, columns: readonly MssqlColumnPlan[], range?: KeyRange): MssqlStatement {
   const { from, alias } = relAlias(p);
-  return { sql: `SELECT ${selectList(columns, alias)} FROM ${from}`, parameters: [] };
+  if (!range) return { sql: `SELECT ${selectList(columns, alias)} FROM ${from}`, parameters: [] };
+  const k = `${alias}.${q(range.column)}`;
+  return {
+    sql: `SELECT ${selectList(columns, alias)} FROM ${from} WHERE ${k} >= CAST(@lo AS decimal(38,0)) AND ${k} ${range.last ? '<=' : '<'} CAST(@hi AS decimal(38,0))`,
+    parameters: [
+      { name: 'lo', value: range.lo },
+      { name: 'hi', value: range.hi },
+    ],
+  };
+}
+
+/** min / max / count of the partition column of a partitioned full read. */
+export function planKeyStats(p: PipelineConfig, column: string): MssqlStatement {
+  const k = q(column);
+  return {
+    sql: `SELECT CAST(MIN(${k}) AS varchar(40)) AS mn, CAST(MAX(${k}) AS varchar(40)) AS mx, CAST(COUNT_BIG(*) AS varchar(20)) AS n FROM ${mssqlRelation(p)}`,
+    parameters: [],
+  };
 }
 
 function relAlias(p: PipelineConfig): { from: string; alias: string } {

@@ -4,9 +4,9 @@ import type { DuckSettings } from '../../transform/duckdb-session.js';
 import type { ExtractWindow } from '../../storage/manifest.js';
 import type { ColumnPlan } from '../column-plan.js';
 import { ParquetPartWriter } from '../row-writer.js';
-import { SOURCE_OP_COLUMN, type ExtractRequest, type ExtractResult, type ExtractWarning, type Source } from '../source.js';
+import { SOURCE_OP_COLUMN, type ExtractRequest, type ExtractResult, type ExtractWarning, type KeyStats, type Source } from '../source.js';
 import { compareHex, compareVersion, planVersionWindow, type VersionWindowPlan } from '../version-window.js';
-import { completeWindow, planWindow } from '../window.js';
+import { completeWindow, planWindow, type WindowInput } from '../window.js';
 import { PARAM_TYPE, type MssqlConnector } from './driver.js';
 import { classifyMssqlError } from './errors.js';
 import {
@@ -20,6 +20,7 @@ import {
   planCountTimestamp,
   planDescribe,
   planFull,
+  planKeyStats,
   planRowversion,
   planTimestamp,
   type MssqlStatement,
@@ -172,7 +173,7 @@ export class MssqlSource implements Source {
         captured = typeof upper === 'string' ? `${upper}Z` : null;
       }
       window = completeWindow(req.window, captured);
-      if (planned.fullRead) stmt = planFull(p, columns);
+      if (planned.fullRead) stmt = planFull(p, columns, req.range);
       else if (window.to === null) stmt = null;
       else {
         stmt = planTimestamp(p, columns, { from: window.from, to: window.to });
@@ -202,7 +203,7 @@ export class MssqlSource implements Source {
       }
       window = plan.window;
       if (plan.gap) warnings.push({ event: 'SnapshotGap', message: `${p.name}: ${plan.gap}` });
-      if (plan.read === 'snapshot') stmt = planFull(p, columns);
+      if (plan.read === 'snapshot') stmt = planFull(p, columns, req.range);
       else if (plan.read === 'nothing') {
         stmt = null;
         changeFeed = mode !== 'rowversion';
@@ -229,6 +230,46 @@ export class MssqlSource implements Source {
       return { files, window, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}) };
     } finally {
       writer.close();
+    }
+  }
+
+  /**
+   * Key statistics for a partitioned full read. The upper bound is captured here, once, as
+   * extract() would: the partitions then read the snapshot and the checkpoint moves to it.
+   */
+  async keyStats(req: { window: WindowInput; column: string }): Promise<KeyStats> {
+    const p = this.pipeline;
+    const what = `source ${p.source.connection} (pipeline ${p.name})`;
+    let conn: MssqlConnector | undefined;
+    try {
+      conn = await this.connect();
+      let window: ExtractWindow;
+      const mode = req.window.mode;
+      if (mode === 'full' || mode === 'timestamp') {
+        let captured: string | null = null;
+        if (mode === 'timestamp') {
+          const upper = (await collect(conn, planCaptureTimestamp(p)))[0]?.upper;
+          captured = typeof upper === 'string' ? `${upper}Z` : null;
+        }
+        window = completeWindow(req.window, captured);
+      } else if (mode === 'rowversion') {
+        window = planVersionWindow(req.window, { upper: text((await collect(conn, planCaptureRowversion()))[0]?.upper) }, compareHex).window;
+      } else if (mode === 'cdc') {
+        window = planVersionWindow(req.window, { upper: text((await collect(conn, planCaptureCdc(p)))[0]?.max_lsn) }, compareHex).window;
+      } else {
+        window = planVersionWindow(req.window, { upper: text((await collect(conn, planCaptureChangeTracking(p)))[0]?.current_version) }, compareVersion).window;
+      }
+      const r = (await collect(conn, planKeyStats(p, req.column)))[0] ?? {};
+      const mn = text(r.mn);
+      const mx = text(r.mx);
+      if (mn !== null && !/^-?\d+$/.test(mn)) {
+        throw new TerminalError(`source.partitions.column ${req.column} of ${p.name} is not an integer column (min ${mn}); name one in source.partitions.column`);
+      }
+      return { window, min: mn, max: mx, rows: Number(text(r.n) ?? 0) };
+    } catch (err) {
+      throw classifyMssqlError(err, what);
+    } finally {
+      await conn?.close().catch(() => undefined);
     }
   }
 

@@ -128,3 +128,22 @@ describe('mssql planners: exact SQL per mode', () => {
     expect(() => planChangeTracking(wrongKey, columns, { from: '1', to: '2' })).toThrow(/key column Id is not a column of dbo.Accounts/);
   });
 });
+
+describe('mssql partition queries', () => {
+  it('key statistics and a key-range read, bounds bound as parameters', async () => {
+    const { planKeyStats } = await import('../../../../shared/extract/mssql/plan.js');
+    const p = pipeline({ mode: 'full' });
+    expect(planKeyStats(p, 'AccountId')).toEqual({
+      sql: 'SELECT CAST(MIN([AccountId]) AS varchar(40)) AS mn, CAST(MAX([AccountId]) AS varchar(40)) AS mx, CAST(COUNT_BIG(*) AS varchar(20)) AS n FROM [dbo].[Accounts]',
+      parameters: [],
+    });
+    expect(planFull(p, columns, { column: 'AccountId', lo: '1', hi: '5000001', last: false })).toEqual({
+      sql: `SELECT ${list('_tm_src')} FROM [dbo].[Accounts] AS _tm_src WHERE _tm_src.[AccountId] >= CAST(@lo AS decimal(38,0)) AND _tm_src.[AccountId] < CAST(@hi AS decimal(38,0))`,
+      parameters: [
+        { name: 'lo', value: '1' },
+        { name: 'hi', value: '5000001' },
+      ],
+    });
+    expect(planFull(p, columns, { column: 'AccountId', lo: '5000001', hi: '9999999', last: true }).sql).toMatch(/<= CAST\(@hi AS decimal\(38,0\)\)$/);
+  });
+});

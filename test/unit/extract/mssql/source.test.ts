@@ -185,3 +185,23 @@ describe('MssqlSource over the driver event shapes (fake SQL Server)', () => {
     await expect(extract(fake, { mode: 'rowversion', column: 'RowVer' }, { runMode: 'backfill', saved: '0x01' })).rejects.toThrow(/needs changeDetection.mode: timestamp/);
   });
 });
+
+describe('MssqlSource partitions (fake SQL Server)', () => {
+  it('keyStats captures the snapshot window once (cdc: max LSN) and the key range; a partition reads its range', async () => {
+    const fake = new FakeMssql((sql) => {
+      if (sql.includes('AS max_lsn')) return { rows: [{ min_lsn: '0x00000001000000000001', max_lsn: '0x00000009000000000001' }] };
+      if (sql.includes('MIN([AccountId])')) return { rows: [{ mn: '1', mx: '50000000', n: '49999000' }] };
+      if (sql.startsWith('EXEC')) return { rows: describeRows };
+      return { rows: [row(7)] };
+    });
+    const src = new MssqlSource(async () => fake.connector(), pipeline({ mode: 'cdc' }), duck());
+    const win = { mode: 'cdc' as const, lagMs: 0, saved: null, runMode: 'full' as const };
+    const stats = await src.keyStats({ window: win, column: 'AccountId' });
+    expect(stats).toEqual({ window: { mode: 'cdc', from: null, to: '0x00000009000000000001', next: '0x00000009000000000001' }, min: '1', max: '50000000', rows: 49999000 });
+    const out = join(mkdtempSync(join(tmpdir(), 'tidemark-mssql-')), 'parts');
+    const r = await src.extract({ window: win, outDir: out, partRows: 1000, partBytes: '1MB', countSource: false, range: { column: 'AccountId', lo: '1', hi: '12500001', last: false } });
+    expect(r.files).toHaveLength(1);
+    expect(fake.sent.at(-1)!.parameters).toEqual({ lo: '1', hi: '12500001' });
+    expect(fake.sent.at(-1)!.sql).toMatch(/WHERE _tm_src\.\[AccountId\] >= CAST\(@lo AS decimal\(38,0\)\) AND _tm_src\.\[AccountId\] < CAST\(@hi AS decimal\(38,0\)\)$/);
+  });
+});

@@ -4,7 +4,11 @@
  *
  *   npx esbuild bench/initial-load-rss.ts --bundle --platform=node --format=esm \
  *     --packages=external --outfile=.tidemark/bench/initial-load-rss.mjs
- *   node .tidemark/bench/initial-load-rss.mjs [rows]
+ *   node .tidemark/bench/initial-load-rss.mjs [rows] [duckdb|postgres]
+ *
+ * `postgres` reads through the network-source path (pg cursor → DuckDB appender → Parquet
+ * parts) from PGlite started in a child process (so its memory is not counted), or from
+ * TIDEMARK_BENCH_PG_URL when set.
  *
  * RSS is sampled from process.memoryUsage().rss every 100 ms, and the kernel's own peak
  * (VmHWM in /proc/self/status, Linux only) is read at the end: the sampler can miss a spike,
@@ -14,10 +18,32 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { startAzurite } from '../shared/local/azurite.js';
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+import { freePort, startAzurite } from '../shared/local/azurite.js';
 import { openLocalStack, runOnce } from '../shared/local/stack.js';
 
 const rows = Number(process.argv[2] ?? 10_000_000);
+const sourceKind = process.argv[3] === 'postgres' ? 'postgres' : 'duckdb';
+
+/** PGlite behind its socket server in a child process: the source is not part of the measured process. */
+async function startPgChild(): Promise<{ url: string; stop: () => void }> {
+  const external = process.env.TIDEMARK_BENCH_PG_URL;
+  if (external) return { url: external, stop: () => undefined };
+  const port = await freePort();
+  const code = `import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+const db = await PGlite.create();
+const server = new PGLiteSocketServer({ db, port: ${port}, host: '127.0.0.1', maxConnections: 8 });
+await server.start();
+console.log('ready');`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+    child.once('exit', (c) => reject(new Error(`PGlite child exited with ${c}`)));
+  });
+  return { url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres?sslmode=disable`, stop: () => child.kill() };
+}
 
 function vmHwmMb(): number | null {
   try {
@@ -34,7 +60,7 @@ async function main(): Promise<void> {
     join(dir, 'tidemark.yaml'),
     `storage: AzureWebJobsStorage
 connections:
-  SRC: { kind: duckdb, path: source.duckdb }
+  SRC: ${sourceKind === 'postgres' ? '{ kind: postgres, setting: BENCH_PG_URL, requestTimeout: 2h }' : '{ kind: duckdb, path: source.duckdb }'}
 warehouses:
   WH: { kind: duckdb, path: warehouse.duckdb }
 duckdb: { memoryLimit: 512MB, threads: 2 }
@@ -56,16 +82,32 @@ retry: { attempts: 2, initialDelay: 1s }
 `,
   );
   const t0 = Date.now();
-  const inst = await DuckDBInstance.create(join(dir, 'source.duckdb'));
-  const c = await inst.connect();
-  await c.run('create schema crm');
-  await c.run(`create table crm.accounts as
-    select i::BIGINT as id, 'Account ' || i as name, 'user' || i || '@example.com' as email,
-      ['Oslo','Rome','Lima','Kyiv','Pune'][1 + (i % 5)::INT] as city, (i % 1000)::DECIMAL(12,2) / 7 as balance,
-      TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i % 86400) as modified_at
-    from range(${rows}) t(i)`);
-  c.closeSync();
-  inst.closeSync();
+  let pgChild: { url: string; stop: () => void } | undefined;
+  if (sourceKind === 'postgres') {
+    pgChild = await startPgChild();
+    const c = new pg.Client({ connectionString: pgChild.url });
+    await c.connect();
+    await c.query('DROP SCHEMA IF EXISTS crm CASCADE');
+    await c.query('CREATE SCHEMA crm');
+    await c.query(`CREATE TABLE crm.accounts AS
+      SELECT i::bigint AS id, 'Account ' || i AS name, 'user' || i || '@example.com' AS email,
+        (ARRAY['Oslo','Rome','Lima','Kyiv','Pune'])[1 + i % 5] AS city, ((i % 1000)::numeric / 7)::numeric(12,2) AS balance,
+        timestamptz '2026-01-01 00:00:00+00' + (i % 86400) * interval '1 second' AS modified_at
+      FROM generate_series(0, ${rows - 1}) i`);
+    await c.end();
+    process.env.BENCH_PG_URL = pgChild.url;
+  } else {
+    const inst = await DuckDBInstance.create(join(dir, 'source.duckdb'));
+    const c = await inst.connect();
+    await c.run('create schema crm');
+    await c.run(`create table crm.accounts as
+      select i::BIGINT as id, 'Account ' || i as name, 'user' || i || '@example.com' as email,
+        ['Oslo','Rome','Lima','Kyiv','Pune'][1 + (i % 5)::INT] as city, (i % 1000)::DECIMAL(12,2) / 7 as balance,
+        TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i % 86400) as modified_at
+      from range(${rows}) t(i)`);
+    c.closeSync();
+    inst.closeSync();
+  }
   const genMs = Date.now() - t0;
 
   const az = await startAzurite({ location: join(dir, 'azurite') });
@@ -79,6 +121,7 @@ retry: { attempts: 2, initialDelay: 1s }
     const r = await runOnce(stack, { pipeline: 'big' }, 60 * 60_000);
     clearInterval(timer);
     const result = {
+      source: sourceKind,
       rows,
       status: r.status,
       error: r.error,
@@ -97,6 +140,7 @@ retry: { attempts: 2, initialDelay: 1s }
     clearInterval(timer);
     await stack.close();
     await az.stop();
+    pgChild?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -107,6 +107,21 @@ export const pipelineSchema = z
         /** Bounded Parquet parts: neither a whole table nor a whole part is held in JS memory. */
         partRows: z.number().int().min(1000).default(1_000_000),
         partBytes: z.string().regex(/^\d+(KB|MB|GB)$/).default('128MB'),
+        /**
+         * Full reads (initial loads, full runs) split into key ranges, each its own extract
+         * message so several instances read in parallel. Give count or rowsPerPartition.
+         */
+        partitions: z
+          .strictObject({
+            count: z.number().int().min(1).max(1000).optional(),
+            rowsPerPartition: z.number().int().min(1000).optional(),
+            /** An integer column to split on; default the first key column. */
+            column: identifier.optional(),
+          })
+          .refine((x) => (x.count === undefined) !== (x.rowsPerPartition === undefined), {
+            message: 'give exactly one of partitions.count or partitions.rowsPerPartition',
+          })
+          .optional(),
       })
       .refine((s) => (s.table === undefined) !== (s.query === undefined), {
         message: 'give exactly one of source.table or source.query',

@@ -11,9 +11,11 @@ import type { PipelineConfig } from './schema.js';
 export function unsupportedFields(project: ResolvedProject, p: PipelineConfig): NotSupportedError[] {
   const out: NotSupportedError[] = [];
   const conn = connectionOf(project, p);
-  if (conn.kind !== 'duckdb') out.push(new NotSupportedError(`connections.${p.source.connection}.kind: ${conn.kind}`));
   const mode = p.source.changeDetection.mode;
-  if (mode !== 'full' && mode !== 'timestamp') out.push(new NotSupportedError(`source.changeDetection.mode: ${mode}`));
+  // rowversion, cdc and changeTracking are SQL Server features; other sources read full or timestamp.
+  if (conn.kind !== 'mssql' && mode !== 'full' && mode !== 'timestamp') {
+    out.push(new NotSupportedError(`source.changeDetection.mode: ${mode}`, `${mode} needs a connection of kind mssql; ${p.source.connection} is ${conn.kind}`));
+  }
   if (p.validation.rules.length > 0) out.push(new NotSupportedError('validation.rules'));
   if (p.validation.sample > 0) out.push(new NotSupportedError('validation.sample'));
   if (p.buckets > 1) out.push(new NotSupportedError('buckets'));

@@ -1,6 +1,9 @@
 import { TerminalError } from '../errors.js';
-import { DuckDbSource } from '../extract/duckdb-source.js';
 import { readSetting } from '../config/load.js';
+import { DuckDbSource } from '../extract/duckdb-source.js';
+import { connectMssql } from '../extract/mssql/driver.js';
+import { MssqlSource } from '../extract/mssql/source.js';
+import { PostgresSource } from '../extract/postgres-source.js';
 import { DuckDbWarehouse } from '../merge/duckdb/warehouse.js';
 import { PostgresWarehouse } from '../merge/postgres/warehouse.js';
 import { SynapseWarehouse } from '../merge/synapse/warehouse.js';
@@ -11,8 +14,14 @@ export const defaultSourceFor: SourceFactory = (ctx, conn, pipeline) => {
   switch (conn.kind) {
     case 'duckdb':
       return new DuckDbSource(projectPath(ctx, conn.path), pipeline, ctx.duck);
+    case 'mssql': {
+      const cs = readSetting(conn.setting, ctx.env);
+      return new MssqlSource(() => connectMssql(conn, cs, ctx.env), pipeline, ctx.duck);
+    }
+    case 'postgres':
+      return new PostgresSource(conn, readSetting(conn.setting, ctx.env), pipeline, ctx.duck);
     default:
-      throw new TerminalError(`not supported yet: connections.${pipeline.source.connection}.kind: ${conn.kind}`);
+      throw new TerminalError(`not supported yet: connections.${pipeline.source.connection}.kind: ${(conn as { kind: string }).kind}`);
   }
 };
 

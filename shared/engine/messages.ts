@@ -6,6 +6,8 @@ import { TerminalError } from '../errors.js';
 export const stageMessageSchema = z.strictObject({
   pipeline: z.string().regex(PIPELINE_NAME_PATTERN),
   runId: z.string().regex(RUN_ID_PATTERN),
+  /** Extract only: the key-range partition of a partitioned full read (see partitioned-extract.ts). */
+  partition: z.number().int().min(0).max(999).optional(),
 });
 
 export type StageMessage = z.infer<typeof stageMessageSchema>;

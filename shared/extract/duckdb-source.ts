@@ -4,7 +4,8 @@ import { splitQualified } from '../config/identifiers.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { TerminalError } from '../errors.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../transform/duckdb-session.js';
-import type { ExtractRequest, ExtractResult, Source } from './source.js';
+import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, Source } from './source.js';
+import type { WindowInput } from './window.js';
 import { completeWindow, planWindow } from './window.js';
 
 const ROW_GROUP_ROWS = 122_880;
@@ -23,11 +24,16 @@ export function sourceRelation(p: PipelineConfig): string {
  * Pure planner for the DuckDB source's SQL. The window bounds are bound parameters; the
  * column and relation come from validated config and are quoted.
  */
-export function planDuckExtract(p: PipelineConfig, req: { from: string | null; to: string | null; fullRead: boolean }) {
+export function planDuckExtract(p: PipelineConfig, req: { from: string | null; to: string | null; fullRead: boolean; range?: KeyRange }) {
   const rel = sourceRelation(p);
   const col = p.source.changeDetection.column;
   const where: string[] = [];
   const parameters: string[] = [];
+  if (req.range) {
+    const k = quoteDuck(req.range.column);
+    parameters.push(req.range.lo, req.range.hi);
+    where.push(`${k} >= CAST($${parameters.length - 1} AS HUGEINT) AND ${k} ${req.range.last ? '<=' : '<'} CAST($${parameters.length} AS HUGEINT)`);
+  }
   if (!req.fullRead && col) {
     if (req.from !== null) {
       parameters.push(req.from);
@@ -76,7 +82,7 @@ export class DuckDbSource implements Source {
       const window = completeWindow(req.window, captured);
       const fullRead = planned.fullRead;
       const nothingToRead = !fullRead && window.to === null;
-      const plan = planDuckExtract(this.pipeline, { from: window.from, to: window.to, fullRead });
+      const plan = planDuckExtract(this.pipeline, { from: window.from, to: window.to, fullRead, ...(req.range ? { range: req.range } : {}) });
       mkdirSync(req.outDir, { recursive: true });
       if (!nothingToRead) {
         const rowGroup = Math.min(ROW_GROUP_ROWS, req.partRows);
@@ -107,6 +113,38 @@ export class DuckDbSource implements Source {
       // Catalog and binder errors mean the config does not match the source: not retryable.
       if (/Catalog Error|Binder Error|Parser Error/.test(msg)) {
         throw new TerminalError(`source ${this.pipeline.source.connection} rejected the extract of ${this.pipeline.name}: ${msg}`, { cause: err });
+      }
+      throw err;
+    } finally {
+      s.close();
+    }
+  }
+
+  async keyStats(req: { window: WindowInput; column: string }): Promise<KeyStats> {
+    if (!existsSync(this.file)) {
+      throw new TerminalError(`source database ${this.file} does not exist; check connections.${this.pipeline.source.connection}.path`);
+    }
+    const s = await DuckSession.open(':memory:', this.settings);
+    try {
+      await s.run(`SET TimeZone = 'UTC'`);
+      await s.run(`ATTACH ${duckLiteral(resolve(this.file))} AS src (READ_ONLY)`);
+      await s.run('USE src');
+      const planned = planWindow(req.window);
+      const plan0 = planDuckExtract(this.pipeline, { from: planned.from, to: null, fullRead: planned.fullRead });
+      let captured: string | null = null;
+      if (plan0.upper && req.window.mode !== 'full') captured = (await s.one<{ upper: string | null }>(plan0.upper.sql))?.upper ?? null;
+      const k = quoteDuck(req.column);
+      const r = await s.one<{ t: string; mn: string | null; mx: string | null; n: bigint }>(
+        `SELECT typeof(min(${k})) AS t, CAST(min(${k}) AS VARCHAR) AS mn, CAST(max(${k}) AS VARCHAR) AS mx, count(*)::BIGINT AS n FROM ${sourceRelation(this.pipeline)}`,
+      );
+      if (r && !/INT/.test(r.t)) {
+        throw new TerminalError(`source.partitions.column ${req.column} of ${this.pipeline.name} is ${r.t}; partitions split an integer column, name one in source.partitions.column`);
+      }
+      return { window: completeWindow(req.window, captured), min: r?.mn ?? null, max: r?.mx ?? null, rows: Number(r?.n ?? 0) };
+    } catch (err) {
+      if (err instanceof TerminalError) throw err;
+      if (/Catalog Error|Binder Error|Parser Error/.test((err as Error).message)) {
+        throw new TerminalError(`source ${this.pipeline.source.connection} rejected the partition plan of ${this.pipeline.name}: ${(err as Error).message}`, { cause: err });
       }
       throw err;
     } finally {

@@ -9,6 +9,24 @@ export interface ExtractRequest {
   partBytes: string;
   /** Count every source row up to the upper bound, for row-count validation. */
   countSource: boolean;
+  /** Read only this key range (a partition of a partitioned full read). */
+  range?: KeyRange;
+}
+
+/** `column >= lo AND column < hi` (`<= hi` for the last range); bounds are integers as text. */
+export interface KeyRange {
+  column: string;
+  lo: string;
+  hi: string;
+  last: boolean;
+}
+
+export interface KeyStats {
+  /** Window of the whole read, captured once before any partition is read. */
+  window: ExtractWindow;
+  min: string | null;
+  max: string | null;
+  rows: number;
 }
 
 export interface ExtractResult {
@@ -18,10 +36,26 @@ export interface ExtractResult {
   sourceRowCount: number | null;
   /** Schema of the extracted relation, known even when no row was read. */
   schema: ColumnInfo[];
+  /** Things the run must surface (telemetry event name + text), e.g. a CDC cleanup gap. */
+  warnings?: ExtractWarning[];
 }
+
+export interface ExtractWarning {
+  event: 'SnapshotGap';
+  message: string;
+}
+
+/**
+ * Column that change-feed modes (cdc, changeTracking) add to their parts: 'insert', 'update'
+ * or 'delete'. The transform turns 'delete' rows into deletes of their keys; full and
+ * timestamp parts do not have it and infer deletes as before.
+ */
+export const SOURCE_OP_COLUMN = '_tm_source_op';
 
 /** A source streams one window of rows into bounded Parquet parts (DESIGN §6). */
 export interface Source {
   extract(req: ExtractRequest): Promise<ExtractResult>;
+  /** Sources that can split a full read: min / max / count of an integer column, and the window. */
+  keyStats?(req: { window: WindowInput; column: string }): Promise<KeyStats>;
   close(): Promise<void>;
 }

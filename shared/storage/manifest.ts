@@ -35,6 +35,8 @@ export const rawManifestSchema = z.strictObject({
       md5: z.string().regex(/^[0-9a-f]{32}$/),
     }),
   ),
+  /** What the extract had to surface, e.g. SnapshotGap (a CDC / Change Tracking cleanup gap answered by a re-snapshot). */
+  warnings: z.array(z.strictObject({ event: z.string(), message: z.string() })).optional(),
   createdAt: z.string(),
 });
 

@@ -53,7 +53,15 @@ const keyJoin = (shape: TransformShape, a: string, b: string) =>
  * `good` (rows that passed quarantine rules), `extract_keys` (every extracted key) and `snap`
  * (the committed snapshot) exist when these run; `$1` is the run boundary.
  */
-export function classificationSql(shape: TransformShape, opts: { fullRead: boolean; deletes: 'retire' | 'mark' | 'ignore' }) {
+export function classificationSql(
+  shape: TransformShape,
+  opts: {
+    fullRead: boolean;
+    deletes: 'retire' | 'mark' | 'ignore';
+    /** Change-feed extracts (cdc, changeTracking): the relation `source_deletes` holds the deleted keys. */
+    sourceDeletes?: boolean;
+  },
+) {
   const keysList = shape.keys.map((k) => q(k.name)).join(', ');
   const t1Hash = shape.type1.length ? rowHashExpr(shape.type1) : 'CAST(NULL AS VARCHAR)';
   const validFrom = shape.validFromColumn
@@ -73,13 +81,18 @@ SELECT b.*, ${versionKeyExpr(shape.keys, 'b._tm_valid_from', 'b')} AS _tm_versio
   s._tm_valid_from AS _tm_prev_valid_from
 FROM batch b LEFT JOIN snap s ON ${keyJoin(shape, 'b', 's')}`;
 
+  // Full reads: a current key absent from the extract was deleted. Change feeds: a key the
+  // source reported deleted (and not re-inserted in the same window) was deleted.
+  const deletedKeys = opts.fullRead
+    ? ''
+    : `EXISTS (SELECT 1 FROM source_deletes d WHERE ${keyJoin(shape, 'd', 's')}) AND `;
   const deletesSql =
-    opts.fullRead && opts.deletes !== 'ignore'
+    (opts.fullRead || opts.sourceDeletes) && opts.deletes !== 'ignore'
       ? `CREATE TEMP TABLE deleted AS
 SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
   CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP) AS _tm_valid_from,
   ${versionKeyExpr(shape.keys, 'CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP)', 's')} AS _tm_version_key
-FROM snap s WHERE NOT s._tm_deleted AND NOT EXISTS (SELECT 1 FROM extract_keys e WHERE ${keyJoin(shape, 'e', 's')})`
+FROM snap s WHERE NOT s._tm_deleted AND ${deletedKeys}NOT EXISTS (SELECT 1 FROM extract_keys e WHERE ${keyJoin(shape, 'e', 's')})`
       : `CREATE TEMP TABLE deleted AS SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
   CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS VARCHAR) AS _tm_version_key FROM snap s WHERE false`;
 

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineConfig } from '../config/schema.js';
 import { TerminalError } from '../errors.js';
+import { SOURCE_OP_COLUMN } from '../extract/source.js';
 import type { ColumnInfo, Counts } from '../storage/manifest.js';
 import { checksumSql, classificationSql, resolveShape, type TransformShape } from './classify.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from './duckdb-session.js';
@@ -55,10 +56,25 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
   try {
     await s.run(`SET TimeZone = 'UTC'`);
     if (input.parts.length > 0) {
-      await s.run(`CREATE VIEW extract AS SELECT * FROM read_parquet([${input.parts.map(duckLiteral).join(', ')}])`);
+      await s.run(`CREATE VIEW _tm_parts AS SELECT * FROM read_parquet([${input.parts.map(duckLiteral).join(', ')}])`);
     } else {
       if (input.schema.length === 0) throw new TerminalError('the extract has no parts and no schema; the manifest is incomplete');
-      await s.run(`CREATE TABLE extract (${input.schema.map((c) => `${q(c.name)} ${c.type}`).join(', ')})`);
+      await s.run(`CREATE TABLE _tm_parts (${input.schema.map((c) => `${q(c.name)} ${c.type}`).join(', ')})`);
+    }
+    // Change-feed parts carry the source's operation per row: deleted rows are not data for
+    // transform.sql, only keys to retire.
+    const sourceDeletes = input.schema.some((c) => c.name === SOURCE_OP_COLUMN);
+    if (sourceDeletes) {
+      const missing = p.key.filter((k) => !input.schema.some((c) => c.name === k));
+      if (missing.length) {
+        throw new TerminalError(
+          `${p.name}: the source reports deletes by key, but key column(s) ${missing.join(', ')} are not columns of the extract; keep the key names of the source table`,
+        );
+      }
+      await s.run(`CREATE VIEW extract AS SELECT * EXCLUDE (${q(SOURCE_OP_COLUMN)}) FROM _tm_parts WHERE ${q(SOURCE_OP_COLUMN)} IS DISTINCT FROM 'delete'`);
+      await s.run(`CREATE TEMP TABLE source_deletes AS SELECT DISTINCT ${p.key.map(q).join(', ')} FROM _tm_parts WHERE ${q(SOURCE_OP_COLUMN)} = 'delete'`);
+    } else {
+      await s.run('CREATE VIEW extract AS SELECT * FROM _tm_parts');
     }
     try {
       await s.run(`CREATE VIEW transformed AS ${p.transform.sql ?? 'SELECT * FROM extract'}`);
@@ -136,7 +152,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       }
     }
 
-    const sql = classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes });
+    const sql = classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes, sourceDeletes });
     await s.run(sql.batch, paramsFor(sql.batch, input.boundary));
     if (input.snapshotFile && existsSync(input.snapshotFile)) {
       await s.run(`CREATE TEMP TABLE snap AS SELECT * FROM read_parquet(${duckLiteral(input.snapshotFile)})`);

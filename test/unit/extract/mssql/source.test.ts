@@ -1,0 +1,207 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { pipelineSchema, type PipelineInput } from '../../../../shared/config/schema.js';
+import { MssqlSource } from '../../../../shared/extract/mssql/source.js';
+import type { WindowInput } from '../../../../shared/extract/window.js';
+import { TerminalError } from '../../../../shared/errors.js';
+import { FakeMssql, type FakeAnswer } from '../../../support/fake-mssql.js';
+
+// Runs the real MssqlSource against FakeMssql (see its header: no SQL Server here).
+
+const describeRows = [
+  { is_hidden: false, name: 'AccountId', system_type_name: 'int' },
+  { is_hidden: false, name: 'Balance', system_type_name: 'money' },
+  { is_hidden: false, name: 'ModifiedAt', system_type_name: 'datetime2(7)' },
+];
+const row = (i: number, op?: string) => ({
+  AccountId: String(i),
+  Balance: `${i}.1234`,
+  ModifiedAt: `2026-01-01T00:00:${String(i % 60).padStart(2, '0')}.1234567`,
+  ...(op ? { _tm_source_op: op } : {}),
+});
+
+function pipeline(cd: PipelineInput['source']['changeDetection']) {
+  return pipelineSchema.parse({
+    name: 'accounts',
+    source: { connection: 'CRM', table: 'dbo.Accounts', changeDetection: cd, partRows: 1000 },
+    key: ['AccountId'],
+    target: { warehouse: 'DW', table: 'dw.dim_account' },
+  });
+}
+
+const duck = () => ({ memoryLimit: '256MB', threads: 1, tempDir: join(tmpdir(), 'tidemark-test-spill') });
+
+function route(capture: Record<string, unknown>, data: FakeAnswer, count = '0') {
+  return (sql: string): FakeAnswer => {
+    if (sql.startsWith('EXEC sys.sp_describe_first_result_set')) return { rows: describeRows };
+    if (sql.includes('AS upper') || sql.includes('AS max_lsn') || sql.includes('AS current_version')) return { rows: [capture] };
+    if (sql.startsWith('SELECT COUNT_BIG')) return { rows: [{ n: count }] };
+    return data;
+  };
+}
+
+async function extract(fake: FakeMssql, cd: PipelineInput['source']['changeDetection'], w: Partial<WindowInput>, partRows = 1000) {
+  const src = new MssqlSource(async () => fake.connector(), pipeline(cd), duck());
+  const out = mkdtempSync(join(tmpdir(), 'tidemark-mssql-'));
+  return src.extract({
+    window: { mode: cd.mode, lagMs: 0, saved: null, runMode: 'incremental', ...(cd.column ? { column: cd.column } : {}), ...w },
+    outDir: join(out, 'parts'),
+    partRows,
+    partBytes: '128MB',
+    countSource: true,
+  });
+}
+
+async function readParts(files: string[]) {
+  const inst = await DuckDBInstance.create(':memory:');
+  const c = await inst.connect();
+  try {
+    const list = `[${files.map((f) => `'${f}'`).join(', ')}]`;
+    const rows = (await c.runAndReadAll(`SELECT * REPLACE (CAST(Balance AS VARCHAR) AS Balance, CAST(ModifiedAt AS VARCHAR) AS ModifiedAt) FROM read_parquet(${list}) ORDER BY AccountId`)).getRowObjectsJS();
+    const types = (await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${list})`)).getRowObjectsJS().map((r) => `${r.column_name} ${r.column_type}`);
+    return { rows, types };
+  } finally {
+    c.closeSync();
+    inst.closeSync();
+  }
+}
+
+describe('MssqlSource over the driver event shapes (fake SQL Server)', () => {
+  it('streams with back-pressure into bounded parts: pauses per part, keeps rows delivered after pause, loses nothing', async () => {
+    const rows = Array.from({ length: 2500 }, (_, i) => row(i + 1));
+    const fake = new FakeMssql(route({}, { rows }), 5);
+    const r = await extract(fake, { mode: 'full' }, {});
+    expect(r.files).toHaveLength(3); // 1000 + 1000 + 500
+    expect(fake.pauses).toBe(2);
+    expect(fake.resumes).toBe(2);
+    expect(fake.maxRowsWhilePaused).toBe(5);
+    const { rows: back, types } = await readParts(r.files);
+    expect(types).toEqual(['AccountId INTEGER', 'Balance DECIMAL(19,4)', 'ModifiedAt TIMESTAMP_NS']);
+    expect(back).toHaveLength(2500);
+    expect(back.map((x) => x.AccountId)).toEqual(rows.map((_, i) => i + 1));
+    expect(back[41]).toEqual({ AccountId: 42, Balance: '42.1234', ModifiedAt: '2026-01-01 00:00:42.1234567' });
+    expect(r.window).toEqual({ mode: 'full', from: null, to: null, next: null });
+    expect(fake.sent.at(-1)!.sql).toBe(
+      'SELECT CAST(_tm_src.[AccountId] AS varchar(11)) AS [AccountId], CONVERT(varchar(30), _tm_src.[Balance], 2) AS [Balance], CONVERT(varchar(27), _tm_src.[ModifiedAt], 126) AS [ModifiedAt] FROM [dbo].[Accounts] AS _tm_src',
+    );
+  });
+
+  it('timestamp: first run reads to the captured max; the next reads (saved - lag, new max]', async () => {
+    const cd = { mode: 'timestamp' as const, column: 'ModifiedAt', lag: '5m' };
+    const fake = new FakeMssql(route({ upper: '2026-01-01T01:00:00.1234567' }, { rows: [row(1)] }, '7'));
+    const first = await extract(fake, cd, { runMode: 'full' });
+    expect(first.window).toMatchObject({ from: null, to: '2026-01-01T01:00:00.1234567Z', next: '2026-01-01T01:00:00.1234567Z' });
+    const fake2 = new FakeMssql(route({ upper: '2026-01-01T02:00:00.0000000' }, { rows: [row(2)] }, '9'));
+    const second = await extract(fake2, cd, { saved: first.window.next, lagMs: 300_000 });
+    expect(second.window).toMatchObject({ from: '2026-01-01T00:55:00.123Z', to: '2026-01-01T02:00:00.0000000Z', next: '2026-01-01T02:00:00.0000000Z' });
+    expect(second.sourceRowCount).toBe(9);
+    const read = fake2.sent.find((s) => s.sql.includes('WHERE _tm_src.[ModifiedAt] >'))!;
+    expect(read.parameters).toEqual({ from: '2026-01-01T00:55:00.123', to: '2026-01-01T02:00:00.0000000' });
+  });
+
+  it('rowversion: checkpoint is the captured MIN_ACTIVE_ROWVERSION; nothing new keeps it', async () => {
+    const cd = { mode: 'rowversion' as const, column: 'RowVer' };
+    const fake = new FakeMssql(route({ upper: '0x0000000000000800' }, { rows: [row(1)] }, '5'));
+    const r = await extract(fake, cd, { saved: '0x00000000000007D1' });
+    expect(r.window).toEqual({ mode: 'rowversion', from: '0x00000000000007D1', to: '0x0000000000000800', next: '0x0000000000000800' });
+    expect(fake.sent.find((s) => s.sql.includes('[RowVer] >='))!.parameters).toEqual({ from: '0x00000000000007D1', to: '0x0000000000000800' });
+    const idle = new FakeMssql(route({ upper: '0x0000000000000800' }, { rows: [] }));
+    const r2 = await extract(idle, cd, { saved: '0x0000000000000800' });
+    expect(r2.window).toEqual({ mode: 'rowversion', from: '0x0000000000000800', to: null, next: '0x0000000000000800' });
+    expect(r2.files).toEqual([]);
+    expect(idle.sent.some((s) => s.sql.includes('FROM [dbo].[Accounts] AS _tm_src'))).toBe(false);
+  });
+
+  it('cdc: net changes with the operation column; the checkpoint moves to the captured max LSN', async () => {
+    const fake = new FakeMssql(
+      route({ min_lsn: '0x00000010000000100001', max_lsn: '0x00000020000000200002' }, { rows: [row(1, 'insert'), row(2, 'update'), row(3, 'delete')] }),
+    );
+    const r = await extract(fake, { mode: 'cdc' }, { saved: '0x00000015000000000001' });
+    expect(r.window).toEqual({ mode: 'cdc', from: '0x00000015000000000001', to: '0x00000020000000200002', next: '0x00000020000000200002' });
+    expect(r.warnings).toBeUndefined();
+    const read = fake.sent.find((s) => s.sql.includes('fn_cdc_get_net_changes_dbo_Accounts'))!;
+    expect(read.parameters).toEqual({ from: '0x00000015000000000001', to: '0x00000020000000200002' });
+    const { rows, types } = await readParts(r.files);
+    expect(types).toContain('_tm_source_op VARCHAR');
+    expect(rows.map((x) => x._tm_source_op)).toEqual(['insert', 'update', 'delete']);
+  });
+
+  it('cdc cleanup gap: saved LSN older than the min LSN → full re-snapshot and a SnapshotGap warning, never a change read', async () => {
+    const fake = new FakeMssql(route({ min_lsn: '0x00000030000000000001', max_lsn: '0x00000040000000000001' }, { rows: [row(1), row(2)] }));
+    const r = await extract(fake, { mode: 'cdc' }, { saved: '0x00000015000000000001' });
+    expect(fake.sent.some((s) => s.sql.includes('fn_cdc_get_net_changes'))).toBe(false);
+    expect(fake.sent.at(-1)!.sql).toMatch(/FROM \[dbo\]\.\[Accounts\] AS _tm_src$/);
+    // from = null makes the transform treat it as a full read: deletes come from absent keys.
+    expect(r.window).toEqual({ mode: 'cdc', from: null, to: '0x00000040000000000001', next: '0x00000040000000000001' });
+    expect(r.warnings).toEqual([{ event: 'SnapshotGap', message: expect.stringMatching(/saved LSN 0x00000015000000000001 is older than .*0x00000030000000000001.*full re-snapshot/) }]);
+    const { types } = await readParts(r.files);
+    expect(types).not.toContain('_tm_source_op VARCHAR');
+  });
+
+  it('cdc first run: snapshot with the max LSN captured before reading', async () => {
+    const fake = new FakeMssql(route({ min_lsn: '0x00000001000000000001', max_lsn: '0x00000002000000000001' }, { rows: [row(1)] }));
+    const r = await extract(fake, { mode: 'cdc' }, { saved: null, runMode: 'full' });
+    expect(r.window.next).toBe('0x00000002000000000001');
+    const capture = fake.sent.findIndex((s) => s.sql.includes('max_lsn'));
+    const read = fake.sent.findIndex((s) => s.sql.includes('FROM [dbo].[Accounts] AS _tm_src'));
+    expect(capture).toBeGreaterThanOrEqual(0);
+    expect(read).toBeGreaterThan(capture);
+  });
+
+  it('changeTracking: versions compared as integers; min valid version gap re-snapshots', async () => {
+    const ok = new FakeMssql(route({ current_version: '1000', min_valid: '90' }, { rows: [row(1, 'delete')] }));
+    const r = await extract(ok, { mode: 'changeTracking' }, { saved: '999' });
+    expect(r.window).toEqual({ mode: 'changeTracking', from: '999', to: '1000', next: '1000' });
+    expect(ok.sent.find((s) => s.sql.includes('CHANGETABLE'))!.parameters).toEqual({ from: '999', to: '1000' });
+    const gap = new FakeMssql(route({ current_version: '1000', min_valid: '500' }, { rows: [row(1)] }));
+    const g = await extract(gap, { mode: 'changeTracking' }, { saved: '99' });
+    expect(g.window.from).toBeNull();
+    expect(g.warnings?.[0]?.event).toBe('SnapshotGap');
+    expect(gap.sent.some((s) => s.sql.includes('CHANGETABLE'))).toBe(false);
+    const off = new FakeMssql(route({ current_version: '1000', min_valid: null }, { rows: [] }));
+    await expect(extract(off, { mode: 'changeTracking' }, { saved: '99' })).rejects.toThrow(/Change Tracking is not enabled on table dbo.Accounts/);
+  });
+
+  it('errors: a transient error number mid-stream is retryable, a wrong object is terminal with the server text', async () => {
+    const rows = Array.from({ length: 50 }, (_, i) => row(i + 1));
+    const transient = Object.assign(new Error('Database is not currently available'), { number: 40613 });
+    const t = new FakeMssql(route({}, { rows, errorAfter: { rows: 20, error: transient } }));
+    const e1 = await extract(t, { mode: 'full' }, {}).catch((e: unknown) => e);
+    expect(e1).toBe(transient);
+    expect(e1).not.toBeInstanceOf(TerminalError);
+    expect(t.closed).toBe(1);
+    const bad = Object.assign(new Error("Invalid object name 'dbo.Accounts'."), { number: 208 });
+    const b = new FakeMssql(() => ({ rows: [], errorAfter: { rows: 0, error: bad } }));
+    const e2 = await extract(b, { mode: 'full' }, {}).catch((e: unknown) => e);
+    expect(e2).toBeInstanceOf(TerminalError);
+    expect((e2 as Error).message).toMatch(/source CRM \(pipeline accounts\): SQL Server error 208: Invalid object name 'dbo.Accounts'/);
+  });
+
+  it('backfill in a version mode is refused with the fix', async () => {
+    const fake = new FakeMssql(route({ upper: '0x01' }, { rows: [] }));
+    await expect(extract(fake, { mode: 'rowversion', column: 'RowVer' }, { runMode: 'backfill', saved: '0x01' })).rejects.toThrow(/needs changeDetection.mode: timestamp/);
+  });
+});
+
+describe('MssqlSource partitions (fake SQL Server)', () => {
+  it('keyStats captures the snapshot window once (cdc: max LSN) and the key range; a partition reads its range', async () => {
+    const fake = new FakeMssql((sql) => {
+      if (sql.includes('AS max_lsn')) return { rows: [{ min_lsn: '0x00000001000000000001', max_lsn: '0x00000009000000000001' }] };
+      if (sql.includes('MIN([AccountId])')) return { rows: [{ mn: '1', mx: '50000000', n: '49999000' }] };
+      if (sql.startsWith('EXEC')) return { rows: describeRows };
+      return { rows: [row(7)] };
+    });
+    const src = new MssqlSource(async () => fake.connector(), pipeline({ mode: 'cdc' }), duck());
+    const win = { mode: 'cdc' as const, lagMs: 0, saved: null, runMode: 'full' as const };
+    const stats = await src.keyStats({ window: win, column: 'AccountId' });
+    expect(stats).toEqual({ window: { mode: 'cdc', from: null, to: '0x00000009000000000001', next: '0x00000009000000000001' }, min: '1', max: '50000000', rows: 49999000 });
+    const out = join(mkdtempSync(join(tmpdir(), 'tidemark-mssql-')), 'parts');
+    const r = await src.extract({ window: win, outDir: out, partRows: 1000, partBytes: '1MB', countSource: false, range: { column: 'AccountId', lo: '1', hi: '12500001', last: false } });
+    expect(r.files).toHaveLength(1);
+    expect(fake.sent.at(-1)!.parameters).toEqual({ lo: '1', hi: '12500001' });
+    expect(fake.sent.at(-1)!.sql).toMatch(/WHERE _tm_src\.\[AccountId\] >= CAST\(@lo AS decimal\(38,0\)\) AND _tm_src\.\[AccountId\] < CAST\(@hi AS decimal\(38,0\)\)$/);
+  });
+});

@@ -6,6 +6,7 @@ import type { PipelineConfig } from '../config/schema.js';
 import { TerminalError, isTerminal, errorMessage } from '../errors.js';
 import { parquetStats } from '../extract/parquet-stats.js';
 import { planColumnsFromDuck } from '../merge/duckdb/warehouse.js';
+import { backupBeforeMerge } from '../rollback/backups.js';
 import { commitCheckpoint, readCheckpoint } from '../state/checkpoints.js';
 import { releaseLease, renewLease } from '../state/leases.js';
 import { findRun, isTerminalStatus, updateRun, type RunRecord, type RunStage } from '../state/runs.js';
@@ -279,6 +280,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
       const local = join(dir, 'changes.parquet');
       await ctx.blobs.downloadToFile(CONTAINERS.changes, manifest.changes.name, local);
       if ((await md5File(local)) !== manifest.changes.md5) throw new TerminalError(`changes/${manifest.changes.name} does not match its manifest checksum`);
+      await backupBeforeMerge(ctx, p, run, manifest.baseRunId, warehouse);
       const outcome = await warehouse.merge(
         {
           pipeline: p.name,

@@ -3,6 +3,12 @@ import { demoCommand } from './demo.js';
 import { runCommand } from './run.js';
 import { sqlCommand } from './sql.js';
 import { statusCommand } from './status.js';
+import { ackCommand } from './ack.js';
+import { backupsCommand } from './backups.js';
+import { quarantineCommand } from './quarantine.js';
+import { queryCommand } from './query.js';
+import { restoreCommand } from './restore.js';
+import { rollbackCommand } from './rollback.js';
 
 /** Every `tidemark <command>`; one file per command under cli/commands/. */
 export const commands: Record<string, Command> = {
@@ -10,4 +16,10 @@ export const commands: Record<string, Command> = {
   status: statusCommand,
   demo: demoCommand,
   sql: sqlCommand,
+  rollback: rollbackCommand,
+  backups: backupsCommand,
+  restore: restoreCommand,
+  ack: ackCommand,
+  quarantine: quarantineCommand,
+  query: queryCommand,
 };

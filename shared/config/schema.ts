@@ -130,7 +130,7 @@ export const pipelineSchema = z
         rules: z
           .array(z.strictObject({ name: identifier, sql: z.string().min(1), expect: z.union([z.number(), z.string()]) }))
           .default([]),
-        sample: z.number().int().min(0).max(10_000).default(0),
+        sample: z.number().int().min(0).max(2000).default(0),
         /** A failed validation holds the next run until `tidemark ack` (shared/validate/hold.ts). */
         holdOnFailure: z.boolean().default(false),
         /** Checked on the extract before the transform touches anything (shared/validate/extract.ts). */

@@ -17,8 +17,6 @@ export function unsupportedFields(project: ResolvedProject, p: PipelineConfig): 
   const wh = warehouseOf(project, p);
   if (wh.kind !== 'duckdb') out.push(new NotSupportedError(`warehouses.${p.target.warehouse}.kind: ${wh.kind}`));
   if (p.target.scd === 1) out.push(new NotSupportedError('target.scd: 1'));
-  if (p.validation.rules.length > 0) out.push(new NotSupportedError('validation.rules'));
-  if (p.validation.sample > 0) out.push(new NotSupportedError('validation.sample'));
   if (p.buckets > 1) out.push(new NotSupportedError('buckets'));
   if (p.dependsOn.length > 0) out.push(new NotSupportedError('dependsOn'));
   return out;

@@ -85,7 +85,14 @@ async function ruleCheck(
     const rows = await warehouse.sql!.readOnly<Record<string, unknown>>({ sql: r.sql, parameters: r.usesRunId ? [runId] : [] });
     const first = rows[0];
     const value = first === undefined ? null : Object.values(first)[0];
-    const actual = value === null || value === undefined ? null : typeof value === 'number' || typeof value === 'string' ? value : String(value);
+    const actual =
+      value === null || value === undefined
+        ? null
+        : typeof value === 'number' || typeof value === 'string'
+          ? value
+          : typeof value === 'bigint' && Number.isSafeInteger(Number(value))
+            ? Number(value)
+            : String(value);
     return { check, passed: ruleOutcome(rule.expect, value), expected: rule.expect, actual, ...(first === undefined ? { detail: 'the query returned no row' } : {}) };
   } catch (err) {
     return { check, passed: false, expected: rule.expect, actual: null, detail: `the rule's SQL failed: ${errorMessage(err)}` };

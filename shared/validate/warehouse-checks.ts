@@ -6,6 +6,7 @@ import { errorMessage } from '../errors.js';
 import { ledgerName } from '../merge/scd-sql.js';
 import { logicalFromDuck, type PlanColumn } from '../merge/plan.js';
 import type { Warehouse } from '../merge/warehouse.js';
+import type { Statement } from '../merge/dialect.js';
 import { rollbackStyleFor } from '../rollback/styles.js';
 import type { RollbackStyle } from '../rollback/sql.js';
 import type { ValidationResult } from '../state/validations.js';
@@ -136,17 +137,9 @@ async function sampleCheck(
   } finally {
     s.close();
   }
-  const keyCols = p.key.map((k) => columns.find((c) => c.name === k)!);
-  const engine = warehouse.dialect.name;
-  const keyText = canonicalRowSql(engine, style, keyCols);
-  const params = extractRows.map((r) => r._k ?? '');
-  const where = `${style.q('_tm_is_current')} = ${style.true} AND ${style.q('_tm_is_deleted')} = ${style.false}${
-    params.length ? ` AND ${keyText} IN (${params.map((_, i) => style.param(i + 1)).join(', ')})` : ' AND 1 = 0'
-  }`;
-  const whRows = await warehouse.sql!.query<Record<string, string | null>>({
-    sql: selectCanonical(engine, style, p.key, columns, style.qualify(target), ` WHERE ${where}`),
-    parameters: params,
-  });
+  const whRows = await warehouse.sql!.query<Record<string, string | null>>(
+    renderSampleQuery(warehouse.dialect.name, style, p.key, columns, target, extractRows.map((r) => r._k ?? '')),
+  );
   const byKey = new Map(whRows.map((r) => [r._k, r]));
   const mismatches: string[] = [];
   for (const e of extractRows) {
@@ -170,6 +163,25 @@ async function sampleCheck(
       ? `${mismatches.length} of ${extractRows.length} sampled keys differ (extract ≠ warehouse): ${mismatches.slice(0, MAX_DETAIL).join(' | ')}`
       : `${extractRows.length} sampled keys equal field by field`,
   };
+}
+
+/**
+ * The warehouse side of the sample check: canonical key text (`_k`) and canonical text of each
+ * column (`c0`, `c1`, …) of the current versions whose key text is one of the bound values.
+ */
+export function renderSampleQuery(
+  engine: 'duckdb' | 'postgres' | 'synapse',
+  style: RollbackStyle,
+  keys: readonly string[],
+  columns: readonly PlanColumn[],
+  target: QualifiedName,
+  keyTexts: readonly string[],
+): Statement {
+  const keyText = canonicalRowSql(engine, style, keys.map((k) => columns.find((c) => c.name === k)!));
+  const where = `${style.q('_tm_is_current')} = ${style.true} AND ${style.q('_tm_is_deleted')} = ${style.false}${
+    keyTexts.length ? ` AND ${keyText} IN (${keyTexts.map((_, i) => style.param(i + 1)).join(', ')})` : ' AND 1 = 0'
+  }`;
+  return { sql: selectCanonical(engine, style, keys, columns, style.qualify(target), ` WHERE ${where}`), parameters: [...keyTexts] };
 }
 
 function selectCanonical(engine: 'duckdb' | 'postgres' | 'synapse', style: RollbackStyle, keys: readonly string[], columns: readonly PlanColumn[], from: string, where: string): string {

@@ -7,6 +7,7 @@ import { renderBackup, renderRestore, renderUndoRun, type RollbackStyle } from '
 import { duckRollbackStyle, postgresRollbackStyle } from '../../../shared/rollback/styles.js';
 import { DuckSession } from '../../../shared/transform/duckdb-session.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
+import { renderRule, renderSampleQuery } from '../../../shared/validate/warehouse-checks.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,6 +20,7 @@ interface Engine {
   style: RollbackStyle;
   exec(st: Statement): Promise<void>;
   rows(sql: string): Promise<Record<string, unknown>[]>;
+  rowsP(sql: string, params: readonly (string | number | null | bigint | boolean)[]): Promise<Record<string, unknown>[]>;
   tx(sts: Statement[]): Promise<void>;
 }
 
@@ -91,6 +93,7 @@ async function duckEngine(): Promise<Engine & { close(): void }> {
     style: duckRollbackStyle,
     exec: (st) => s.exec(st),
     rows: (sql) => s.rows(sql),
+    rowsP: (sql, params) => s.rows(sql, params),
     tx: (sts) => s.transaction(async () => {
       for (const st of sts) await s.exec(st);
     }),
@@ -108,6 +111,7 @@ async function pgEngine(url: string, schemaDrop: boolean): Promise<Engine & { cl
       await c.query(st.sql, st.parameters as unknown[]);
     },
     rows: async (sql) => (await c.query(sql)).rows as Record<string, unknown>[],
+    rowsP: async (sql, params) => (await c.query(sql, params as unknown[])).rows as Record<string, unknown>[],
     tx: async (sts) => {
       await c.query('BEGIN');
       try {
@@ -158,11 +162,23 @@ describe.each(['retire', 'mark'] as const)('undo SQL on duckdb and postgres agre
         await undo(e, 2);
         await e.tx(renderRestore(e.style, { target: T, backup: { schema: 'dw', name: 'dim_bk' }, columns: ['id', 'name', 'city', '_tm_valid_from', '_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_row_hash', '_tm_run_id', '_tm_version_key'], pipeline: 'p', dropRunIds: [] }));
         expect(await snapshot(e)).toEqual(states[2]);
+        // Validation rules and the sample query run on the same tables.
+        const rule = renderRule(e.style, T, 'SELECT count(*) AS n FROM {{current}} WHERE _tm_run_id = {{run_id}}');
+        const ruleRows = await e.rows(rule.sql.replace(e.style.param(1), `'${RUNS[2]!.runId}'`));
+        const cols = plan(0, deletes).columns;
+        const sample = renderSampleQuery(e.style === duckRollbackStyle ? 'duckdb' : 'postgres', e.style, ['id'], cols, T, ['id=1:1', 'id=1:3', 'id=1:9']);
+        const sampleRows = await e.rowsP(sample.sql, sample.parameters);
+        states.push([{ rule: Number(ruleRows[0]!.n) }], sampleRows.sort((a, b) => String(a._k).localeCompare(String(b._k))));
         results.push(states);
       }
       // Timestamps print alike (`2026-01-01 01:00:00`) in both engines' VARCHAR casts.
       expect(results[1]).toEqual(results[0]);
       expect(results[0]![1]!.length).toBeGreaterThan(results[0]![0]!.length);
+      expect(results[0]![3]).toEqual([{ rule: 2 }]);
+      expect(results[0]![4]).toEqual([
+        { _k: 'id=1:1', c0: '1', c1: 'Ann', c2: 'Oslo' },
+        { _k: 'id=1:3', c0: '3', c1: 'Cy', c2: 'Lima' },
+      ]);
     } finally {
       duck.close();
       await pgE.close();

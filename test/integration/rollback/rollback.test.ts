@@ -1,13 +1,16 @@
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
 import { rollbackPipeline } from '../../../shared/rollback/undo-runs.js';
 import { startRun } from '../../../shared/engine/start-run.js';
 import { readCheckpoint } from '../../../shared/state/checkpoints.js';
-import { getRun } from '../../../shared/state/runs.js';
+import { getRun, listRuns } from '../../../shared/state/runs.js';
 import { withAzurite } from '../../support/azurite.js';
+import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, duckQuery, makeProject } from '../../support/project.js';
+import { readDimension, type WarehouseKind } from '../../support/scd-harness.js';
 
 const pipeline = (name: string, deletes: string) => `name: ${name}
 source:
@@ -26,35 +29,69 @@ validation:
 
 type Row = Record<string, unknown>;
 
-describe.each(['retire', 'mark'])('rollback on duckdb (deletes: %s)', (deletes) => {
-  let az: AzuriteHandle;
+let az: AzuriteHandle;
+let pgh: PostgresHandle;
+beforeAll(async () => {
+  [az, pgh] = await Promise.all([withAzurite(), startPostgres()]);
+});
+afterAll(async () => {
+  await az?.stop();
+  await pgh?.stop();
+});
+
+const CASES: Array<[WarehouseKind, string]> = [
+  ['duckdb', 'retire'],
+  ['duckdb', 'mark'],
+  ['postgres', 'retire'],
+  ['postgres', 'mark'],
+];
+
+describe.each(CASES)('rollback on %s (deletes: %s)', (kind, deletes) => {
   let stack: LocalStack;
   let dir: string;
-  const name = `acc_${deletes}`;
+  const name = `acc_${kind === 'duckdb' ? 'dk' : 'pg'}_${deletes}`;
   const clock = { t: Date.parse('2026-03-01T00:00:00Z') };
+  const where = () => (kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : pgh.url);
 
-  const table = () =>
-    duckQuery<Row>(
-      join(dir, 'warehouse.duckdb'),
-      `select * exclude (_tm_valid_from, _tm_valid_to), strftime(_tm_valid_from, '%Y-%m-%dT%H:%M:%S') vf, strftime(_tm_valid_to, '%Y-%m-%dT%H:%M:%S') vt
-       from dw.${name} order by id, _tm_valid_from, _tm_is_deleted`,
-    );
-  const ledger = async () => (await duckQuery<{ run_id: string }>(join(dir, 'warehouse.duckdb'), `select run_id from dw._tm_ledger where pipeline = '${name}' order by 1`)).map((r) => r.run_id);
+  /** The whole dimension, every column (SCD columns included) as text. */
+  const table = async (): Promise<Row[]> =>
+    (await readDimension(kind, where(), `dw.${name}`, ['id', 'name', 'email', 'city', '_tm_row_hash', '_tm_version_key'], ['id'])).map((r) => ({
+      ...r,
+      _tm_run_id: r.run,
+    }));
+  const ledger = async (): Promise<string[]> => {
+    const sql = `select run_id from dw._tm_ledger where pipeline = '${name}' order by 1`;
+    if (kind === 'duckdb') return (await duckQuery<{ run_id: string }>(where(), sql)).map((r) => r.run_id);
+    const c = new pg.Client({ connectionString: pgh.url });
+    await c.connect();
+    try {
+      return (await c.query(sql)).rows.map((r: { run_id: string }) => r.run_id);
+    } finally {
+      await c.end();
+    }
+  };
 
   beforeAll(async () => {
-    az = await withAzurite();
-    dir = makeProject({ pipelines: { [name]: pipeline(name, deletes) } });
+    dir = makeProject({
+      tidemark: `storage: AzureWebJobsStorage
+connections:
+  SRC: { kind: duckdb, path: source.duckdb }
+warehouses:
+  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : '{ kind: postgres, setting: TIDEMARK_TEST_WH }'}
+duckdb: { memoryLimit: 256MB, threads: 1 }
+`,
+      pipelines: { [name]: pipeline(name, deletes) },
+    });
     await duckExec(
       join(dir, 'source.duckdb'),
       'create schema crm',
       'create table crm.accounts (id integer, name varchar, email varchar, city varchar)',
       `insert into crm.accounts values (1, 'Ann', 'ann@x.com', 'Oslo'), (2, 'Bob', 'bob@x.com', 'Rome'), (3, 'Cy', null, 'Lima')`,
     );
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, now: () => new Date(clock.t) });
+    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: pgh.url }, now: () => new Date(clock.t) });
   });
   afterAll(async () => {
     await stack?.close();
-    await az?.stop();
   });
 
   it('undoes a run that inserted, updated and deleted; running again gives the table of never having rolled back', async () => {
@@ -91,7 +128,7 @@ describe.each(['retire', 'mark'])('rollback on duckdb (deletes: %s)', (deletes) 
     const r3 = await runOnce(stack, { pipeline: name });
     expect(r3.status).toBe('succeeded');
     expect(r3.counts).toMatchObject({ inserted: 1, updated: 1, deleted: 1, unchanged: 1 });
-    const rerun = (await table()).map((r) => ({ ...r, _tm_run_id: r._tm_run_id === r3.runId ? r2.runId : r._tm_run_id }));
+    const rerun = (await table()).map((r) => (r.run === r3.runId ? { ...r, run: r2.runId, _tm_run_id: r2.runId } : r));
     expect(rerun).toEqual(afterR2);
     expect(r3.validations.every((v) => v.passed)).toBe(true);
   });
@@ -107,10 +144,10 @@ describe.each(['retire', 'mark'])('rollback on duckdb (deletes: %s)', (deletes) 
     const result = await rollbackPipeline(stack.ctx, { pipeline: name, toRunId: first, by: 'test' });
     expect(result.undone).toEqual([r4.runId, before.lastRunId]);
     const rows = await table();
-    expect(rows.map((r) => [r.id, r.city, r.email, r._tm_is_current, r._tm_is_deleted, r.vt])).toEqual([
-      [1, 'Oslo', 'ann@x.com', true, false, null],
-      [2, 'Rome', 'bob@x.com', true, false, null],
-      [3, 'Lima', null, true, false, null],
+    expect(rows.map((r) => [r.id, r.city, r.email, r.cur, r.del, r.vt])).toEqual([
+      ['1', 'Oslo', 'ann@x.com', 'true', 'false', null],
+      ['2', 'Rome', 'bob@x.com', 'true', 'false', null],
+      ['3', 'Lima', null, 'true', 'false', null],
     ]);
     expect(await ledger()).toEqual([first]);
   });
@@ -118,7 +155,7 @@ describe.each(['retire', 'mark'])('rollback on duckdb (deletes: %s)', (deletes) 
   it('refuses what cannot be done safely, saying why', async () => {
     const { checkpoint } = await readCheckpoint(stack.ctx.tables, name);
     const committed = checkpoint.lastRunId!;
-    const runs = await import('../../../shared/state/runs.js').then((m) => m.listRuns(stack.ctx.tables, name));
+    const runs = await listRuns(stack.ctx.tables, name);
     const rolledBack = runs.find((r) => r.status === 'rolled_back')!.runId;
     await expect(rollbackPipeline(stack.ctx, { pipeline: name, toRunId: rolledBack, by: 'test' })).rejects.toThrow(/was itself rolled back/);
     await expect(rollbackPipeline(stack.ctx, { pipeline: name, toRunId: '20200101T000000Z-abcd', by: 'test' })).rejects.toThrow(/not found/);

@@ -89,8 +89,11 @@ async function ruleCheck(
     const actual =
       value === null || value === undefined
         ? null
-        : typeof value === 'number' || typeof value === 'string'
+        : typeof value === 'number'
           ? value
+          : typeof value === 'string'
+            ? // Drivers return bigint and numeric as text (pg); report a number as a number.
+              typeof rule.expect === 'number' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value
           : typeof value === 'bigint' && Number.isSafeInteger(Number(value))
             ? Number(value)
             : String(value);

@@ -100,7 +100,7 @@ target:
 
   it('passes rule, sample, count and checksum checks, one row each; quarantined rows are listed with their rule', async () => {
     const r = await runOnce(stack, { pipeline: C });
-    expect(r.status).toBe("succeeded");
+    expect(r.status).toBe('succeeded');
     expect(r.counts).toMatchObject({ extracted: 3, inserted: 2, quarantined: 1 });
     const v = await readValidations(stack.ctx.tables, C, r.runId);
     expect(v.map((x) => [x.check, x.passed, x.expected, x.actual]).sort()).toEqual(

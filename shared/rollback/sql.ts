@@ -54,13 +54,9 @@ export function renderUndoRun(s: RollbackStyle, u: UndoRunInput): Statement[] {
 /** Ledger rows of a pipeline, oldest first: which runs the warehouse holds. */
 export function renderLedgerRows(s: RollbackStyle, target: QualifiedName, pipeline: string): Statement {
   return {
-    sql: `SELECT ${q3(s, 'run_id')}, ${q3(s, 'boundary')} FROM ${s.qualify(ledgerName({ target }))} WHERE ${s.q('pipeline')} = ${s.param(1)} ORDER BY ${s.q('run_id')}`,
+    sql: `SELECT ${s.q('run_id')} FROM ${s.qualify(ledgerName({ target }))} WHERE ${s.q('pipeline')} = ${s.param(1)} ORDER BY ${s.q('run_id')}`,
     parameters: [pipeline],
   };
-}
-
-function q3(s: RollbackStyle, c: string): string {
-  return s.q(c);
 }
 
 /** The name of the backup copy taken before `runId` merged: next to the target, same schema. */

@@ -1,6 +1,7 @@
 import type { Command } from '../common.js';
 import { demoCommand } from './demo.js';
 import { runCommand } from './run.js';
+import { schemaCommand } from './schema.js';
 import { sqlCommand } from './sql.js';
 import { statusCommand } from './status.js';
 import { ackCommand } from './ack.js';
@@ -9,6 +10,7 @@ import { quarantineCommand } from './quarantine.js';
 import { queryCommand } from './query.js';
 import { restoreCommand } from './restore.js';
 import { rollbackCommand } from './rollback.js';
+import { uiCommand } from './ui.js';
 
 /** Every `tidemark <command>`; one file per command under cli/commands/. */
 export const commands: Record<string, Command> = {
@@ -22,4 +24,6 @@ export const commands: Record<string, Command> = {
   ack: ackCommand,
   quarantine: quarantineCommand,
   query: queryCommand,
+  schema: schemaCommand,
+  ui: uiCommand,
 };

@@ -96,3 +96,16 @@ export function planTargetChanges(
   }
   return { added, widened };
 }
+
+/**
+ * Refuses names the engine would truncate or reject: PostgreSQL silently cuts identifiers at
+ * 63 bytes, which would make two long column names collide.
+ */
+export function assertIdentifierLengths(plan: Pick<MergePlan, 'target' | 'columns'>, dialect: string, max: number): void {
+  const names = [plan.target.schema, plan.target.name, ...plan.columns.map((c) => c.name)].filter((n): n is string => !!n);
+  for (const n of names) {
+    if (Buffer.byteLength(n, 'utf8') > max) {
+      throw new TerminalError(`identifier ${n} is longer than ${max} bytes, the ${dialect} limit; rename it in transform.sql or target.table`);
+    }
+  }
+}

@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { splitQualified } from '../../shared/config/identifiers.js';
+import { getPipeline, warehouseOf } from '../../shared/config/load.js';
+import { mergeStage } from '../../shared/engine/stages.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
+import type { LocalStack, RunSummary } from '../../shared/local/stack.js';
+import { planColumnsFromDuck } from '../../shared/merge/duckdb/warehouse.js';
+import { scratchDir } from '../../shared/storage/files.js';
+import { CONTAINERS, layout } from '../../shared/storage/layout.js';
+import { changesManifestSchema, parseManifest } from '../../shared/storage/manifest.js';
 import { withAzurite } from '../support/azurite.js';
 import { startPostgres, type PostgresHandle } from '../support/postgres.js';
 import { play, type Played, type Scenario, type WarehouseKind } from '../support/scd-harness.js';
@@ -45,7 +54,60 @@ interface Case {
   check?: (p: Played) => void;
 }
 
+/** Delivers the last run's merge again: once through the merge stage, once straight to the warehouse. */
+async function applyLastRunAgain(stack: LocalStack, runs: RunSummary[], pipeline: string) {
+  const ctx = stack.ctx;
+  const runId = runs.at(-1)!.runId;
+  const stageOutcome = await mergeStage(ctx, { pipeline, runId });
+  const p = getPipeline(ctx.project, pipeline);
+  const text = await ctx.blobs.getText(CONTAINERS.changes, layout.changesManifest(pipeline, runId));
+  const m = parseManifest(changesManifestSchema, 'changes manifest', text!);
+  const local = join(await scratchDir(ctx.workDir, pipeline, runId, 'rerun'), 'changes.parquet');
+  await ctx.blobs.downloadToFile(CONTAINERS.changes, m.changes.name, local);
+  const wh = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
+  try {
+    const outcome = await wh.merge(
+      {
+        pipeline,
+        runId,
+        boundary: m.boundary,
+        target: splitQualified(p.target.table),
+        keys: p.key,
+        columns: planColumnsFromDuck(m.schema),
+        type1Columns: p.target.type1Columns,
+        deletes: p.target.deletes,
+        scd: p.target.scd,
+        counts: m.counts,
+      },
+      local,
+      { container: CONTAINERS.changes, name: m.changes.name },
+    );
+    return { stageOutcome, outcome };
+  } finally {
+    await wh.close();
+  }
+}
+
 const cases: Case[] = [
+  {
+    sc: {
+      name: 'same_run_twice',
+      keys: ['id'],
+      columns: ['id', 'name', 'city'],
+      pipeline: (o) => base(o),
+      setup: [ITEMS, `insert into app.items values (1, 'Ann', 'Oslo'), (2, 'Bob', 'Rome')`],
+      steps: [{ source: [] }, { source: [`update app.items set city = 'Bergen' where id = 1`, `delete from app.items where id = 2`] }],
+      after: applyLastRunAgain,
+    },
+    expectTable: [
+      row(1, 'Ann', 'Oslo', H(0), H(1), false, false, 'r1'),
+      row(1, 'Ann', 'Bergen', H(1), null, true, false, 'r2'),
+      row(2, 'Bob', 'Rome', H(0), H(1), false, false, 'r1'),
+    ],
+    // The redelivered message is skipped (run already succeeded); the warehouse's own ledger
+    // makes a direct second apply a no-op.
+    check: (p) => expect(p.after).toEqual({ stageOutcome: 'skipped', outcome: 'already-merged' }),
+  },
   {
     sc: { name: 'new_key', keys: ['id'], columns: ['id', 'name', 'city'], pipeline: (o) => base(o), setup: [ITEMS, `insert into app.items values (1, 'Ann', 'Oslo'), (2, 'Bob', 'Rome')`], steps: [{ source: [] }] },
     expectTable: [row(1, 'Ann', 'Oslo', H(0), null, true, false, 'r1'), row(2, 'Bob', 'Rome', H(0), null, true, false, 'r1')],
@@ -230,6 +292,34 @@ const cases: Case[] = [
       row(2, 'Bob', 'Paris', H(2), null, true, false, 'r3'),
       row(3, 'Cy', 'Lima', H(0), null, true, false, 'r1'),
     ],
+  },
+  {
+    sc: {
+      name: 'scd1_mark',
+      keys: ['id'],
+      columns: ['id', 'name', 'city'],
+      pipeline: (o) => base(o, '  scd: 1\n  deletes: mark'),
+      setup: [ITEMS, `insert into app.items values (1, 'Ann', 'Oslo'), (2, 'Bob', 'Rome')`],
+      steps: [{ source: [] }, { source: [`delete from app.items where id = 2`] }, { source: [`insert into app.items values (2, 'Bob', 'Paris')`] }],
+    },
+    expectTable: [row(1, 'Ann', 'Oslo', H(0), null, true, false, 'r1'), row(2, 'Bob', 'Paris', H(2), null, true, false, 'r3')],
+  },
+  {
+    sc: {
+      name: 'compound_key',
+      keys: ['k1', 'k2'],
+      columns: ['k1', 'k2', 'city'],
+      pipeline: (o) => base(o, '', undefined, '  rowCount: exact\n  checksumColumns: [k1, k2, city]').replace('key: [id]', 'key: [k1, k2]'),
+      setup: [`create table app.items (k1 varchar, k2 varchar, city varchar)`, `insert into app.items values ('a', 'bc', 'X'), ('ab', 'c', 'Y')`],
+      steps: [{ source: [] }, { source: [`update app.items set city = 'Z' where k1 = 'a' and k2 = 'bc'`] }],
+    },
+    // ('a','bc') and ('ab','c') are different keys: compared column by column, never concatenated.
+    expectTable: [
+      { k1: 'a', k2: 'bc', city: 'X', vf: H(0), vt: H(1), cur: 'false', del: 'false', run: 'r1' },
+      { k1: 'a', k2: 'bc', city: 'Z', vf: H(1), vt: null, cur: 'true', del: 'false', run: 'r2' },
+      { k1: 'ab', k2: 'c', city: 'Y', vf: H(0), vt: null, cur: 'true', del: 'false', run: 'r1' },
+    ],
+    check: (p) => expect(p.runs[1]!.counts).toMatchObject({ updated: 1, unchanged: 1 }),
   },
   {
     sc: {

@@ -22,12 +22,15 @@ export interface Scenario {
   /** Columns to read back, in order (user columns; SCD columns are added). */
   columns: string[];
   keys: string[];
+  /** Runs after the last step, before the table is read (e.g. a duplicate delivery). */
+  after?: (stack: LocalStack, runs: RunSummary[], pipeline: string) => Promise<unknown>;
 }
 
 export interface Played {
   runs: RunSummary[];
   /** The whole dimension, every value as text, run ids replaced by r1, r2, … */
   table: Array<Record<string, string | null>>;
+  after?: unknown;
 }
 
 const START = Date.parse('2026-01-01T00:00:00Z');
@@ -61,10 +64,10 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
       if (i > 0) clock.t += (step.advanceMinutes ?? 60) * 60_000;
       runs.push(await runOnce(stack, { pipeline: pipelineName }, 60_000));
     }
-    if (process.env.DEBUG_SCD) console.log(JSON.stringify(runs, null, 1));
+    const after = sc.after ? await sc.after(stack, runs, pipelineName) : undefined;
     const rows = await readDimension(kind, kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : pgUrl, table, sc.columns, sc.keys);
     const ids = new Map(runs.map((r, i) => [r.runId, `r${i + 1}`]));
-    return { runs, table: rows.map((r) => ({ ...r, run: r.run === null ? null : (ids.get(r.run) ?? r.run) })) };
+    return { runs, after, table: rows.map((r) => ({ ...r, run: r.run == null ? null : (ids.get(r.run) ?? r.run) })) };
   } finally {
     await stack.close();
   }

@@ -2,7 +2,7 @@ import type { QualifiedName } from '../../config/identifiers.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
 import { ledgerName, renderLedgerCheck, renderLedgerInsert, renderScdSteps, type SqlStyle } from '../scd-sql.js';
-import { scdColumnDefs, planTargetChanges, widensBy } from '../target.js';
+import { assertIdentifierLengths, scdColumnDefs, planTargetChanges, widensBy } from '../target.js';
 
 /**
  * Sources: DuckDB documentation, "Transaction Management" (DDL is transactional),
@@ -71,6 +71,7 @@ export const duckdbDialect: Dialect = {
   typeName: duckTypeName,
 
   ensureTarget(plan: MergePlan, existing: readonly ExistingColumn[] | undefined): Statement[] {
+    assertIdentifierLengths(plan, 'duckdb', duckdbCapabilities.maxIdentifierLength);
     const out: Statement[] = [];
     if (plan.target.schema) out.push({ sql: `CREATE SCHEMA IF NOT EXISTS ${quote(plan.target.schema)}`, parameters: [] });
     const T = duckStyle.qualify(plan.target);

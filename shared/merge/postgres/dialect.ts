@@ -2,7 +2,7 @@ import type { QualifiedName } from '../../config/identifiers.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
 import { ledgerName, renderLedgerCheck, renderLedgerInsert, renderScdSteps, type SqlStyle } from '../scd-sql.js';
-import { planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
+import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
 
 /**
  * Sources: PostgreSQL documentation, "Transactions" / "CREATE TABLE" (DDL is transactional),
@@ -85,6 +85,7 @@ export const postgresDialect: Dialect = {
   typeName: pgTypeName,
 
   ensureTarget(plan: MergePlan, existing: readonly ExistingColumn[] | undefined): Statement[] {
+    assertIdentifierLengths(plan, 'postgres', postgresCapabilities.maxIdentifierLength);
     const out: Statement[] = [];
     if (plan.target.schema) out.push({ sql: `CREATE SCHEMA IF NOT EXISTS ${quote(plan.target.schema)}`, parameters: [] });
     const T = pgStyle.qualify(plan.target);
@@ -151,11 +152,11 @@ export function pgCanonicalText(name: string, type: string): string {
   if (t === 'bytea') return `encode(${c}, 'hex')`;
   if (t === 'uuid') return `lower(${c}::text)`;
   if (t === 'double precision' || t === 'real') {
-    // DuckDB prints integral floats with '.0' and switches to exponent form one decade later
-    // than PostgreSQL (1e15 is '1000000000000000.0' in DuckDB, '1e+15' here).
+    // DuckDB prints integral floats below 1e16 in full with '.0' (FLOAT too), PostgreSQL
+    // switches to exponent form earlier (1e15 is '1000000000000000.0' in DuckDB, '1e+15' here;
+    // 1e7::real is '10000000.0' there, '1e+07' here). Above 1e16 both print '1e+16'.
     const raw = `(${c})::text`;
-    const big = t === 'real' ? '1e7' : '1e16';
-    return `CASE WHEN ${c} IN ('Infinity', '-Infinity', 'NaN') THEN lower(replace(${raw}, 'Infinity', 'inf')) WHEN abs(${c}) < ${big} AND ${c} = trunc(${c}) THEN trunc(${c})::numeric::text || '.0' ELSE ${raw} END`;
+    return `CASE WHEN ${c} IN ('Infinity', '-Infinity', 'NaN') THEN lower(replace(${raw}, 'Infinity', 'inf')) WHEN abs(${c}) < 1e16 AND ${c} = trunc(${c}) THEN trunc(${c}::double precision)::numeric::text || '.0' ELSE ${raw} END`;
   }
   return `(${c})::text`;
 }

@@ -13,6 +13,11 @@ const KEYS_STAGE: QualifiedName = { name: '_tm_checksum_keys' };
 /** Rows per INSERT when staging: bounded so a batch never nears the parameter limit or memory. */
 const MAX_BATCH_ROWS = 1000;
 
+/** Rows per staging INSERT: at most `cap`, and never more bound parameters than the engine takes. */
+export function stagingBatchRows(columnCount: number, maxParameters: number, cap = MAX_BATCH_ROWS): number {
+  return Math.max(1, Math.min(cap, Math.floor(maxParameters / Math.max(1, columnCount))));
+}
+
 /**
  * DuckDB expression giving the text PostgreSQL's input function reads back as the same value.
  * Every value travels as text so that no JS number, Date or Buffer conversion can alter it.
@@ -39,6 +44,8 @@ function isTerminalPgError(err: unknown): boolean {
  */
 export class PostgresWarehouse implements Warehouse {
   readonly dialect = postgresDialect;
+  /** What the last staging load did (rows, INSERT statements), for logs and tests. */
+  lastStage: { rows: number; batches: number } | undefined;
 
   constructor(
     private readonly connectionString: string,
@@ -90,15 +97,17 @@ export class PostgresWarehouse implements Warehouse {
       const q = pgStyle.q;
       await c.query(`DROP TABLE IF EXISTS pg_temp.${q(into.name)}`);
       await c.query(`CREATE TEMP TABLE ${q(into.name)} (${schema.map((s) => `${q(s.name)} ${pgTypeName(logicalFromDuck(s.type))}`).join(', ')})`);
-      const perBatch = Math.max(1, Math.min(this.batchRows, Math.floor(this.dialect.capabilities.maxParameters / schema.length)));
+      const perBatch = stagingBatchRows(schema.length, this.dialect.capabilities.maxParameters, this.batchRows);
       const result = await duck.conn.stream(
         `SELECT ${schema.map((s) => pgInputText(s.name, s.type)).join(', ')} FROM ${src}${filter ? ` WHERE ${filter}` : ''}`,
       );
       const head = `INSERT INTO ${q(into.name)} (${schema.map((s) => q(s.name)).join(', ')}) VALUES `;
       let pending: unknown[][] = [];
       let loaded = 0;
+      let batches = 0;
       const flush = async () => {
         if (pending.length === 0) return;
+        batches += 1;
         const values: unknown[] = [];
         const tuples = pending.map((row) => `(${row.map((v) => (values.push(v), `$${values.length}`)).join(', ')})`);
         await c.query(head + tuples.join(', '), values);
@@ -113,6 +122,7 @@ export class PostgresWarehouse implements Warehouse {
       }
       await flush();
       await c.query(`ANALYZE ${q(into.name)}`);
+      this.lastStage = { rows: loaded, batches };
       return loaded;
     } finally {
       duck.close();

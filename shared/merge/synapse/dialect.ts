@@ -3,7 +3,7 @@ import { TerminalError } from '../../errors.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
 import { ledgerName } from '../scd-sql.js';
-import { planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
+import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
 
 /**
  * Azure Synapse Analytics dedicated SQL pool. Each fact below is from Microsoft's documentation
@@ -12,10 +12,12 @@ import { planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
  *    limitations; DDL such as CREATE TABLE is not allowed inside a user-defined transaction.
  *    The same page: the default isolation is READ UNCOMMITTED, so the run ledger check is
  *    repeated inside the merge transaction and the pipeline lease keeps merges one at a time.
- *  - merge false: "MERGE (Transact-SQL)" for Azure Synapse: the target must be a
- *    HASH-distributed table for WHEN NOT MATCHED BY TARGET and must not have IDENTITY; the
- *    default plan is therefore UPDATE … FROM + INSERT … SELECT, which works on every
- *    distribution (REPLICATE and ROUND_ROBIN included).
+ *  - merge true but unused: MERGE exists in the dedicated pool ("MERGE (Transact-SQL)",
+ *    applies to dedicated SQL pool; Azure update "Generally available: MERGE command for Azure
+ *    Synapse Analytics", Oct 2022), but its NOT MATCHED BY TARGET branch needs a
+ *    HASH-distributed target without IDENTITY (same page, remarks for Azure Synapse). The
+ *    plan is therefore UPDATE … FROM + INSERT … SELECT, which works on every distribution
+ *    (REPLICATE and ROUND_ROBIN included).
  *  - UPDATE … FROM with an implicit join (target named by its table name, the stage in FROM,
  *    the join in WHERE): "Using CTAS to work around unsupported features", section "ANSI join
  *    replacement for update statements" (ANSI JOIN in the FROM of UPDATE/DELETE is refused).
@@ -33,7 +35,7 @@ import { planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
  */
 export const synapseCapabilities: DialectCapabilities = {
   transactionalDdl: false,
-  merge: false,
+  merge: true,
   maxIdentifierLength: 128,
   maxParameters: 2_100,
 };
@@ -235,6 +237,7 @@ export function synapseDialect(distribution: Distribution = 'hash'): Dialect {
     typeName: synapseTypeName,
 
     ensureTarget(plan: MergePlan, existing: readonly ExistingColumn[] | undefined): Statement[] {
+      assertIdentifierLengths(plan, 'synapse', synapseCapabilities.maxIdentifierLength);
       const out: Statement[] = [];
       if (plan.target.schema) {
         // CREATE SCHEMA must be alone in its batch, hence EXEC.

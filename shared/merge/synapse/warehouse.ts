@@ -4,7 +4,7 @@ import { parseDuration } from '../../config/duration.js';
 import { readSetting } from '../../config/load.js';
 import type { PipelineConfig, WarehouseConfig } from '../../config/schema.js';
 import { ConfigError, TerminalError } from '../../errors.js';
-import { DuckSession, duckLiteral, type DuckSettings } from '../../transform/duckdb-session.js';
+import { DuckSession, duckLiteral, type DuckSettings, type SqlValue } from '../../transform/duckdb-session.js';
 import type { ExistingColumn, Statement } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
 import type { BlobRef, MergeOutcome, Warehouse, WarehouseSql } from '../warehouse.js';
@@ -44,11 +44,14 @@ export class MssqlDriver implements TsqlDriver {
     readonly requestTimeoutMs: number,
   ) {}
 
+  /** The pool config: the connection string's settings with our timeout and a single connection. */
+  config(): sql.config {
+    const parsed = sql.ConnectionPool.parseConnectionString(this.connectionString);
+    return { ...parsed, requestTimeout: this.requestTimeoutMs, pool: { max: 1, min: 0 } };
+  }
+
   private async connect(): Promise<sql.ConnectionPool> {
-    if (!this.pool) {
-      const config = sql.ConnectionPool.parseConnectionString(this.connectionString);
-      this.pool = await new sql.ConnectionPool({ ...config, requestTimeout: this.requestTimeoutMs, pool: { max: 1, min: 0 } }).connect();
-    }
+    if (!this.pool) this.pool = await new sql.ConnectionPool(this.config()).connect();
     return this.pool;
   }
 
@@ -200,18 +203,54 @@ export class SynapseWarehouse implements Warehouse {
   }
 
   /**
-   * Table scope only: a changes-scoped checksum would need the changes keys loaded into the
-   * pool first (a second COPY INTO), which the validate stage does not yet pass a blob for.
+   * For a changes scope, the changed keys are read from the local changes file and bound into
+   * a session temp table in batches (`INSERT … SELECT @p UNION ALL SELECT …`: the pool has no
+   * multi-row VALUES), staying under the 2 100-parameter limit.
    */
-  async checksum(target: QualifiedName, columns: readonly string[], _keys: readonly string[], scope: 'table' | { changesFile: string }): Promise<string> {
-    if (scope !== 'table') throw new TerminalError('the synapse warehouse computes table-wide checksums only; changes-scoped checksums are not supported yet');
+  async checksum(target: QualifiedName, columns: readonly string[], keys: readonly string[], scope: 'table' | { changesFile: string }): Promise<string> {
     const existing = await this.describe(target);
-    const typed = columns.map((name) => {
+    const typeOf = (name: string) => {
       const e = existing.find((x) => x.name === name);
       if (!e) throw new TerminalError(`checksum column ${name} is not in the target ${this.dialect.qualify(target)}`);
-      return { name, type: e.type };
-    });
-    const rel = `(SELECT * FROM ${this.dialect.qualify(target)} WHERE ${quoteBracket('_tm_is_current')} = 1 AND ${quoteBracket('_tm_is_deleted')} = 0) AS _tm_t`;
+      return e.type;
+    };
+    const typed = columns.map((name) => ({ name, type: typeOf(name) }));
+    const q = quoteBracket;
+    const current = `(SELECT * FROM ${this.dialect.qualify(target)} WHERE ${q('_tm_is_current')} = 1 AND ${q('_tm_is_deleted')} = 0)`;
+    let rel = `${current} AS _tm_t`;
+    if (scope !== 'table') {
+      const K = '#_tm_checksum_keys';
+      await this.driver.query({ sql: `IF OBJECT_ID(N'tempdb..${K}') IS NOT NULL DROP TABLE ${K}`, parameters: [] });
+      await this.driver.query({
+        sql: `CREATE TABLE ${K} (${keys.map((k) => `${q(k)} ${typeOf(k)} NULL`).join(', ')}) WITH (DISTRIBUTION = ROUND_ROBIN, HEAP)`,
+        parameters: [],
+      });
+      const perBatch = Math.max(1, Math.floor((this.dialect.capabilities.maxParameters - 100) / keys.length));
+      const duck = await DuckSession.open(':memory:', this.options.duck);
+      try {
+        const result = await duck.conn.stream(
+          `SELECT ${keys.map((k) => `CAST(${'"' + k.replace(/"/g, '""') + '"'} AS VARCHAR)`).join(', ')} FROM read_parquet(${duckLiteral(scope.changesFile)}) WHERE _tm_op IN ('insert', 'update', 'type1')`,
+        );
+        let pending: unknown[][] = [];
+        const flush = async () => {
+          if (!pending.length) return;
+          const params: SqlValue[] = [];
+          const selects = pending.map((row) => `SELECT ${row.map((v) => (params.push(v as SqlValue), `@p${params.length}`)).join(', ')}`);
+          await this.driver.query({ sql: `INSERT INTO ${K} (${keys.map(q).join(', ')}) ${selects.join(' UNION ALL ')}`, parameters: params });
+          pending = [];
+        };
+        for await (const rows of result.yieldRowsJs()) {
+          for (const r of rows) {
+            pending.push(r as unknown[]);
+            if (pending.length >= perBatch) await flush();
+          }
+        }
+        await flush();
+      } finally {
+        duck.close();
+      }
+      rel = `(SELECT t.* FROM ${current} AS t WHERE EXISTS (SELECT 1 FROM ${K} AS k WHERE ${keys.map((k) => `k.${q(k)} = t.${q(k)}`).join(' AND ')})) AS _tm_t`;
+    }
     const r = (await this.driver.query({ sql: synapseChecksumSql(typed, rel), parameters: [] }))[0];
     return `${String(r?.n ?? 0)}:${String(r?.s ?? 0)}`;
   }

@@ -69,3 +69,14 @@ describe.each(dialects.map((d) => [d.name, d] as const))('%s dialect', (name, d)
     expect(sts.some((s) => s.sql.includes(d.quoteIdent('gone')))).toBe(false);
   });
 });
+
+describe('identifier length limits', () => {
+  it.each(dialects.map((d) => [d.name, d] as const))('%s refuses a name over its limit instead of truncating it', (_n, d) => {
+    const long = 'c'.repeat(d.capabilities.maxIdentifierLength + 1);
+    expect(() => d.ensureTarget(plan({ columns: [{ name: long, type: { kind: 'text' } }] }), [])).toThrow(
+      `identifier ${long} is longer than ${d.capabilities.maxIdentifierLength} bytes, the ${d.name} limit`,
+    );
+    const ok = 'c'.repeat(d.capabilities.maxIdentifierLength);
+    expect(() => d.ensureTarget(plan({ columns: [{ name: ok, type: { kind: 'text' } }] }), [])).not.toThrow();
+  });
+});

@@ -192,11 +192,54 @@ describe('Synapse warehouse from config', () => {
     const driver = (w as unknown as { driver: MssqlDriver }).driver;
     expect(driver).toBeInstanceOf(MssqlDriver);
     expect(driver.requestTimeoutMs).toBe(30 * 60_000);
+    expect(driver.config()).toMatchObject({ server: 'x.sql.azuresynapse.net', database: 'dw', requestTimeout: 1_800_000, pool: { max: 1 } });
   });
   it('names the missing setting', () => {
     const wh = warehouseSchema.parse({ kind: 'synapse', setting: 'DW_CONN' });
     expect(() => SynapseWarehouse.fromConfig(wh, p, { DW_CONN: 'x' }, duck)).toThrow(/warehouses\.DW\.stagingUrlSetting/);
     const sas = warehouseSchema.parse({ kind: 'synapse', setting: 'DW_CONN', stagingUrlSetting: 'S', credential: 'sas' });
     expect(() => SynapseWarehouse.fromConfig(sas, p, { DW_CONN: 'x', S: 'https://a.dfs.core.windows.net' }, duck)).toThrow(/sasSetting/);
+  });
+});
+
+describe('Synapse checksum through the fake driver', () => {
+  const described = [
+    { name: 'id', type: 'int' },
+    { name: 'email', type: 'nvarchar(4000)' },
+  ];
+  const answer = (st: Statement) =>
+    st.sql.startsWith('SELECT c.[name]') ? described : st.sql.startsWith('SELECT COUNT_BIG') ? [{ n: 1, s: '123' }] : [];
+
+  it('over the whole table', async () => {
+    const d = new RecordingDriver(answer);
+    expect(await warehouse(d).checksum({ schema: 'dw', name: 'dim_account' }, ['id', 'email'], ['id'], 'table')).toBe('1:123');
+    expect(d.log.at(-1)).toBe(
+      "SELECT COUNT_BIG(*) AS n, COALESCE(SUM(CAST(CAST(CONVERT(varbinary(8), '0' + LEFT(CONVERT(varchar(32), HASHBYTES('MD5', COALESCE(STUFF(CASE WHEN [id] IS NULL THEN '' ELSE '|' + 'id=' + CAST(DATALENGTH(CAST([id] AS varchar(max))) AS varchar(20)) + ':' + CAST([id] AS varchar(max)) END + CASE WHEN [email] IS NULL THEN '' ELSE '|' + 'email=' + CAST(DATALENGTH(CAST([email] AS varchar(max))) AS varchar(20)) + ':' + CAST([email] AS varchar(max)) END, 1, 1, ''), '')), 2), 15), 2) AS bigint) AS decimal(38,0))), 0) AS s FROM (SELECT * FROM [dw].[dim_account] WHERE [_tm_is_current] = 1 AND [_tm_is_deleted] = 0) AS _tm_t",
+    );
+  });
+
+  it("over this run's changed keys, bound as parameters into a temp table", async () => {
+    const d = new RecordingDriver(answer);
+    const params: unknown[][] = [];
+    const orig = d.query.bind(d);
+    d.query = async (st: Statement) => {
+      params.push([...st.parameters]);
+      return orig(st);
+    };
+    await warehouse(d).checksum({ schema: 'dw', name: 'dim_account' }, ['id', 'email'], ['id'], { changesFile });
+    expect(d.log.slice(1, 4)).toEqual([
+      "IF OBJECT_ID(N'tempdb..#_tm_checksum_keys') IS NOT NULL DROP TABLE #_tm_checksum_keys",
+      'CREATE TABLE #_tm_checksum_keys ([id] int NULL) WITH (DISTRIBUTION = ROUND_ROBIN, HEAP)',
+      'INSERT INTO #_tm_checksum_keys ([id]) SELECT @p1',
+    ]);
+    expect(params[3]).toEqual(['1']);
+    expect(d.log.at(-1)).toContain(
+      'FROM (SELECT t.* FROM (SELECT * FROM [dw].[dim_account] WHERE [_tm_is_current] = 1 AND [_tm_is_deleted] = 0) AS t WHERE EXISTS (SELECT 1 FROM #_tm_checksum_keys AS k WHERE k.[id] = t.[id])) AS _tm_t',
+    );
+  });
+
+  it('refuses a float checksum column by name', async () => {
+    const d = new RecordingDriver((st) => (st.sql.startsWith('SELECT c.[name]') ? [{ name: 'score', type: 'float' }] : []));
+    await expect(warehouse(d).checksum({ schema: 'dw', name: 'dim_account' }, ['score'], ['id'], 'table')).rejects.toThrow(/checksum column score is float/);
   });
 });

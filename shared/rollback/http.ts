@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PIPELINE_NAME_PATTERN, RUN_ID_PATTERN } from '../config/identifiers.js';
 import type { EngineContext } from '../engine/context.js';
+import type { ApiRoute } from '../http/route.js';
 import { parseJsonBody, type HttpResult } from '../engine/http-api.js';
 import { ConflictError, NotFoundError, TerminalError } from '../errors.js';
 import { RefusedError } from './refused.js';
@@ -46,3 +47,20 @@ export function handleRollback(ctx: EngineContext, req: { pipeline: string; body
 export function handleRestore(ctx: EngineContext, req: { pipeline: string; bodyText: string }): Promise<HttpResult> {
   return admin(ctx, req, restoreBodySchema, (b) => restoreBackup(ctx, { pipeline: req.pipeline, backupId: b.backupId, by: 'http' }));
 }
+
+/** The admin routes, for functions/ and the local server's route list (shared/http/routes.ts). */
+export const rollbackRoute: ApiRoute = {
+  name: 'rollback',
+  methods: ['POST'],
+  route: 'pipelines/{name}/rollback',
+  authLevel: 'admin',
+  handle: (ctx, req) => handleRollback(ctx, { pipeline: req.params.name ?? '', bodyText: req.bodyText }),
+};
+
+export const restoreRoute: ApiRoute = {
+  name: 'restore',
+  methods: ['POST'],
+  route: 'pipelines/{name}/restore',
+  authLevel: 'admin',
+  handle: (ctx, req) => handleRestore(ctx, { pipeline: req.params.name ?? '', bodyText: req.bodyText }),
+};

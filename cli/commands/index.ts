@@ -4,6 +4,12 @@ import { runCommand } from './run.js';
 import { schemaCommand } from './schema.js';
 import { sqlCommand } from './sql.js';
 import { statusCommand } from './status.js';
+import { ackCommand } from './ack.js';
+import { backupsCommand } from './backups.js';
+import { quarantineCommand } from './quarantine.js';
+import { queryCommand } from './query.js';
+import { restoreCommand } from './restore.js';
+import { rollbackCommand } from './rollback.js';
 import { uiCommand } from './ui.js';
 
 /** Every `tidemark <command>`; one file per command under cli/commands/. */
@@ -12,6 +18,12 @@ export const commands: Record<string, Command> = {
   status: statusCommand,
   demo: demoCommand,
   sql: sqlCommand,
+  rollback: rollbackCommand,
+  backups: backupsCommand,
+  restore: restoreCommand,
+  ack: ackCommand,
+  quarantine: quarantineCommand,
+  query: queryCommand,
   schema: schemaCommand,
   ui: uiCommand,
 };

@@ -152,9 +152,23 @@ export const pipelineSchema = z
         rules: z
           .array(z.strictObject({ name: identifier, sql: z.string().min(1), expect: z.union([z.number(), z.string()]) }))
           .default([]),
-        sample: z.number().int().min(0).default(0),
+        sample: z.number().int().min(0).max(2000).default(0),
+        /** A failed validation holds the next run until `tidemark ack` (shared/validate/hold.ts). */
+        holdOnFailure: z.boolean().default(false),
+        /** Checked on the extract before the transform touches anything (shared/validate/extract.ts). */
+        extract: z
+          .strictObject({
+            minRows: z.number().int().min(0).default(0),
+            /** Column name → DuckDB type of the extract (as `DESCRIBE` prints it), or `any`. */
+            columns: z.record(z.string().min(1), z.string().min(1)).optional(),
+          })
+          .default({ minRows: 0 }),
       })
-      .default({ rowCount: 'exact', checksumColumns: [], rules: [], sample: 0 }),
+      .default({ rowCount: 'exact', checksumColumns: [], rules: [], sample: 0, holdOnFailure: false, extract: { minRows: 0 } }),
+    /** Copies of the target taken before a full refresh or first load (shared/rollback/backups.ts). */
+    backup: z
+      .strictObject({ enabled: z.boolean().default(true), keep: duration.default('7d') })
+      .default({ enabled: true, keep: '7d' }),
     retry: z
       .strictObject({
         attempts: z.number().int().min(1).max(20).default(3),

@@ -16,8 +16,6 @@ export function unsupportedFields(project: ResolvedProject, p: PipelineConfig): 
   if (conn.kind !== 'mssql' && mode !== 'full' && mode !== 'timestamp') {
     out.push(new NotSupportedError(`source.changeDetection.mode: ${mode}`, `${mode} needs a connection of kind mssql; ${p.source.connection} is ${conn.kind}`));
   }
-  if (p.validation.rules.length > 0) out.push(new NotSupportedError('validation.rules'));
-  if (p.validation.sample > 0) out.push(new NotSupportedError('validation.sample'));
   if (p.buckets > 1) out.push(new NotSupportedError('buckets'));
   if (p.dependsOn.length > 0) out.push(new NotSupportedError('dependsOn'));
   return out;

@@ -6,6 +6,7 @@ import type { PipelineConfig } from '../config/schema.js';
 import { TerminalError, isTerminal, errorMessage } from '../errors.js';
 import { parquetStats } from '../extract/parquet-stats.js';
 import { planColumnsFromDuck } from '../merge/duckdb/warehouse.js';
+import { backupBeforeMerge } from '../rollback/backups.js';
 import { commitCheckpoint, readCheckpoint } from '../state/checkpoints.js';
 import { releaseLease, renewLease } from '../state/leases.js';
 import { findRun, isTerminalStatus, updateRun, type RunRecord, type RunStage } from '../state/runs.js';
@@ -20,6 +21,8 @@ import {
   type RawManifest,
 } from '../storage/manifest.js';
 import { runTransform } from '../transform/run-transform.js';
+import { assertExtractValid } from '../validate/extract.js';
+import { onValidationFailed, warehouseChecks } from '../validate/warehouse-checks.js';
 import type { EngineContext } from './context.js';
 import { failRun } from './start-run.js';
 import { withRetry } from './retry.js';
@@ -194,6 +197,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       );
     }
     await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'transform' }), ctx.now);
+    await assertExtractValid(ctx, p, manifest);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
     try {
       const partFiles: string[] = [];
@@ -234,6 +238,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       });
       for (const w of out.warnings) ctx.log.log('warn', w, { pipeline: p.name, runId: run.runId });
       if (out.quarantineFile) await ctx.blobs.uploadFile(CONTAINERS.quarantine, layout.quarantine(p.name, run.runId), out.quarantineFile);
+      if (out.sampleFile) await ctx.blobs.uploadFile(CONTAINERS.changes, layout.sample(p.name, run.runId), out.sampleFile);
       const changesName = layout.changes(p.name, run.runId);
       await ctx.blobs.uploadFile(CONTAINERS.changes, changesName, out.changesFile);
       const snapshotName = layout.snapshot(p.name, run.runId);
@@ -253,6 +258,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         counts,
         expected: out.expected,
         sourceRowCount: manifest.sourceRowCount,
+        ...(out.sampleFile ? { sample: { name: layout.sample(p.name, run.runId), rows: out.sampleRows } } : {}),
         createdAt: ctx.now().toISOString(),
       };
       await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'merge', counts }), ctx.now);
@@ -292,6 +298,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
       const local = join(dir, 'changes.parquet');
       await ctx.blobs.downloadToFile(CONTAINERS.changes, manifest.changes.name, local);
       if ((await md5File(local)) !== manifest.changes.md5) throw new TerminalError(`changes/${manifest.changes.name} does not match its manifest checksum`);
+      await backupBeforeMerge(ctx, p, run, manifest.baseRunId, warehouse);
       const outcome = await warehouse.merge(
         {
           pipeline: p.name,
@@ -367,6 +374,7 @@ export async function validateStage(ctx: EngineContext, msg: StageMessage): Prom
           detail: `${manifest.expected.checksumColumns.join(', ')} over ${manifest.expected.checksumScope === 'table' ? 'all current rows' : "this run's changed rows"}`,
         });
       }
+      results.push(...(await warehouseChecks(ctx, p, run.runId, manifest, warehouse, dir)));
     } finally {
       await warehouse.close();
       await removeDir(dir);
@@ -380,6 +388,7 @@ export async function validateStage(ctx: EngineContext, msg: StageMessage): Prom
       (r) => ({ ...r, status: passed ? 'succeeded' : 'validation_failed', stage: 'done', finishedAt: ctx.now().toISOString() }),
       ctx.now,
     );
+    if (!passed) await onValidationFailed(ctx, p, run.runId, results);
     await releaseLease(ctx.tables, p.name, run.runId);
     ctx.log.log(passed ? 'info' : 'error', passed ? 'run succeeded' : 'run failed validation', {
       pipeline: p.name,

@@ -1,6 +1,7 @@
 import { getPipeline } from '../config/load.js';
 import { assertSupported } from '../config/support.js';
 import { acquireLease, releaseLease } from '../state/leases.js';
+import { assertNotHeld } from '../validate/hold.js';
 import { findRun, isTerminalStatus, newRunRecord, updateRun, type RunMode, type RunRecord, type RunTrigger } from '../state/runs.js';
 import { QUEUES, TABLES } from '../storage/layout.js';
 import type { EngineContext } from './context.js';
@@ -21,6 +22,7 @@ export interface StartRunRequest {
 export async function startRun(ctx: EngineContext, req: StartRunRequest): Promise<RunRecord> {
   const pipeline = getPipeline(ctx.project, req.pipeline);
   assertSupported(ctx.project, pipeline);
+  await assertNotHeld(ctx, pipeline);
   const now = ctx.now();
   const runId = newRunId(now);
   await acquireLease(ctx.tables, {

@@ -1,6 +1,7 @@
 import { handleStartRun } from '../engine/http-api.js';
 import type { ApiRoute } from './route.js';
 import { uiRoutes } from '../ui/routes.js';
+import { restoreRoute, rollbackRoute } from '../rollback/http.js';
 
 export const startRunRoute: ApiRoute = {
   name: 'startRun',
@@ -11,4 +12,4 @@ export const startRunRoute: ApiRoute = {
 };
 
 /** Every route of the API, in the order the local server tries them. */
-export const apiRoutes: ApiRoute[] = [startRunRoute, ...uiRoutes];
+export const apiRoutes: ApiRoute[] = [startRunRoute, rollbackRoute, restoreRoute, ...uiRoutes];

@@ -1,5 +1,5 @@
 import type { QualifiedName } from '../config/identifiers.js';
-import type { Dialect, ExistingColumn } from './dialect.js';
+import type { Dialect, ExistingColumn, Statement } from './dialect.js';
 import type { MergePlan, PlanColumn } from './plan.js';
 
 /** Where the changes Parquet lives in storage, for engines that load it from there (Synapse COPY INTO). */
@@ -27,5 +27,21 @@ export interface Warehouse {
    */
   checksum(target: QualifiedName, columns: readonly string[], keys: readonly string[], scope: 'table' | { changesFile: string }): Promise<string>;
   asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Promise<Record<string, unknown>[]>;
+  /**
+   * Generic SQL access for validation rules, rollback, backups and restores (shared/rollback,
+   * shared/validate). Optional so a warehouse can be merged before it supports them; callers
+   * refuse with a clear message when absent.
+   */
+  sql?: WarehouseSql;
   close(): Promise<void>;
+}
+
+export interface WarehouseSql {
+  query<T = Record<string, unknown>>(st: Statement): Promise<T[]>;
+  /** Runs the statements one by one, outside a transaction (DDL on engines without transactional DDL). */
+  execute(statements: readonly Statement[]): Promise<void>;
+  /** Runs the statements in one transaction: all of them commit or none. */
+  transaction(statements: readonly Statement[]): Promise<void>;
+  /** Runs a read query inside a transaction that is always rolled back: a rule can change nothing. */
+  readOnly<T = Record<string, unknown>>(st: Statement): Promise<T[]>;
 }

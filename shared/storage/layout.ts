@@ -16,6 +16,7 @@ export const TABLES = {
   validations: 'validations',
   leases: 'leases',
   blobReceipts: 'blobreceipts',
+  backups: 'backups',
 } as const;
 
 export const MANIFEST_FILE = '_manifest.json';
@@ -29,6 +30,8 @@ export const layout = {
   changesManifest: (pipeline: string, runId: string) => `${pipeline}/${runId}/${MANIFEST_FILE}`,
   snapshot: (pipeline: string, runId: string) => `${pipeline}/snapshots/${runId}.parquet`,
   quarantine: (pipeline: string, runId: string) => `${pipeline}/${runId}/quarantine.parquet`,
+  /** Sampled rows of the transformed batch, compared field by field with the warehouse. */
+  sample: (pipeline: string, runId: string) => `${pipeline}/${runId}/sample.parquet`,
 };
 
 /** Parses `{pipeline}/{runId}/_manifest.json`, the path the blob trigger fires on. */

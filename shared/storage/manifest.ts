@@ -72,6 +72,8 @@ export const changesManifestSchema = z.strictObject({
     checksumScope: z.enum(['table', 'changes']),
   }),
   sourceRowCount: z.number().int().nullable(),
+  /** Sampled rows of the batch (validation.sample), compared field by field after the merge. */
+  sample: z.strictObject({ name: z.string(), rows: z.number().int().min(0) }).optional(),
   createdAt: z.string(),
 });
 

@@ -5,6 +5,7 @@ import { TerminalError } from '../errors.js';
 import { SOURCE_OP_COLUMN } from '../extract/source.js';
 import type { ColumnInfo, Counts } from '../storage/manifest.js';
 import { checksumSql, classificationSql, resolveShape, type TransformShape } from './classify.js';
+import { canonicalRowExpr } from './row-hash.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from './duckdb-session.js';
 
 export interface TransformInput {
@@ -27,6 +28,9 @@ export interface TransformOutput {
   snapshotFile: string;
   snapshotRows: number;
   quarantineFile: string | undefined;
+  /** Up to validation.sample rows of the batch (keys, tracked and type 1 columns), for the sample check. */
+  sampleFile: string | undefined;
+  sampleRows: number;
   schema: ColumnInfo[];
   counts: Omit<Counts, 'extracted'>;
   expected: { currentRows: number | null; checksum: string | null; checksumColumns: string[]; checksumScope: 'table' | 'changes' };
@@ -140,7 +144,9 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
 
     // Several rows of one key: the latest by the order column wins. Without one (a full
     // extract with no time column) there is no "latest", so duplicates are refused.
-    if (!shape.orderColumn) {
+    // A full extract reads the whole table, where a key must be unique (issue #6: extract
+    // validation); incremental windows may hold several versions of a key, deduped below.
+    if (!shape.orderColumn || p.source.changeDetection.mode === 'full') {
       const dups = await s.rows<Record<string, unknown>>(
         `SELECT ${keyNames.join(', ')}, count(*)::BIGINT AS n FROM good GROUP BY ALL HAVING count(*) > 1 LIMIT 3`,
       );
@@ -168,6 +174,19 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (FORMAT parquet, COMPRESSION zstd)`);
     await s.run(`CREATE TEMP TABLE next_snap AS ${sql.snapshot}`);
     await s.run(`COPY next_snap TO ${duckLiteral(snapshotFile)} (FORMAT parquet, COMPRESSION zstd)`);
+
+    // Sampled keys for the field-by-field check after the merge: chosen by a hash of the key so
+    // the choice is stable and spread over the key space; stale rows are not in the warehouse.
+    let sampleFile: string | undefined;
+    let sampleRows = 0;
+    if (p.validation.sample > 0) {
+      const cols = [...shape.keys, ...shape.tracked, ...shape.type1].map((c) => q(c.name));
+      sampleFile = join(input.outDir, 'sample.parquet');
+      await s.run(
+        `COPY (SELECT ${cols.join(', ')} FROM classified WHERE _tm_op <> 'stale' ORDER BY md5(${canonicalRowExpr(shape.keys)}) LIMIT ${p.validation.sample}) TO ${duckLiteral(sampleFile)} (FORMAT parquet)`,
+      );
+      sampleRows = await count(s, `SELECT count(*) AS n FROM read_parquet(${duckLiteral(sampleFile)})`);
+    }
 
     const byOp = await s.rows<{ op: string; n: bigint }>(`SELECT _tm_op AS op, count(*)::BIGINT AS n FROM classified GROUP BY 1`);
     const op = (name: string) => Number(byOp.find((r) => r.op === name)?.n ?? 0);
@@ -217,6 +236,8 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       snapshotFile,
       snapshotRows,
       quarantineFile,
+      sampleFile,
+      sampleRows,
       schema,
       counts: {
         inserted: op('insert'),

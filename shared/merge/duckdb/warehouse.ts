@@ -6,7 +6,8 @@ import { checksumSql } from '../../transform/classify.js';
 import { DuckSession, duckLiteral, type DuckSettings } from '../../transform/duckdb-session.js';
 import type { ExistingColumn } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
-import type { MergeOutcome, Warehouse } from '../warehouse.js';
+import type { MergeOutcome, Warehouse, WarehouseSql } from '../warehouse.js';
+import type { Statement } from '../dialect.js';
 import { duckdbDialect, duckStyle } from './dialect.js';
 
 const STAGE: QualifiedName = { name: '_tm_stage' };
@@ -112,6 +113,29 @@ export class DuckDbWarehouse implements Warehouse {
       return s.rows(st.sql, st.parameters);
     });
   }
+
+  readonly sql: WarehouseSql = {
+    query: <T>(st: Statement) => this.session((s) => s.rows<T>(st.sql, st.parameters)),
+    execute: (statements: readonly Statement[]) =>
+      this.session(async (s) => {
+        for (const st of statements) await s.exec(st);
+      }),
+    transaction: (statements: readonly Statement[]) =>
+      this.session((s) =>
+        s.transaction(async () => {
+          for (const st of statements) await s.exec(st);
+        }),
+      ),
+    readOnly: <T>(st: Statement) =>
+      this.session(async (s) => {
+        await s.run('BEGIN TRANSACTION');
+        try {
+          return await s.rows<T>(st.sql, st.parameters);
+        } finally {
+          await s.run('ROLLBACK').catch(() => undefined);
+        }
+      }),
+  };
 
   async close(): Promise<void> {}
 }

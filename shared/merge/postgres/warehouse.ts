@@ -4,7 +4,7 @@ import { TerminalError, TransientError } from '../../errors.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from '../../transform/duckdb-session.js';
 import type { ExistingColumn, Statement } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
-import type { MergeOutcome, Warehouse } from '../warehouse.js';
+import type { MergeOutcome, Warehouse, WarehouseSql } from '../warehouse.js';
 import { pgChecksumSql, pgStyle, pgTypeName, postgresDialect } from './dialect.js';
 
 const STAGE: QualifiedName = { name: '_tm_stage' };
@@ -194,6 +194,35 @@ export class PostgresWarehouse implements Warehouse {
   asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Promise<Record<string, unknown>[]> {
     return this.session(async (c) => (await PostgresWarehouse.exec(c, this.dialect.asOf(target, columns, at))).rows as Record<string, unknown>[]);
   }
+
+  /** Generic SQL for validation rules, rollback and backups (shared/validate, shared/rollback). */
+  readonly sql: WarehouseSql = {
+    query: <T>(st: Statement) => this.session(async (c) => (await PostgresWarehouse.exec(c, st)).rows as T[]),
+    execute: (statements: readonly Statement[]) =>
+      this.session(async (c) => {
+        for (const st of statements) await PostgresWarehouse.exec(c, st);
+      }),
+    transaction: (statements: readonly Statement[]) =>
+      this.session(async (c) => {
+        await c.query('BEGIN');
+        try {
+          for (const st of statements) await PostgresWarehouse.exec(c, st);
+          await c.query('COMMIT');
+        } catch (err) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }),
+    readOnly: <T>(st: Statement) =>
+      this.session(async (c) => {
+        await c.query('BEGIN READ ONLY');
+        try {
+          return (await PostgresWarehouse.exec(c, st)).rows as T[];
+        } finally {
+          await c.query('ROLLBACK').catch(() => undefined);
+        }
+      }),
+  };
 
   async close(): Promise<void> {}
 }

@@ -7,7 +7,7 @@ import { ConfigError, TerminalError } from '../../errors.js';
 import { DuckSession, duckLiteral, type DuckSettings, type SqlValue } from '../../transform/duckdb-session.js';
 import type { ExistingColumn, Statement } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
-import type { BlobRef, MergeOutcome, Warehouse } from '../warehouse.js';
+import type { BlobRef, MergeOutcome, Warehouse, WarehouseSql } from '../warehouse.js';
 import {
   quoteBracket,
   synapseChecksumSql,
@@ -258,6 +258,35 @@ export class SynapseWarehouse implements Warehouse {
   asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Promise<Record<string, unknown>[]> {
     return this.driver.query(this.dialect.asOf(target, columns, at));
   }
+
+  /**
+   * Generic SQL for validation rules, rollback and backups. Rollback and restore are DML only,
+   * so they run in one user transaction; backups (CTAS, DROP) go through `execute`, outside any.
+   */
+  readonly sql: WarehouseSql = {
+    query: async <T>(st: Statement) => (await this.driver.query(st)) as T[],
+    execute: async (statements: readonly Statement[]) => {
+      for (const st of statements) await this.driver.query(st);
+    },
+    transaction: async (statements: readonly Statement[]) => {
+      await this.driver.begin();
+      try {
+        for (const st of statements) await this.driver.query(st);
+        await this.driver.commit();
+      } catch (err) {
+        await this.driver.rollback();
+        throw err;
+      }
+    },
+    readOnly: async <T>(st: Statement) => {
+      await this.driver.begin();
+      try {
+        return (await this.driver.query(st)) as T[];
+      } finally {
+        await this.driver.rollback();
+      }
+    },
+  };
 
   close(): Promise<void> {
     return this.driver.close();

@@ -1,0 +1,149 @@
+import { RUN_ID_PATTERN, splitQualified } from '../config/identifiers.js';
+import { getPipeline, warehouseOf } from '../config/load.js';
+import type { PipelineConfig } from '../config/schema.js';
+import type { EngineContext } from '../engine/context.js';
+import { newRunId } from '../engine/run-id.js';
+import { NotFoundError } from '../errors.js';
+import type { Statement } from '../merge/dialect.js';
+import type { Warehouse, WarehouseSql } from '../merge/warehouse.js';
+import { readCheckpoint, rewindCheckpoint } from '../state/checkpoints.js';
+import { acquireLease, releaseLease } from '../state/leases.js';
+import { findRun, isTerminalStatus, updateRun, type RunRecord } from '../state/runs.js';
+import { RefusedError } from './refused.js';
+import { renderLedgerRows, renderUndoRun } from './sql.js';
+import { rollbackStyleFor } from './styles.js';
+
+export interface RollbackRequest {
+  pipeline: string;
+  toRunId: string;
+  /** Who asked (cli, http); kept on the rolled-back run records. */
+  by: string;
+}
+
+export interface RollbackResult {
+  pipeline: string;
+  toRunId: string;
+  /** Runs undone, newest first. */
+  undone: string[];
+}
+
+export function warehouseSql(w: Warehouse, what: string): WarehouseSql {
+  if (!w.sql) throw new RefusedError(`${what} is not available for ${w.dialect.name} warehouses yet`);
+  return w.sql;
+}
+
+/** The ledger's boundary column holds the run boundary as a naive UTC timestamp. */
+export function ledgerBoundary(iso: string): string {
+  return iso.replace('T', ' ').replace('Z', '');
+}
+
+/**
+ * Takes the pipeline's lease for a maintenance operation (rollback, restore), so that no run
+ * starts in the middle of it and none is in flight when it begins.
+ */
+export async function withMaintenanceLease<T>(ctx: EngineContext, pipeline: string, what: string, fn: () => Promise<T>): Promise<T> {
+  const id = newRunId(ctx.now());
+  await acquireLease(ctx.tables, {
+    pipeline,
+    runId: id,
+    now: ctx.now(),
+    ttlMs: ctx.leaseTtlMs,
+    isActive: async (runId) => {
+      const r = await findRun(ctx.tables, pipeline, runId);
+      return r !== undefined && !isTerminalStatus(r.status);
+    },
+    onStale: async (runId) => {
+      throw new RefusedError(`${what} refused: run ${runId} of ${pipeline} holds an expired lease; wait for it to be marked failed by the next start, or fail it first`);
+    },
+  }).catch((err: unknown) => {
+    if (err instanceof RefusedError) throw err;
+    throw new RefusedError(`${what} refused: ${(err as Error).message}; wait until it ends`, { cause: err });
+  });
+  try {
+    return await fn();
+  } finally {
+    await releaseLease(ctx.tables, pipeline, id);
+  }
+}
+
+/**
+ * Undoes every run newer than `toRunId` (DESIGN §11), newest first, in one warehouse
+ * transaction; then rewinds the checkpoint and snapshot pointer and marks the runs
+ * `rolled_back`. A crash after the warehouse commit is healed by running the same rollback
+ * again: runs whose ledger row is gone are treated as already undone in the warehouse.
+ */
+export async function rollbackPipeline(ctx: EngineContext, req: RollbackRequest): Promise<RollbackResult> {
+  const p = getPipeline(ctx.project, req.pipeline);
+  if (!RUN_ID_PATTERN.test(req.toRunId)) {
+    throw new RefusedError(`invalid run id ${JSON.stringify(req.toRunId)}: expected the form 20261124T021500Z-7f3a (see tidemark status)`);
+  }
+  if (p.target.scd === 1) throw new RefusedError(`rollback refused: ${p.name} is SCD type 1 (overwritten in place, no history to go back to); restore a backup instead`);
+  return withMaintenanceLease(ctx, p.name, 'rollback', async () => {
+    const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
+    const idx = checkpoint.history.findIndex((h) => h.runId === req.toRunId);
+    if (idx < 0) await explainNotInHistory(ctx, p, req.toRunId, checkpoint.history.map((h) => h.runId));
+    const newerCommitted = checkpoint.history.slice(idx + 1).map((h) => h.runId);
+
+    const target = splitQualified(p.target.table);
+    let toUndo: string[] = [];
+    const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
+    try {
+      const sql = warehouseSql(warehouse, 'rollback');
+      const style = rollbackStyleFor(warehouse.dialect.name);
+      const ledger = await ledgerRunIds(sql, style, target, p.name);
+      // Runs the warehouse holds beyond the target: the committed ones, and any that merged
+      // without reaching the checkpoint (a crash between the two) — undone as well.
+      const inWarehouse = ledger.filter((id) => id > req.toRunId);
+      toUndo = [...new Set([...newerCommitted, ...inWarehouse])].sort().reverse();
+      if (toUndo.length === 0) return { pipeline: p.name, toRunId: req.toRunId, undone: [] };
+
+      const records = new Map<string, RunRecord>();
+      for (const id of toUndo) {
+        const r = await findRun(ctx.tables, p.name, id);
+        if (!r) throw new RefusedError(`rollback refused: run ${id} is in the warehouse ledger but has no run record; the state of ${p.name} is not tidemark's own`);
+        if ((r.counts.type1 ?? 0) > 0) {
+          throw new RefusedError(
+            `rollback refused: run ${id} overwrote type 1 columns in place (${r.counts.type1} row(s)); their old values are not kept. Restore a backup instead (tidemark backups ${p.name})`,
+          );
+        }
+        records.set(id, r);
+      }
+      const statements: Statement[] = [];
+      for (const id of toUndo.filter((x) => ledger.includes(x))) {
+        statements.push(...renderUndoRun(style, { target, keys: p.key, pipeline: p.name, runId: id, boundary: ledgerBoundary(records.get(id)!.boundary) }));
+      }
+      if (statements.length > 0) await sql.transaction(statements);
+    } finally {
+      await warehouse.close();
+    }
+
+    await rewindCheckpoint(ctx.tables, p.name, req.toRunId, ctx.now());
+    const at = ctx.now().toISOString();
+    const undone = toUndo;
+    for (const id of undone) {
+      await updateRun(ctx.tables, p.name, id, (r) => ({ ...r, status: 'rolled_back', rolledBackAt: at, rolledBackBy: req.by, rolledBackTo: req.toRunId }), ctx.now);
+    }
+    ctx.log.log('warn', `rolled back to ${req.toRunId}`, { pipeline: p.name, undone });
+    return { pipeline: p.name, toRunId: req.toRunId, undone };
+  });
+}
+
+async function ledgerRunIds(sql: WarehouseSql, style: ReturnType<typeof rollbackStyleFor>, target: ReturnType<typeof splitQualified>, pipeline: string): Promise<string[]> {
+  try {
+    return (await sql.query<{ run_id: string }>(renderLedgerRows(style, target, pipeline))).map((r) => r.run_id);
+  } catch (cause) {
+    // No ledger table: nothing was ever merged into this warehouse.
+    if (/does not exist|Catalog Error|Invalid object name/i.test((cause as Error).message)) return [];
+    throw cause;
+  }
+}
+
+async function explainNotInHistory(ctx: EngineContext, p: PipelineConfig, runId: string, history: string[]): Promise<never> {
+  const run = await findRun(ctx.tables, p.name, runId);
+  if (!run) throw new NotFoundError(`run ${runId} of pipeline ${p.name} not found (tidemark status lists the runs)`);
+  if (history.length > 0 && runId < history[0]!) {
+    throw new RefusedError(`rollback refused: run ${runId} is older than the checkpoint history of ${p.name} (it starts at ${history[0]}); restore a backup instead`);
+  }
+  if (run.status === 'rolled_back') throw new RefusedError(`rollback refused: run ${runId} was itself rolled back; choose a committed run (tidemark status)`);
+  throw new RefusedError(`rollback refused: run ${runId} never committed (status ${run.status}); choose a run whose merge committed`);
+}

@@ -1,0 +1,50 @@
+import { join } from 'node:path';
+import { getPipeline } from '../config/load.js';
+import type { EngineContext } from '../engine/context.js';
+import { removeDir, scratchDir } from '../storage/files.js';
+import { CONTAINERS, layout } from '../storage/layout.js';
+import { DuckSession, duckLiteral } from '../transform/duckdb-session.js';
+
+export interface QuarantinedRow {
+  runId: string;
+  /** Names of the quality rules (onFail: quarantine) the row failed. */
+  rules: string[];
+  row: Record<string, unknown>;
+}
+
+/** Rows quarantined by a pipeline's runs (or one run), newest run first, at most `limit`. */
+export async function listQuarantine(ctx: EngineContext, req: { pipeline: string; runId?: string; limit?: number }): Promise<QuarantinedRow[]> {
+  const p = getPipeline(ctx.project, req.pipeline);
+  const names: string[] = [];
+  if (req.runId) {
+    const name = layout.quarantine(p.name, req.runId);
+    if (await ctx.blobs.exists(CONTAINERS.quarantine, name)) names.push(name);
+  } else {
+    for await (const b of ctx.blobs.list(CONTAINERS.quarantine, `${p.name}/`)) if (b.name.endsWith('/quarantine.parquet')) names.push(b.name);
+  }
+  names.sort().reverse();
+  const limit = req.limit ?? 1000;
+  const out: QuarantinedRow[] = [];
+  const dir = await scratchDir(ctx.workDir, p.name, 'quarantine', `list-${process.pid}-${Date.now()}`);
+  try {
+    for (const [i, name] of names.entries()) {
+      if (out.length >= limit) break;
+      const local = join(dir, `q-${i}.parquet`);
+      await ctx.blobs.downloadToFile(CONTAINERS.quarantine, name, local);
+      const s = await DuckSession.open(':memory:', ctx.duck);
+      try {
+        const rows = await s.rows<Record<string, unknown>>(`SELECT * FROM read_parquet(${duckLiteral(local)}) LIMIT ${limit - out.length}`);
+        const runId = name.split('/')[1]!;
+        for (const r of rows) {
+          const { _tm_failed_rules: rules, ...row } = r;
+          out.push({ runId, rules: Array.isArray(rules) ? rules.map(String) : [], row });
+        }
+      } finally {
+        s.close();
+      }
+    }
+  } finally {
+    await removeDir(dir);
+  }
+  return out;
+}

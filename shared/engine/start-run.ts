@@ -31,8 +31,10 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
     now,
     ttlMs: ctx.leaseTtlMs,
     isActive: async (id) => {
+      // A holder without a run record is an operation (rollback, restore) or a start that
+      // crashed before writing its record: active until its lease expires.
       const r = await findRun(ctx.tables, pipeline.name, id);
-      return r !== undefined && !isTerminalStatus(r.status);
+      return r === undefined || !isTerminalStatus(r.status);
     },
     onStale: async (id) => {
       ctx.log.log('warn', 'run lease expired; marking the stuck run failed', { pipeline: pipeline.name, runId: id });

@@ -1,6 +1,7 @@
 import type { Command } from '../common.js';
 import { demoCommand } from './demo.js';
 import { runCommand } from './run.js';
+import { schemaCommand } from './schema.js';
 import { sqlCommand } from './sql.js';
 import { statusCommand } from './status.js';
 
@@ -10,4 +11,5 @@ export const commands: Record<string, Command> = {
   status: statusCommand,
   demo: demoCommand,
   sql: sqlCommand,
+  schema: schemaCommand,
 };

@@ -4,7 +4,7 @@
  * hand-written DuckDB baseline measured in the same run. Writes bench/results/<time>.json,
  * bench/results/latest.json and latest.md, and prints the table.
  *
- *   npm run bench -- [--scale 0.1] [--with-d] [--only A,B,C] [--seed 42] [--keep]
+ *   npm run bench -- [--scale 0.1] [--with-d] [--only A,B,C] [--seed 42] [--keep] [--profile]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import type { DuckSettings } from '../shared/transform/duckdb-session.js';
 import { Baseline, warehouseFigures, type WarehouseFigures } from './baseline.js';
 import { CHANGE_COLUMN, KEY, SOURCE_TABLE, applyChanges, changeMix, generateSource, type ChangeMix } from './data.js';
 import { PeakMonitor } from './memory.js';
+import { installProfiler, summarizeProfile, takeProfile } from './profile.js';
 import {
   evaluateTargets,
   fmtRows,
@@ -122,6 +123,7 @@ async function measure(
   duck: DuckSettings,
 ): Promise<ScenarioResult & { checks: { pipeline: WarehouseFigures; baseline: WarehouseFigures } }> {
   d.clock += 3600_000;
+  takeProfile();
   const monitor = new PeakMonitor(az.process?.pid);
   monitor.start();
   const t = performance.now();
@@ -132,12 +134,16 @@ async function measure(
     throw new Error(`scenario ${id}: the pipeline run ${run.runId} ended ${run.status}: ${run.error ?? run.validations.filter((v) => !v.passed).map((v) => v.check).join(', ')}`);
   }
   log(`${id}: tidemark ${seconds.toFixed(1)} s (${JSON.stringify(run.timings)}), peak RSS ${Math.round(peak.selfBytes / 2 ** 20)} MiB`);
+  const profile = takeProfile();
+  if (profile.length) log(`${id}: where the pipeline's time went\n${summarizeProfile(profile)}`);
 
   const bm = new PeakMonitor(undefined);
   bm.start();
   const base = await d.baseline.load(new Date().toISOString());
   const bpeak = bm.stop();
   log(`${id}: baseline ${base.seconds.toFixed(1)} s (${JSON.stringify(base.steps)})`);
+  const bprofile = takeProfile();
+  if (bprofile.length) log(`${id}: where the baseline's time went\n${summarizeProfile(bprofile, 8)}`);
 
   const pipelineFigures = await warehouseFigures(join(d.dir, 'warehouse.duckdb'), 'dw.dim_account', duck);
   const baselineFigures = await warehouseFigures(d.baseline.warehouseFile, 'dim_account', duck);
@@ -180,6 +186,7 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       seed: { type: 'string', default: '42' },
       keep: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
       out: { type: 'string', default: join('bench', 'results') },
     },
   });
@@ -189,6 +196,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
   const wanted = new Set((values.only ?? `A,B,C${values['with-d'] ? ',D' : ''}`).split(',').map((x) => x.trim().toUpperCase()));
   for (const w of wanted) if (!['A', 'B', 'C', 'D'].includes(w)) throw new Error(`--only takes scenario letters A, B, C, D; got ${w}`);
+  if (values.profile) installProfiler();
   const size = (n: number) => Math.max(1000, Math.round(n * scale));
 
   const startedAt = new Date();

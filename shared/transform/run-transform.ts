@@ -136,22 +136,35 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       }
     }
 
-    const sql = classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes });
+    // Dedupe (a window sort over every row) only when a key repeats; a hash aggregate that
+    // stops at the first repeat is far cheaper on a big load, where keys are usually unique.
+    const repeats =
+      shape.orderColumn !== undefined &&
+      (await s.rows(`SELECT 1 FROM good GROUP BY ${keyNames.join(', ')} HAVING count(*) > 1 LIMIT 1`)).length > 0;
+    const hasSnapshot = input.snapshotFile !== undefined && existsSync(input.snapshotFile);
+    const sql = classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes, dedupe: repeats, firstLoad: !hasSnapshot });
     await s.run(sql.batch, paramsFor(sql.batch, input.boundary));
-    if (input.snapshotFile && existsSync(input.snapshotFile)) {
-      await s.run(`CREATE TEMP TABLE snap AS SELECT * FROM read_parquet(${duckLiteral(input.snapshotFile)})`);
+    if (hasSnapshot) {
+      await s.run(`CREATE TEMP TABLE snap AS SELECT * FROM read_parquet(${duckLiteral(input.snapshotFile!)})`);
     } else {
       await s.run(sql.emptySnapshot);
     }
-    await s.run(`CREATE TEMP TABLE extract_keys AS SELECT DISTINCT ${keyNames.join(', ')} FROM transformed`);
+    // Only a full read detects deletes by absent keys; an incremental batch needs no key list.
+    if (input.fullRead && hasSnapshot) {
+      await s.run(`CREATE TEMP TABLE extract_keys AS SELECT DISTINCT ${keyNames.join(', ')} FROM transformed`);
+    } else {
+      await s.run(`CREATE TEMP TABLE extract_keys AS SELECT ${keyNames.join(', ')} FROM transformed WHERE false`);
+    }
     await s.run(sql.classified);
     await s.run(sql.deleted, paramsFor(sql.deleted, input.boundary));
 
     const changesFile = join(input.outDir, 'changes.parquet');
     const snapshotFile = join(input.outDir, 'snapshot.parquet');
     await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (FORMAT parquet, COMPRESSION zstd)`);
-    await s.run(`CREATE TEMP TABLE next_snap AS ${sql.snapshot}`);
-    await s.run(`COPY next_snap TO ${duckLiteral(snapshotFile)} (FORMAT parquet, COMPRESSION zstd)`);
+    // Written straight from the query: materializing it first cost a second pass over the
+    // whole snapshot; the counts below come from the written file.
+    await s.run(`COPY (${sql.snapshot}) TO ${duckLiteral(snapshotFile)} (FORMAT parquet, COMPRESSION zstd)`);
+    await s.run(`CREATE TEMP VIEW next_snap AS SELECT * FROM read_parquet(${duckLiteral(snapshotFile)})`);
 
     const byOp = await s.rows<{ op: string; n: bigint }>(`SELECT _tm_op AS op, count(*)::BIGINT AS n FROM classified GROUP BY 1`);
     const op = (name: string) => Number(byOp.find((r) => r.op === name)?.n ?? 0);

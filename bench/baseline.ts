@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { DuckSession, duckLiteral, quoteDuck as q, type DuckSettings } from '../shared/transform/duckdb-session.js';
 import { rowHashExpr, versionKeyExpr, type TypedColumn } from '../shared/transform/row-hash.js';
 import { CHANGE_COLUMN, KEY, SOURCE_TABLE } from './data.js';
+import { PARQUET_COPY_OPTIONS } from '../shared/storage/parquet-format.js';
 
 export interface BaselineRun {
   seconds: number;
@@ -62,7 +63,7 @@ export class Baseline {
           ? ''
           : ` WHERE ${q(CHANGE_COLUMN)} > CAST(${duckLiteral(this.watermark)} AS TIMESTAMP) AND ${q(CHANGE_COLUMN)} <= CAST(${duckLiteral(upper ?? this.watermark)} AS TIMESTAMP)`;
       const raw = join(this.dir, `raw-${this.run}.parquet`);
-      await s.run(`COPY (SELECT * FROM ${rel}${where}) TO ${duckLiteral(raw)} (FORMAT parquet, COMPRESSION zstd)`);
+      await s.run(`COPY (SELECT * FROM ${rel}${where}) TO ${duckLiteral(raw)} (${PARQUET_COPY_OPTIONS})`);
       step('extract');
 
       const b = `CAST(CAST(${duckLiteral(boundary)} AS TIMESTAMPTZ) AS TIMESTAMP)`;

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineConfig } from '../config/schema.js';
+import { PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
 import { TerminalError } from '../errors.js';
 import type { ColumnInfo, Counts } from '../storage/manifest.js';
 import { checksumSql, classificationSql, resolveShape, type TransformShape } from './classify.js';
@@ -145,7 +146,9 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     const sql = classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes, dedupe: repeats, firstLoad: !hasSnapshot });
     await s.run(sql.batch, paramsFor(sql.batch, input.boundary));
     if (hasSnapshot) {
-      await s.run(`CREATE TEMP TABLE snap AS SELECT * FROM read_parquet(${duckLiteral(input.snapshotFile!)})`);
+      // Read in place, not copied into a temp table: the snapshot is as big as the dimension,
+      // and an incremental run needs it only for one join and one anti-join.
+      await s.run(`CREATE TEMP VIEW snap AS SELECT * FROM read_parquet(${duckLiteral(input.snapshotFile!)})`);
     } else {
       await s.run(sql.emptySnapshot);
     }
@@ -160,10 +163,10 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
 
     const changesFile = join(input.outDir, 'changes.parquet');
     const snapshotFile = join(input.outDir, 'snapshot.parquet');
-    await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (FORMAT parquet, COMPRESSION zstd)`);
+    await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${PARQUET_COPY_OPTIONS})`);
     // Written straight from the query: materializing it first cost a second pass over the
     // whole snapshot; the counts below come from the written file.
-    await s.run(`COPY (${sql.snapshot}) TO ${duckLiteral(snapshotFile)} (FORMAT parquet, COMPRESSION zstd)`);
+    await s.run(`COPY (${sql.snapshot}) TO ${duckLiteral(snapshotFile)} (${PARQUET_COPY_OPTIONS})`);
     await s.run(`CREATE TEMP VIEW next_snap AS SELECT * FROM read_parquet(${duckLiteral(snapshotFile)})`);
 
     const byOp = await s.rows<{ op: string; n: bigint }>(`SELECT _tm_op AS op, count(*)::BIGINT AS n FROM classified GROUP BY 1`);

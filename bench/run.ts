@@ -74,6 +74,8 @@ function gitCommit(): string | null {
 
 interface Dimension {
   label: string;
+  /** The bench's temp folder, kept out of anything written. */
+  root: string;
   dir: string;
   sourceFile: string;
   stack: LocalStack;
@@ -101,7 +103,7 @@ async function openDimension(root: string, label: string, rows: number, seed: nu
     host: { processingTimeoutSeconds: 3600 },
   });
   const baseline = new Baseline(join(dir, 'baseline'), sourceFile, duck, TRACKED);
-  return { label, dir, sourceFile, stack, baseline, round: 0, clock: T0 };
+  return { label, root, dir, sourceFile, stack, baseline, round: 0, clock: T0 };
 }
 
 async function closeDimension(d: Dimension, keep: boolean): Promise<void> {
@@ -121,7 +123,7 @@ async function measure(
   dimensionRows: number,
   az: AzuriteHandle,
   duck: DuckSettings,
-): Promise<ScenarioResult & { checks: { pipeline: WarehouseFigures; baseline: WarehouseFigures } }> {
+): Promise<ScenarioResult & { checks: { pipeline: WarehouseFigures; baseline: WarehouseFigures }; profile?: string[] }> {
   d.clock += 3600_000;
   takeProfile();
   const monitor = new PeakMonitor(az.process?.pid);
@@ -135,7 +137,9 @@ async function measure(
   }
   log(`${id}: tidemark ${seconds.toFixed(1)} s (${JSON.stringify(run.timings)}), peak RSS ${Math.round(peak.selfBytes / 2 ** 20)} MiB`);
   const profile = takeProfile();
-  if (profile.length) log(`${id}: where the pipeline's time went\n${summarizeProfile(profile)}`);
+  // The working folder is a temp path of this machine: it is replaced, never written out.
+  const pipelineProfile = profile.length ? summarizeProfile(profile).split(d.root).join('<work>') : undefined;
+  if (pipelineProfile) log(`${id}: where the pipeline's time went\n${pipelineProfile}`);
 
   const bm = new PeakMonitor(undefined);
   bm.start();
@@ -143,7 +147,7 @@ async function measure(
   const bpeak = bm.stop();
   log(`${id}: baseline ${base.seconds.toFixed(1)} s (${JSON.stringify(base.steps)})`);
   const bprofile = takeProfile();
-  if (bprofile.length) log(`${id}: where the baseline's time went\n${summarizeProfile(bprofile, 8)}`);
+  if (bprofile.length) log(`${id}: where the baseline's time went\n${summarizeProfile(bprofile, 8).split(d.root).join('<work>')}`);
 
   const pipelineFigures = await warehouseFigures(join(d.dir, 'warehouse.duckdb'), 'dw.dim_account', duck);
   const baselineFigures = await warehouseFigures(d.baseline.warehouseFile, 'dim_account', duck);
@@ -167,6 +171,7 @@ async function measure(
     },
     baseline: { seconds: base.seconds, peakRssBytes: bpeak.selfBytes, steps: base.steps },
     checks: { pipeline: pipelineFigures, baseline: baselineFigures },
+    ...(pipelineProfile ? { profile: pipelineProfile.split('\n') } : {}),
   };
 }
 

@@ -44,7 +44,8 @@ warehouses:
 duckdb: { memoryLimit: ${MEMORY_LIMIT}, threads: ${THREADS} }
 `;
 
-const PIPELINE = `name: accounts
+/** One pipeline per dimension: checkpoints and runs are per pipeline name in the shared Azurite. */
+const pipelineYaml = (name: string) => `name: ${name}
 source:
   connection: SRC
   table: ${SOURCE_TABLE}
@@ -74,6 +75,7 @@ function gitCommit(): string | null {
 
 interface Dimension {
   label: string;
+  pipeline: string;
   /** The bench's temp folder, kept out of anything written. */
   root: string;
   dir: string;
@@ -84,11 +86,11 @@ interface Dimension {
   clock: number;
 }
 
-async function openDimension(root: string, label: string, rows: number, seed: number, duck: DuckSettings, az: AzuriteHandle): Promise<Dimension> {
+async function openDimension(root: string, label: string, pipeline: string, rows: number, seed: number, duck: DuckSettings, az: AzuriteHandle): Promise<Dimension> {
   const dir = join(root, label);
   mkdirSync(join(dir, 'pipelines'), { recursive: true });
   writeFileSync(join(dir, 'tidemark.yaml'), PROJECT);
-  writeFileSync(join(dir, 'pipelines', 'accounts.yaml'), PIPELINE);
+  writeFileSync(join(dir, 'pipelines', `${pipeline}.yaml`), pipelineYaml(pipeline));
   const sourceFile = join(dir, 'source.duckdb');
   const g = performance.now();
   await generateSource(sourceFile, rows, seed, new Date(T0).toISOString(), duck);
@@ -103,7 +105,7 @@ async function openDimension(root: string, label: string, rows: number, seed: nu
     host: { processingTimeoutSeconds: 3600 },
   });
   const baseline = new Baseline(join(dir, 'baseline'), sourceFile, duck, TRACKED);
-  return { label, root, dir, sourceFile, stack, baseline, round: 0, clock: T0 };
+  return { label, pipeline, root, dir, sourceFile, stack, baseline, round: 0, clock: T0 };
 }
 
 async function closeDimension(d: Dimension, keep: boolean): Promise<void> {
@@ -129,7 +131,7 @@ async function measure(
   const monitor = new PeakMonitor(az.process?.pid);
   monitor.start();
   const t = performance.now();
-  const run = await runOnce(d.stack, { pipeline: 'accounts' }, 4 * 3600_000);
+  const run = await runOnce(d.stack, { pipeline: d.pipeline }, 4 * 3600_000);
   const seconds = (performance.now() - t) / 1000;
   const peak = monitor.stop();
   if (run.status !== 'succeeded') {
@@ -213,7 +215,7 @@ async function main(): Promise<void> {
   try {
     if (wanted.has('A') || wanted.has('B') || wanted.has('C')) {
       const n = size(FULL.dimension);
-      const d = await openDimension(root, 'dim10m', n, seed, duck, az);
+      const d = await openDimension(root, 'dim10m', 'accounts', n, seed, duck, az);
       try {
         const a = await measure('A', 'initial load', d, n, az, duck);
         if (wanted.has('A')) results.push(a);
@@ -232,7 +234,7 @@ async function main(): Promise<void> {
     }
     if (wanted.has('D')) {
       const n = size(FULL.dDimension);
-      const d = await openDimension(root, 'dim50m', n, seed, duck, az);
+      const d = await openDimension(root, 'dim50m', 'accounts_d', n, seed, duck, az);
       try {
         const load = await measure('A', 'initial load (D dimension, not a scenario)', d, n, az, duck);
         log(`D: initial load of ${fmtRows(n)} took ${load.pipeline.seconds.toFixed(1)} s (baseline ${load.baseline.seconds.toFixed(1)} s)`);

@@ -7,6 +7,7 @@ import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../trans
 import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, Source } from './source.js';
 import type { WindowInput } from './window.js';
 import { completeWindow, planWindow } from './window.js';
+import { PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
 
 const ROW_GROUP_ROWS = 122_880;
 const ISO = "'%Y-%m-%dT%H:%M:%S.%fZ'";
@@ -88,7 +89,7 @@ export class DuckDbSource implements Source {
         const rowGroup = Math.min(ROW_GROUP_ROWS, req.partRows);
         const groupsPerFile = Math.max(1, Math.ceil(req.partRows / rowGroup));
         await s.run(
-          `COPY (${plan.select.sql}) TO ${duckLiteral(req.outDir)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${rowGroup}, ROW_GROUPS_PER_FILE ${groupsPerFile}, FILE_SIZE_BYTES ${duckLiteral(req.partBytes)}, OVERWRITE_OR_IGNORE true)`,
+          `COPY (${plan.select.sql}) TO ${duckLiteral(req.outDir)} (${PARQUET_COPY_OPTIONS}, ROW_GROUP_SIZE ${rowGroup}, ROW_GROUPS_PER_FILE ${groupsPerFile}, FILE_SIZE_BYTES ${duckLiteral(req.partBytes)}, OVERWRITE_OR_IGNORE true)`,
           plan.select.parameters,
         );
       }

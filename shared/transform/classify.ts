@@ -60,6 +60,10 @@ export function classificationSql(
     deletes: 'retire' | 'mark' | 'ignore';
     /** Change-feed extracts (cdc, changeTracking): the relation `source_deletes` holds the deleted keys. */
     sourceDeletes?: boolean;
+    /** false when the caller checked that no key repeats: the window sort over every row is the costliest step of a big load. */
+    dedupe?: boolean;
+    /** No committed snapshot: every row is an insert, so `classified` is a view over `batch`, not a second copy of it. */
+    firstLoad?: boolean;
   },
 ) {
   const keysList = shape.keys.map((k) => q(k.name)).join(', ');
@@ -70,12 +74,18 @@ export function classificationSql(
   const order = shape.orderColumn ? `${q(shape.orderColumn)} DESC NULLS LAST, ` : '';
   const batch = `CREATE TEMP TABLE batch AS
 SELECT *, ${rowHashExpr(shape.tracked)} AS _tm_row_hash, ${t1Hash} AS _tm_t1_hash, ${validFrom} AS _tm_valid_from
-FROM good
-QUALIFY row_number() OVER (PARTITION BY ${keysList} ORDER BY ${order}_tm_row_hash DESC) = 1`;
+FROM good${
+    opts.dedupe === false ? '' : `\nQUALIFY row_number() OVER (PARTITION BY ${keysList} ORDER BY ${order}_tm_row_hash DESC) = 1`
+  }`;
 
   const staleCase = shape.validFromColumn ? `WHEN b._tm_valid_from <= s._tm_valid_from THEN 'stale' ` : '';
-  const classified = `CREATE TEMP TABLE classified AS
-SELECT b.*, ${versionKeyExpr(shape.keys, 'b._tm_valid_from', 'b')} AS _tm_version_key,
+  // The version key is computed in `changes`, for the rows that open a version only: most
+  // rows of an incremental batch are unchanged and a big load pays one md5 less per row.
+  const classified = opts.firstLoad
+    ? `CREATE TEMP VIEW classified AS
+SELECT b.*, 'insert' AS _tm_op, CAST(NULL AS TIMESTAMP) AS _tm_prev_valid_from FROM batch b`
+    : `CREATE TEMP TABLE classified AS
+SELECT b.*,
   CASE WHEN s._tm_row_hash IS NULL OR s._tm_deleted THEN 'insert' ${staleCase}WHEN b._tm_row_hash <> s._tm_row_hash THEN 'update'
        WHEN b._tm_t1_hash IS DISTINCT FROM s._tm_t1_hash THEN 'type1' ELSE 'unchanged' END AS _tm_op,
   s._tm_valid_from AS _tm_prev_valid_from
@@ -96,7 +106,8 @@ FROM snap s WHERE NOT s._tm_deleted AND ${deletedKeys}NOT EXISTS (SELECT 1 FROM 
       : `CREATE TEMP TABLE deleted AS SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
   CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS VARCHAR) AS _tm_version_key FROM snap s WHERE false`;
 
-  const changes = `SELECT * EXCLUDE (_tm_prev_valid_from) FROM classified WHERE _tm_op IN ('insert', 'update', 'type1')
+  const changes = `SELECT * EXCLUDE (_tm_prev_valid_from), ${versionKeyExpr(shape.keys, '_tm_valid_from')} AS _tm_version_key
+FROM classified WHERE _tm_op IN ('insert', 'update', 'type1')
 UNION ALL BY NAME SELECT * FROM deleted`;
 
   // The next committed snapshot: the current snapshot with this run's changes applied.

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineConfig } from '../config/schema.js';
+import { PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
 import { TerminalError } from '../errors.js';
 import { SOURCE_OP_COLUMN } from '../extract/source.js';
 import type { ColumnInfo, Counts } from '../storage/manifest.js';
@@ -158,22 +159,38 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       }
     }
 
-    const sql = classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes, sourceDeletes });
+    // Dedupe (a window sort over every row) only when a key repeats; a hash aggregate that
+    // stops at the first repeat is far cheaper on a big load, where keys are usually unique.
+    const repeats =
+      shape.orderColumn !== undefined &&
+      (await s.rows(`SELECT 1 FROM good GROUP BY ${keyNames.join(', ')} HAVING count(*) > 1 LIMIT 1`)).length > 0;
+    const hasSnapshot = input.snapshotFile !== undefined && existsSync(input.snapshotFile);
+    const sql = classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes, sourceDeletes, dedupe: repeats, firstLoad: !hasSnapshot });
     await s.run(sql.batch, paramsFor(sql.batch, input.boundary));
-    if (input.snapshotFile && existsSync(input.snapshotFile)) {
-      await s.run(`CREATE TEMP TABLE snap AS SELECT * FROM read_parquet(${duckLiteral(input.snapshotFile)})`);
+    if (hasSnapshot) {
+      // Read in place, not copied into a temp table: the snapshot is as big as the dimension,
+      // and an incremental run needs it only for one join and one anti-join.
+      await s.run(`CREATE TEMP VIEW snap AS SELECT * FROM read_parquet(${duckLiteral(input.snapshotFile!)})`);
     } else {
       await s.run(sql.emptySnapshot);
     }
-    await s.run(`CREATE TEMP TABLE extract_keys AS SELECT DISTINCT ${keyNames.join(', ')} FROM transformed`);
+    // Deletes need the extracted keys: a full read detects deletes by absent keys, and a change
+    // feed's delete does not count for a key the same window re-inserted.
+    if ((input.fullRead && hasSnapshot) || sourceDeletes) {
+      await s.run(`CREATE TEMP TABLE extract_keys AS SELECT DISTINCT ${keyNames.join(', ')} FROM transformed`);
+    } else {
+      await s.run(`CREATE TEMP TABLE extract_keys AS SELECT ${keyNames.join(', ')} FROM transformed WHERE false`);
+    }
     await s.run(sql.classified);
     await s.run(sql.deleted, paramsFor(sql.deleted, input.boundary));
 
     const changesFile = join(input.outDir, 'changes.parquet');
     const snapshotFile = join(input.outDir, 'snapshot.parquet');
-    await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (FORMAT parquet, COMPRESSION zstd)`);
-    await s.run(`CREATE TEMP TABLE next_snap AS ${sql.snapshot}`);
-    await s.run(`COPY next_snap TO ${duckLiteral(snapshotFile)} (FORMAT parquet, COMPRESSION zstd)`);
+    await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${PARQUET_COPY_OPTIONS})`);
+    // Written straight from the query: materializing it first cost a second pass over the
+    // whole snapshot; the counts below come from the written file.
+    await s.run(`COPY (${sql.snapshot}) TO ${duckLiteral(snapshotFile)} (${PARQUET_COPY_OPTIONS})`);
+    await s.run(`CREATE TEMP VIEW next_snap AS SELECT * FROM read_parquet(${duckLiteral(snapshotFile)})`);
 
     // Sampled keys for the field-by-field check after the merge: chosen by a hash of the key so
     // the choice is stable and spread over the key space; stale rows are not in the warehouse.

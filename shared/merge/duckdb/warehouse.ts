@@ -59,7 +59,9 @@ export class DuckDbWarehouse implements Warehouse {
       for (const st of this.dialect.ensureTarget(plan, existing)) await s.exec(st);
       const check = this.dialect.ledgerCheck(plan);
       if ((await s.rows(check.sql, check.parameters)).length > 0) return 'already-merged';
-      await s.run(`CREATE OR REPLACE TEMP TABLE ${duckStyle.qualify(STAGE)} AS SELECT * FROM read_parquet(${duckLiteral(changesFile)})`);
+      // A view, not a copy: DuckDB reads the changes Parquet directly in each step (DESIGN §9),
+      // so a big load is not first materialized into a temp table (the costliest merge step).
+      await s.run(`CREATE OR REPLACE TEMP VIEW ${duckStyle.qualify(STAGE)} AS SELECT * FROM read_parquet(${duckLiteral(changesFile)})`);
       try {
         return await s.transaction(async () => {
           // Checked again inside the transaction: a concurrent duplicate delivery that

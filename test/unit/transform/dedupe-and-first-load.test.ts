@@ -1,0 +1,107 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { pipelineSchema } from '../../../shared/config/schema.js';
+import { classificationSql, resolveShape } from '../../../shared/transform/classify.js';
+import { runTransform } from '../../../shared/transform/run-transform.js';
+import { duckExec, duckQuery } from '../../support/project.js';
+
+// The performance paths of the transform (issue #8): the window dedupe runs only when a key
+// repeats, a first load classifies through a view, and the version key is computed for changed
+// rows only. These run real DuckDB on real Parquet and check the outputs, not the SQL text.
+const pipeline = pipelineSchema.parse({
+  name: 'accounts',
+  source: { connection: 'SRC', table: 'crm.accounts', changeDetection: { mode: 'timestamp', column: 'modified_at' } },
+  key: ['id'],
+  target: { warehouse: 'WH', table: 'dw.dim_account', trackedColumns: ['city'] },
+  validation: { rowCount: 'none' },
+});
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function parquet(dir: string, name: string, rows: string): Promise<string> {
+  const file = join(dir, name);
+  await duckExec(
+    join(dir, `${name}.duckdb`),
+    `COPY (SELECT * FROM (VALUES ${rows}) t(id, city, modified_at)) TO '${file}' (FORMAT parquet)`,
+  );
+  return file;
+}
+
+async function transform(dir: string, parts: string[], snapshotFile: string | undefined, outName: string) {
+  const outDir = join(dir, outName);
+  mkdirSync(outDir);
+  const out = await runTransform({
+    pipeline,
+    parts,
+    schema: [],
+    snapshotFile,
+    fullRead: snapshotFile === undefined,
+    boundary: '2026-11-24T00:00:00.000Z',
+    sourceRowCount: null,
+    outDir,
+    duck: { memoryLimit: '256MB', threads: 1, tempDir: join(dir, 'spill') },
+  });
+  const changes = await duckQuery<{ id: number; city: string; _tm_op: string; _tm_version_key: string | null }>(
+    join(dir, `${outName}-read.duckdb`),
+    `SELECT id, city, _tm_op, _tm_version_key FROM read_parquet('${out.changesFile}') ORDER BY id`,
+  );
+  return { out, changes };
+}
+
+describe('transform performance paths keep the results', () => {
+  it('a first load with unique keys inserts every row, each with its version key, and writes the snapshot', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-perf-'));
+    dirs.push(dir);
+    const part = await parquet(dir, 'p0.parquet', `(1, 'Oslo', TIMESTAMP '2026-01-01 00:00:00'), (2, 'Rome', TIMESTAMP '2026-01-01 00:00:00')`);
+    const { out, changes } = await transform(dir, [part], undefined, 'first');
+    expect(out.counts).toMatchObject({ inserted: 2, updated: 0, unchanged: 0 });
+    expect(out.snapshotRows).toBe(2);
+    expect(changes.map((c) => [c.id, c._tm_op])).toEqual([
+      [1, 'insert'],
+      [2, 'insert'],
+    ]);
+    expect(changes.every((c) => /^[0-9a-f]{32}$/.test(c._tm_version_key ?? ''))).toBe(true);
+    expect(new Set(changes.map((c) => c._tm_version_key)).size).toBe(2);
+  });
+
+  it('dedupes to the latest row when a key repeats, and classifies against the snapshot', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-perf-'));
+    dirs.push(dir);
+    const first = await transform(
+      dir,
+      [await parquet(dir, 'p0.parquet', `(1, 'Oslo', TIMESTAMP '2026-01-01 00:00:00'), (2, 'Rome', TIMESTAMP '2026-01-01 00:00:00')`)],
+      undefined,
+      'first',
+    );
+    // Key 1 twice (the later row wins: Bergen), key 2 touched with the same city, key 3 new.
+    const part = await parquet(
+      dir,
+      'p1.parquet',
+      `(1, 'Lima', TIMESTAMP '2026-01-02 00:00:00'), (1, 'Bergen', TIMESTAMP '2026-01-03 00:00:00'), (2, 'Rome', TIMESTAMP '2026-01-02 00:00:00'), (3, 'Kyiv', TIMESTAMP '2026-01-02 00:00:00')`,
+    );
+    const { out, changes } = await transform(dir, [part], first.out.snapshotFile, 'second');
+    expect(out.counts).toMatchObject({ inserted: 1, updated: 1, unchanged: 1 });
+    expect(changes.map((c) => [c.id, c.city, c._tm_op])).toEqual([
+      [1, 'Bergen', 'update'],
+      [3, 'Kyiv', 'insert'],
+    ]);
+    expect(out.snapshotRows).toBe(3);
+  });
+
+  it('plans the window dedupe only when asked, and a view for a first load', () => {
+    const shape = resolveShape(pipeline, [
+      { name: 'id', type: 'INTEGER' },
+      { name: 'city', type: 'VARCHAR' },
+      { name: 'modified_at', type: 'TIMESTAMP' },
+    ]);
+    expect(classificationSql(shape, { fullRead: true, deletes: 'retire' }).batch).toContain('QUALIFY row_number()');
+    expect(classificationSql(shape, { fullRead: true, deletes: 'retire', dedupe: false }).batch).not.toContain('QUALIFY');
+    expect(classificationSql(shape, { fullRead: true, deletes: 'retire', firstLoad: true }).classified).toMatch(/^CREATE TEMP VIEW classified/);
+    expect(classificationSql(shape, { fullRead: false, deletes: 'retire' }).classified).toMatch(/^CREATE TEMP TABLE classified/);
+  });
+});

@@ -20,7 +20,6 @@ export function unsupportedFields(project: ResolvedProject, p: PipelineConfig): 
   if (p.validation.rules.length > 0) out.push(new NotSupportedError('validation.rules'));
   if (p.validation.sample > 0) out.push(new NotSupportedError('validation.sample'));
   if (p.buckets > 1) out.push(new NotSupportedError('buckets'));
-  if (p.dependsOn.length > 0) out.push(new NotSupportedError('dependsOn'));
   return out;
 }
 

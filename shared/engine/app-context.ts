@@ -2,6 +2,7 @@ import { loadProject } from '../config/load.js';
 import { createContext, ensureStorage, type EngineContext } from './context.js';
 import { defaultSourceFor, defaultWarehouseFor } from './factories.js';
 import { createLogger, type LogSink } from '../telemetry/logger.js';
+import { startAzureMonitor } from '../telemetry/otel.js';
 
 let cached: Promise<EngineContext> | undefined;
 
@@ -20,6 +21,7 @@ export function appContext(sink?: LogSink): Promise<EngineContext> {
     const ctx = createContext({
       project,
       ...(sink ? { log: createLogger(sink) } : {}),
+      telemetry: await startAzureMonitor(),
       sourceFor: defaultSourceFor,
       warehouseFor: defaultWarehouseFor,
     });

@@ -24,6 +24,9 @@ import type { EngineContext } from './context.js';
 import { failRun } from './start-run.js';
 import { withRetry } from './retry.js';
 import type { StageMessage } from './messages.js';
+import { awaitDependencies } from './dependencies.js';
+import { onRunEnded } from './run-events.js';
+import { telemetryOf } from '../telemetry/telemetry.js';
 
 export type StageOutcome = 'done' | 'skipped' | 'failed';
 
@@ -64,6 +67,7 @@ export async function runStage(
     throw err;
   } finally {
     const ms = Date.now() - started;
+    telemetryOf(ctx).metric('tidemark.stage.duration', ms, { pipeline: ref.pipeline, runId: ref.runId, stage });
     await updateRun(ctx.tables, ref.pipeline, ref.runId, (r) => ({ ...r, timings: { ...r.timings, [stage]: (r.timings[stage] ?? 0) + ms } }), ctx.now).catch(
       () => undefined,
     );
@@ -83,6 +87,7 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
     // The manifest is written last: if it exists, this stage completed and the blob trigger
     // owns the run now. A redelivered extract message must not rewrite parts under it.
     if (await ctx.blobs.exists(CONTAINERS.raw, manifestName)) return 'skipped';
+    if ((await awaitDependencies(ctx, p, run)) === 'waiting') return 'skipped';
     await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'extract' }), ctx.now);
     const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'extract');
@@ -366,6 +371,7 @@ export async function validateStage(ctx: EngineContext, msg: StageMessage): Prom
       ctx.now,
     );
     await releaseLease(ctx.tables, p.name, run.runId);
+    await onRunEnded(ctx, p.name, run.runId);
     ctx.log.log(passed ? 'info' : 'error', passed ? 'run succeeded' : 'run failed validation', {
       pipeline: p.name,
       runId: run.runId,

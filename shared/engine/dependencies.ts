@@ -14,14 +14,14 @@ import type { EngineContext } from './context.js';
  * its tick). A dependency counts when one of its runs *finished successfully* at or after that
  * time, so a success from the previous cycle never satisfies this cycle. A pipeline without a
  * schedule (HTTP/CLI runs only) has no ticks: its window starts when its own last successful
- * run started, i.e. the dependencies must have produced data since this pipeline last loaded
+ * run finished, i.e. the dependencies must have produced data since this pipeline last loaded
  * (never loaded: any success counts). Backfills re-read history and do not wait.
  *
  * Waiting happens on the queue, not in a process: the extract message is put back with a
  * visibility delay until the dependencies succeed or `dependencyTimeout` passes, then the run
  * fails with a message naming what it waited for.
  */
-export function dependencyWindowStart(schedule: string | undefined, now: Date, lastSuccessStart: string | null): Date {
+export function dependencyWindowStart(schedule: string | undefined, now: Date, lastSuccessEnd: string | null): Date {
   if (schedule) {
     const cron = new Cron(schedule, { paused: true, timezone: 'UTC' });
     try {
@@ -32,7 +32,7 @@ export function dependencyWindowStart(schedule: string | undefined, now: Date, l
       cron.stop();
     }
   }
-  return lastSuccessStart ? new Date(lastSuccessStart) : new Date(0);
+  return lastSuccessEnd ? new Date(lastSuccessEnd) : new Date(0);
 }
 
 /** The dependency fields of a new run record; empty when the run does not wait. */
@@ -44,7 +44,7 @@ export async function dependencyFields(
 ): Promise<Pick<RunRecord, 'dependsSince' | 'dependsDeadline' | 'waitingFor'>> {
   if (p.dependsOn.length === 0 || mode === 'backfill') return {};
   const lastSuccess = (await listRuns(ctx.tables, p.name, 500)).find((r) => r.status === 'succeeded');
-  const since = dependencyWindowStart(p.schedule, now, lastSuccess?.createdAt ?? null);
+  const since = dependencyWindowStart(p.schedule, now, lastSuccess?.finishedAt ?? null);
   return {
     dependsSince: since.toISOString(),
     dependsDeadline: new Date(now.getTime() + parseDuration(p.dependencyTimeout)).toISOString(),

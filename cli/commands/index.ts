@@ -1,5 +1,7 @@
 import type { Command } from '../common.js';
 import { demoCommand } from './demo.js';
+import { devCommand } from './dev.js';
+import { doctorCommand } from './doctor.js';
 import { runCommand } from './run.js';
 import { sqlCommand } from './sql.js';
 import { statusCommand } from './status.js';
@@ -10,4 +12,6 @@ export const commands: Record<string, Command> = {
   status: statusCommand,
   demo: demoCommand,
   sql: sqlCommand,
+  doctor: doctorCommand,
+  dev: devCommand,
 };

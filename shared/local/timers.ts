@@ -22,11 +22,13 @@ export function startLocalTimers(ctx: EngineContext, onTick?: (pipeline: string,
   for (const p of ctx.project.pipelines.values()) {
     if (!p.schedule) continue;
     const schedule = p.schedule;
-    const cron: Cron = new Cron(schedule, { timezone: 'UTC', protect: true }, async () => {
-      const scheduled = cron.currentRun();
+    const cron = new Cron(schedule, { timezone: 'UTC', protect: true }, async (self: Cron) => {
+      const scheduled = self.currentRun();
       const isPastDue = scheduled !== null && Date.now() - scheduled.getTime() > PAST_DUE_MS;
       try {
-        onTick?.(p.name, await startScheduledRun(ctx, p.name, { isPastDue }));
+        // Not `onTick?.(…, await start…)`: an optional call skips evaluating its arguments.
+        const outcome = await startScheduledRun(ctx, p.name, { isPastDue });
+        onTick?.(p.name, outcome);
       } catch (err) {
         ctx.log.log('error', `timer of ${p.name} failed: ${errorMessage(err)}`, { pipeline: p.name });
         onTick?.(p.name, 'failed');

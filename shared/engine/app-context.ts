@@ -20,7 +20,6 @@ export function appContext(sink?: LogSink): Promise<EngineContext> {
     const project = loadProject(appProjectDir());
     const ctx = createContext({
       project,
-      ...(sink ? { log: createLogger(sink) } : {}),
       telemetry: await startAzureMonitor(),
       sourceFor: defaultSourceFor,
       warehouseFor: defaultWarehouseFor,
@@ -31,7 +30,9 @@ export function appContext(sink?: LogSink): Promise<EngineContext> {
     cached = undefined;
     throw err;
   });
-  return cached;
+  // The ports are shared per process, the logger is per invocation: a cached logger would send
+  // later invocations' lines to the first invocation's context.
+  return sink ? cached.then((ctx) => ({ ...ctx, log: createLogger(sink) })) : cached;
 }
 
 /** For tests: forget the cached context. */

@@ -184,6 +184,28 @@ describe('HTTP API on Azurite + DuckDB', () => {
     });
   });
 
+  describe('the timer function', () => {
+    it('a past-due tick while a run is in flight logs both and starts nothing; a free tick starts a scheduled run', async () => {
+      // Imported here: functions/timers.ts registers one timer per scheduled pipeline from the project at load.
+      const { timerHandler } = await import('../../functions/timers.js');
+      const lines: string[] = [];
+      const ic = new InvocationContext({ functionName: 'timer-accounts', logHandler: (_level, ...args) => void lines.push(args.join(' ')) });
+      const timer = { isPastDue: true, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
+      const before = (await call(listRunsHandler, { method: 'GET', path: 'pipelines/accounts/runs', params: { name: 'accounts' } })).body.runs;
+      const inFlight = before.find((r: { status: string }) => r.status === 'queued' || r.status === 'running');
+      if (inFlight) await drive(inFlight.runId);
+      await timerHandler('accounts')(timer, ic);
+      expect(lines.some((l) => l.startsWith('timer is past due; starting now'))).toBe(true);
+      const after = (await call(listRunsHandler, { method: 'GET', path: 'pipelines/accounts/runs', params: { name: 'accounts' } })).body.runs;
+      expect(after[0]).toMatchObject({ trigger: 'schedule', status: 'queued' });
+      await timerHandler('accounts')({ ...timer, isPastDue: false }, ic);
+      expect(lines.some((l) => l.startsWith(`scheduled run skipped: run ${after[0].runId} of accounts is in flight`))).toBe(true);
+      const again = (await call(listRunsHandler, { method: 'GET', path: 'pipelines/accounts/runs', params: { name: 'accounts' } })).body.runs;
+      expect(again.length).toBe(after.length);
+      await drive(after[0].runId);
+    });
+  });
+
   describe('through the local HTTP server', () => {
     let server: LocalHttpServer;
     beforeAll(async () => {

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { failPoisonedBlob } from '../../shared/engine/blob-poison.js';
 import { onRunEnded } from '../../shared/engine/run-events.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../shared/local/stack.js';
-import { newRunRecord } from '../../shared/state/runs.js';
+import { getRun, newRunRecord } from '../../shared/state/runs.js';
 import { writeValidations } from '../../shared/state/validations.js';
 import { TABLES } from '../../shared/storage/layout.js';
 import { createLogger } from '../../shared/telemetry/logger.js';
@@ -171,5 +172,18 @@ describe('telemetry (OpenTelemetry in-memory exporters) and webhooks, on Azurite
     const slack = hits.filter((h) => h.path === '/slack').at(-1)!;
     expect(slack.body.text).toContain('validation failed');
     expect(slack.body.text).toContain('failed checks: row_count');
+  });
+  it('a poisoned transform (webjobs-blobtrigger-poison) fails its run and emits MessagePoisoned; an unreadable one still alerts', async () => {
+    const run = newRunRecord({ pipeline: 'accounts', runId: '20260302T000000Z-0def', trigger: 'schedule', mode: 'incremental', now: new Date('2026-03-02T00:00:00Z') });
+    await stack.ctx.tables.insert(TABLES.runs, { ...run, status: 'running', stage: 'transform' });
+    // The shape the Functions host writes for a poisoned blob trigger.
+    await failPoisonedBlob(stack.ctx, JSON.stringify({ Type: 'BlobTrigger', FunctionId: 'Host.Functions.transform', BlobType: 'BlockBlob', ContainerName: 'raw', BlobName: `accounts/${run.runId}/_manifest.json`, ETag: '"0x1"' }));
+    expect(await getRun(stack.ctx.tables, 'accounts', run.runId)).toMatchObject({ status: 'failed', error: expect.stringContaining('poisoned in the transform blob trigger') });
+    await failPoisonedBlob(stack.ctx, 'garbage');
+    const poisoned = events().filter((e) => e.name === 'MessagePoisoned');
+    expect(poisoned.map((e) => [e.attrs.pipeline, e.attrs.runId, e.attrs.queue])).toEqual([
+      ['accounts', run.runId, 'webjobs-blobtrigger'],
+      ['', '', 'webjobs-blobtrigger'],
+    ]);
   });
 });

@@ -3,8 +3,10 @@ import { demoCommand } from './demo.js';
 import { devCommand } from './dev.js';
 import { doctorCommand } from './doctor.js';
 import { runCommand } from './run.js';
+import { schemaCommand } from './schema.js';
 import { sqlCommand } from './sql.js';
 import { statusCommand } from './status.js';
+import { uiCommand } from './ui.js';
 
 /** Every `tidemark <command>`; one file per command under cli/commands/. */
 export const commands: Record<string, Command> = {
@@ -14,4 +16,6 @@ export const commands: Record<string, Command> = {
   sql: sqlCommand,
   doctor: doctorCommand,
   dev: devCommand,
+  schema: schemaCommand,
+  ui: uiCommand,
 };

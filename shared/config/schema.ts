@@ -90,6 +90,11 @@ export const pipelineSchema = z
     description: z.string().optional(),
     /** NCRONTAB with six fields (seconds first), UTC. Checked further in load.ts. */
     schedule: z.string().optional(),
+    /**
+     * How long after the last successful run the pipeline counts as stale (red on the run-history
+     * page). Omitted: twice the schedule's interval, or no threshold for unscheduled pipelines.
+     */
+    freshness: duration.optional(),
     dependsOn: z.array(z.string().regex(PIPELINE_NAME_PATTERN)).default([]),
     /** How long a run waits for its dependsOn pipelines to succeed in its window before it fails. */
     dependencyTimeout: duration.default('1h'),

@@ -2,6 +2,7 @@ import { handleStartRun } from '../engine/http-api.js';
 import { openApiDocument } from './openapi.js';
 import { handleGetRun, handleListPipelines, handleListRuns } from './pipelines-api.js';
 import type { ApiRoute } from './route.js';
+import { uiRoutes } from '../ui/routes.js';
 
 export const startRunRoute: ApiRoute = {
   name: 'startRun',
@@ -45,4 +46,4 @@ export const openApiRoute: ApiRoute = {
 };
 
 /** Every route of the API, in the order the local server tries them. */
-export const apiRoutes: ApiRoute[] = [startRunRoute, listPipelinesRoute, listRunsRoute, getRunRoute, openApiRoute];
+export const apiRoutes: ApiRoute[] = [startRunRoute, listPipelinesRoute, listRunsRoute, getRunRoute, openApiRoute, ...uiRoutes];

@@ -39,6 +39,8 @@ const LOCAL_ONLY: Record<string, string> = {
   TIDEMARK_LOG_LEVEL: 'CLI log level',
   TIDEMARK_DEV_PORT: 'tidemark dev port',
   CI: 'set by CI systems; silences progress output',
+  DISPLAY: 'tidemark ui: whether a browser can be opened',
+  WAYLAND_DISPLAY: 'tidemark ui: whether a browser can be opened',
 };
 
 const bicep = read('infra/main.bicep');

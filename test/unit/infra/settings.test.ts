@@ -86,6 +86,7 @@ describe('app settings: code ↔ infra/main.bicep ↔ README', () => {
     // FUNCTIONS_WORKER_RUNTIME: on Flex Consumption the runtime is functionAppConfig.runtime, not a setting.
     const named = new Set([
       ...namedSettings(loadProject(ROOT)).map((s) => s.setting),
+      ...namedSettings(loadProject(join(ROOT, 'examples', 'azure'))).map((s) => s.setting),
       ...Object.keys(local.Values).filter((k) => k !== 'FUNCTIONS_WORKER_RUNTIME'),
     ]);
     for (const s of named) {
@@ -95,9 +96,10 @@ describe('app settings: code ↔ infra/main.bicep ↔ README', () => {
     expect(bicep).toContain('runtime: { name: \'node\', version: \'20\' }');
   });
 
-  it('connectionSettings in the parameters file holds Key Vault references, not secrets', () => {
+  it('connectionSettings in the parameters file holds Key Vault references or plain URLs, never secrets', () => {
     for (const v of Object.values(params.parameters.connectionSettings!.value as Record<string, string>)) {
-      expect(v).toMatch(/^@Microsoft\.KeyVault\(SecretUri=https:\/\/[^)]+\)$/);
+      expect(v).toMatch(/^@Microsoft\.KeyVault\(SecretUri=https:\/\/[^)]+\)$|^https:\/\/[^?;@]+$/);
+      expect(v).not.toMatch(/password|accountkey|sig=/i);
     }
   });
 });

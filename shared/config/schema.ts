@@ -42,6 +42,8 @@ const synapseWarehouse = z.strictObject({
   /** Where COPY INTO reads the changes Parquet from (ADLS Gen2 .dfs endpoint). */
   stagingUrlSetting: settingName.optional(),
   credential: z.enum(['managedIdentity', 'sas']).default('managedIdentity'),
+  /** With credential: sas, the setting holding the SAS token (never the token itself). */
+  sasSetting: settingName.optional(),
   requestTimeout: duration.default('30m'),
 });
 const postgresWarehouse = z.strictObject({ kind: z.literal('postgres'), setting: settingName });

@@ -295,9 +295,11 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
           type1Columns: p.target.type1Columns,
           deletes: p.target.deletes,
           scd: p.target.scd,
+          allowTypeWidening: p.target.allowTypeWidening,
           counts: manifest.counts,
         },
         local,
+        { container: CONTAINERS.changes, name: manifest.changes.name },
       );
       ctx.log.log('info', `merge ${outcome}`, { pipeline: p.name, runId: run.runId });
       // The checkpoint advances only after the merge committed (DESIGN §5.4); a crash

@@ -1,5 +1,7 @@
 import type { Command } from '../common.js';
 import { demoCommand } from './demo.js';
+import { devCommand } from './dev.js';
+import { doctorCommand } from './doctor.js';
 import { runCommand } from './run.js';
 import { schemaCommand } from './schema.js';
 import { sqlCommand } from './sql.js';
@@ -24,6 +26,8 @@ export const commands: Record<string, Command> = {
   ack: ackCommand,
   quarantine: quarantineCommand,
   query: queryCommand,
+  doctor: doctorCommand,
+  dev: devCommand,
   schema: schemaCommand,
   ui: uiCommand,
 };

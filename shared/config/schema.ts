@@ -98,6 +98,22 @@ export const pipelineSchema = z
      */
     freshness: duration.optional(),
     dependsOn: z.array(z.string().regex(PIPELINE_NAME_PATTERN)).default([]),
+    /** How long a run waits for its dependsOn pipelines to succeed in its window before it fails. */
+    dependencyTimeout: duration.default('1h'),
+    /** Webhooks (Slack / Teams) per pipeline; `setting` names the app setting holding the URL. */
+    notifications: z
+      .strictObject({
+        webhooks: z
+          .array(
+            z.strictObject({
+              setting: settingName,
+              on: z.array(z.enum(['failure', 'success'])).min(1).default(['failure']),
+              format: z.enum(['slack', 'teams']).default('slack'),
+            }),
+          )
+          .default([]),
+      })
+      .default({ webhooks: [] }),
     source: z
       .strictObject({
         connection: identifier,

@@ -17,7 +17,6 @@ export function unsupportedFields(project: ResolvedProject, p: PipelineConfig): 
     out.push(new NotSupportedError(`source.changeDetection.mode: ${mode}`, `${mode} needs a connection of kind mssql; ${p.source.connection} is ${conn.kind}`));
   }
   if (p.buckets > 1) out.push(new NotSupportedError('buckets'));
-  if (p.dependsOn.length > 0) out.push(new NotSupportedError('dependsOn'));
   return out;
 }
 

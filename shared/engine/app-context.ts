@@ -2,6 +2,7 @@ import { loadProject } from '../config/load.js';
 import { createContext, ensureStorage, type EngineContext } from './context.js';
 import { defaultSourceFor, defaultWarehouseFor } from './factories.js';
 import { createLogger, type LogSink } from '../telemetry/logger.js';
+import { startAzureMonitor } from '../telemetry/otel.js';
 
 let cached: Promise<EngineContext> | undefined;
 
@@ -19,7 +20,7 @@ export function appContext(sink?: LogSink): Promise<EngineContext> {
     const project = loadProject(appProjectDir());
     const ctx = createContext({
       project,
-      ...(sink ? { log: createLogger(sink) } : {}),
+      telemetry: await startAzureMonitor(),
       sourceFor: defaultSourceFor,
       warehouseFor: defaultWarehouseFor,
     });
@@ -29,7 +30,9 @@ export function appContext(sink?: LogSink): Promise<EngineContext> {
     cached = undefined;
     throw err;
   });
-  return cached;
+  // The ports are shared per process, the logger is per invocation: a cached logger would send
+  // later invocations' lines to the first invocation's context.
+  return sink ? cached.then((ctx) => ({ ...ctx, log: createLogger(sink) })) : cached;
 }
 
 /** For tests: forget the cached context. */

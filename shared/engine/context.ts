@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { readSetting, type ResolvedProject } from '../config/load.js';
 import type { ConnectionConfig, PipelineConfig, WarehouseConfig } from '../config/schema.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
+import { noopTelemetry, type Telemetry } from '../telemetry/telemetry.js';
 import type { DuckSettings } from '../transform/duckdb-session.js';
 import type { Source } from '../extract/source.js';
 import type { Warehouse } from '../merge/warehouse.js';
@@ -31,6 +32,8 @@ export interface EngineContext {
   leaseTtlMs: number;
   sourceFor: SourceFactory;
   warehouseFor: WarehouseFactory;
+  /** Events and metrics (App Insights); optional so contexts built before it existed still compile. */
+  telemetry?: Telemetry;
 }
 
 export interface ContextOptions {
@@ -43,6 +46,7 @@ export interface ContextOptions {
   sourceFor: SourceFactory;
   warehouseFor: WarehouseFactory;
   ports?: Partial<Pick<EngineContext, 'blobs' | 'queues' | 'tables'>>;
+  telemetry?: Telemetry;
 }
 
 export function createContext(o: ContextOptions): EngineContext {
@@ -66,6 +70,7 @@ export function createContext(o: ContextOptions): EngineContext {
     leaseTtlMs: Number(env.TIDEMARK_LEASE_MINUTES ?? 60) * 60_000,
     sourceFor: o.sourceFor,
     warehouseFor: o.warehouseFor,
+    telemetry: o.telemetry ?? noopTelemetry,
   };
 }
 

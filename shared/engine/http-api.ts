@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { DURATION_PATTERN } from '../config/duration.js';
 import { PIPELINE_NAME_PATTERN } from '../config/identifiers.js';
+import { splitBackfill } from './backfill.js';
 import { ConflictError, NotFoundError, NotSupportedError, TerminalError, errorMessage } from '../errors.js';
 import type { EngineContext } from './context.js';
 import { startRun } from './start-run.js';
@@ -17,10 +19,20 @@ export const startRunBodySchema = z
     mode: z.enum(['incremental', 'full', 'backfill']).default('incremental'),
     from: z.iso.datetime({ offset: true }).optional(),
     to: z.iso.datetime({ offset: true }).optional(),
+    /** Backfill only: split from..to into windows of this size, each its own run, applied in order. */
+    windowSize: z.string().regex(DURATION_PATTERN, 'must be a number and a unit (ms, s, m, h, d), e.g. 1d').optional(),
   })
   .refine((b) => b.mode === 'backfill' || (b.from === undefined && b.to === undefined), {
     message: 'from/to are only for mode "backfill"',
     path: ['from'],
+  })
+  .refine((b) => b.windowSize === undefined || (b.mode === 'backfill' && b.from !== undefined && b.to !== undefined), {
+    message: 'windowSize needs mode "backfill" with both from and to',
+    path: ['windowSize'],
+  })
+  .refine((b) => b.from === undefined || b.to === undefined || Date.parse(b.from) < Date.parse(b.to), {
+    message: '"to" must be after "from"',
+    path: ['to'],
   });
 
 function bad(message: string, fields?: Array<{ path: string; message: string }>): HttpResult {
@@ -51,16 +63,30 @@ export async function handleStartRun(ctx: EngineContext, req: { pipeline: string
       parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
     );
   }
+  const b = parsed.data;
+  let windows: ReturnType<typeof splitBackfill> | undefined;
   try {
-    const b = parsed.data;
+    windows = b.windowSize && b.from && b.to ? splitBackfill(b.from, b.to, b.windowSize) : undefined;
+  } catch (err) {
+    return bad('invalid body', [{ path: 'windowSize', message: errorMessage(err) }]);
+  }
+  try {
     const run = await startRun(ctx, {
       pipeline: req.pipeline,
       trigger: 'http',
       mode: b.mode,
-      ...(b.mode === 'backfill' ? { backfill: { ...(b.from ? { from: b.from } : {}), ...(b.to ? { to: b.to } : {}) } } : {}),
+      ...(windows
+        ? { backfill: windows[0]!, backfillRemaining: windows.slice(1) }
+        : b.mode === 'backfill'
+          ? { backfill: { ...(b.from ? { from: b.from } : {}), ...(b.to ? { to: b.to } : {}) } }
+          : {}),
     });
     const statusUrl = `${req.baseUrl}/api/pipelines/${run.pipeline}/runs/${run.runId}`;
-    return { status: 202, jsonBody: { pipeline: run.pipeline, runId: run.runId, status: run.status, statusUrl }, headers: { Location: statusUrl } };
+    return {
+      status: 202,
+      jsonBody: { pipeline: run.pipeline, runId: run.runId, status: run.status, statusUrl, ...(windows ? { windows } : {}) },
+      headers: { Location: statusUrl },
+    };
   } catch (err) {
     if (err instanceof ConflictError) return { status: 409, jsonBody: { error: err.message } };
     if (err instanceof NotFoundError) return { status: 404, jsonBody: { error: err.message } };

@@ -29,6 +29,9 @@ import { withRetry } from './retry.js';
 import type { StageMessage } from './messages.js';
 import { extractPartition, partitionsDue, startPartitions } from './partitioned-extract.js';
 import type { WindowInput } from '../extract/window.js';
+import { awaitDependencies } from './dependencies.js';
+import { onRunEnded } from './run-events.js';
+import { telemetryOf } from '../telemetry/telemetry.js';
 
 export type StageOutcome = 'done' | 'skipped' | 'failed';
 
@@ -69,6 +72,7 @@ export async function runStage(
     throw err;
   } finally {
     const ms = Date.now() - started;
+    telemetryOf(ctx).metric('tidemark.stage.duration', ms, { pipeline: ref.pipeline, runId: ref.runId, stage });
     await updateRun(ctx.tables, ref.pipeline, ref.runId, (r) => ({ ...r, timings: { ...r.timings, [stage]: (r.timings[stage] ?? 0) + ms } }), ctx.now).catch(
       () => undefined,
     );
@@ -88,6 +92,7 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
     // The manifest is written last: if it exists, this stage completed and the blob trigger
     // owns the run now. A redelivered extract message must not rewrite parts under it.
     if (await ctx.blobs.exists(CONTAINERS.raw, manifestName)) return 'skipped';
+    if ((await awaitDependencies(ctx, p, run)) === 'waiting') return 'skipped';
     await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'extract' }), ctx.now);
     const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
     const cd = p.source.changeDetection;
@@ -156,7 +161,10 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
         ...(result.warnings?.length ? { warnings: result.warnings } : {}),
         createdAt: ctx.now().toISOString(),
       };
-      for (const w of result.warnings ?? []) ctx.log.log('warn', w.message, { pipeline: p.name, runId: run.runId, event: w.event });
+      for (const w of result.warnings ?? []) {
+        ctx.log.log('warn', w.message, { pipeline: p.name, runId: run.runId, event: w.event });
+        telemetryOf(ctx).event(w.event, { pipeline: p.name, runId: run.runId, reason: w.message.slice(0, 500) });
+      }
       await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'transform', counts: { ...r.counts, extracted: rowCount } }), ctx.now);
       await ctx.blobs.putText(CONTAINERS.raw, manifestName, JSON.stringify(manifest, null, 2));
       return 'done';
@@ -390,6 +398,7 @@ export async function validateStage(ctx: EngineContext, msg: StageMessage): Prom
     );
     if (!passed) await onValidationFailed(ctx, p, run.runId, results);
     await releaseLease(ctx.tables, p.name, run.runId);
+    await onRunEnded(ctx, p.name, run.runId);
     ctx.log.log(passed ? 'info' : 'error', passed ? 'run succeeded' : 'run failed validation', {
       pipeline: p.name,
       runId: run.runId,

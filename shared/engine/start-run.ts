@@ -6,12 +6,16 @@ import { findRun, isTerminalStatus, newRunRecord, updateRun, type RunMode, type 
 import { QUEUES, TABLES } from '../storage/layout.js';
 import type { EngineContext } from './context.js';
 import { newRunId } from './run-id.js';
+import { dependencyFields } from './dependencies.js';
+import { emitRunStarted, onRunEnded } from './run-events.js';
 
 export interface StartRunRequest {
   pipeline: string;
   trigger: RunTrigger;
   mode?: RunMode;
   backfill?: { from?: string; to?: string };
+  /** Windows of a split backfill still to run after this one (shared/engine/backfill.ts). */
+  backfillRemaining?: Array<{ from: string; to: string }>;
 }
 
 /**
@@ -41,6 +45,7 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
       await failRun(ctx, pipeline.name, id, `lease expired after ${Math.round(ctx.leaseTtlMs / 60000)} min: the run was stuck and is abandoned`);
     },
   });
+  const waits = await dependencyFields(ctx, pipeline, req.mode ?? 'incremental', now);
   const record = newRunRecord({
     pipeline: pipeline.name,
     runId,
@@ -49,6 +54,7 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
     now,
     ...(req.backfill ? { backfill: req.backfill } : {}),
   });
+  Object.assign(record, waits, req.backfillRemaining?.length ? { backfillRemaining: req.backfillRemaining } : {});
   try {
     await ctx.tables.insert(TABLES.runs, record);
     await ctx.queues.send(QUEUES.extract, { pipeline: pipeline.name, runId });
@@ -58,6 +64,7 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
     throw err;
   }
   ctx.log.log('info', 'run started', { pipeline: pipeline.name, runId, trigger: req.trigger, mode: record.mode });
+  emitRunStarted(ctx, record);
   return record;
 }
 
@@ -74,4 +81,5 @@ export async function failRun(ctx: EngineContext, pipeline: string, runId: strin
     );
   }
   await releaseLease(ctx.tables, pipeline, runId);
+  if (existing && !isTerminalStatus(existing.status)) await onRunEnded(ctx, pipeline, runId);
 }

@@ -19,7 +19,15 @@ const HISTORY_LIMIT = 200;
 
 export async function readCheckpoint(tables: TableStore, pipeline: string): Promise<{ checkpoint: Checkpoint; etag?: string }> {
   const stored = await tables.get<Checkpoint>(TABLES.checkpoints, pipeline, ROW);
-  if (stored) return { checkpoint: { ...stored.entity, history: stored.entity.history ?? [] }, etag: stored.etag };
+  if (stored) {
+    // Table Storage drops null properties: a committed null watermark (full mode, or a backfill
+    // before any incremental run) reads back as undefined and must be null again.
+    const e = stored.entity;
+    return {
+      checkpoint: { ...e, watermark: e.watermark ?? null, snapshot: e.snapshot ?? null, lastRunId: e.lastRunId ?? null, history: e.history ?? [] },
+      etag: stored.etag,
+    };
+  }
   return {
     checkpoint: {
       partitionKey: pipeline,

@@ -32,6 +32,14 @@ export interface RunRecord extends TableEntity {
   timings: Partial<Record<RunStage, number>>;
   error?: string;
   backfill?: { from?: string; to?: string };
+  /** Backfill windows still to run after this one, in order (shared/engine/backfill.ts). */
+  backfillRemaining?: Array<{ from: string; to: string }>;
+  /** dependsOn: dependencies must have succeeded at or after this time (shared/engine/dependencies.ts). */
+  dependsSince?: string;
+  /** dependsOn: the run fails if its dependencies have not succeeded by then. */
+  dependsDeadline?: string;
+  /** dependsOn: the dependencies this run is still waiting for. */
+  waitingFor?: string[];
 }
 
 export function newRunRecord(init: {

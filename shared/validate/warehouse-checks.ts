@@ -12,7 +12,6 @@ import type { RollbackStyle } from '../rollback/sql.js';
 import type { ValidationResult } from '../state/validations.js';
 import { CONTAINERS } from '../storage/layout.js';
 import type { ChangesManifest } from '../storage/manifest.js';
-import { emitValidationFailed } from '../telemetry/validation-events.js';
 import { DuckSession, duckLiteral } from '../transform/duckdb-session.js';
 import { canonicalRowSql, canonicalTextSql } from './canonical-sql.js';
 
@@ -193,8 +192,13 @@ function selectCanonical(engine: 'duckdb' | 'postgres' | 'synapse', style: Rollb
   return `SELECT ${canonicalRowSql(engine, style, keyCols)} AS ${style.q('_k')}, ${texts.join(', ')} FROM ${from}${where}`;
 }
 
+/**
+ * One error line naming every failed check. The ValidationFailed telemetry events (one per
+ * failed check) are emitted with the run's end (engine/run-events.ts), like every run event.
+ */
 export async function onValidationFailed(ctx: EngineContext, p: PipelineConfig, runId: string, results: readonly ValidationResult[]): Promise<void> {
-  emitValidationFailed(ctx.log, {
+  ctx.log.log('error', 'ValidationFailed', {
+    event: 'ValidationFailed',
     pipeline: p.name,
     runId,
     failedChecks: results.filter((r) => !r.passed).map((r) => ({ check: r.check, expected: r.expected, actual: r.actual, ...(r.detail ? { detail: r.detail } : {}) })),

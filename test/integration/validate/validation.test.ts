@@ -5,7 +5,6 @@ import type { AzuriteHandle } from '../../../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
 import { getRun } from '../../../shared/state/runs.js';
 import { readValidations } from '../../../shared/state/validations.js';
-import { setValidationTelemetry, type ValidationFailedEvent } from '../../../shared/telemetry/validation-events.js';
 import { acknowledge, HeldError } from '../../../shared/validate/hold.js';
 import { listQuarantine } from '../../../shared/validate/quarantine.js';
 import { withAzurite } from '../../support/azurite.js';
@@ -60,7 +59,7 @@ describe.each(['duckdb', 'postgres'] as WarehouseKind[])('validation after the m
   const C = `checked_${sfx}`;
   const n = (base: string) => `${base}_${sfx}`;
   const clock = { t: Date.parse('2026-04-01T00:00:00Z') };
-  const events: ValidationFailedEvent[] = [];
+  const events: Array<{ name: string; dims: Record<string, string> }> = [];
 
   beforeAll(async () => {
     dir = makeProject({
@@ -91,10 +90,9 @@ target:
       `insert into crm.dups values (1, 'a', '2026-01-01'), (1, 'b', '2026-01-02')`,
     );
     stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: pgh.url }, now: () => new Date(clock.t) });
-    setValidationTelemetry((e) => events.push(e));
+    stack.ctx.telemetry = { event: (name, dims) => events.push({ name, dims }), metric: () => undefined };
   });
   afterAll(async () => {
-    setValidationTelemetry(undefined);
     await stack?.close();
   });
 
@@ -134,8 +132,11 @@ target:
     expect(v.find((x) => x.check === 'checksum')!.passed).toBe(true);
     // rows_of_this_run expects 2 but this run wrote nothing: the rule fails as it should.
     expect(v.find((x) => x.check === 'rule:rows_of_this_run')).toMatchObject({ passed: false, actual: 0 });
-    expect(events.map((e) => [e.pipeline, e.runId, e.held])).toEqual([[C, r.runId, true]]);
-    expect(events[0]!.failedChecks.map((c) => c.check).sort()).toEqual(['rule:rows_of_this_run', 'sample']);
+    const failed = events.filter((e) => e.name === 'ValidationFailed' && e.dims.runId === r.runId);
+    expect(failed.map((e) => [e.dims.pipeline, e.dims.check]).sort()).toEqual([
+      [C, 'rule:rows_of_this_run'],
+      [C, 'sample'],
+    ]);
 
     clock.t += 60_000;
     await expect(startRun(stack.ctx, { pipeline: C, trigger: 'cli' })).rejects.toThrow(HeldError);

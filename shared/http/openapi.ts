@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import { startRunBodySchema } from '../engine/http-api.js';
+import {
+  errorSchema,
+  listRunsQuerySchema,
+  pipelineListSchema,
+  pipelineNameSchema,
+  rollbackBodySchema,
+  runAcceptedSchema,
+  runDetailSchema,
+  runIdSchema,
+  runListSchema,
+} from './api-schemas.js';
+
+/** OpenAPI 3.1 uses JSON Schema 2020-12, which is what z.toJSONSchema emits by default. */
+function schema(s: z.ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+}
+
+const json = (s: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema: schema(s) } } });
+const err = (description: string) => json(errorSchema, description);
+
+const nameParam = { name: 'name', in: 'path', required: true, description: 'pipeline name', schema: schema(pipelineNameSchema) };
+const runIdParam = { name: 'runId', in: 'path', required: true, description: 'run id', schema: schema(runIdSchema) };
+
+const functionKey = [{ functionKey: [] }, { functionKeyQuery: [] }];
+const adminKey = [{ adminKey: [] }];
+
+/**
+ * The OpenAPI document served at /api/openapi.json. Request and response shapes come from the
+ * zod schemas the handlers parse with (shared/http/api-schemas.ts, shared/engine/http-api.ts).
+ */
+export function openApiDocument(baseUrl: string): Record<string, unknown> {
+  const limit = schema(listRunsQuerySchema, 'input') as { properties: Record<string, unknown> };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'tidemark',
+      version: '1',
+      description:
+        'Start runs, read run status and history, roll back. Authenticate with a function key (x-functions-key header or ?code=); rollback needs the admin (host master) key. Locally (`tidemark dev`) no key is needed: the server binds to 127.0.0.1.',
+    },
+    servers: [{ url: `${baseUrl}/api` }],
+    components: {
+      securitySchemes: {
+        functionKey: { type: 'apiKey', in: 'header', name: 'x-functions-key', description: 'function key (or the host master key)' },
+        functionKeyQuery: { type: 'apiKey', in: 'query', name: 'code' },
+        adminKey: { type: 'apiKey', in: 'header', name: 'x-functions-key', description: 'the host master (admin) key' },
+      },
+    },
+    paths: {
+      '/pipelines': {
+        get: {
+          operationId: 'listPipelines',
+          summary: 'Every pipeline with its checkpoint and last run',
+          security: functionKey,
+          responses: { '200': json(pipelineListSchema, 'the pipelines') },
+        },
+      },
+      '/pipelines/{name}/runs': {
+        post: {
+          operationId: 'startRun',
+          summary: 'Start a run (incremental, full, or a backfill from/to, optionally split into windows)',
+          security: functionKey,
+          parameters: [nameParam],
+          requestBody: { required: false, content: { 'application/json': { schema: schema(startRunBodySchema, 'input') } } },
+          responses: {
+            '202': { ...json(runAcceptedSchema, 'run started; poll statusUrl'), headers: { Location: { description: 'the status URL', schema: { type: 'string' } } } },
+            '400': err('invalid body or name; `fields` lists each problem'),
+            '404': err('unknown pipeline'),
+            '409': err('a run of this pipeline is in flight'),
+            '413': err('body too large'),
+            '422': err('the pipeline uses a feature this release cannot run'),
+          },
+        },
+        get: {
+          operationId: 'listRuns',
+          summary: 'Runs of a pipeline, newest first',
+          security: functionKey,
+          parameters: [nameParam, { name: 'limit', in: 'query', required: false, schema: limit.properties.limit }],
+          responses: { '200': json(runListSchema, 'the runs'), '400': err('invalid name or limit'), '404': err('unknown pipeline') },
+        },
+      },
+      '/pipelines/{name}/runs/{runId}': {
+        get: {
+          operationId: 'getRun',
+          summary: 'One run: stage, counts, timings, error, dependencies, validations',
+          security: functionKey,
+          parameters: [nameParam, runIdParam],
+          responses: { '200': json(runDetailSchema, 'the run'), '400': err('invalid name or run id'), '404': err('unknown pipeline or run') },
+        },
+      },
+      '/pipelines/{name}/rollback': {
+        post: {
+          operationId: 'rollback',
+          summary: 'Undo the newest committed runs down to toRunId (admin key)',
+          security: adminKey,
+          parameters: [nameParam],
+          requestBody: { required: true, content: { 'application/json': { schema: schema(rollbackBodySchema, 'input') } } },
+          responses: {
+            '200': { description: 'rolled back; the body lists the runs undone and the rewound checkpoint', content: { 'application/json': { schema: { type: 'object' } } } },
+            '400': err('invalid body or name'),
+            '404': err('unknown pipeline or run'),
+            '409': err('a run of this pipeline is in flight'),
+          },
+        },
+      },
+      '/openapi.json': {
+        get: { operationId: 'openApi', summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1 document' } } },
+      },
+    },
+  };
+}

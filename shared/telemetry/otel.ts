@@ -1,0 +1,84 @@
+import { metrics, type Histogram, type Meter } from '@opentelemetry/api';
+import { logs, SeverityNumber, type Logger as OtelLogger } from '@opentelemetry/api-logs';
+import type { LogLevel, LogSink } from './logger.js';
+import { noopTelemetry, type Dimensions, type Telemetry, type TelemetryMetricName } from './telemetry.js';
+
+/**
+ * The attribute @azure/monitor-opentelemetry-exporter turns into an Application Insights
+ * customEvents row (exporter 1.0.0-beta.39, utils/constants/applicationinsights.js); numbers in
+ * `body.measurements` become the event's customMeasurements.
+ */
+export const CUSTOM_EVENT_ATTRIBUTE = 'microsoft.custom_event.name';
+
+export const INSTRUMENTATION_NAME = 'tidemark';
+
+/** Telemetry on an OpenTelemetry logger (events) and meter (metrics). */
+export function otelTelemetry(logger: OtelLogger, meter: Meter): Telemetry {
+  const histograms = new Map<TelemetryMetricName, Histogram>();
+  const units: Record<TelemetryMetricName, string> = {
+    'tidemark.rows': '{row}',
+    'tidemark.stage.duration': 'ms',
+    'tidemark.freshness.lag': 's',
+  };
+  const histogram = (name: TelemetryMetricName): Histogram => {
+    let h = histograms.get(name);
+    if (!h) {
+      h = meter.createHistogram(name, { unit: units[name] });
+      histograms.set(name, h);
+    }
+    return h;
+  };
+  return {
+    event(name, dims, measurements = {}) {
+      logger.emit({
+        severityNumber: SeverityNumber.INFO,
+        body: { measurements },
+        attributes: { [CUSTOM_EVENT_ATTRIBUTE]: name, ...dims },
+      });
+    },
+    metric(name, value, dims) {
+      histogram(name).record(value, dims);
+    },
+  };
+}
+
+/** Log lines as OpenTelemetry log records (App Insights traces), with their props as attributes. */
+export function otelLogSink(logger: OtelLogger): LogSink {
+  const severity: Record<LogLevel, SeverityNumber> = {
+    debug: SeverityNumber.DEBUG,
+    info: SeverityNumber.INFO,
+    warn: SeverityNumber.WARN,
+    error: SeverityNumber.ERROR,
+  };
+  return (level, message, props) => {
+    logger.emit({ severityNumber: severity[level], severityText: level.toUpperCase(), body: message, attributes: flatten(props) });
+  };
+}
+
+function flatten(props: Record<string, unknown>): Dimensions {
+  const out: Dimensions = {};
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined) continue;
+    out[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  return out;
+}
+
+export const CONNECTION_STRING_SETTING = 'APPLICATIONINSIGHTS_CONNECTION_STRING';
+
+let started: Telemetry | undefined;
+
+/**
+ * Starts Azure Monitor once per process when APPLICATIONINSIGHTS_CONNECTION_STRING is set;
+ * without it, telemetry is off (the no-op port) and nothing is loaded. The exporter is loaded
+ * lazily so the CLI and tests never pay for it.
+ */
+export async function startAzureMonitor(env: NodeJS.ProcessEnv = process.env): Promise<Telemetry> {
+  const cs = env[CONNECTION_STRING_SETTING];
+  if (!cs) return noopTelemetry;
+  if (started) return started;
+  const { useAzureMonitor } = await import('@azure/monitor-opentelemetry');
+  useAzureMonitor({ azureMonitorExporterOptions: { connectionString: cs } });
+  started = otelTelemetry(logs.getLogger(INSTRUMENTATION_NAME), metrics.getMeter(INSTRUMENTATION_NAME));
+  return started;
+}

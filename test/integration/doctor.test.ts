@@ -1,0 +1,110 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { exitCodeFor } from '../../cli/common.js';
+import { doctorCommand } from '../../cli/commands/doctor.js';
+import { loadProject } from '../../shared/config/load.js';
+import { doctorExitCode, runDoctor, type DoctorCheck } from '../../shared/engine/doctor.js';
+import { freePort, type AzuriteHandle } from '../../shared/local/azurite.js';
+import { withAzurite } from '../support/azurite.js';
+import { startPostgres, type PostgresHandle } from '../support/postgres.js';
+import { duckExec, makeProject } from '../support/project.js';
+
+const TIDEMARK = `storage: AzureWebJobsStorage
+connections:
+  SRC: { kind: duckdb, path: source.duckdb }
+  PG: { kind: postgres, setting: PG_SOURCE }
+  CRM: { kind: mssql, setting: CRM_SQL }
+warehouses:
+  WH: { kind: duckdb, path: out/warehouse.duckdb }
+  PGW: { kind: postgres, setting: PG_DW }
+`;
+const pipe = (name: string, table: string, extra = '') => `name: ${name}
+source: { connection: SRC, table: ${table} }
+key: [id]
+target: { warehouse: WH, table: dw.${name} }
+${extra}`;
+
+describe('tidemark doctor against Azurite, DuckDB, PostgreSQL and an unreachable SQL Server', () => {
+  let az: AzuriteHandle;
+  let pg: PostgresHandle;
+  let dir: string;
+  let checks: DoctorCheck[];
+  const find = (name: string) => checks.find((c) => c.name === name);
+
+  beforeAll(async () => {
+    [az, pg] = await Promise.all([withAzurite(), startPostgres()]);
+    dir = makeProject({
+      tidemark: TIDEMARK,
+      pipelines: {
+        good: pipe('good', 'crm.accounts', 'notifications:\n  webhooks: [{ setting: SLACK_HOOK }]\n'),
+        typo: pipe('typo', 'crm.acounts'),
+      },
+    });
+    await duckExec(join(dir, 'source.duckdb'), 'create schema crm', 'create table crm.accounts (id integer)');
+    const closed = await freePort(); // nothing listens here: a real refused connection
+    checks = await runDoctor(loadProject(dir), {
+      env: {
+        AzureWebJobsStorage: az.connectionString,
+        PG_SOURCE: pg.url,
+        CRM_SQL: `Server=127.0.0.1,${closed};Database=crm;User Id=u;Password=p;Encrypt=false`,
+      },
+      timeoutMs: 5000,
+    });
+  });
+  afterAll(async () => {
+    await az?.stop();
+    await pg?.stop();
+  });
+
+  it('reports reachable storage, with the layout that is not created yet as a warning', () => {
+    expect(find('AzureWebJobsStorage')).toMatchObject({ area: 'storage', status: 'ok' });
+    expect(find('AzureWebJobsStorage')!.detail).not.toContain('AccountKey');
+    expect(find('layout')).toMatchObject({ status: 'warn' });
+    expect(find('layout')!.detail).toContain('container raw');
+  });
+
+  it('names each missing setting and who needs it', () => {
+    expect(find('PG_DW')).toMatchObject({ area: 'settings', status: 'fail' });
+    expect(find('PG_DW')!.detail).toContain('warehouses.PGW needs it');
+    expect(find('SLACK_HOOK')!.detail).toContain('pipelines/good.yaml notifications needs it');
+    expect(find('PG_SOURCE')).toMatchObject({ status: 'ok' });
+    expect(find('APPLICATIONINSIGHTS_CONNECTION_STRING')).toMatchObject({ status: 'warn' });
+  });
+
+  it('opens the DuckDB source and names the pipeline whose table does not exist', () => {
+    expect(find('SRC → good')).toMatchObject({ status: 'ok' });
+    expect(find('SRC → typo')).toMatchObject({ status: 'fail' });
+    expect(find('SRC → typo')!.detail).toMatch(/^pipelines\/typo\.yaml source crm\.acounts: .*acounts/);
+  });
+
+  it('connects to PostgreSQL for real and reports the refused SQL Server connection', () => {
+    expect(checks.find((c) => c.area === 'source' && c.name === 'PG')).toMatchObject({ status: 'ok' });
+    const crm = checks.find((c) => c.area === 'source' && c.name === 'CRM')!;
+    expect(crm.status).toBe('fail');
+    expect(crm.detail).toMatch(/^mssql connection through CRM_SQL failed: /);
+    expect(checks.find((c) => c.area === 'warehouse' && c.name === 'PGW')!.detail).toBe('not checked: app setting PG_DW is not set');
+    expect(checks.find((c) => c.area === 'warehouse' && c.name === 'WH')).toMatchObject({ status: 'ok' });
+    expect(doctorExitCode(checks)).toBe(1);
+  });
+
+  it('the command exits 0 when everything passes and 2 on a config error', async () => {
+    const okDir = makeProject({ pipelines: { good: pipe('good', 'crm.accounts') } });
+    await duckExec(join(okDir, 'source.duckdb'), 'create schema crm', 'create table crm.accounts (id integer)');
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const saved = process.env.AzureWebJobsStorage;
+    process.env.AzureWebJobsStorage = az.connectionString;
+    try {
+      expect(await doctorCommand.run(['--project', okDir, '--json'])).toBe(0);
+      const printed = JSON.parse(String(out.mock.calls.map((c) => c[0]).join('')));
+      expect(printed.ok).toBe(true);
+      writeFileSync(join(okDir, 'pipelines', 'good.yaml'), 'name: good\nkey: []\n');
+      const err = await doctorCommand.run(['--project', okDir]).catch((e: unknown) => e);
+      expect(exitCodeFor(err)).toBe(2);
+      expect(String((err as Error).message)).toContain('pipelines/good.yaml');
+    } finally {
+      out.mockRestore();
+      process.env.AzureWebJobsStorage = saved;
+    }
+  });
+});

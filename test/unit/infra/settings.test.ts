@@ -1,0 +1,105 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadProject } from '../../../shared/config/load.js';
+import { namedSettings } from '../../../shared/engine/doctor.js';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
+
+function sources(dir: string): string[] {
+  return readdirSync(join(ROOT, dir)).flatMap((f) => {
+    const rel = join(dir, f);
+    if (statSync(join(ROOT, rel)).isDirectory()) return sources(rel);
+    return rel.endsWith('.ts') ? [rel] : [];
+  });
+}
+
+/** Every app setting / environment variable the code reads, found textually. */
+function settingsReadByCode(): Map<string, string> {
+  const found = new Map<string, string>();
+  const patterns = [
+    /\benv\.([A-Z_][A-Za-z0-9_]*)/g, // process.env.X, ctx.env.X
+    /\benv\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\]/g,
+    /readSetting\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]/g,
+    /_SETTING\s*=\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]/g, // named constants read through env[CONST]
+    /\bconnection:\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]/g, // binding connections in functions/
+  ];
+  for (const file of ['shared', 'functions', 'cli'].flatMap(sources)) {
+    const text = read(file);
+    for (const re of patterns) for (const m of text.matchAll(re)) if (!found.has(m[1]!)) found.set(m[1]!, file);
+  }
+  // The default of tidemark.yaml `storage:` (shared/config/schema.ts) is read through readSetting(name).
+  found.set('AzureWebJobsStorage', 'shared/config/schema.ts');
+  return found;
+}
+
+/** Read only by the CLI on a developer machine or CI, never by the Function App. */
+const LOCAL_ONLY: Record<string, string> = {
+  TIDEMARK_LOG_LEVEL: 'CLI log level',
+  TIDEMARK_DEV_PORT: 'tidemark dev port',
+  CI: 'set by CI systems; silences progress output',
+  DISPLAY: 'tidemark ui: whether a browser can be opened',
+  WAYLAND_DISPLAY: 'tidemark ui: whether a browser can be opened',
+};
+
+const bicep = read('infra/main.bicep');
+const params = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: unknown }> };
+const readme = read('README.md');
+
+function bicepAppSettings(): Set<string> {
+  const block = /resource appSettings [\s\S]*?properties: union\(\s*\{([\s\S]*?)\n\s*\},\s*connectionSettings/.exec(bicep);
+  expect(block, 'infra/main.bicep has the appSettings union block').not.toBeNull();
+  return new Set([...block![1]!.matchAll(/^\s*([A-Za-z_][A-Za-z0-9_]*):/gm)].map((m) => m[1]!));
+}
+
+function readmeSettings(): Set<string> {
+  const section = readme.split(/^## /m).find((s) => s.startsWith('Settings'));
+  expect(section, 'README has a "## Settings" section').toBeDefined();
+  return new Set([...section!.matchAll(/^\|\s*`([A-Za-z_][A-Za-z0-9_]*)`/gm)].map((m) => m[1]!));
+}
+
+describe('app settings: code ↔ infra/main.bicep ↔ README', () => {
+  const code = settingsReadByCode();
+  const inBicep = bicepAppSettings();
+  const inReadme = readmeSettings();
+  const connectionSettings = Object.keys((params.parameters.connectionSettings?.value ?? {}) as Record<string, string>);
+
+  it('finds the settings it is meant to find (the scan itself works)', () => {
+    for (const s of ['AzureWebJobsStorage', 'APPLICATIONINSIGHTS_CONNECTION_STRING', 'TIDEMARK_PROJECT_DIR', 'TIDEMARK_LEASE_MINUTES', 'TIDEMARK_LOG_LEVEL']) {
+      expect(code.has(s), s).toBe(true);
+    }
+  });
+
+  it('every setting the Function App code reads is set by the Bicep', () => {
+    const missing = [...code].filter(([s]) => !LOCAL_ONLY[s] && !inBicep.has(s)).map(([s, f]) => `${s} (read in ${f})`);
+    expect(missing, 'add them to the appSettings block of infra/main.bicep').toEqual([]);
+  });
+
+  it('every setting the code reads, and every one the Bicep sets, is documented in the README settings table', () => {
+    const undocumented = [...new Set([...code.keys(), ...inBicep])].filter((s) => !inReadme.has(s));
+    expect(undocumented, 'add a row to README "## Settings"').toEqual([]);
+  });
+
+  it('every setting named by the config and local.settings.example.json is provided through connectionSettings and documented', () => {
+    const local = JSON.parse(read('local.settings.example.json')) as { Values: Record<string, string> };
+    // FUNCTIONS_WORKER_RUNTIME: on Flex Consumption the runtime is functionAppConfig.runtime, not a setting.
+    const named = new Set([
+      ...namedSettings(loadProject(ROOT)).map((s) => s.setting),
+      ...namedSettings(loadProject(join(ROOT, 'examples', 'azure'))).map((s) => s.setting),
+      ...Object.keys(local.Values).filter((k) => k !== 'FUNCTIONS_WORKER_RUNTIME'),
+    ]);
+    for (const s of named) {
+      expect(inBicep.has(s) || connectionSettings.includes(s), `${s}: set it in infra/main.bicep or main.parameters.json connectionSettings`).toBe(true);
+      expect(inReadme.has(s), `${s}: document it in README "## Settings"`).toBe(true);
+    }
+    expect(bicep).toContain('runtime: { name: \'node\', version: \'20\' }');
+  });
+
+  it('connectionSettings in the parameters file holds Key Vault references or plain URLs, never secrets', () => {
+    for (const v of Object.values(params.parameters.connectionSettings!.value as Record<string, string>)) {
+      expect(v).toMatch(/^@Microsoft\.KeyVault\(SecretUri=https:\/\/[^)]+\)$|^https:\/\/[^?;@]+$/);
+      expect(v).not.toMatch(/password|accountkey|sig=/i);
+    }
+  });
+});

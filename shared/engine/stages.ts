@@ -8,9 +8,10 @@ import { parquetStats } from '../extract/parquet-stats.js';
 import { planColumnsFromDuck } from '../merge/duckdb/warehouse.js';
 import { commitCheckpoint, readCheckpoint } from '../state/checkpoints.js';
 import { releaseLease, renewLease } from '../state/leases.js';
+import { claimStage } from '../state/stage-claims.js';
 import { findRun, isTerminalStatus, updateRun, type RunRecord, type RunStage } from '../state/runs.js';
 import { writeValidations, type ValidationResult } from '../state/validations.js';
-import { md5File, removeDir, scratchDir } from '../storage/files.js';
+import { md5File, removeScratchDir, scratchDir } from '../storage/files.js';
 import { CONTAINERS, QUEUES, layout, parseManifestPath } from '../storage/layout.js';
 import {
   changesManifestSchema,
@@ -26,6 +27,9 @@ import { withRetry } from './retry.js';
 import type { StageMessage } from './messages.js';
 
 export type StageOutcome = 'done' | 'skipped' | 'failed';
+
+/** Matches the local host's default processing timeout: a dead invocation's claim lapses with its message. */
+const DEFAULT_STAGE_CLAIM_MS = 10 * 60_000;
 
 /**
  * Runs one stage of one run with the error mapping every trigger shares: a TerminalError
@@ -49,6 +53,7 @@ export async function runStage(
     return 'skipped';
   }
   const started = Date.now();
+  const claim = await claimStage(ctx.tables, { pipeline: ref.pipeline, runId: ref.runId, stage, ttlMs: ctx.stageClaimTtlMs ?? DEFAULT_STAGE_CLAIM_MS });
   try {
     await renewLease(ctx.tables, ref.pipeline, ref.runId, ctx.now(), ctx.leaseTtlMs);
     const outcome = await fn(run);
@@ -63,6 +68,7 @@ export async function runStage(
     log.log('warn', `${stage} failed, will be retried: ${errorMessage(err)}`);
     throw err;
   } finally {
+    await claim.release().catch((err: unknown) => log.log('warn', `stage claim not released (it expires by itself): ${errorMessage(err)}`));
     const ms = Date.now() - started;
     await updateRun(ctx.tables, ref.pipeline, ref.runId, (r) => ({ ...r, timings: { ...r.timings, [stage]: (r.timings[stage] ?? 0) + ms } }), ctx.now).catch(
       () => undefined,
@@ -145,7 +151,7 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
       await ctx.blobs.putText(CONTAINERS.raw, manifestName, JSON.stringify(manifest, null, 2));
       return 'done';
     } finally {
-      await removeDir(dir);
+      await removeScratchDir(dir);
     }
   });
 }
@@ -247,7 +253,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       await ctx.queues.send(QUEUES.merge, { pipeline: p.name, runId: run.runId });
       return 'done';
     } finally {
-      await removeDir(dir);
+      await removeScratchDir(dir);
     }
   });
 }
@@ -279,20 +285,31 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
       const local = join(dir, 'changes.parquet');
       await ctx.blobs.downloadToFile(CONTAINERS.changes, manifest.changes.name, local);
       if ((await md5File(local)) !== manifest.changes.md5) throw new TerminalError(`changes/${manifest.changes.name} does not match its manifest checksum`);
-      const outcome = await warehouse.merge(
-        {
-          pipeline: p.name,
-          runId: run.runId,
-          boundary: manifest.boundary,
-          target: splitQualified(p.target.table),
-          keys: p.key,
-          columns: planColumnsFromDuck(manifest.schema),
-          type1Columns: p.target.type1Columns,
-          deletes: p.target.deletes,
-          scd: p.target.scd,
-          counts: manifest.counts,
-        },
-        local,
+      // Retried in place with the pipeline's backoff: the ledger makes a repeated merge a no-op,
+      // so an outage of the warehouse costs time, not correctness.
+      const outcome = await withRetry(
+        retryPolicy(p),
+        () =>
+          warehouse.merge(
+            {
+              pipeline: p.name,
+              runId: run.runId,
+              boundary: manifest.boundary,
+              target: splitQualified(p.target.table),
+              keys: p.key,
+              columns: planColumnsFromDuck(manifest.schema),
+              type1Columns: p.target.type1Columns,
+              deletes: p.target.deletes,
+              scd: p.target.scd,
+              counts: manifest.counts,
+            },
+            local,
+          ),
+        (err, attempt, delay) =>
+          ctx.log.log('warn', `warehouse merge failed (attempt ${attempt}), retrying in ${delay} ms: ${errorMessage(err)}`, {
+            pipeline: p.name,
+            runId: run.runId,
+          }),
       );
       ctx.log.log('info', `merge ${outcome}`, { pipeline: p.name, runId: run.runId });
       // The checkpoint advances only after the merge committed (DESIGN §5.4); a crash
@@ -310,7 +327,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
       return 'done';
     } finally {
       await warehouse.close();
-      await removeDir(dir);
+      await removeScratchDir(dir);
     }
   });
 }
@@ -354,7 +371,7 @@ export async function validateStage(ctx: EngineContext, msg: StageMessage): Prom
       }
     } finally {
       await warehouse.close();
-      await removeDir(dir);
+      await removeScratchDir(dir);
     }
     await writeValidations(ctx.tables, p.name, run.runId, results, ctx.now());
     const passed = results.every((r) => r.passed);

@@ -164,13 +164,13 @@ export async function pipelineState(stack: LocalStack, dir: string, pipeline: st
     ? await duckQuery(wh, `select * exclude (committed_at, boundary), strftime(boundary, '%Y-%m-%dT%H:%M:%S') boundary from dw._tm_ledger order by run_id`).catch(() => [])
     : [];
   const { checkpoint } = await readCheckpoint(stack.ctx.tables, pipeline);
-  const { etag: _e, timestamp: _ts, ...cp } = checkpoint as Record<string, unknown>;
+  const { etag: _e, timestamp: _ts, 'odata.metadata': _m, ...cp } = checkpoint as Record<string, unknown>;
   return norm({
     dimension,
     ledger,
     checkpoint: cp,
     runs: runs.map((r) => {
-      const { timings: _t, etag: _etag, timestamp: _time, ...rest } = r as unknown as Record<string, unknown>;
+      const { timings: _t, etag: _etag, timestamp: _time, 'odata.metadata': _meta, ...rest } = r as unknown as Record<string, unknown>;
       return rest;
     }),
   });

@@ -100,6 +100,12 @@ export const pipelineSchema = z
         /** Bounded Parquet parts: neither a whole table nor a whole part is held in JS memory. */
         partRows: z.number().int().min(1000).default(1_000_000),
         partBytes: z.string().regex(/^\d+(KB|MB|GB)$/).default('128MB'),
+        /**
+         * What a change of the source's columns since the last committed run does: `evolve` adds
+         * new columns, leaves dropped ones NULL in new versions, and fails on a changed type;
+         * `fail` refuses any change. Checked before the transform writes anything.
+         */
+        schemaDrift: z.enum(['evolve', 'fail']).default('evolve'),
       })
       .refine((s) => (s.table === undefined) !== (s.query === undefined), {
         message: 'give exactly one of source.table or source.query',
@@ -131,6 +137,8 @@ export const pipelineSchema = z
           .array(z.strictObject({ name: identifier, sql: z.string().min(1), expect: z.union([z.number(), z.string()]) }))
           .default([]),
         sample: z.number().int().min(0).default(0),
+        /** Fewer extracted rows than this fails the run before the transform (e.g. an emptied source table in full mode would retire every key). */
+        minExtractRows: z.number().int().min(0).optional(),
       })
       .default({ rowCount: 'exact', checksumColumns: [], rules: [], sample: 0 }),
     retry: z

@@ -21,6 +21,7 @@ import {
   type RawManifest,
 } from '../storage/manifest.js';
 import { runTransform } from '../transform/run-transform.js';
+import { checkSchemaDrift, compareSchemas } from '../transform/schema-drift.js';
 import type { EngineContext } from './context.js';
 import { failRun } from './start-run.js';
 import { withRetry } from './retry.js';
@@ -186,6 +187,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         `the checkpoint moved to ${checkpoint.lastRunId} after this run extracted against ${manifest.baseRunId ?? 'nothing'}; start a new run`,
       );
     }
+    await checkExtract(ctx, p, manifest);
     await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'transform' }), ctx.now);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
     try {
@@ -256,6 +258,30 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       await removeScratchDir(dir);
     }
   });
+}
+
+/**
+ * Refusals that need only the manifest, made before the transform writes anything: too few
+ * rows (validation.minExtractRows) and source columns that changed against the base run's
+ * extract under source.schemaDrift.
+ */
+async function checkExtract(ctx: EngineContext, p: PipelineConfig, manifest: RawManifest): Promise<void> {
+  const min = p.validation.minExtractRows;
+  if (min !== undefined && manifest.rowCount < min) {
+    throw new TerminalError(
+      `the extract of ${p.name} has ${manifest.rowCount} row(s), fewer than validation.minExtractRows (${min}); nothing was changed. Check the source, or lower validation.minExtractRows in pipelines/${p.name}.yaml`,
+    );
+  }
+  if (manifest.baseRunId === null || manifest.schema.length === 0) return;
+  const baseName = layout.rawManifest(p.name, manifest.baseRunId);
+  const text = await ctx.blobs.getText(CONTAINERS.raw, baseName);
+  if (text === undefined) {
+    ctx.log.log('warn', `schema drift not checked: raw/${baseName} of the base run is gone`, { pipeline: p.name, runId: manifest.runId });
+    return;
+  }
+  const base = parseManifest(rawManifestSchema, `raw/${baseName}`, text);
+  if (base.schema.length === 0) return;
+  checkSchemaDrift(p.name, p.source.schemaDrift, compareSchemas(base.schema, manifest.schema));
 }
 
 function assertSameSchema(where: string, declared: RawManifest['schema'], actual: RawManifest['schema']): void {

@@ -1,0 +1,124 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.js';
+import { compareSchemas } from '../../../shared/transform/schema-drift.js';
+import { duckExec, duckQuery, makeProject } from '../../support/project.js';
+import { HOUR, T0, drain, openFaultyStack, pipelineState, runThroughHost } from '../../support/reliability.js';
+
+const pipeline = (name: string, policy: 'evolve' | 'fail') => `name: ${name}
+source:
+  connection: SRC
+  table: crm.${name}
+  changeDetection: { mode: full }
+  schemaDrift: ${policy}
+key: [id]
+target:
+  warehouse: WH
+  table: dw.${name}
+validation:
+  rowCount: exact
+retry: { attempts: 1, backoff: fixed, initialDelay: 10ms }
+`;
+
+describe('source schema drift under the pipeline policy (source.schemaDrift)', () => {
+  let az: AzuriteHandle;
+  let dir: string;
+  const clock = { t: T0 };
+  const src = () => join(dir, 'source.duckdb');
+
+  beforeAll(async () => {
+    az = await startAzurite();
+    dir = makeProject({ pipelines: { evolving: pipeline('evolving', 'evolve'), strict: pipeline('strict', 'fail') } });
+    await duckExec(
+      src(),
+      'create schema crm',
+      `create table crm.evolving (id integer, name varchar, city varchar)`,
+      `insert into crm.evolving values (1, 'a', 'x'), (2, 'b', 'y')`,
+      `create table crm.strict (id integer, name varchar)`,
+      `insert into crm.strict values (1, 'a')`,
+    );
+  });
+  afterAll(async () => {
+    await az?.stop();
+  });
+
+  it('compareSchemas names added, dropped and retyped columns', () => {
+    expect(
+      compareSchemas(
+        [
+          { name: 'id', type: 'INTEGER' },
+          { name: 'a', type: 'VARCHAR' },
+          { name: 'b', type: 'INTEGER' },
+        ],
+        [
+          { name: 'ID', type: 'INTEGER' },
+          { name: 'b', type: 'BIGINT' },
+          { name: 'c', type: 'DATE' },
+        ],
+      ),
+    ).toEqual({ added: [{ name: 'c', type: 'DATE' }], dropped: [{ name: 'a', type: 'VARCHAR' }], retyped: [{ name: 'b', from: 'INTEGER', to: 'BIGINT' }] });
+  });
+
+  it('evolve: an added column is added to the target; a dropped one is NULL in new versions; a retyped one fails and changes nothing', async () => {
+    const stack = await openFaultyStack({ az, dir, clock });
+    try {
+      expect((await runThroughHost(stack, 'evolving')).status).toBe('succeeded');
+      await duckExec(src(), `alter table crm.evolving add column email varchar`, `update crm.evolving set email = 'e' || id`);
+      clock.t += HOUR;
+      const added = await runThroughHost(stack, 'evolving');
+      expect(added.error).toBeUndefined();
+      expect(added.status).toBe('succeeded');
+      const wh = join(dir, 'warehouse.duckdb');
+      expect(await duckQuery(wh, `select id, name, city, email from dw.evolving where _tm_is_current order by id`)).toEqual([
+        { id: 1, name: 'a', city: 'x', email: 'e1' },
+        { id: 2, name: 'b', city: 'y', email: 'e2' },
+      ]);
+
+      await duckExec(src(), `alter table crm.evolving drop column city`);
+      clock.t += HOUR;
+      const dropped = await runThroughHost(stack, 'evolving');
+      expect(dropped.error).toBeUndefined();
+      expect(dropped.status).toBe('succeeded');
+      expect(await duckQuery(wh, `select id, name, city, email from dw.evolving where _tm_is_current order by id`)).toEqual([
+        { id: 1, name: 'a', city: null, email: 'e1' },
+        { id: 2, name: 'b', city: null, email: 'e2' },
+      ]);
+
+      await drain(stack);
+      const before = await pipelineState(stack, dir, 'evolving', 'dw.evolving');
+      await duckExec(src(), `alter table crm.evolving alter column name type integer using length(name)`);
+      clock.t += HOUR;
+      const retyped = await runThroughHost(stack, 'evolving');
+      expect(retyped.status).toBe('failed');
+      expect(retyped.error).toBe(
+        'transform: the source of evolving changed column types since the last committed run (name from VARCHAR to INTEGER); source.schemaDrift: evolve does not change types, nothing was changed. Cast the column back in transform.sql, or migrate the target column and its history',
+      );
+      const after = await pipelineState(stack, dir, 'evolving', 'dw.evolving');
+      expect(after.dimension).toEqual(before.dimension);
+      expect(after.checkpoint).toEqual(before.checkpoint);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('fail: any column change is refused with the columns named; nothing changes', async () => {
+    const stack = await openFaultyStack({ az, dir, clock });
+    try {
+      expect((await runThroughHost(stack, 'strict')).status).toBe('succeeded');
+      await drain(stack);
+      const before = await pipelineState(stack, dir, 'strict', 'dw.strict');
+      await duckExec(src(), `alter table crm.strict add column email varchar`);
+      clock.t += HOUR;
+      const r = await runThroughHost(stack, 'strict');
+      expect(r.status).toBe('failed');
+      expect(r.error).toBe(
+        'transform: the source of strict changed its columns since the last committed run (added email VARCHAR) and pipelines/strict.yaml has source.schemaDrift: fail; nothing was changed. Update the pipeline for the new columns, or set source.schemaDrift: evolve',
+      );
+      const after = await pipelineState(stack, dir, 'strict', 'dw.strict');
+      expect(after.dimension).toEqual(before.dimension);
+      expect(after.checkpoint).toEqual(before.checkpoint);
+    } finally {
+      await stack.close();
+    }
+  });
+});

@@ -40,6 +40,8 @@ export interface FaultRule {
   error?: (op: FaultOp, target: string) => Error;
   /** Runs before the error is thrown, e.g. to stop Azurite. */
   onFire?: () => Promise<void>;
+  /** false: only run onFire and let the real call go ahead (and meet the outage onFire made). */
+  throws?: boolean;
 }
 
 /** What a crash looks like to the engine: not a TerminalError, so the host retries. */
@@ -90,6 +92,7 @@ export class FaultPlan {
       r.fired++;
       this.fired.push({ op, target, when });
       await r.onFire?.();
+      if (r.throws === false) return;
       throw r.error ? r.error(op, target) : new InjectedFault(op, target, when);
     }
   }

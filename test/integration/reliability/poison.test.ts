@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.js';
 import type { LocalStack } from '../../../shared/local/stack.js';
@@ -5,6 +6,7 @@ import { readLease } from '../../../shared/state/leases.js';
 import { AzureQueuePort, decodeQueueMessage } from '../../../shared/storage/azure-storage.js';
 import { expandConnectionString } from '../../../shared/storage/connection.js';
 import { FaultPlan } from '../../support/faults.js';
+import { duckExec } from '../../support/project.js';
 import { HOUR, T0, accountsProject, changeAccounts, drain, openFaultyStack, pipelineState, runThroughHost } from '../../support/reliability.js';
 
 describe('poison: a message that keeps failing', () => {
@@ -60,5 +62,32 @@ describe('poison: a message that keeps failing', () => {
       ['run#2', 'failed'],
       ['run#3', 'succeeded'],
     ]);
+  });
+
+  it('a blob trigger that keeps failing lands in webjobs-blobtrigger-poison and fails the run; the next run works', async () => {
+    await drain(stack);
+    const before = await pipelineState(stack, dir, 'accounts');
+    await duckExec(join(dir, 'source.duckdb'), `insert into crm.accounts select i, 'x' || i, 'c2', 2.00 from range(3001, 3051) t(i)`);
+    clock.t += HOUR;
+    plan.clear();
+    plan.fired.length = 0;
+    plan.add({ op: 'blob.uploadFile', target: /^changes\//, when: 'before', times: 1000, error: () => new Error('storage throttled (503)') });
+    const failed = await runThroughHost(stack, 'accounts');
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toBe('poisoned in webjobs-blobtrigger after 3 attempt(s): storage throttled (503)');
+    expect(plan.fired.length).toBe(3);
+    const poison = await new AzureQueuePort(expandConnectionString(az.connectionString)).service
+      .getQueueClient('webjobs-blobtrigger-poison')
+      .receiveMessages({ numberOfMessages: 32 });
+    expect(poison.receivedMessageItems.map((m) => JSON.parse(m.messageText))).toEqual([{ container: 'raw', blob: `accounts/${failed.runId}/_manifest.json` }]);
+    const during = await pipelineState(stack, dir, 'accounts');
+    expect(during.dimension).toEqual(before.dimension);
+    expect(during.checkpoint).toEqual(before.checkpoint);
+
+    plan.clear();
+    clock.t += HOUR;
+    const next = await runThroughHost(stack, 'accounts');
+    expect(next.status).toBe('succeeded');
+    expect(next.counts.inserted).toBe(50);
   });
 });

@@ -1,12 +1,8 @@
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { appContext } from '../shared/engine/app-context.js';
-import { handleStartRun } from '../shared/engine/http-api.js';
-import { invocationSink } from './log-sink.js';
+import { app } from '@azure/functions';
+import { startRunRoute } from '../shared/http/routes.js';
+import { httpHandler, httpOptions } from './http-adapter.js';
 
 /** POST /api/pipelines/{name}/runs — starts a run (202 + status URL). */
-export async function startRunHandler(req: HttpRequest, ic: InvocationContext): Promise<HttpResponseInit> {
-  const ctx = await appContext(invocationSink(ic));
-  return handleStartRun(ctx, { pipeline: req.params.name ?? '', bodyText: await req.text(), baseUrl: new URL(req.url).origin });
-}
+export const startRunHandler = httpHandler(startRunRoute);
 
-app.http('startRun', { methods: ['POST'], route: 'pipelines/{name}/runs', authLevel: 'function', handler: startRunHandler });
+app.http(startRunRoute.name, httpOptions(startRunRoute));

@@ -1,8 +1,10 @@
 import type { Command } from '../common.js';
 import { demoCommand } from './demo.js';
 import { runCommand } from './run.js';
+import { schemaCommand } from './schema.js';
 import { sqlCommand } from './sql.js';
 import { statusCommand } from './status.js';
+import { uiCommand } from './ui.js';
 
 /** Every `tidemark <command>`; one file per command under cli/commands/. */
 export const commands: Record<string, Command> = {
@@ -10,4 +12,6 @@ export const commands: Record<string, Command> = {
   status: statusCommand,
   demo: demoCommand,
   sql: sqlCommand,
+  schema: schemaCommand,
+  ui: uiCommand,
 };

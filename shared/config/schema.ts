@@ -42,6 +42,8 @@ const synapseWarehouse = z.strictObject({
   /** Where COPY INTO reads the changes Parquet from (ADLS Gen2 .dfs endpoint). */
   stagingUrlSetting: settingName.optional(),
   credential: z.enum(['managedIdentity', 'sas']).default('managedIdentity'),
+  /** With credential: sas, the setting holding the SAS token (never the token itself). */
+  sasSetting: settingName.optional(),
   requestTimeout: duration.default('30m'),
 });
 const postgresWarehouse = z.strictObject({ kind: z.literal('postgres'), setting: settingName });
@@ -90,6 +92,11 @@ export const pipelineSchema = z
     description: z.string().optional(),
     /** NCRONTAB with six fields (seconds first), UTC. Checked further in load.ts. */
     schedule: z.string().optional(),
+    /**
+     * How long after the last successful run the pipeline counts as stale (red on the run-history
+     * page). Omitted: twice the schedule's interval, or no threshold for unscheduled pipelines.
+     */
+    freshness: duration.optional(),
     dependsOn: z.array(z.string().regex(PIPELINE_NAME_PATTERN)).default([]),
     source: z
       .strictObject({

@@ -1,6 +1,6 @@
 import { NotSupportedError } from '../errors.js';
 import type { ResolvedProject } from './load.js';
-import { connectionOf, warehouseOf } from './load.js';
+import { connectionOf } from './load.js';
 import type { PipelineConfig } from './schema.js';
 
 /**
@@ -14,9 +14,6 @@ export function unsupportedFields(project: ResolvedProject, p: PipelineConfig): 
   if (conn.kind !== 'duckdb') out.push(new NotSupportedError(`connections.${p.source.connection}.kind: ${conn.kind}`));
   const mode = p.source.changeDetection.mode;
   if (mode !== 'full' && mode !== 'timestamp') out.push(new NotSupportedError(`source.changeDetection.mode: ${mode}`));
-  const wh = warehouseOf(project, p);
-  if (wh.kind !== 'duckdb') out.push(new NotSupportedError(`warehouses.${p.target.warehouse}.kind: ${wh.kind}`));
-  if (p.target.scd === 1) out.push(new NotSupportedError('target.scd: 1'));
   if (p.validation.rules.length > 0) out.push(new NotSupportedError('validation.rules'));
   if (p.validation.sample > 0) out.push(new NotSupportedError('validation.sample'));
   if (p.buckets > 1) out.push(new NotSupportedError('buckets'));

@@ -327,9 +327,11 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
               type1Columns: p.target.type1Columns,
               deletes: p.target.deletes,
               scd: p.target.scd,
+              allowTypeWidening: p.target.allowTypeWidening,
               counts: manifest.counts,
             },
             local,
+            { container: CONTAINERS.changes, name: manifest.changes.name },
           ),
         (err, attempt, delay) =>
           ctx.log.log('warn', `warehouse merge failed (attempt ${attempt}), retrying in ${delay} ms: ${errorMessage(err)}`, {

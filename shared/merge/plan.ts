@@ -47,6 +47,8 @@ export interface MergePlan {
   type1Columns: string[];
   deletes: 'retire' | 'mark' | 'ignore';
   scd: 1 | 2;
+  /** target.allowTypeWidening: a column may move to a wider type instead of failing the run. */
+  allowTypeWidening?: boolean;
   counts: { inserted: number; updated: number; deleted: number; type1: number };
 }
 

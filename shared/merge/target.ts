@@ -15,28 +15,66 @@ export function scdColumnDefs(types: { timestamp: string; boolean: string; hash:
   ];
 }
 
-const norm = (t: string) => t.toUpperCase().replace(/\s+/g, ' ').trim();
+const norm = (t: string) => t.toUpperCase().replace(/\s+/g, ' ').replace(/\s*,\s*/g, ',').trim();
+
+export interface TargetChanges {
+  /** Source columns the target lacks: added nullable, tracked from then on. */
+  added: PlanColumn[];
+  /** Columns whose type the pipeline allowed to widen: altered to the new type. */
+  widened: PlanColumn[];
+}
+
+/**
+ * Type widenings that keep every stored value: each chain lists type names of one dialect
+ * from narrow to wide; a move to the right is widening. DECIMAL(p,s) → DECIMAL(p2,s2) widens
+ * when neither the integer digits nor the scale shrink.
+ */
+export function widensBy(chains: ReadonlyArray<readonly string[]>): (from: string, to: string) => boolean {
+  return (from, to) => {
+    const f = norm(from);
+    const t = norm(to);
+    const dec = /^(?:DECIMAL|NUMERIC)\((\d+),(\d+)\)$/;
+    const fd = dec.exec(f);
+    const td = dec.exec(t);
+    if (fd && td) {
+      const [fp, fs, tp, ts] = [Number(fd[1]), Number(fd[2]), Number(td[1]), Number(td[2])];
+      return ts >= fs && tp - ts >= fp - fs;
+    }
+    return chains.some((chain) => {
+      const c = chain.map(norm);
+      const i = c.indexOf(f);
+      const j = c.indexOf(t);
+      return i >= 0 && j > i;
+    });
+  };
+}
+
+function tableName(plan: Pick<MergePlan, 'target'>): string {
+  return `${plan.target.schema ? `${plan.target.schema}.` : ''}${plan.target.name}`;
+}
 
 /**
  * Schema evolution of the target: a new source column is added (nullable) and tracked from
  * then on; a column the source dropped stays in the target and gets NULL in new versions; a
- * changed type fails the run with table, column, old and new type named.
+ * changed type fails the run with table, column, old and new type named, unless the pipeline
+ * sets target.allowTypeWidening and the change keeps every stored value.
  */
 export function planTargetChanges(
   plan: MergePlan,
   existing: readonly ExistingColumn[],
   typeName: (t: LogicalType) => string,
   widening: (from: string, to: string) => boolean = () => false,
-): PlanColumn[] {
+): TargetChanges {
   const have = new Map(existing.map((c) => [c.name.toLowerCase(), c]));
   for (const s of SCD_COLUMNS) {
     if (!have.has(s)) {
       throw new TerminalError(
-        `target ${plan.target.schema ? `${plan.target.schema}.` : ''}${plan.target.name} exists but has no ${s} column: it was not created by tidemark; choose another target.table`,
+        `target ${tableName(plan)} exists but has no ${s} column: it was not created by tidemark; choose another target.table`,
       );
     }
   }
   const added: PlanColumn[] = [];
+  const widened: PlanColumn[] = [];
   for (const c of plan.columns) {
     const e = have.get(c.name.toLowerCase());
     if (!e) {
@@ -45,11 +83,29 @@ export function planTargetChanges(
     }
     const want = norm(typeName(c.type));
     const got = norm(e.type);
-    if (want !== got && !widening(got, want)) {
-      throw new TerminalError(
-        `type change in ${plan.target.schema ? `${plan.target.schema}.` : ''}${plan.target.name}.${c.name}: target has ${got}, source now gives ${want}; migrate the column or set target.allowTypeWidening`,
-      );
+    if (want === got) continue;
+    if (plan.allowTypeWidening && widening(got, want)) {
+      widened.push(c);
+      continue;
+    }
+    throw new TerminalError(
+      `type change in ${tableName(plan)}.${c.name}: target has ${got}, source now gives ${want}; ${
+        plan.allowTypeWidening ? 'that is not a widening tidemark can apply in place; migrate the column' : 'migrate the column, or set target.allowTypeWidening: true if the new type is wider'
+      }`,
+    );
+  }
+  return { added, widened };
+}
+
+/**
+ * Refuses names the engine would truncate or reject: PostgreSQL silently cuts identifiers at
+ * 63 bytes, which would make two long column names collide.
+ */
+export function assertIdentifierLengths(plan: Pick<MergePlan, 'target' | 'columns'>, dialect: string, max: number): void {
+  const names = [plan.target.schema, plan.target.name, ...plan.columns.map((c) => c.name)].filter((n): n is string => !!n);
+  for (const n of names) {
+    if (Buffer.byteLength(n, 'utf8') > max) {
+      throw new TerminalError(`identifier ${n} is longer than ${max} bytes, the ${dialect} limit; rename it in transform.sql or target.table`);
     }
   }
-  return added;
 }

@@ -2,6 +2,12 @@ import type { QualifiedName } from '../config/identifiers.js';
 import type { Dialect, ExistingColumn } from './dialect.js';
 import type { MergePlan, PlanColumn } from './plan.js';
 
+/** Where the changes Parquet lives in storage, for engines that load it from there (Synapse COPY INTO). */
+export interface BlobRef {
+  container: string;
+  name: string;
+}
+
 export type MergeOutcome = 'merged' | 'already-merged';
 
 /**
@@ -13,7 +19,7 @@ export interface Warehouse {
   readonly dialect: Dialect;
   describe(target: QualifiedName): Promise<ExistingColumn[]>;
   /** Applies the plan exactly once: DDL first, then one transaction with the ledger row. */
-  merge(plan: Omit<MergePlan, 'stage'>, changesFile: string): Promise<MergeOutcome>;
+  merge(plan: Omit<MergePlan, 'stage'>, changesFile: string, changesBlob?: BlobRef): Promise<MergeOutcome>;
   currentRowCount(target: QualifiedName): Promise<number>;
   /**
    * `count:sum` checksum (see transform/classify.ts) over the target's current versions, either

@@ -179,7 +179,11 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     }
 
     let checksum: string | null = null;
-    const checksumScope: 'table' | 'changes' = input.fullRead && quarantined === 0 && op('stale') === 0 ? 'table' : 'changes';
+    // The whole table matches the batch only when every current target row came from this
+    // extract: not with quarantined or stale rows, nor with `deletes: ignore`, which keeps keys
+    // current that the source no longer has.
+    const checksumScope: 'table' | 'changes' =
+      input.fullRead && quarantined === 0 && op('stale') === 0 && p.target.deletes !== 'ignore' ? 'table' : 'changes';
     const checksumColumns = p.validation.checksumColumns;
     if (checksumColumns.length > 0) {
       const typed = checksumColumns.map((c) => shape.columns.find((x) => x.name === c)!);

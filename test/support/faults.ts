@@ -171,7 +171,7 @@ export function faultyWarehouseFor(inner: WarehouseFactory, plan: FaultPlan): Wa
     const wrapped: Warehouse = {
       dialect: w.dialect,
       describe: (t) => w.describe(t),
-      merge: (p, f) => plan.around('warehouse.merge', pipeline.name, () => w.merge(p, f)),
+      merge: (p, f, blob) => plan.around('warehouse.merge', pipeline.name, () => w.merge(p, f, blob)),
       currentRowCount: (t) => w.currentRowCount(t),
       checksum: (t, c, k, s) => w.checksum(t, c, k, s),
       asOf: (t, c, a) => w.asOf(t, c, a),

@@ -2,7 +2,7 @@ import type { QualifiedName } from '../../config/identifiers.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
 import { ledgerName, renderLedgerCheck, renderLedgerInsert, renderScdSteps, type SqlStyle } from '../scd-sql.js';
-import { scdColumnDefs, planTargetChanges } from '../target.js';
+import { assertIdentifierLengths, scdColumnDefs, planTargetChanges, widensBy } from '../target.js';
 
 /**
  * Sources: DuckDB documentation, "Transaction Management" (DDL is transactional),
@@ -15,6 +15,13 @@ export const duckdbCapabilities: DialectCapabilities = {
   maxIdentifierLength: 128,
   maxParameters: 65_535,
 };
+
+/** Widenings DuckDB's ALTER COLUMN … TYPE applies without loss ("ALTER TABLE" page). */
+export const duckWidens = widensBy([
+  ['SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT'],
+  ['FLOAT', 'DOUBLE'],
+  ['DATE', 'TIMESTAMP'],
+]);
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
@@ -64,6 +71,7 @@ export const duckdbDialect: Dialect = {
   typeName: duckTypeName,
 
   ensureTarget(plan: MergePlan, existing: readonly ExistingColumn[] | undefined): Statement[] {
+    assertIdentifierLengths(plan, 'duckdb', duckdbCapabilities.maxIdentifierLength);
     const out: Statement[] = [];
     if (plan.target.schema) out.push({ sql: `CREATE SCHEMA IF NOT EXISTS ${quote(plan.target.schema)}`, parameters: [] });
     const T = duckStyle.qualify(plan.target);
@@ -74,8 +82,12 @@ export const duckdbDialect: Dialect = {
       ];
       out.push({ sql: `CREATE TABLE IF NOT EXISTS ${T} (${cols.join(', ')})`, parameters: [] });
     } else {
-      for (const c of planTargetChanges(plan, existing, duckTypeName)) {
+      const changes = planTargetChanges(plan, existing, duckTypeName, duckWidens);
+      for (const c of changes.added) {
         out.push({ sql: `ALTER TABLE ${T} ADD COLUMN ${quote(c.name)} ${duckTypeName(c.type)}`, parameters: [] });
+      }
+      for (const c of changes.widened) {
+        out.push({ sql: `ALTER TABLE ${T} ALTER COLUMN ${quote(c.name)} TYPE ${duckTypeName(c.type)}`, parameters: [] });
       }
     }
     out.push({

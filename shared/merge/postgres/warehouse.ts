@@ -1,0 +1,199 @@
+import pg from 'pg';
+import type { QualifiedName } from '../../config/identifiers.js';
+import { TerminalError, TransientError } from '../../errors.js';
+import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from '../../transform/duckdb-session.js';
+import type { ExistingColumn, Statement } from '../dialect.js';
+import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
+import type { MergeOutcome, Warehouse } from '../warehouse.js';
+import { pgChecksumSql, pgStyle, pgTypeName, postgresDialect } from './dialect.js';
+
+const STAGE: QualifiedName = { name: '_tm_stage' };
+const KEYS_STAGE: QualifiedName = { name: '_tm_checksum_keys' };
+
+/** Rows per INSERT when staging: bounded so a batch never nears the parameter limit or memory. */
+const MAX_BATCH_ROWS = 1000;
+
+/** Rows per staging INSERT: at most `cap`, and never more bound parameters than the engine takes. */
+export function stagingBatchRows(columnCount: number, maxParameters: number, cap = MAX_BATCH_ROWS): number {
+  return Math.max(1, Math.min(cap, Math.floor(maxParameters / Math.max(1, columnCount))));
+}
+
+/**
+ * DuckDB expression giving the text PostgreSQL's input function reads back as the same value.
+ * Every value travels as text so that no JS number, Date or Buffer conversion can alter it.
+ */
+function pgInputText(name: string, duckType: string): string {
+  const c = quoteDuck(name);
+  const t = duckType.toUpperCase();
+  if (t === 'TIMESTAMP WITH TIME ZONE' || t === 'TIMESTAMPTZ') return `strftime(timezone('UTC', ${c}), '%Y-%m-%d %H:%M:%S.%f') || '+00'`;
+  if (t.startsWith('TIMESTAMP')) return `strftime(CAST(${c} AS TIMESTAMP), '%Y-%m-%d %H:%M:%S.%f')`;
+  if (t === 'BLOB') return `'\\x' || lower(hex(${c}))`;
+  return `CAST(${c} AS VARCHAR)`;
+}
+
+/** PostgreSQL error classes that no retry can fix (SQLSTATE classes 22, 23 minus 23505, 42). */
+function isTerminalPgError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (/^(22|42)/.test(code) || (code.startsWith('23') && code !== '23505'));
+}
+
+/**
+ * A PostgreSQL warehouse through `pg`. The changes Parquet is read by DuckDB and streamed into
+ * a session temp table in bounded batches of bound parameters, then the rendered plan runs in
+ * one transaction with the ledger check and insert.
+ */
+export class PostgresWarehouse implements Warehouse {
+  readonly dialect = postgresDialect;
+  /** What the last staging load did (rows, INSERT statements), for logs and tests. */
+  lastStage: { rows: number; batches: number } | undefined;
+
+  constructor(
+    private readonly connectionString: string,
+    private readonly duck: DuckSettings,
+    private readonly batchRows = MAX_BATCH_ROWS,
+  ) {}
+
+  private async session<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+    const client = new pg.Client({ connectionString: this.connectionString });
+    try {
+      await client.connect();
+    } catch (err) {
+      throw new TransientError(`cannot connect to the PostgreSQL warehouse: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      await client.query(`SET TIME ZONE 'UTC'`);
+      return await fn(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  private static async exec(c: pg.Client, st: Statement): Promise<pg.QueryResult> {
+    return c.query(st.sql, st.parameters as SqlValue[] as unknown[]);
+  }
+
+  private async describeIn(c: pg.Client, target: QualifiedName): Promise<ExistingColumn[]> {
+    return (await PostgresWarehouse.exec(c, this.dialect.describeTarget(target))).rows as ExistingColumn[];
+  }
+
+  describe(target: QualifiedName): Promise<ExistingColumn[]> {
+    return this.session((c) => this.describeIn(c, target));
+  }
+
+  /**
+   * Loads `select` (a DuckDB query over the Parquet file) into the temp table `into`; returns
+   * the rows loaded. Rows travel in batches; never the whole file in JS memory.
+   */
+  private async stageFrom(c: pg.Client, file: string, into: QualifiedName, filter: string | undefined, only?: readonly string[]): Promise<number> {
+    const duck = await DuckSession.open(':memory:', this.duck);
+    try {
+      await duck.run(`SET TimeZone = 'UTC'`);
+      const src = `read_parquet(${duckLiteral(file)})`;
+      let schema = (await duck.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${src}`)).map((r) => ({
+        name: r.column_name,
+        type: r.column_type,
+      }));
+      if (only) schema = only.map((n) => schema.find((s) => s.name === n) ?? { name: n, type: 'VARCHAR' });
+      const q = pgStyle.q;
+      await c.query(`DROP TABLE IF EXISTS pg_temp.${q(into.name)}`);
+      await c.query(`CREATE TEMP TABLE ${q(into.name)} (${schema.map((s) => `${q(s.name)} ${pgTypeName(logicalFromDuck(s.type))}`).join(', ')})`);
+      const perBatch = stagingBatchRows(schema.length, this.dialect.capabilities.maxParameters, this.batchRows);
+      const result = await duck.conn.stream(
+        `SELECT ${schema.map((s) => pgInputText(s.name, s.type)).join(', ')} FROM ${src}${filter ? ` WHERE ${filter}` : ''}`,
+      );
+      const head = `INSERT INTO ${q(into.name)} (${schema.map((s) => q(s.name)).join(', ')}) VALUES `;
+      let pending: unknown[][] = [];
+      let loaded = 0;
+      let batches = 0;
+      const flush = async () => {
+        if (pending.length === 0) return;
+        batches += 1;
+        const values: unknown[] = [];
+        const tuples = pending.map((row) => `(${row.map((v) => (values.push(v), `$${values.length}`)).join(', ')})`);
+        await c.query(head + tuples.join(', '), values);
+        loaded += pending.length;
+        pending = [];
+      };
+      for await (const rows of result.yieldRowsJs()) {
+        for (const row of rows) {
+          pending.push(row as unknown[]);
+          if (pending.length >= perBatch) await flush();
+        }
+      }
+      await flush();
+      await c.query(`ANALYZE ${q(into.name)}`);
+      this.lastStage = { rows: loaded, batches };
+      return loaded;
+    } finally {
+      duck.close();
+    }
+  }
+
+  merge(planIn: Omit<MergePlan, 'stage'>, changesFile: string): Promise<MergeOutcome> {
+    const plan: MergePlan = { ...planIn, stage: STAGE };
+    const where = pgStyle.qualify(plan.target);
+    return this.session(async (c) => {
+      try {
+        const existing = await this.describeIn(c, plan.target);
+        for (const st of this.dialect.ensureTarget(plan, existing)) await PostgresWarehouse.exec(c, st);
+        const check = this.dialect.ledgerCheck(plan);
+        if ((await PostgresWarehouse.exec(c, check)).rows.length > 0) return 'already-merged';
+        await this.stageFrom(c, changesFile, STAGE, undefined);
+        await c.query('BEGIN');
+        try {
+          // Checked again inside the transaction; a concurrent duplicate that committed first
+          // makes the ledger insert fail on its primary key, which is reported as a no-op.
+          if ((await PostgresWarehouse.exec(c, check)).rows.length > 0) {
+            await c.query('ROLLBACK');
+            return 'already-merged';
+          }
+          for (const st of this.dialect.mergeSteps(plan)) await PostgresWarehouse.exec(c, st);
+          await c.query('COMMIT');
+          return 'merged';
+        } catch (err) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      } catch (err) {
+        if ((err as { code?: unknown }).code === '23505' && /_tm_ledger/.test(String((err as { table?: unknown }).table ?? (err as Error).message))) {
+          return 'already-merged';
+        }
+        if (err instanceof TerminalError) throw err;
+        if (isTerminalPgError(err)) throw new TerminalError(`merge into ${where} failed: ${(err as Error).message}`, { cause: err });
+        throw err;
+      }
+    });
+  }
+
+  currentRowCount(target: QualifiedName): Promise<number> {
+    return this.session(async (c) => Number((await PostgresWarehouse.exec(c, this.dialect.currentRowCount(target))).rows[0]?.n ?? 0));
+  }
+
+  checksum(target: QualifiedName, columns: readonly string[], keys: readonly string[], scope: 'table' | { changesFile: string }): Promise<string> {
+    return this.session(async (c) => {
+      const existing = await this.describeIn(c, target);
+      const typed = columns.map((name) => {
+        const e = existing.find((x) => x.name === name);
+        if (!e) throw new TerminalError(`checksum column ${name} is not in the target ${pgStyle.qualify(target)}`);
+        return { name, type: e.type };
+      });
+      const q = pgStyle.q;
+      const current = `(SELECT * FROM ${pgStyle.qualify(target)} WHERE ${q('_tm_is_current')} AND NOT ${q('_tm_is_deleted')})`;
+      let rel = `${current} AS _tm_t`;
+      if (scope !== 'table') {
+        await this.stageFrom(c, scope.changesFile, KEYS_STAGE, `_tm_op IN ('insert', 'update', 'type1')`, keys);
+        rel = `(SELECT t.* FROM ${current} AS t WHERE EXISTS (SELECT 1 FROM ${q(KEYS_STAGE.name)} AS k WHERE ${keys
+          .map((k) => `k.${q(k)} = t.${q(k)}`)
+          .join(' AND ')})) AS _tm_t`;
+      }
+      const r = (await c.query(pgChecksumSql(typed, rel))).rows[0] as { n: string; s: string } | undefined;
+      return `${r?.n ?? 0}:${r?.s ?? 0}`;
+    });
+  }
+
+  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Promise<Record<string, unknown>[]> {
+    return this.session(async (c) => (await PostgresWarehouse.exec(c, this.dialect.asOf(target, columns, at))).rows as Record<string, unknown>[]);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,267 @@
+import sql from 'mssql';
+import type { QualifiedName } from '../../config/identifiers.js';
+import { parseDuration } from '../../config/duration.js';
+import { readSetting } from '../../config/load.js';
+import type { PipelineConfig, WarehouseConfig } from '../../config/schema.js';
+import { ConfigError, TerminalError } from '../../errors.js';
+import { DuckSession, duckLiteral, type DuckSettings, type SqlValue } from '../../transform/duckdb-session.js';
+import type { ExistingColumn, Statement } from '../dialect.js';
+import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
+import type { BlobRef, MergeOutcome, Warehouse } from '../warehouse.js';
+import {
+  quoteBracket,
+  synapseChecksumSql,
+  synapseCopyInto,
+  synapseDialect,
+  synapseStageStatements,
+  type CopySource,
+  type Distribution,
+} from './dialect.js';
+
+/**
+ * What the Synapse warehouse needs from a T-SQL connection. The real one is `MssqlDriver`;
+ * tests pass a recording fake, because no SQL Server or Synapse can run on a laptop.
+ */
+export interface TsqlDriver {
+  query(st: Statement): Promise<Record<string, unknown>[]>;
+  begin(): Promise<void>;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * `mssql` with requestTimeout raised: its default is 15 s ("mssql" README, configuration),
+ * far below a COPY INTO or an UPDATE over a large dimension. One connection, so that the
+ * transaction and the statements in it share a session.
+ */
+export class MssqlDriver implements TsqlDriver {
+  private pool: sql.ConnectionPool | undefined;
+  private tx: sql.Transaction | undefined;
+
+  constructor(
+    private readonly connectionString: string,
+    readonly requestTimeoutMs: number,
+  ) {}
+
+  /** The pool config: the connection string's settings with our timeout and a single connection. */
+  config(): sql.config {
+    const parsed = sql.ConnectionPool.parseConnectionString(this.connectionString);
+    return { ...parsed, requestTimeout: this.requestTimeoutMs, pool: { max: 1, min: 0 } };
+  }
+
+  private async connect(): Promise<sql.ConnectionPool> {
+    if (!this.pool) this.pool = await new sql.ConnectionPool(this.config()).connect();
+    return this.pool;
+  }
+
+  async query(st: Statement): Promise<Record<string, unknown>[]> {
+    const req = this.tx ? new sql.Request(this.tx) : (await this.connect()).request();
+    st.parameters.forEach((v, i) => req.input(`p${i + 1}`, v));
+    const r = await req.query(st.sql);
+    return (r.recordset ?? []) as Record<string, unknown>[];
+  }
+
+  async begin(): Promise<void> {
+    this.tx = new sql.Transaction(await this.connect());
+    await this.tx.begin();
+  }
+
+  async commit(): Promise<void> {
+    await this.tx?.commit();
+    this.tx = undefined;
+  }
+
+  async rollback(): Promise<void> {
+    await this.tx?.rollback().catch(() => undefined);
+    this.tx = undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+    this.pool = undefined;
+  }
+}
+
+export interface SynapseOptions {
+  /** Account endpoint COPY INTO reads from, e.g. https://acct.dfs.core.windows.net */
+  stagingUrl: string;
+  credential: CopySource['credential'];
+  distribution: Distribution;
+  duck: DuckSettings;
+}
+
+/** The URL COPY INTO reads; checks the endpoint the credential needs ("Securely load data using Synapse SQL"). */
+export function copySourceUrl(stagingUrl: string, credential: CopySource['credential'], blob: BlobRef): string {
+  let u: URL;
+  try {
+    u = new URL(stagingUrl);
+  } catch (cause) {
+    throw new TerminalError(`the staging URL setting is not a URL (${stagingUrl}); set it to https://<account>.dfs.core.windows.net`, { cause });
+  }
+  if (u.protocol !== 'https:') throw new TerminalError(`the staging URL must be https, got ${stagingUrl}`);
+  let host = u.host;
+  if (credential.kind === 'managedIdentity') {
+    if (!/\.dfs\.core\.windows\.net$/.test(host)) {
+      throw new TerminalError(
+        `COPY INTO with a managed identity reads ADLS Gen2 through the .dfs endpoint; the staging URL ${stagingUrl} is not https://<account>.dfs.core.windows.net`,
+      );
+    }
+  } else {
+    // SAS on Parquet needs the .blob endpoint: accept either and use .blob.
+    host = host.replace(/\.dfs\.core\.windows\.net$/, '.blob.core.windows.net');
+  }
+  const path = [blob.container, ...blob.name.split('/')].map(encodeURIComponent).join('/');
+  return `https://${host}/${path}`;
+}
+
+/**
+ * The Synapse dedicated SQL pool warehouse. DDL (schema, target, ledger, stage) runs outside
+ * any transaction, as the pool requires; the stage is loaded with COPY INTO from the changes
+ * Parquet in storage; then one transaction runs the ledger check, the SCD steps and the ledger
+ * insert. The stage table is dropped afterwards, also outside the transaction.
+ */
+export class SynapseWarehouse implements Warehouse {
+  readonly dialect;
+
+  constructor(
+    private readonly driver: TsqlDriver,
+    private readonly options: SynapseOptions,
+  ) {
+    this.dialect = synapseDialect(options.distribution);
+  }
+
+  static fromConfig(wh: WarehouseConfig, p: PipelineConfig, env: NodeJS.ProcessEnv, duck: DuckSettings): SynapseWarehouse {
+    if (wh.kind !== 'synapse') throw new TerminalError(`warehouse ${p.target.warehouse} is ${wh.kind}, not synapse`);
+    if (!wh.stagingUrlSetting) {
+      throw new ConfigError('tidemark.yaml', `warehouses.${p.target.warehouse}.stagingUrlSetting`, 'synapse needs the app setting holding the ADLS Gen2 endpoint COPY INTO reads from');
+    }
+    let credential: CopySource['credential'] = { kind: 'managedIdentity' };
+    if (wh.credential === 'sas') {
+      if (!wh.sasSetting) throw new ConfigError('tidemark.yaml', `warehouses.${p.target.warehouse}.sasSetting`, 'credential: sas needs the app setting holding the SAS token');
+      credential = { kind: 'sas', token: readSetting(wh.sasSetting, env).replace(/^\?/, '') };
+    }
+    const driver = new MssqlDriver(readSetting(wh.setting, env), parseDuration(wh.requestTimeout));
+    return new SynapseWarehouse(driver, { stagingUrl: readSetting(wh.stagingUrlSetting, env), credential, distribution: p.target.distribution, duck });
+  }
+
+  private stageName(plan: Pick<MergePlan, 'target' | 'pipeline'>): QualifiedName {
+    const name = `_tm_stage_${plan.pipeline}`;
+    return plan.target.schema ? { schema: plan.target.schema, name } : { name };
+  }
+
+  async describe(target: QualifiedName): Promise<ExistingColumn[]> {
+    const rows = await this.driver.query(this.dialect.describeTarget(target));
+    return rows.map((r) => ({ name: String(r.name), type: String(r.type) }));
+  }
+
+  private async parquetColumns(file: string): Promise<Array<{ name: string; type: ReturnType<typeof logicalFromDuck> }>> {
+    const duck = await DuckSession.open(':memory:', this.options.duck);
+    try {
+      const rows = await duck.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet(${duckLiteral(file)})`);
+      return rows.map((r) => ({ name: r.column_name, type: logicalFromDuck(r.column_type) }));
+    } finally {
+      duck.close();
+    }
+  }
+
+  async merge(planIn: Omit<MergePlan, 'stage'>, changesFile: string, changesBlob?: BlobRef): Promise<MergeOutcome> {
+    if (!changesBlob) throw new TerminalError('the synapse warehouse loads the changes from storage; the merge stage must pass the changes blob');
+    const plan: MergePlan = { ...planIn, stage: this.stageName(planIn) };
+    const existing = await this.describe(plan.target);
+    for (const st of this.dialect.ensureTarget(plan, existing)) await this.driver.query(st);
+    const check = this.dialect.ledgerCheck(plan);
+    if ((await this.driver.query(check)).length > 0) return 'already-merged';
+    const columns = await this.parquetColumns(changesFile);
+    for (const st of synapseStageStatements(plan.stage, columns, plan.keys, this.options.distribution)) await this.driver.query(st);
+    try {
+      await this.driver.query(
+        synapseCopyInto(plan.stage, { url: copySourceUrl(this.options.stagingUrl, this.options.credential, changesBlob), credential: this.options.credential }),
+      );
+      await this.driver.begin();
+      try {
+        // READ UNCOMMITTED is the pool's default: the check inside the transaction closes the
+        // window between the first check and the merge for a redelivered message.
+        if ((await this.driver.query(check)).length > 0) {
+          await this.driver.rollback();
+          return 'already-merged';
+        }
+        for (const st of this.dialect.mergeSteps(plan)) await this.driver.query(st);
+        await this.driver.commit();
+        return 'merged';
+      } catch (err) {
+        await this.driver.rollback();
+        throw err;
+      }
+    } finally {
+      await this.driver.query({ sql: `IF OBJECT_ID(N'${this.dialect.qualify(plan.stage).replace(/'/g, "''")}', N'U') IS NOT NULL DROP TABLE ${this.dialect.qualify(plan.stage)}`, parameters: [] }).catch(() => undefined);
+    }
+  }
+
+  async currentRowCount(target: QualifiedName): Promise<number> {
+    return Number((await this.driver.query(this.dialect.currentRowCount(target)))[0]?.n ?? 0);
+  }
+
+  /**
+   * For a changes scope, the changed keys are read from the local changes file and bound into
+   * a session temp table in batches (`INSERT … SELECT @p UNION ALL SELECT …`: the pool has no
+   * multi-row VALUES), staying under the 2 100-parameter limit.
+   */
+  async checksum(target: QualifiedName, columns: readonly string[], keys: readonly string[], scope: 'table' | { changesFile: string }): Promise<string> {
+    const existing = await this.describe(target);
+    const typeOf = (name: string) => {
+      const e = existing.find((x) => x.name === name);
+      if (!e) throw new TerminalError(`checksum column ${name} is not in the target ${this.dialect.qualify(target)}`);
+      return e.type;
+    };
+    const typed = columns.map((name) => ({ name, type: typeOf(name) }));
+    const q = quoteBracket;
+    const current = `(SELECT * FROM ${this.dialect.qualify(target)} WHERE ${q('_tm_is_current')} = 1 AND ${q('_tm_is_deleted')} = 0)`;
+    let rel = `${current} AS _tm_t`;
+    if (scope !== 'table') {
+      const K = '#_tm_checksum_keys';
+      await this.driver.query({ sql: `IF OBJECT_ID(N'tempdb..${K}') IS NOT NULL DROP TABLE ${K}`, parameters: [] });
+      await this.driver.query({
+        sql: `CREATE TABLE ${K} (${keys.map((k) => `${q(k)} ${typeOf(k)} NULL`).join(', ')}) WITH (DISTRIBUTION = ROUND_ROBIN, HEAP)`,
+        parameters: [],
+      });
+      const perBatch = Math.max(1, Math.floor((this.dialect.capabilities.maxParameters - 100) / keys.length));
+      const duck = await DuckSession.open(':memory:', this.options.duck);
+      try {
+        const result = await duck.conn.stream(
+          `SELECT ${keys.map((k) => `CAST(${'"' + k.replace(/"/g, '""') + '"'} AS VARCHAR)`).join(', ')} FROM read_parquet(${duckLiteral(scope.changesFile)}) WHERE _tm_op IN ('insert', 'update', 'type1')`,
+        );
+        let pending: unknown[][] = [];
+        const flush = async () => {
+          if (!pending.length) return;
+          const params: SqlValue[] = [];
+          const selects = pending.map((row) => `SELECT ${row.map((v) => (params.push(v as SqlValue), `@p${params.length}`)).join(', ')}`);
+          await this.driver.query({ sql: `INSERT INTO ${K} (${keys.map(q).join(', ')}) ${selects.join(' UNION ALL ')}`, parameters: params });
+          pending = [];
+        };
+        for await (const rows of result.yieldRowsJs()) {
+          for (const r of rows) {
+            pending.push(r as unknown[]);
+            if (pending.length >= perBatch) await flush();
+          }
+        }
+        await flush();
+      } finally {
+        duck.close();
+      }
+      rel = `(SELECT t.* FROM ${current} AS t WHERE EXISTS (SELECT 1 FROM ${K} AS k WHERE ${keys.map((k) => `k.${q(k)} = t.${q(k)}`).join(' AND ')})) AS _tm_t`;
+    }
+    const r = (await this.driver.query({ sql: synapseChecksumSql(typed, rel), parameters: [] }))[0];
+    return `${String(r?.n ?? 0)}:${String(r?.s ?? 0)}`;
+  }
+
+  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Promise<Record<string, unknown>[]> {
+    return this.driver.query(this.dialect.asOf(target, columns, at));
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+}
+
+

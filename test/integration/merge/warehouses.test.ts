@@ -1,0 +1,152 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DuckDbWarehouse, planColumnsFromDuck } from '../../../shared/merge/duckdb/warehouse.js';
+import type { MergePlan } from '../../../shared/merge/plan.js';
+import { PostgresWarehouse, stagingBatchRows } from '../../../shared/merge/postgres/warehouse.js';
+import type { Warehouse } from '../../../shared/merge/warehouse.js';
+import { checksumSql } from '../../../shared/transform/classify.js';
+import { DuckSession, duckLiteral } from '../../../shared/transform/duckdb-session.js';
+import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
+import { pgExec } from '../../support/scd-harness.js';
+
+/**
+ * The two executing warehouses on the same changes file: a real PostgreSQL (PGlite over TCP,
+ * or TIDEMARK_TEST_PG_URL) and DuckDB. The checksum must be the same `count:sum` figure DuckDB
+ * computes in the transform, for every type, or validation would fail on PostgreSQL.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'tidemark-wh-'));
+const duck = { memoryLimit: '256MB', threads: 1, tempDir: join(dir, 'spill') };
+const DATA = `SELECT * FROM (VALUES
+  (1, 10::BIGINT, 1234.50::DECIMAL(12,2), 0.1::DOUBLE, 0.1::FLOAT, true, DATE '1990-05-17', TIMESTAMP '2026-01-02 03:04:05.123456', TIMESTAMPTZ '2026-01-02 03:04:05+02', '\\x00\\xFF'::BLOB, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::UUID, 'Ünïcode ✓'),
+  (2, -5::BIGINT, -0.01::DECIMAL(12,2), 3.0::DOUBLE, 100.0::FLOAT, false, DATE '2026-12-31', TIMESTAMP '2026-01-02 00:00:00', TIMESTAMPTZ '2026-07-01 23:30:00-04:30', ''::BLOB, NULL, ''),
+  (3, NULL, NULL, 1e15::DOUBLE, 1e7::FLOAT, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+  (4, 9223372036854775807::BIGINT, 99999999.99::DECIMAL(12,2), 1e20::DOUBLE, 1.5e-5::FLOAT, true, DATE '2000-02-29', TIMESTAMP '1970-01-01 00:00:00', TIMESTAMPTZ '2000-01-01 00:00:00+00', '\\x41'::BLOB, NULL, 'NULL'),
+  (5, 0::BIGINT, 0::DECIMAL(12,2), -2.5e-7::DOUBLE, 123456.0::FLOAT, false, DATE '2026-01-01', TIMESTAMP '2026-01-01 12:00:00', TIMESTAMPTZ '2026-01-01 12:00:00+00', NULL, NULL, 'a|b=1:c'),
+  (6, 1::BIGINT, 1::DECIMAL(12,2), 1e16::DOUBLE, 16777216::FLOAT, true, DATE '2026-01-01', TIMESTAMP '2026-01-01 12:00:00', TIMESTAMPTZ '2026-01-01 12:00:00+00', NULL, NULL, 'x')
+) t(id, big, amount, score, ratio, active, born, seen, seen_tz, photo, uid, note)`;
+const COLS = ['id', 'big', 'amount', 'score', 'ratio', 'active', 'born', 'seen', 'seen_tz', 'photo', 'uid', 'note'];
+
+let pgh: PostgresHandle;
+let changes: string;
+let expectedChecksum: string;
+let columns: MergePlan['columns'];
+
+async function writeChanges(file: string, select: string, runBoundary: string): Promise<void> {
+  const s = await DuckSession.open(':memory:', duck);
+  try {
+    await s.run(`SET TimeZone = 'UTC'`);
+    await s.run(
+      `COPY (SELECT *, md5(CAST(id AS VARCHAR) || coalesce(note, '')) AS _tm_row_hash, CAST(NULL AS VARCHAR) AS _tm_t1_hash,
+        TIMESTAMP '${runBoundary}' AS _tm_valid_from, md5(CAST(id AS VARCHAR) || '${runBoundary}') AS _tm_version_key, 'insert' AS _tm_op FROM (${select}))
+       TO ${duckLiteral(file)} (FORMAT parquet)`,
+    );
+  } finally {
+    s.close();
+  }
+}
+
+const plan = (runId: string, boundary: string): Omit<MergePlan, 'stage'> => ({
+  pipeline: 'types',
+  runId,
+  boundary,
+  target: { schema: 'dw', name: 'dim_types' },
+  keys: ['id'],
+  columns,
+  type1Columns: [],
+  deletes: 'retire',
+  scd: 2,
+  counts: { inserted: 6, updated: 0, deleted: 0, type1: 0 },
+});
+
+beforeAll(async () => {
+  pgh = await startPostgres();
+  // A server from TIDEMARK_TEST_PG_URL outlives test runs: start from no table.
+  await pgExec(pgh.url, 'DROP TABLE IF EXISTS dw.dim_types');
+  changes = join(dir, 'changes.parquet');
+  await writeChanges(changes, DATA, '2026-01-01 00:00:00');
+  const s = await DuckSession.open(':memory:', duck);
+  try {
+    const schema = await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet(${duckLiteral(changes)})`);
+    columns = planColumnsFromDuck(schema.map((r) => ({ name: r.column_name, type: r.column_type })));
+    const typed = COLS.map((c) => ({ name: c, type: schema.find((r) => r.column_name === c)!.column_type }));
+    const r = await s.one<{ n: bigint; s: bigint }>(checksumSql(typed, `read_parquet(${duckLiteral(changes)})`));
+    expectedChecksum = `${r!.n}:${r!.s}`;
+  } finally {
+    s.close();
+  }
+});
+afterAll(async () => {
+  await pgh?.stop();
+});
+
+describe.each([
+  ['postgres', () => new PostgresWarehouse(pgh.url, duck, 2)],
+  ['duckdb', () => new DuckDbWarehouse(join(dir, 'warehouse.duckdb'), duck)],
+] as const)('%s warehouse', (name, make) => {
+  let wh: Warehouse;
+  beforeAll(() => {
+    wh = make();
+  });
+  afterAll(async () => wh?.close());
+
+  it('merges, creating the target with the SCD2 columns', async () => {
+    expect(await wh.merge(plan('20260101T000000Z-0001', '2026-01-01T00:00:00.000Z'), changes)).toBe('merged');
+    const described = (await wh.describe({ schema: 'dw', name: 'dim_types' })).map((c) => c.name);
+    expect(described).toEqual([...COLS, '_tm_valid_from', '_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_row_hash', '_tm_run_id', '_tm_version_key']);
+    expect(await wh.currentRowCount({ schema: 'dw', name: 'dim_types' })).toBe(6);
+    // PostgreSQL stages in bounded batches: 6 rows, 2 per INSERT here.
+    if (wh instanceof PostgresWarehouse) expect(wh.lastStage).toEqual({ rows: 6, batches: 3 });
+  });
+
+  it('gives the same checksum as DuckDB computes over the changes file, for every type', async () => {
+    expect(await wh.checksum({ schema: 'dw', name: 'dim_types' }, COLS, ['id'], 'table')).toBe(expectedChecksum);
+    expect(await wh.checksum({ schema: 'dw', name: 'dim_types' }, COLS, ['id'], { changesFile: changes })).toBe(expectedChecksum);
+  });
+
+  it('applies the same run twice as a no-op', async () => {
+    expect(await wh.merge(plan('20260101T000000Z-0001', '2026-01-01T00:00:00.000Z'), changes)).toBe('already-merged');
+    expect(await wh.currentRowCount({ schema: 'dw', name: 'dim_types' })).toBe(6);
+  });
+
+  it('reads the dimension as of a timestamp', async () => {
+    const second = join(dir, `changes-2-${name}.parquet`);
+    await writeChanges(second, `SELECT * REPLACE ('changed' AS note) FROM (${DATA}) WHERE id = 1`, '2026-01-01 06:00:00');
+    const p = { ...plan('20260101T060000Z-0002', '2026-01-01T06:00:00.000Z'), counts: { inserted: 0, updated: 1, deleted: 0, type1: 0 } };
+    // Classified as an update: rewrite _tm_op in a copy of the file.
+    const upd = join(dir, `changes-2u-${name}.parquet`);
+    const s = await DuckSession.open(':memory:', duck);
+    await s.run(`COPY (SELECT * REPLACE ('update' AS _tm_op) FROM read_parquet(${duckLiteral(second)})) TO ${duckLiteral(upd)} (FORMAT parquet)`);
+    s.close();
+    expect(await wh.merge(p, upd)).toBe('merged');
+    const target = { schema: 'dw', name: 'dim_types' };
+    const cols = columns.filter((c) => c.name === 'id' || c.name === 'note');
+    const at = async (t: string) =>
+      (await wh.asOf(target, cols, t)).map((r) => `${String(r.id)}:${String(r.note)}`).sort();
+    expect(await at('2025-12-31T23:59:59Z')).toEqual([]);
+    expect(await at('2026-01-01T05:59:59Z')).toEqual(['1:Ünïcode ✓', '2:', '3:null', '4:NULL', '5:a|b=1:c', '6:x']);
+    expect(await at('2026-01-01T06:00:00Z')).toEqual(['1:changed', '2:', '3:null', '4:NULL', '5:a|b=1:c', '6:x']);
+    expect(await wh.currentRowCount(target)).toBe(6);
+  });
+});
+
+describe('postgres staging', () => {
+  it('bounds a batch by rows and by the 65 535 parameter limit', () => {
+    expect(stagingBatchRows(17, 65_535)).toBe(1000);
+    expect(stagingBatchRows(200, 65_535)).toBe(327);
+    expect(stagingBatchRows(70_000, 65_535)).toBe(1);
+  });
+
+  it('keeps every version key distinct after two merges', async () => {
+    const c = new pg.Client({ connectionString: pgh.url });
+    await c.connect();
+    try {
+      const r = await c.query(`select count(*)::int n, count(distinct _tm_version_key)::int k from dw.dim_types`);
+      expect(r.rows[0]).toEqual({ n: 7, k: 7 });
+    } finally {
+      await c.end();
+    }
+  });
+});

@@ -1,0 +1,135 @@
+import { join } from 'node:path';
+import pg from 'pg';
+import { openLocalStack, runOnce, type LocalStack, type RunSummary } from '../../shared/local/stack.js';
+import { duckExec, duckQuery, makeProject } from './project.js';
+
+export type WarehouseKind = 'duckdb' | 'postgres';
+
+export interface Step {
+  /** SQL run against the DuckDB source before the run. */
+  source: string[];
+  /** Minutes the clock advances before this run (the first run starts at 2026-01-01T00:00Z). */
+  advanceMinutes?: number;
+}
+
+export interface Scenario {
+  name: string;
+  /** Pipeline YAML lines below `key:` (target, validation …), with WAREHOUSE/TABLE placeholders filled in. */
+  pipeline: (p: { name: string; table: string }) => string;
+  /** SQL creating and filling the source (schema `app`). */
+  setup: string[];
+  steps: Step[];
+  /** Columns to read back, in order (user columns; SCD columns are added). */
+  columns: string[];
+  keys: string[];
+  /** Runs after the last step, before the table is read (e.g. a duplicate delivery). */
+  after?: (stack: LocalStack, runs: RunSummary[], pipeline: string) => Promise<unknown>;
+}
+
+export interface Played {
+  runs: RunSummary[];
+  /** The whole dimension, every value as text, run ids replaced by r1, r2, … */
+  table: Array<Record<string, string | null>>;
+  after?: unknown;
+}
+
+const START = Date.parse('2026-01-01T00:00:00Z');
+
+/** Runs a scenario through the real chain (Azurite, DuckDB source, the given warehouse). */
+export async function play(sc: Scenario, kind: WarehouseKind, azuriteCs: string, pgUrl: string): Promise<Played> {
+  const pipelineName = `${sc.name}_${kind === 'duckdb' ? 'dk' : 'pg'}`;
+  const table = `dw.${sc.name}`;
+  const dir = makeProject({
+    tidemark: `storage: AzureWebJobsStorage
+connections:
+  SRC: { kind: duckdb, path: source.duckdb }
+warehouses:
+  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : '{ kind: postgres, setting: TIDEMARK_TEST_WH }'}
+duckdb: { memoryLimit: 256MB, threads: 1 }
+`,
+    pipelines: { [pipelineName]: sc.pipeline({ name: pipelineName, table }) },
+  });
+  await duckExec(join(dir, 'source.duckdb'), 'create schema app', ...sc.setup);
+  // A server from TIDEMARK_TEST_PG_URL outlives test runs: start from no table.
+  if (kind === 'postgres') await pgExec(pgUrl, `DROP TABLE IF EXISTS "dw"."${sc.name}"`);
+  const clock = { t: START };
+  const stack: LocalStack = await openLocalStack({
+    projectDir: dir,
+    connectionString: azuriteCs,
+    env: { ...process.env, TIDEMARK_TEST_WH: pgUrl },
+    now: () => new Date(clock.t),
+  });
+  const runs: RunSummary[] = [];
+  try {
+    for (const [i, step] of sc.steps.entries()) {
+      if (step.source.length) await duckExec(join(dir, 'source.duckdb'), ...step.source);
+      if (i > 0) clock.t += (step.advanceMinutes ?? 60) * 60_000;
+      runs.push(await runOnce(stack, { pipeline: pipelineName }, 60_000));
+    }
+    const after = sc.after ? await sc.after(stack, runs, pipelineName) : undefined;
+    const rows = await readDimension(kind, kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : pgUrl, table, sc.columns, sc.keys);
+    const ids = new Map(runs.map((r, i) => [r.runId, `r${i + 1}`]));
+    return { runs, after, table: rows.map((r) => ({ ...r, run: r.run == null ? null : (ids.get(r.run) ?? r.run) })) };
+  } finally {
+    await stack.close();
+  }
+}
+
+/** The whole dimension as text, ordered by key and valid_from, from either engine. */
+export async function readDimension(kind: WarehouseKind, where: string, table: string, columns: string[], keys: string[]): Promise<Array<Record<string, string | null>>> {
+  const [schema, name] = table.split('.') as [string, string];
+  const order = `${keys.map((k) => `"${k}"`).join(', ')}, _tm_valid_from, _tm_is_deleted`;
+  if (kind === 'duckdb') {
+    const rows = await duckQuery<Record<string, unknown>>(
+      where,
+      `select ${columns.map((c) => `cast("${c}" as varchar) as "${c}"`).join(', ')},
+         strftime(_tm_valid_from, '%Y-%m-%dT%H:%M:%S') vf, strftime(_tm_valid_to, '%Y-%m-%dT%H:%M:%S') vt,
+         cast(_tm_is_current as varchar) cur, cast(_tm_is_deleted as varchar) del, _tm_run_id run
+       from "${schema}"."${name}" order by ${order}`,
+    );
+    return rows.map(textRow);
+  }
+  const c = new pg.Client({ connectionString: where });
+  await c.connect();
+  try {
+    const r = await c.query(
+      `select ${columns.map((col) => `"${col}"::text as "${col}"`).join(', ')},
+         to_char(_tm_valid_from, 'YYYY-MM-DD"T"HH24:MI:SS') vf, to_char(_tm_valid_to, 'YYYY-MM-DD"T"HH24:MI:SS') vt,
+         _tm_is_current::text cur, _tm_is_deleted::text del, _tm_run_id run
+       from "${schema}"."${name}" order by ${order}`,
+    );
+    return r.rows.map(textRow);
+  } finally {
+    await c.end();
+  }
+}
+
+function textRow(r: Record<string, unknown>): Record<string, string | null> {
+  return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v === null || v === undefined ? null : String(v)]));
+}
+
+/** Fails with the table when the dimension is missing (run failed before the first merge). */
+export async function dimensionExists(kind: WarehouseKind, where: string, table: string): Promise<boolean> {
+  const [schema, name] = table.split('.') as [string, string];
+  if (kind === 'duckdb') {
+    const r = await duckQuery<{ n: bigint }>(where, `select count(*) n from information_schema.tables where table_schema = '${schema}' and table_name = '${name}'`);
+    return Number(r[0]?.n ?? 0) > 0;
+  }
+  const c = new pg.Client({ connectionString: where });
+  await c.connect();
+  try {
+    return (await c.query(`select 1 from information_schema.tables where table_schema = $1 and table_name = $2`, [schema, name])).rows.length > 0;
+  } finally {
+    await c.end();
+  }
+}
+
+export async function pgExec(url: string, sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}

@@ -1,0 +1,55 @@
+import type { Dialect } from '../../../shared/merge/dialect.js';
+import { duckdbDialect } from '../../../shared/merge/duckdb/dialect.js';
+import type { MergePlan } from '../../../shared/merge/plan.js';
+import { postgresDialect } from '../../../shared/merge/postgres/dialect.js';
+import { synapseDialect } from '../../../shared/merge/synapse/dialect.js';
+
+export const dialects: Dialect[] = [duckdbDialect, postgresDialect, synapseDialect('hash')];
+
+export function plan(over: Partial<MergePlan> = {}): MergePlan {
+  return {
+    pipeline: 'accounts',
+    runId: '20260101T000000Z-abcd',
+    boundary: '2026-01-01T00:00:00.000Z',
+    target: { schema: 'dw', name: 'dim_account' },
+    stage: { schema: 'dw', name: '_tm_stage_accounts' },
+    keys: ['id'],
+    columns: [
+      { name: 'id', type: { kind: 'integer', bits: 32 } },
+      { name: 'name', type: { kind: 'text' } },
+      { name: 'email', type: { kind: 'text' } },
+      { name: 'amount', type: { kind: 'decimal', precision: 12, scale: 2 } },
+      { name: 'seen_at', type: { kind: 'timestamptz' } },
+    ],
+    type1Columns: ['email'],
+    deletes: 'retire',
+    scd: 2,
+    counts: { inserted: 3, updated: 2, deleted: 1, type1: 1 },
+    ...over,
+  };
+}
+
+/** Every statement a dialect renders for the fixture plans, labelled for golden files and parse lists. */
+export function renderAll(d: Dialect): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const add = (label: string, sts: ReadonlyArray<{ sql: string }>) => sts.forEach((s, i) => out.push([`${label}#${i + 1}`, s.sql]));
+  add('create', d.ensureTarget(plan(), []));
+  const existing = [
+    { name: 'id', type: d.typeName({ kind: 'integer', bits: 16 }) },
+    { name: 'name', type: d.typeName({ kind: 'text' }) },
+    { name: 'amount', type: d.typeName({ kind: 'decimal', precision: 12, scale: 2 }) },
+    { name: 'seen_at', type: d.typeName({ kind: 'timestamptz' }) },
+    ...['_tm_valid_from', '_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_row_hash', '_tm_run_id', '_tm_version_key'].map((n) => ({ name: n, type: 'x' })),
+  ];
+  add('evolve', d.ensureTarget(plan({ allowTypeWidening: true }), existing));
+  add('ledger-check', [d.ledgerCheck(plan())]);
+  add('scd2-retire', d.mergeSteps(plan()));
+  add('scd2-mark', d.mergeSteps(plan({ deletes: 'mark' })));
+  add('scd2-ignore', d.mergeSteps(plan({ deletes: 'ignore', type1Columns: [] })));
+  add('scd1-retire', d.mergeSteps(plan({ scd: 1, type1Columns: [] })));
+  add('scd1-mark', d.mergeSteps(plan({ scd: 1, deletes: 'mark', type1Columns: [] })));
+  add('describe', [d.describeTarget(plan().target)]);
+  add('current-count', [d.currentRowCount(plan().target)]);
+  add('as-of', [d.asOf(plan().target, plan().columns, '2026-01-01T12:00:00Z')]);
+  return out;
+}

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { duckdbDialect } from '../../../shared/merge/duckdb/dialect.js';
+import { logicalFromDuck, type MergePlan } from '../../../shared/merge/plan.js';
+
+const plan: MergePlan = {
+  pipeline: 'accounts',
+  runId: '20260101T000000Z-abcd',
+  boundary: '2026-01-01T00:00:00.000Z',
+  target: { schema: 'dw', name: 'dim_account' },
+  stage: { name: '_tm_stage' },
+  keys: ['id'],
+  columns: [
+    { name: 'id', type: { kind: 'integer', bits: 32 } },
+    { name: 'city', type: { kind: 'text' } },
+  ],
+  type1Columns: [],
+  deletes: 'retire',
+  scd: 2,
+  counts: { inserted: 1, updated: 2, deleted: 3, type1: 0 },
+};
+
+describe('SCD2 merge planning (duckdb)', () => {
+  it('closes changed and deleted keys, then inserts new versions, then writes the ledger', () => {
+    const steps = duckdbDialect.mergeSteps(plan);
+    expect(steps).toEqual([
+      {
+        sql: `UPDATE "dw"."dim_account" AS t SET "_tm_valid_to" = s."_tm_valid_from", "_tm_is_current" = false FROM "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND t."_tm_run_id" <> $1 AND s."_tm_op" IN ('insert', 'update', 'delete')`,
+        parameters: ['20260101T000000Z-abcd'],
+      },
+      {
+        sql: `INSERT INTO "dw"."dim_account" ("id", "city", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT s."id", s."city", s."_tm_valid_from", NULL, true, false, s."_tm_row_hash", $1, s."_tm_version_key" FROM "_tm_stage" AS s WHERE s."_tm_op" IN ('insert', 'update')`,
+        parameters: ['20260101T000000Z-abcd'],
+      },
+      {
+        sql: `INSERT INTO "dw"."_tm_ledger" ("pipeline", "run_id", "target_table", "boundary", "inserted", "updated", "deleted", "committed_at") VALUES ($1, $2, $3, CAST($4 AS TIMESTAMP), $5, $6, $7, CURRENT_TIMESTAMP)`,
+        parameters: ['accounts', '20260101T000000Z-abcd', 'dw.dim_account', '2026-01-01 00:00:00.000', 1, 2, 3],
+      },
+    ]);
+  });
+
+  it('checks the ledger with bound values, never interpolated ones', () => {
+    expect(duckdbDialect.ledgerCheck(plan)).toEqual({
+      sql: `SELECT 1 AS present FROM "dw"."_tm_ledger" WHERE "pipeline" = $1 AND "run_id" = $2`,
+      parameters: ['accounts', '20260101T000000Z-abcd'],
+    });
+  });
+
+  it('does not close versions on deletes under `ignore`, and marks them under `mark`', () => {
+    const ignore = duckdbDialect.mergeSteps({ ...plan, deletes: 'ignore' });
+    expect(ignore[0]!.sql).toContain(`s."_tm_op" IN ('insert', 'update')`);
+    const mark = duckdbDialect.mergeSteps({ ...plan, deletes: 'mark' });
+    expect(mark[0]!.sql).toMatch(/^INSERT INTO "dw"\."dim_account" .* SELECT t\."id", t\."city", s\."_tm_valid_from", NULL, true, true, /);
+    expect(mark).toHaveLength(4);
+  });
+
+  it('overwrites type 1 columns on the current version only', () => {
+    const steps = duckdbDialect.mergeSteps({ ...plan, type1Columns: ['city'] });
+    expect(steps[1]!.sql).toBe(
+      `UPDATE "dw"."dim_account" AS t SET "city" = s."city" FROM "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'type1'`,
+    );
+  });
+
+  it('creates the target with the SCD2 columns and adds new columns later', () => {
+    const create = duckdbDialect.ensureTarget(plan, []);
+    expect(create[1]!.sql).toBe(
+      `CREATE TABLE IF NOT EXISTS "dw"."dim_account" ("id" INTEGER, "city" VARCHAR, "_tm_valid_from" TIMESTAMP, "_tm_valid_to" TIMESTAMP, "_tm_is_current" BOOLEAN, "_tm_is_deleted" BOOLEAN, "_tm_row_hash" VARCHAR, "_tm_run_id" VARCHAR, "_tm_version_key" VARCHAR)`,
+    );
+    const existing = ['id INTEGER', '_tm_valid_from TIMESTAMP', '_tm_valid_to TIMESTAMP', '_tm_is_current BOOLEAN', '_tm_is_deleted BOOLEAN', '_tm_row_hash VARCHAR', '_tm_run_id VARCHAR', '_tm_version_key VARCHAR'].map(
+      (s) => ({ name: s.split(' ')[0]!, type: s.split(' ')[1]! }),
+    );
+    const evolve = duckdbDialect.ensureTarget(plan, existing);
+    expect(evolve[1]!.sql).toBe(`ALTER TABLE "dw"."dim_account" ADD COLUMN "city" VARCHAR`);
+    expect(() => duckdbDialect.ensureTarget(plan, existing.map((c) => (c.name === 'id' ? { ...c, type: 'VARCHAR' } : c)))).toThrow(
+      'type change in dw.dim_account.id: target has VARCHAR, source now gives INTEGER',
+    );
+  });
+
+  it('maps DuckDB types to logical types without losing precision', () => {
+    expect(logicalFromDuck('DECIMAL(18,2)')).toEqual({ kind: 'decimal', precision: 18, scale: 2 });
+    expect(logicalFromDuck('TIMESTAMP WITH TIME ZONE')).toEqual({ kind: 'timestamptz' });
+    expect(logicalFromDuck('UBIGINT')).toEqual({ kind: 'integer', bits: 128 });
+    expect(logicalFromDuck('VARCHAR')).toEqual({ kind: 'text' });
+  });
+
+  it('quotes identifiers so that a hostile name stays a name', () => {
+    expect(duckdbDialect.quoteIdent('x"; drop table y; --')).toBe('"x""; drop table y; --"');
+  });
+});

@@ -1,0 +1,245 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Statement } from '../../../shared/merge/dialect.js';
+import type { MergePlan } from '../../../shared/merge/plan.js';
+import { copySourceUrl, MssqlDriver, SynapseWarehouse, type TsqlDriver } from '../../../shared/merge/synapse/warehouse.js';
+import { pipelineSchema } from '../../../shared/config/schema.js';
+import { warehouseSchema } from '../../../shared/config/schema.js';
+import { duckExec } from '../../support/project.js';
+import { plan } from './fixtures.js';
+
+/**
+ * FAKE DRIVER: no SQL Server or Synapse can run here (DESIGN §15). This fake records what the
+ * Synapse warehouse sends through its driver port, so the tests check the exact statements
+ * and where the transaction begins and ends; the SQL itself is pinned by the golden file and
+ * parsed in synapse-parse.test.ts.
+ */
+class RecordingDriver implements TsqlDriver {
+  readonly log: string[] = [];
+  constructor(
+    private readonly answer: (st: Statement) => Record<string, unknown>[] = () => [],
+    private readonly failOn?: RegExp,
+  ) {}
+  async query(st: Statement) {
+    this.log.push(st.sql);
+    if (this.failOn?.test(st.sql)) throw new Error('Arithmetic overflow (simulated)');
+    return this.answer(st);
+  }
+  async begin() {
+    this.log.push('BEGIN TRANSACTION');
+  }
+  async commit() {
+    this.log.push('COMMIT');
+  }
+  async rollback() {
+    this.log.push('ROLLBACK');
+  }
+  async close() {
+    this.log.push('CLOSE');
+  }
+}
+
+const duck = { memoryLimit: '128MB', threads: 1, tempDir: join(tmpdir(), 'tidemark-test-spill') };
+const blob = { container: 'changes', name: 'accounts/20260101T000000Z-abcd/changes.parquet' };
+let changesFile: string;
+
+beforeAll(async () => {
+  changesFile = join(mkdtempSync(join(tmpdir(), 'tidemark-syn-')), 'changes.parquet');
+  await duckExec(
+    ':memory:',
+    `COPY (SELECT 1::INTEGER AS id, 'Ann' AS name, 'a@x' AS email, 1.50::DECIMAL(12,2) AS amount, TIMESTAMPTZ '2026-01-01 00:00:00+00' AS seen_at,
+      md5('x') AS _tm_row_hash, CAST(NULL AS VARCHAR) AS _tm_t1_hash, TIMESTAMP '2026-01-01 00:00:00' AS _tm_valid_from, md5('y') AS _tm_version_key, 'insert' AS _tm_op)
+     TO '${''}${'PLACEHOLDER'}' (FORMAT parquet)`.replace('PLACEHOLDER', changesFile.replace(/'/g, "''")),
+  );
+});
+
+const mergePlan = (): Omit<MergePlan, 'stage'> => {
+  const { stage: _stage, ...rest } = plan();
+  return rest;
+};
+
+function warehouse(driver: TsqlDriver, credential: { kind: 'managedIdentity' } | { kind: 'sas'; token: string } = { kind: 'managedIdentity' }) {
+  return new SynapseWarehouse(driver, { stagingUrl: 'https://acct.dfs.core.windows.net', credential, distribution: 'hash', duck });
+}
+
+const kind = (sql: string) =>
+  sql.startsWith('SELECT c.[name]')
+    ? 'describe'
+    : sql.startsWith('SELECT 1 AS present')
+      ? 'ledger-check'
+      : sql.startsWith('COPY INTO')
+        ? 'copy'
+        : sql.includes('CREATE SCHEMA')
+          ? 'schema'
+          : sql.includes('DROP TABLE')
+            ? 'drop-stage'
+            : sql.includes('CREATE TABLE [dw].[_tm_stage')
+              ? 'create-stage'
+              : sql.includes('CREATE TABLE [dw].[_tm_ledger]')
+                ? 'create-ledger'
+                : sql.includes('CREATE TABLE [dw].[dim_account]')
+                  ? 'create-target'
+                  : sql.startsWith('INSERT INTO [dw].[_tm_ledger]')
+                    ? 'ledger-insert'
+                    : sql.startsWith('UPDATE')
+                      ? 'update'
+                      : sql.startsWith('INSERT')
+                        ? 'insert'
+                        : sql;
+
+describe('Synapse warehouse through a recording fake driver', () => {
+  it('runs DDL and COPY INTO outside the transaction, and the ledger check, steps and ledger insert inside it', async () => {
+    const d = new RecordingDriver();
+    expect(await warehouse(d).merge(mergePlan(), changesFile, blob)).toBe('merged');
+    expect(d.log.map(kind)).toEqual([
+      'describe',
+      'schema',
+      'create-target',
+      'create-ledger',
+      'ledger-check',
+      'drop-stage',
+      'create-stage',
+      'copy',
+      'BEGIN TRANSACTION',
+      'ledger-check',
+      'update',
+      'update',
+      'insert',
+      'ledger-insert',
+      'COMMIT',
+      'drop-stage',
+    ]);
+    const copy = d.log.find((s) => s.startsWith('COPY INTO'))!;
+    expect(copy).toBe(
+      `COPY INTO [dw].[_tm_stage_accounts] FROM 'https://acct.dfs.core.windows.net/changes/accounts/20260101T000000Z-abcd/changes.parquet' WITH (FILE_TYPE = 'PARQUET', CREDENTIAL = (IDENTITY = 'Managed Identity'), AUTO_CREATE_TABLE = 'OFF')`,
+    );
+    // The stage has the Parquet file's columns, in its order, hashed like the target.
+    expect(d.log.find((s) => s.includes('CREATE TABLE [dw].[_tm_stage'))).toBe(
+      'CREATE TABLE [dw].[_tm_stage_accounts] ([id] int NULL, [name] nvarchar(4000) NULL, [email] nvarchar(4000) NULL, [amount] decimal(12,2) NULL, [seen_at] datetime2(6) NULL, [_tm_row_hash] nvarchar(4000) NULL, [_tm_t1_hash] nvarchar(4000) NULL, [_tm_valid_from] datetime2(6) NULL, [_tm_version_key] nvarchar(4000) NULL, [_tm_op] nvarchar(4000) NULL) WITH (DISTRIBUTION = HASH([id]), HEAP)',
+    );
+  });
+
+  it('is a no-op when the ledger already has the run (checked before staging)', async () => {
+    const d = new RecordingDriver((st) => (st.sql.startsWith('SELECT 1 AS present') ? [{ present: 1 }] : []));
+    expect(await warehouse(d).merge(mergePlan(), changesFile, blob)).toBe('already-merged');
+    expect(d.log.map(kind)).toEqual(['describe', 'schema', 'create-target', 'create-ledger', 'ledger-check']);
+  });
+
+  it('is a no-op when a duplicate committed between the first check and the transaction', async () => {
+    let checks = 0;
+    const d = new RecordingDriver((st) => (st.sql.startsWith('SELECT 1 AS present') && ++checks === 2 ? [{ present: 1 }] : []));
+    expect(await warehouse(d).merge(mergePlan(), changesFile, blob)).toBe('already-merged');
+    expect(d.log.map(kind).slice(-5)).toEqual(['copy', 'BEGIN TRANSACTION', 'ledger-check', 'ROLLBACK', 'drop-stage']);
+  });
+
+  it('rolls back when a step fails, leaves no ledger row, and still drops the stage', async () => {
+    const d = new RecordingDriver(() => [], /^INSERT INTO \[dw\]\.\[dim_account\]/);
+    await expect(warehouse(d).merge(mergePlan(), changesFile, blob)).rejects.toThrow(/Arithmetic overflow/);
+    expect(d.log.map(kind).slice(-6)).toEqual(['ledger-check', 'update', 'update', 'insert', 'ROLLBACK', 'drop-stage']);
+    expect(d.log.some((s) => s.startsWith('INSERT INTO [dw].[_tm_ledger]'))).toBe(false);
+  });
+
+  it('adds new columns outside the transaction when the target exists', async () => {
+    const existing = [
+      { name: 'id', type: 'int' },
+      { name: 'name', type: 'nvarchar(4000)' },
+      { name: 'amount', type: 'decimal(12,2)' },
+      { name: 'seen_at', type: 'datetime2(6)' },
+      ...['_tm_valid_from', '_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_row_hash', '_tm_run_id', '_tm_version_key'].map((n) => ({ name: n, type: 'x' })),
+    ];
+    const d = new RecordingDriver((st) => (st.sql.startsWith('SELECT c.[name]') ? existing : []));
+    await warehouse(d).merge(mergePlan(), changesFile, blob);
+    const begin = d.log.indexOf('BEGIN TRANSACTION');
+    const alter = d.log.findIndex((s) => s.startsWith('ALTER TABLE'));
+    expect(d.log[alter]).toBe('ALTER TABLE [dw].[dim_account] ADD [email] nvarchar(4000) NULL');
+    expect(alter).toBeLessThan(begin);
+    expect(d.log.filter((s) => /CREATE TABLE \[dw\]\.\[dim_account\]/.test(s))).toEqual([]);
+  });
+
+  it('reads with SAS through the .blob endpoint, the token as a COPY INTO literal', async () => {
+    const d = new RecordingDriver();
+    await warehouse(d, { kind: 'sas', token: "sv=2024&sig=a'b" }).merge(mergePlan(), changesFile, blob);
+    expect(d.log.find((s) => s.startsWith('COPY INTO'))).toContain(
+      `FROM 'https://acct.blob.core.windows.net/changes/accounts/20260101T000000Z-abcd/changes.parquet' WITH (FILE_TYPE = 'PARQUET', CREDENTIAL = (IDENTITY = 'Shared Access Signature', SECRET = 'sv=2024&sig=a''b'), AUTO_CREATE_TABLE = 'OFF')`,
+    );
+  });
+});
+
+describe('COPY INTO source URL', () => {
+  it('refuses a managed identity on the .blob endpoint, naming the fix', () => {
+    expect(() => copySourceUrl('https://acct.blob.core.windows.net', { kind: 'managedIdentity' }, blob)).toThrow(
+      /managed identity reads ADLS Gen2 through the \.dfs endpoint.*https:\/\/<account>\.dfs\.core\.windows\.net/,
+    );
+  });
+  it('refuses plain http and non-URLs', () => {
+    expect(() => copySourceUrl('http://acct.dfs.core.windows.net', { kind: 'managedIdentity' }, blob)).toThrow(/must be https/);
+    expect(() => copySourceUrl('acct', { kind: 'managedIdentity' }, blob)).toThrow(/not a URL/);
+  });
+  it('encodes blob path segments', () => {
+    expect(copySourceUrl('https://a.dfs.core.windows.net', { kind: 'managedIdentity' }, { container: 'changes', name: "p/r x/it's.parquet" })).toBe(
+      "https://a.dfs.core.windows.net/changes/p/r%20x/it's.parquet",
+    );
+  });
+});
+
+describe('Synapse warehouse from config', () => {
+  const p = pipelineSchema.parse({ name: 'accounts', source: { connection: 'SRC', table: 'crm.accounts' }, key: ['id'], target: { warehouse: 'DW', table: 'dw.dim_account' } });
+  it('raises the mssql requestTimeout from its 15 s default to the configured value', () => {
+    const wh = warehouseSchema.parse({ kind: 'synapse', setting: 'DW_CONN', stagingUrlSetting: 'DW_STAGING' });
+    const w = SynapseWarehouse.fromConfig(wh, p, { DW_CONN: 'Server=tcp:x.sql.azuresynapse.net;Database=dw', DW_STAGING: 'https://a.dfs.core.windows.net' }, duck);
+    const driver = (w as unknown as { driver: MssqlDriver }).driver;
+    expect(driver).toBeInstanceOf(MssqlDriver);
+    expect(driver.requestTimeoutMs).toBe(30 * 60_000);
+    expect(driver.config()).toMatchObject({ server: 'x.sql.azuresynapse.net', database: 'dw', requestTimeout: 1_800_000, pool: { max: 1 } });
+  });
+  it('names the missing setting', () => {
+    const wh = warehouseSchema.parse({ kind: 'synapse', setting: 'DW_CONN' });
+    expect(() => SynapseWarehouse.fromConfig(wh, p, { DW_CONN: 'x' }, duck)).toThrow(/warehouses\.DW\.stagingUrlSetting/);
+    const sas = warehouseSchema.parse({ kind: 'synapse', setting: 'DW_CONN', stagingUrlSetting: 'S', credential: 'sas' });
+    expect(() => SynapseWarehouse.fromConfig(sas, p, { DW_CONN: 'x', S: 'https://a.dfs.core.windows.net' }, duck)).toThrow(/sasSetting/);
+  });
+});
+
+describe('Synapse checksum through the fake driver', () => {
+  const described = [
+    { name: 'id', type: 'int' },
+    { name: 'email', type: 'nvarchar(4000)' },
+  ];
+  const answer = (st: Statement) =>
+    st.sql.startsWith('SELECT c.[name]') ? described : st.sql.startsWith('SELECT COUNT_BIG') ? [{ n: 1, s: '123' }] : [];
+
+  it('over the whole table', async () => {
+    const d = new RecordingDriver(answer);
+    expect(await warehouse(d).checksum({ schema: 'dw', name: 'dim_account' }, ['id', 'email'], ['id'], 'table')).toBe('1:123');
+    expect(d.log.at(-1)).toBe(
+      "SELECT COUNT_BIG(*) AS n, COALESCE(SUM(CAST(CAST(CONVERT(varbinary(8), '0' + LEFT(CONVERT(varchar(32), HASHBYTES('MD5', COALESCE(STUFF(CASE WHEN [id] IS NULL THEN '' ELSE '|' + 'id=' + CAST(DATALENGTH(CAST([id] AS varchar(max))) AS varchar(20)) + ':' + CAST([id] AS varchar(max)) END + CASE WHEN [email] IS NULL THEN '' ELSE '|' + 'email=' + CAST(DATALENGTH(CAST([email] AS varchar(max))) AS varchar(20)) + ':' + CAST([email] AS varchar(max)) END, 1, 1, ''), '')), 2), 15), 2) AS bigint) AS decimal(38,0))), 0) AS s FROM (SELECT * FROM [dw].[dim_account] WHERE [_tm_is_current] = 1 AND [_tm_is_deleted] = 0) AS _tm_t",
+    );
+  });
+
+  it("over this run's changed keys, bound as parameters into a temp table", async () => {
+    const d = new RecordingDriver(answer);
+    const params: unknown[][] = [];
+    const orig = d.query.bind(d);
+    d.query = async (st: Statement) => {
+      params.push([...st.parameters]);
+      return orig(st);
+    };
+    await warehouse(d).checksum({ schema: 'dw', name: 'dim_account' }, ['id', 'email'], ['id'], { changesFile });
+    expect(d.log.slice(1, 4)).toEqual([
+      "IF OBJECT_ID(N'tempdb..#_tm_checksum_keys') IS NOT NULL DROP TABLE #_tm_checksum_keys",
+      'CREATE TABLE #_tm_checksum_keys ([id] int NULL) WITH (DISTRIBUTION = ROUND_ROBIN, HEAP)',
+      'INSERT INTO #_tm_checksum_keys ([id]) SELECT @p1',
+    ]);
+    expect(params[3]).toEqual(['1']);
+    expect(d.log.at(-1)).toContain(
+      'FROM (SELECT t.* FROM (SELECT * FROM [dw].[dim_account] WHERE [_tm_is_current] = 1 AND [_tm_is_deleted] = 0) AS t WHERE EXISTS (SELECT 1 FROM #_tm_checksum_keys AS k WHERE k.[id] = t.[id])) AS _tm_t',
+    );
+  });
+
+  it('refuses a float checksum column by name', async () => {
+    const d = new RecordingDriver((st) => (st.sql.startsWith('SELECT c.[name]') ? [{ name: 'score', type: 'float' }] : []));
+    await expect(warehouse(d).checksum({ schema: 'dw', name: 'dim_account' }, ['score'], ['id'], 'table')).rejects.toThrow(/checksum column score is float/);
+  });
+});

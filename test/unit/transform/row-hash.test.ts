@@ -1,0 +1,135 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DuckSession } from '../../../shared/transform/duckdb-session.js';
+import { canonicalRowExpr, canonicalText, hashColumnOrder, rowHashExpr, type TypedColumn } from '../../../shared/transform/row-hash.js';
+
+/**
+ * The row hash of DESIGN §7, evaluated by DuckDB exactly as the transform does. Changing any
+ * expected text here means every stored `_tm_row_hash` changes and every row would open a new
+ * version on the next run: such a change needs a migration, not a test update.
+ */
+let s: DuckSession;
+beforeAll(async () => {
+  s = await DuckSession.open(':memory:', { memoryLimit: '128MB', threads: 1, tempDir: '.tidemark/test-spill' });
+  // A non-UTC session: canonical times must not depend on it.
+  await s.run(`SET TimeZone = 'America/New_York'`);
+});
+afterAll(() => s.close());
+
+async function text(cols: TypedColumn[], values: string): Promise<string> {
+  const r = await s.one<{ t: string }>(`SELECT ${canonicalRowExpr(cols)} AS t FROM (SELECT ${values}) AS x`);
+  return r!.t;
+}
+async function hash(cols: TypedColumn[], values: string): Promise<string> {
+  const r = await s.one<{ h: string }>(`SELECT ${rowHashExpr(cols)} AS h FROM (SELECT ${values}) AS x`);
+  return r!.h;
+}
+async function one(type: string, literal: string): Promise<string> {
+  const r = await s.one<{ t: string }>(`SELECT ${canonicalText({ name: 'v', type })} AS t FROM (SELECT CAST(${literal} AS ${type}) AS v) AS x`);
+  return r!.t;
+}
+
+const AB: TypedColumn[] = [
+  { name: 'a', type: 'VARCHAR' },
+  { name: 'b', type: 'VARCHAR' },
+];
+
+describe('row hash: NULL and separators', () => {
+  it("keeps NULL, '' and 'NULL' apart", async () => {
+    const col: TypedColumn[] = [{ name: 'a', type: 'VARCHAR' }];
+    expect(await text(col, `CAST(NULL AS VARCHAR) AS a`)).toBe('');
+    expect(await text(col, `'' AS a`)).toBe('a=0:');
+    expect(await text(col, `'NULL' AS a`)).toBe('a=4:NULL');
+    const hashes = new Set([await hash(col, `CAST(NULL AS VARCHAR) AS a`), await hash(col, `'' AS a`), await hash(col, `'NULL' AS a`)]);
+    expect(hashes.size).toBe(3);
+  });
+
+  it("tells ('a','bc') from ('ab','c'), also with the separator inside a value", async () => {
+    expect(await text(AB, `'a' AS a, 'bc' AS b`)).toBe('a=1:a|b=2:bc');
+    expect(await text(AB, `'ab' AS a, 'c' AS b`)).toBe('a=2:ab|b=1:c');
+    expect(await hash(AB, `'a' AS a, 'bc' AS b`)).not.toBe(await hash(AB, `'ab' AS a, 'c' AS b`));
+    expect(await hash(AB, `'a|b=1:c' AS a, CAST(NULL AS VARCHAR) AS b`)).not.toBe(await hash(AB, `'a' AS a, 'c' AS b`));
+  });
+
+  it('a NULL column leaves the text as if the column were absent (adding a nullable column changes no hash)', async () => {
+    expect(await text(AB, `'x' AS a, CAST(NULL AS VARCHAR) AS b`)).toBe(await text([AB[0]!], `'x' AS a`));
+  });
+});
+
+describe('row hash: canonical text per type', () => {
+  it.each([
+    ['FLOAT', '0.1', '0.1'],
+    ['DOUBLE', '0.1', '0.1'],
+    ['DOUBLE', '3', '3.0'],
+    ['DOUBLE', '1e20', '1e+20'],
+    ['DOUBLE', '-2.5e-7', '-2.5e-07'],
+    ['DECIMAL(10,2)', '1.5', '1.50'],
+    ['DECIMAL(18,4)', '-0.1', '-0.1000'],
+    ['DECIMAL(38,0)', '12345678901234567890123456789', '12345678901234567890123456789'],
+    ['HUGEINT', '170141183460469231731687303715884105727', '170141183460469231731687303715884105727'],
+    ['INTEGER', '-42', '-42'],
+    ['BOOLEAN', 'true', 'true'],
+    ['BOOLEAN', 'false', 'false'],
+    ['DATE', "'2026-01-02'", '2026-01-02'],
+    ['TIMESTAMP', "'2026-01-02 03:04:05.123456'", '2026-01-02T03:04:05.123456Z'],
+    ['TIMESTAMP', "'2026-01-02 03:04:05'", '2026-01-02T03:04:05.000000Z'],
+    ['TIMESTAMP_MS', "'2026-01-02 03:04:05.123'", '2026-01-02T03:04:05.123000Z'],
+    ['TIMESTAMPTZ', "'2026-01-02 03:04:05+02'", '2026-01-02T01:04:05.000000Z'],
+    ['TIMESTAMPTZ', "'2026-07-01 23:30:00-04:30'", '2026-07-02T04:00:00.000000Z'],
+    ['TIME', "'13:14:15.5'", '13:14:15.5'],
+    ['BLOB', "'\\xAB\\x01z'", 'ab017a'],
+    ['UUID', "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'", 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'],
+    ['VARCHAR', "'Ünïcode ✓'", 'Ünïcode ✓'],
+  ])('%s %s → %s', async (type, literal, expected) => {
+    expect(await one(type, literal)).toBe(expected);
+  });
+
+  it('counts characters, not bytes, in the length prefix', async () => {
+    expect(await text([{ name: 'a', type: 'VARCHAR' }], `'✓é' AS a`)).toBe('a=2:✓é');
+  });
+});
+
+describe('row hash: column order', () => {
+  const cols: TypedColumn[] = [
+    { name: 'zeta', type: 'VARCHAR' },
+    { name: 'alpha', type: 'VARCHAR' },
+    { name: 'id', type: 'INTEGER' },
+  ];
+  it("'all' sorts by name, so reordering the transform's SELECT changes nothing; keys excluded", () => {
+    expect(hashColumnOrder('all', cols, new Set(['id'])).map((c) => c.name)).toEqual(['alpha', 'zeta']);
+    expect(hashColumnOrder('all', [...cols].reverse(), new Set(['id'])).map((c) => c.name)).toEqual(['alpha', 'zeta']);
+  });
+  it('a trackedColumns list is taken in its own order, and that order is part of the hash', async () => {
+    const za = hashColumnOrder(['zeta', 'alpha'], cols, new Set());
+    expect(za.map((c) => c.name)).toEqual(['zeta', 'alpha']);
+    const az = hashColumnOrder(['alpha', 'zeta'], cols, new Set());
+    const values = `'1' AS zeta, '2' AS alpha`;
+    expect(await hash(za, values)).not.toBe(await hash(az, values));
+  });
+  it('names a tracked column the transform does not output', () => {
+    expect(() => hashColumnOrder(['nope'], cols, new Set())).toThrow('tracked column nope is not in the transform\'s output (columns: zeta, alpha, id)');
+  });
+});
+
+describe('row hash: golden value', () => {
+  it('is pinned for a fixed row', async () => {
+    const row: TypedColumn[] = [
+      { name: 'amount', type: 'DECIMAL(12,2)' },
+      { name: 'active', type: 'BOOLEAN' },
+      { name: 'born', type: 'DATE' },
+      { name: 'email', type: 'VARCHAR' },
+      { name: 'nick', type: 'VARCHAR' },
+      { name: 'score', type: 'DOUBLE' },
+      { name: 'seen', type: 'TIMESTAMP WITH TIME ZONE' },
+      { name: 'photo', type: 'BLOB' },
+    ];
+    const values = `CAST(1234.5 AS DECIMAL(12,2)) AS amount, true AS active, DATE '1990-05-17' AS born, 'ann@x.com' AS email,
+      CAST(NULL AS VARCHAR) AS nick, CAST(0.1 AS DOUBLE) AS score, TIMESTAMPTZ '2026-01-02 03:04:05.5+01' AS seen, '\\x00\\xFF'::BLOB AS photo`;
+    expect(await text(row, values)).toBe(
+      'amount=7:1234.50|active=4:true|born=10:1990-05-17|email=9:ann@x.com|score=3:0.1|seen=27:2026-01-02T02:04:05.500000Z|photo=4:00ff',
+    );
+    // md5 of the text above, also checked outside DuckDB (node:crypto) below.
+    expect(await hash(row, values)).toBe('7d76c7ec61c2450bd327090f4e87397f');
+    expect(createHash('md5').update(await text(row, values)).digest('hex')).toBe('7d76c7ec61c2450bd327090f4e87397f');
+  });
+});

@@ -109,8 +109,9 @@ export const pipelineSchema = z
         partBytes: z.string().regex(/^\d+(KB|MB|GB)$/).default('128MB'),
         /**
          * What a change of the source's columns since the last committed run does: `evolve` adds
-         * new columns, leaves dropped ones NULL in new versions, and fails on a changed type;
-         * `fail` refuses any change. Checked before the transform writes anything.
+         * new columns and leaves dropped ones NULL in new versions (a changed type is decided by
+         * the merge, see target.allowTypeWidening); `fail` refuses any change before the
+         * transform writes anything.
          */
         schemaDrift: z.enum(['evolve', 'fail']).default('evolve'),
       })

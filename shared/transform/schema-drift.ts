@@ -35,21 +35,14 @@ export function describeDrift(d: SchemaDrift): string {
 }
 
 /**
- * Applies `source.schemaDrift`. Under `evolve`, added and dropped columns pass (the merge adds
- * new target columns; a dropped one is NULL in new versions) but a changed type fails, since
- * the target column and every stored row hash were made for the old type.
+ * Applies `source.schemaDrift`. Under `evolve` every change passes here: the merge adds new
+ * target columns, leaves dropped ones NULL in new versions, and decides a changed type itself
+ * (refused, or widened with target.allowTypeWidening), naming table, column and both types.
+ * Under `fail` any change is refused before the transform writes anything.
  */
 export function checkSchemaDrift(pipeline: string, policy: 'evolve' | 'fail', drift: SchemaDrift): void {
-  if (!isDrift(drift)) return;
-  const file = `pipelines/${pipeline}.yaml`;
-  if (policy === 'fail') {
-    throw new TerminalError(
-      `the source of ${pipeline} changed its columns since the last committed run (${describeDrift(drift)}) and ${file} has source.schemaDrift: fail; nothing was changed. Update the pipeline for the new columns, or set source.schemaDrift: evolve`,
-    );
-  }
-  if (drift.retyped.length > 0) {
-    throw new TerminalError(
-      `the source of ${pipeline} changed column types since the last committed run (${drift.retyped.map((c) => `${c.name} from ${c.from} to ${c.to}`).join(', ')}); source.schemaDrift: evolve does not change types, nothing was changed. Cast the column back in transform.sql, or migrate the target column and its history`,
-    );
-  }
+  if (policy === 'evolve' || !isDrift(drift)) return;
+  throw new TerminalError(
+    `the source of ${pipeline} changed its columns since the last committed run (${describeDrift(drift)}) and pipelines/${pipeline}.yaml has source.schemaDrift: fail; nothing was changed. Update the pipeline for the new columns, or set source.schemaDrift: evolve`,
+  );
 }

@@ -4,6 +4,7 @@ import { Cron } from 'croner';
 import { parseDocument } from 'yaml';
 import type { ZodError } from 'zod';
 import { ConfigError, NotFoundError } from '../errors.js';
+import { PIPELINE_NAME_PATTERN } from './identifiers.js';
 import {
   pipelineSchema,
   projectSchema,
@@ -135,6 +136,11 @@ export function loadProject(dir: string): ResolvedProject {
 }
 
 export function getPipeline(project: ResolvedProject, name: string): PipelineConfig {
+  // Names arrive from the CLI, HTTP routes, queue messages and blob paths: refuse anything that
+  // is not a pipeline name before it is echoed into a file path hint or a storage key.
+  if (!PIPELINE_NAME_PATTERN.test(name)) {
+    throw new NotFoundError(`invalid pipeline name ${JSON.stringify(name)}: use lowercase letters, digits and _, starting with a letter (at most 63)`);
+  }
   const p = project.pipelines.get(name);
   if (!p) {
     throw new NotFoundError(

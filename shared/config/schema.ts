@@ -138,6 +138,13 @@ export const pipelineSchema = z
             message: 'give exactly one of partitions.count or partitions.rowsPerPartition',
           })
           .optional(),
+        /**
+         * What a change of the source's columns since the last committed run does: `evolve` adds
+         * new columns and leaves dropped ones NULL in new versions (a changed type is decided by
+         * the merge, see target.allowTypeWidening); `fail` refuses any change before the
+         * transform writes anything.
+         */
+        schemaDrift: z.enum(['evolve', 'fail']).default('evolve'),
       })
       .refine((s) => (s.table === undefined) !== (s.query === undefined), {
         message: 'give exactly one of source.table or source.query',

@@ -30,6 +30,8 @@ export interface EngineContext {
   env: NodeJS.ProcessEnv;
   /** How long a run may hold its pipeline's lease before it counts as stuck. */
   leaseTtlMs: number;
+  /** How long one delivery of a stage holds its claim before a redelivery may take over (stage-claims.ts). */
+  stageClaimTtlMs?: number;
   sourceFor: SourceFactory;
   warehouseFor: WarehouseFactory;
   /** Events and metrics (App Insights); optional so contexts built before it existed still compile. */
@@ -68,6 +70,7 @@ export function createContext(o: ContextOptions): EngineContext {
     log: o.log ?? silentLogger,
     env,
     leaseTtlMs: Number(env.TIDEMARK_LEASE_MINUTES ?? 60) * 60_000,
+    stageClaimTtlMs: Number(env.TIDEMARK_STAGE_CLAIM_SECONDS ?? 600) * 1000,
     sourceFor: o.sourceFor,
     warehouseFor: o.warehouseFor,
     telemetry: o.telemetry ?? noopTelemetry,

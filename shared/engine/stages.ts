@@ -9,9 +9,10 @@ import { planColumnsFromDuck } from '../merge/duckdb/warehouse.js';
 import { backupBeforeMerge } from '../rollback/backups.js';
 import { commitCheckpoint, readCheckpoint } from '../state/checkpoints.js';
 import { releaseLease, renewLease } from '../state/leases.js';
+import { claimStage } from '../state/stage-claims.js';
 import { findRun, isTerminalStatus, updateRun, type RunRecord, type RunStage } from '../state/runs.js';
 import { writeValidations, type ValidationResult } from '../state/validations.js';
-import { md5File, removeDir, scratchDir } from '../storage/files.js';
+import { md5File, removeScratchDir, scratchDir } from '../storage/files.js';
 import { CONTAINERS, QUEUES, layout, parseManifestPath } from '../storage/layout.js';
 import {
   changesManifestSchema,
@@ -23,6 +24,7 @@ import {
 import { runTransform } from '../transform/run-transform.js';
 import { assertExtractValid } from '../validate/extract.js';
 import { onValidationFailed, warehouseChecks } from '../validate/warehouse-checks.js';
+import { checkSchemaDrift, compareSchemas } from '../transform/schema-drift.js';
 import type { EngineContext } from './context.js';
 import { failRun } from './start-run.js';
 import { withRetry } from './retry.js';
@@ -34,6 +36,9 @@ import { onRunEnded } from './run-events.js';
 import { telemetryOf } from '../telemetry/telemetry.js';
 
 export type StageOutcome = 'done' | 'skipped' | 'failed';
+
+/** Matches the local host's default processing timeout: a dead invocation's claim lapses with its message. */
+const DEFAULT_STAGE_CLAIM_MS = 10 * 60_000;
 
 /**
  * Runs one stage of one run with the error mapping every trigger shares: a TerminalError
@@ -57,6 +62,7 @@ export async function runStage(
     return 'skipped';
   }
   const started = Date.now();
+  const claim = await claimStage(ctx.tables, { pipeline: ref.pipeline, runId: ref.runId, stage, ttlMs: ctx.stageClaimTtlMs ?? DEFAULT_STAGE_CLAIM_MS });
   try {
     await renewLease(ctx.tables, ref.pipeline, ref.runId, ctx.now(), ctx.leaseTtlMs);
     const outcome = await fn(run);
@@ -71,6 +77,7 @@ export async function runStage(
     log.log('warn', `${stage} failed, will be retried: ${errorMessage(err)}`);
     throw err;
   } finally {
+    await claim.release().catch((err: unknown) => log.log('warn', `stage claim not released (it expires by itself): ${errorMessage(err)}`));
     const ms = Date.now() - started;
     telemetryOf(ctx).metric('tidemark.stage.duration', ms, { pipeline: ref.pipeline, runId: ref.runId, stage });
     await updateRun(ctx.tables, ref.pipeline, ref.runId, (r) => ({ ...r, timings: { ...r.timings, [stage]: (r.timings[stage] ?? 0) + ms } }), ctx.now).catch(
@@ -169,7 +176,7 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
       await ctx.blobs.putText(CONTAINERS.raw, manifestName, JSON.stringify(manifest, null, 2));
       return 'done';
     } finally {
-      await removeDir(dir);
+      await removeScratchDir(dir);
     }
   });
 }
@@ -204,8 +211,9 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         `the checkpoint moved to ${checkpoint.lastRunId} after this run extracted against ${manifest.baseRunId ?? 'nothing'}; start a new run`,
       );
     }
-    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'transform' }), ctx.now);
     await assertExtractValid(ctx, p, manifest);
+    await checkSchemaDriftAgainstBase(ctx, p, manifest);
+    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'transform' }), ctx.now);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
     try {
       const partFiles: string[] = [];
@@ -274,9 +282,27 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       await ctx.queues.send(QUEUES.merge, { pipeline: p.name, runId: run.runId });
       return 'done';
     } finally {
-      await removeDir(dir);
+      await removeScratchDir(dir);
     }
   });
+}
+
+/**
+ * Refused before the transform writes anything: source columns that changed against the base
+ * run's extract under source.schemaDrift. (Too few rows and expected columns are
+ * validation.extract, checked by assertExtractValid.)
+ */
+async function checkSchemaDriftAgainstBase(ctx: EngineContext, p: PipelineConfig, manifest: RawManifest): Promise<void> {
+  if (manifest.baseRunId === null || manifest.schema.length === 0) return;
+  const baseName = layout.rawManifest(p.name, manifest.baseRunId);
+  const text = await ctx.blobs.getText(CONTAINERS.raw, baseName);
+  if (text === undefined) {
+    ctx.log.log('warn', `schema drift not checked: raw/${baseName} of the base run is gone`, { pipeline: p.name, runId: manifest.runId });
+    return;
+  }
+  const base = parseManifest(rawManifestSchema, `raw/${baseName}`, text);
+  if (base.schema.length === 0) return;
+  checkSchemaDrift(p.name, p.source.schemaDrift, compareSchemas(base.schema, manifest.schema));
 }
 
 function assertSameSchema(where: string, declared: RawManifest['schema'], actual: RawManifest['schema']): void {
@@ -307,22 +333,33 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
       await ctx.blobs.downloadToFile(CONTAINERS.changes, manifest.changes.name, local);
       if ((await md5File(local)) !== manifest.changes.md5) throw new TerminalError(`changes/${manifest.changes.name} does not match its manifest checksum`);
       await backupBeforeMerge(ctx, p, run, manifest.baseRunId, warehouse);
-      const outcome = await warehouse.merge(
-        {
-          pipeline: p.name,
-          runId: run.runId,
-          boundary: manifest.boundary,
-          target: splitQualified(p.target.table),
-          keys: p.key,
-          columns: planColumnsFromDuck(manifest.schema),
-          type1Columns: p.target.type1Columns,
-          deletes: p.target.deletes,
-          scd: p.target.scd,
-          allowTypeWidening: p.target.allowTypeWidening,
-          counts: manifest.counts,
-        },
-        local,
-        { container: CONTAINERS.changes, name: manifest.changes.name },
+      // Retried in place with the pipeline's backoff: the ledger makes a repeated merge a no-op,
+      // so an outage of the warehouse costs time, not correctness.
+      const outcome = await withRetry(
+        retryPolicy(p),
+        () =>
+          warehouse.merge(
+            {
+              pipeline: p.name,
+              runId: run.runId,
+              boundary: manifest.boundary,
+              target: splitQualified(p.target.table),
+              keys: p.key,
+              columns: planColumnsFromDuck(manifest.schema),
+              type1Columns: p.target.type1Columns,
+              deletes: p.target.deletes,
+              scd: p.target.scd,
+              allowTypeWidening: p.target.allowTypeWidening,
+              counts: manifest.counts,
+            },
+            local,
+            { container: CONTAINERS.changes, name: manifest.changes.name },
+          ),
+        (err, attempt, delay) =>
+          ctx.log.log('warn', `warehouse merge failed (attempt ${attempt}), retrying in ${delay} ms: ${errorMessage(err)}`, {
+            pipeline: p.name,
+            runId: run.runId,
+          }),
       );
       ctx.log.log('info', `merge ${outcome}`, { pipeline: p.name, runId: run.runId });
       // The checkpoint advances only after the merge committed (DESIGN §5.4); a crash
@@ -340,7 +377,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
       return 'done';
     } finally {
       await warehouse.close();
-      await removeDir(dir);
+      await removeScratchDir(dir);
     }
   });
 }
@@ -385,7 +422,7 @@ export async function validateStage(ctx: EngineContext, msg: StageMessage): Prom
       results.push(...(await warehouseChecks(ctx, p, run.runId, manifest, warehouse, dir)));
     } finally {
       await warehouse.close();
-      await removeDir(dir);
+      await removeScratchDir(dir);
     }
     await writeValidations(ctx.tables, p.name, run.runId, results, ctx.now());
     const passed = results.every((r) => r.passed);

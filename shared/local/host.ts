@@ -1,7 +1,7 @@
 import type { QueueServiceClient } from '@azure/storage-queue';
-import { errorMessage } from '../errors.js';
+import { errorMessage, isTerminal } from '../errors.js';
 import type { EngineContext } from '../engine/context.js';
-import { parseStageMessage } from '../engine/messages.js';
+import { parseStageMessage, stageMessageSchema } from '../engine/messages.js';
 import { extractStage, mergeStage, transformStage, validateStage, type StageOutcome } from '../engine/stages.js';
 import { failRun } from '../engine/start-run.js';
 import { decodeQueueMessage } from '../storage/azure-storage.js';
@@ -24,7 +24,8 @@ export const BLOB_POISON_QUEUE = 'webjobs-blobtrigger-poison';
 interface Receipt extends TableEntity {
   partitionKey: string;
   rowKey: string;
-  etag: string;
+  /** The manifest's ETag when it was handled. Not `etag`: the table store reserves that name for the entity's own. */
+  blobEtag: string;
   status: 'done' | 'failed' | 'poisoned';
   failures: number;
 }
@@ -64,8 +65,9 @@ export class LocalHost {
         await handler(body);
         await client.deleteMessage(m.messageId, m.popReceipt);
       } catch (err) {
-        if (m.dequeueCount >= this.maxDequeueCount) {
-          await this.poison(queue, m.messageText, body, err);
+        // A malformed message fails the same way every time: straight to poison, no retries.
+        if (isTerminal(err) || m.dequeueCount >= this.maxDequeueCount) {
+          await this.poison(queue, m.messageText, body, err, m.dequeueCount);
           await client.deleteMessage(m.messageId, m.popReceipt);
         } else {
           await client.updateMessage(m.messageId, m.popReceipt, undefined, this.retryDelaySeconds);
@@ -75,16 +77,16 @@ export class LocalHost {
     return handled;
   }
 
-  private async poison(queue: string, text: string, body: unknown, err: unknown): Promise<void> {
+  private async poison(queue: string, text: string, body: unknown, err: unknown, attempts: number): Promise<void> {
     await this.o.queueService.getQueueClient(`${queue}${POISON_SUFFIX}`).sendMessage(text);
-    const ref = body as { pipeline?: string; runId?: string } | undefined;
-    this.ctx.log.log('error', `message moved to ${queue}${POISON_SUFFIX} after ${this.maxDequeueCount} attempts: ${errorMessage(err)}`, {
-      ...(ref?.pipeline ? { pipeline: ref.pipeline, runId: ref.runId } : {}),
+    // Only a well-formed pointer names a run; anything else in a poisoned message is not trusted.
+    const parsed = stageMessageSchema.safeParse(body);
+    const ref = parsed.success ? parsed.data : undefined;
+    this.ctx.log.log('error', `message moved to ${queue}${POISON_SUFFIX} after ${attempts} attempt(s): ${errorMessage(err)}`, {
+      ...(ref ? { pipeline: ref.pipeline, runId: ref.runId } : {}),
     });
-    if (ref?.pipeline && ref.runId) {
-      await failRun(this.ctx, ref.pipeline, ref.runId, `poisoned in ${queue} after ${this.maxDequeueCount} attempts: ${errorMessage(err)}`).catch(
-        () => undefined,
-      );
+    if (ref) {
+      await failRun(this.ctx, ref.pipeline, ref.runId, `poisoned in ${queue} after ${attempts} attempt(s): ${errorMessage(err)}`).catch(() => undefined);
     }
   }
 
@@ -95,25 +97,25 @@ export class LocalHost {
       if (!ref) continue;
       const rowKey = encodeURIComponent(b.name);
       const receipt = await this.ctx.tables.get<Receipt>(TABLES.blobReceipts, CONTAINERS.raw, rowKey);
-      if (receipt && receipt.entity.etag === b.etag && receipt.entity.status !== 'failed') continue;
-      const failures = receipt && receipt.entity.etag === b.etag ? receipt.entity.failures : 0;
+      if (receipt && receipt.entity.blobEtag === b.etag && receipt.entity.status !== 'failed') continue;
+      const failures = receipt && receipt.entity.blobEtag === b.etag ? receipt.entity.failures : 0;
       handled++;
       try {
         await transformStage(this.ctx, b.name);
-        await this.ctx.tables.upsert(TABLES.blobReceipts, { partitionKey: CONTAINERS.raw, rowKey, etag: b.etag, status: 'done', failures });
+        await this.ctx.tables.upsert(TABLES.blobReceipts, { partitionKey: CONTAINERS.raw, rowKey, blobEtag: b.etag, status: 'done', failures });
       } catch (err) {
         const n = failures + 1;
         const poisoned = n >= this.maxDequeueCount;
         await this.ctx.tables.upsert(TABLES.blobReceipts, {
           partitionKey: CONTAINERS.raw,
           rowKey,
-          etag: b.etag,
+          blobEtag: b.etag,
           status: poisoned ? 'poisoned' : 'failed',
           failures: n,
         });
         if (poisoned) {
           await this.o.queueService.getQueueClient(BLOB_POISON_QUEUE).createIfNotExists();
-          await this.poison('webjobs-blobtrigger', JSON.stringify({ container: CONTAINERS.raw, blob: b.name }), ref, err);
+          await this.poison('webjobs-blobtrigger', JSON.stringify({ container: CONTAINERS.raw, blob: b.name }), ref, err, n);
         }
       }
     }

@@ -32,22 +32,27 @@ export async function acquireLease(
     acquiredAt: args.now.toISOString(),
     expiresAt: new Date(args.now.getTime() + args.ttlMs).toISOString(),
   };
-  const stored = await tables.get<Lease>(TABLES.leases, args.pipeline, ROW);
-  if (!stored) {
+  const insert = async () => {
     try {
       await tables.insert(TABLES.leases, lease);
-      return;
     } catch (err) {
       if (err instanceof ConflictError) throw new ConflictError(`another run of ${args.pipeline} started at the same moment`, { cause: err });
       throw err;
     }
-  }
+  };
+  let stored = await tables.get<Lease>(TABLES.leases, args.pipeline, ROW);
+  if (!stored) return insert();
   const holder = stored.entity;
   if (holder.runId !== args.runId && (await args.isActive(holder.runId))) {
     if (new Date(holder.expiresAt).getTime() > args.now.getTime()) {
       throw new ConflictError(`run ${holder.runId} of ${args.pipeline} is in flight (lease until ${holder.expiresAt})`);
     }
     await args.onStale(holder.runId);
+    // Failing the stuck run released its lease row (and so changed its ETag): take over from
+    // what is there now, or every takeover of a stuck run would fail as a conflict.
+    stored = await tables.get<Lease>(TABLES.leases, args.pipeline, ROW);
+    if (!stored) return insert();
+    if (stored.entity.runId !== holder.runId) throw new ConflictError(`another run of ${args.pipeline} took the lease first`);
   }
   try {
     await tables.replace(TABLES.leases, lease, stored.etag);

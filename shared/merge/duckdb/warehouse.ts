@@ -3,14 +3,22 @@ import { dirname } from 'node:path';
 import type { QualifiedName } from '../../config/identifiers.js';
 import { TerminalError, TransientError } from '../../errors.js';
 import { checksumSql } from '../../transform/classify.js';
-import { DuckSession, duckLiteral, type DuckSettings } from '../../transform/duckdb-session.js';
+import { DuckSession, duckLiteral, type DuckSettings, type Statement } from '../../transform/duckdb-session.js';
 import type { ExistingColumn } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
 import type { MergeOutcome, Warehouse, WarehouseSql } from '../warehouse.js';
-import type { Statement } from '../dialect.js';
 import { duckdbDialect, duckStyle } from './dialect.js';
 
 const STAGE: QualifiedName = { name: '_tm_stage' };
+
+/**
+ * Runs one statement of the merge transaction. A port so that the reliability suite can fail
+ * the merge between two statements of the open transaction (a driver-level fault), and so that
+ * tracing can wrap statements; the default simply executes.
+ */
+export type StatementExecutor = (session: DuckSession, statement: Statement) => Promise<void>;
+
+export const executeStatement: StatementExecutor = (session, statement) => session.exec(statement);
 
 /**
  * The embedded warehouse: one DuckDB file. DuckDB allows one writing process per file, so a
@@ -23,6 +31,7 @@ export class DuckDbWarehouse implements Warehouse {
   constructor(
     private readonly file: string,
     private readonly settings: DuckSettings,
+    private readonly execute: StatementExecutor = executeStatement,
   ) {}
 
   private async session<T>(fn: (s: DuckSession) => Promise<T>): Promise<T> {
@@ -67,7 +76,7 @@ export class DuckDbWarehouse implements Warehouse {
           // Checked again inside the transaction: a concurrent duplicate delivery that
           // committed first makes this one a no-op instead of a double apply.
           if ((await s.rows(check.sql, check.parameters)).length > 0) return 'already-merged' as const;
-          for (const st of this.dialect.mergeSteps(plan)) await s.exec(st);
+          for (const st of this.dialect.mergeSteps(plan)) await this.execute(s, st);
           return 'merged' as const;
         });
       } catch (err) {

@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import { ConflictError, TransientError } from '../errors.js';
+import { TABLES } from '../storage/layout.js';
+import type { TableEntity, TableStore } from '../storage/ports.js';
+
+interface StageClaim extends TableEntity {
+  token: string;
+  expiresAt: string;
+}
+
+export interface ClaimHandle {
+  release(): Promise<void>;
+}
+
+const rowKey = (runId: string, stage: string) => `claim-${runId}-${stage}`;
+
+/**
+ * One delivery of a stage at a time (DESIGN §5.2 under concurrent duplicates). Azure delivers a
+ * message or blob event twice, sometimes to two instances at once; two copies of one stage
+ * writing the same run's blobs at the same moment could pair one copy's manifest with the
+ * other's parts. A claim row (ETag insert) lets the first copy work; a concurrent copy fails
+ * with a TransientError, so its message comes back later and finds the stage done.
+ *
+ * A claim left by a process that died expires after `ttlMs` of wall-clock time (not the
+ * engine clock: this measures how long an invocation has been silent), after which the
+ * redelivery takes over.
+ */
+export async function claimStage(
+  tables: TableStore,
+  args: { pipeline: string; runId: string; stage: string; ttlMs: number },
+): Promise<ClaimHandle> {
+  const token = randomUUID();
+  const rk = rowKey(args.runId, args.stage);
+  const claim: StageClaim = {
+    partitionKey: args.pipeline,
+    rowKey: rk,
+    token,
+    expiresAt: new Date(Date.now() + args.ttlMs).toISOString(),
+  };
+  const busy = (holder: string, cause?: unknown) =>
+    new TransientError(
+      `stage ${args.stage} of run ${args.runId} (${args.pipeline}) is being processed by another delivery${holder ? ` until ${holder}` : ''}; this one will be retried`,
+      cause === undefined ? undefined : { cause },
+    );
+  const stored = await tables.get<StageClaim>(TABLES.leases, args.pipeline, rk);
+  let etag: string;
+  try {
+    if (!stored) etag = (await tables.insert(TABLES.leases, claim)).etag;
+    else if (Date.parse(stored.entity.expiresAt) > Date.now()) throw busy(stored.entity.expiresAt);
+    else etag = (await tables.replace(TABLES.leases, claim, stored.etag)).etag;
+  } catch (err) {
+    if (err instanceof ConflictError) throw busy('', err);
+    throw err;
+  }
+  return {
+    release: async () => {
+      await tables.delete(TABLES.leases, args.pipeline, rk, etag).catch((err: unknown) => {
+        // Taken over after expiry: the new holder owns the row now.
+        if (!(err instanceof ConflictError)) throw err;
+      });
+    },
+  };
+}

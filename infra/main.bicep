@@ -52,7 +52,7 @@ var deploymentContainer = 'app-package'
 // shared/storage/layout.ts: CONTAINERS, QUEUES (+ "-poison"), TABLES.
 var containers = ['raw', 'changes', 'state', 'quarantine', 'backups', deploymentContainer]
 var queues = ['extract', 'merge', 'validate', 'extract-poison', 'merge-poison', 'validate-poison', 'webjobs-blobtrigger-poison']
-var tables = ['checkpoints', 'runs', 'validations', 'leases', 'blobreceipts']
+var tables = ['checkpoints', 'runs', 'validations', 'leases', 'blobreceipts', 'backups']
 
 // Built-in role definition ids (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
 var roles = {
@@ -179,6 +179,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
       TIDEMARK_PROJECT_DIR: '.'
       TIDEMARK_WORK_DIR: '/tmp/tidemark'
       TIDEMARK_LEASE_MINUTES: string(leaseMinutes)
+      TIDEMARK_STAGE_CLAIM_SECONDS: '600'
       TIDEMARK_DEPENDENCY_POLL_SECONDS: string(dependencyPollSeconds)
       TIDEMARK_WEBHOOK_RETRY_DELAY_MS: string(webhookRetryDelayMs)
     },

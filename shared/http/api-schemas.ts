@@ -15,10 +15,6 @@ export const listRunsQuerySchema = z.strictObject({
 });
 
 /** POST /api/pipelines/{name}/rollback — served by the rollback handler (feat/validation). */
-export const rollbackBodySchema = z.strictObject({
-  toRunId: runIdSchema.describe('the committed run to roll back to; every newer run is undone, newest first'),
-});
-
 export const errorSchema = z.object({
   error: z.string(),
   fields: z.array(z.object({ path: z.string(), message: z.string() })).optional(),

@@ -5,12 +5,12 @@ import {
   listRunsQuerySchema,
   pipelineListSchema,
   pipelineNameSchema,
-  rollbackBodySchema,
   runAcceptedSchema,
   runDetailSchema,
   runIdSchema,
   runListSchema,
 } from './api-schemas.js';
+import { restoreBodySchema, rollbackBodySchema } from '../rollback/http.js';
 
 /** OpenAPI 3.1 uses JSON Schema 2020-12, which is what z.toJSONSchema emits by default. */
 function schema(s: z.ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
@@ -103,6 +103,21 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             '400': err('invalid body or name'),
             '404': err('unknown pipeline or run'),
             '409': err('a run of this pipeline is in flight'),
+          },
+        },
+      },
+      '/pipelines/{name}/restore': {
+        post: {
+          operationId: 'restore',
+          summary: 'Replace the target with a backup and rewind the checkpoint to the run it was taken before (admin key)',
+          security: adminKey,
+          parameters: [nameParam],
+          requestBody: { required: true, content: { 'application/json': { schema: schema(restoreBodySchema, 'input') } } },
+          responses: {
+            '200': { description: 'restored; the body names the backup and the rewound checkpoint', content: { 'application/json': { schema: { type: 'object' } } } },
+            '400': err('invalid body or name'),
+            '404': err('unknown pipeline or backup'),
+            '409': err('a run of this pipeline is in flight, or the backup expired'),
           },
         },
       },

@@ -9,8 +9,13 @@ import { restoreBackup } from './backups.js';
 import { rollbackPipeline } from './undo-runs.js';
 
 const runIdField = z.string().regex(RUN_ID_PATTERN, 'a run id like 20261124T021500Z-7f3a');
-export const rollbackBodySchema = z.strictObject({ toRunId: runIdField });
-export const restoreBodySchema = z.strictObject({ backupId: runIdField });
+/** The bodies the handlers parse; the OpenAPI document is generated from these same schemas. */
+export const rollbackBodySchema = z.strictObject({
+  toRunId: runIdField.describe('the committed run to roll back to; every newer run is undone, newest first'),
+});
+export const restoreBodySchema = z.strictObject({
+  backupId: runIdField.describe('the backup to restore (tidemark backups lists them)'),
+});
 
 function fields(err: z.ZodError): Array<{ path: string; message: string }> {
   return err.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message }));

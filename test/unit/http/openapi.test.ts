@@ -12,7 +12,9 @@ describe('OpenAPI document', () => {
         const op = doc.paths[`/${r.route}`]?.[m.toLowerCase()];
         expect(op, `${m} /${r.route}`).toBeDefined();
         expect(op.operationId).toBe(r.name);
-        expect(op.security).toEqual(r.authLevel === 'anonymous' ? [] : expect.arrayContaining([{ functionKey: [] }]));
+        expect(op.security).toEqual(
+          r.authLevel === 'anonymous' ? [] : r.authLevel === 'admin' ? [{ adminKey: [] }] : expect.arrayContaining([{ functionKey: [] }]),
+        );
       }
     }
     expect(doc.paths['/pipelines/{name}/rollback'].post.security).toEqual([{ adminKey: [] }]);

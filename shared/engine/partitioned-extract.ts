@@ -4,17 +4,17 @@ import { connectionOf } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { TerminalError, errorMessage } from '../errors.js';
-import { parquetStats } from '../extract/parquet-stats.js';
 import { partitionCount, splitKeyRange } from '../extract/partitions.js';
 import type { KeyRange, Source } from '../extract/source.js';
 import { planWindow, type WindowInput } from '../extract/window.js';
 import type { Checkpoint } from '../state/checkpoints.js';
-import { updateRun, type RunRecord } from '../state/runs.js';
-import { md5File, removeDir, scratchDir } from '../storage/files.js';
+import type { RunRecord } from '../state/runs.js';
+import { removeScratchDir, scratchDir } from '../storage/files.js';
 import { CONTAINERS, QUEUES, layout } from '../storage/layout.js';
-import { parseManifest, rawManifestSchema, windowSchema, type RawManifest } from '../storage/manifest.js';
+import { parseManifest, windowSchema } from '../storage/manifest.js';
 import type { EngineContext } from './context.js';
 import { withRetry } from './retry.js';
+import { publishRawManifest, uploadParts } from './raw-output.js';
 
 /*
  * A partitioned full read (initial loads of tens of millions of rows): the first extract
@@ -129,20 +129,12 @@ export async function extractPartition(ctx: EngineContext, p: PipelineConfig, ru
             runId: run.runId,
           }),
       );
-      const stats = await parquetStats(result.files, ctx.duck);
       const prefix = partitionPrefix(p.name, run.runId, index);
-      await ctx.blobs.deletePrefix(CONTAINERS.raw, prefix);
-      const parts: RawManifest['parts'] = [];
-      for (const [j, file] of result.files.entries()) {
-        const name = `${prefix}part-${String(j).padStart(5, '0')}.parquet`;
-        const md5 = await md5File(file);
-        const { bytes } = await ctx.blobs.uploadFile(CONTAINERS.raw, name, file);
-        parts.push({ name, rows: stats.rows[j] ?? 0, bytes, md5 });
-      }
-      const body: z.infer<typeof doneSchema> = { partition: index, parts, schema: stats.schema.length ? stats.schema : result.schema };
+      const { parts, schema } = await uploadParts(ctx, result.files, result.schema, (j) => `${prefix}part-${String(j).padStart(5, '0')}.parquet`, prefix);
+      const body: z.infer<typeof doneSchema> = { partition: index, parts, schema };
       await ctx.blobs.putText(CONTAINERS.raw, done, JSON.stringify(body, null, 2));
     } finally {
-      await removeDir(dir);
+      await removeScratchDir(dir);
     }
   }
   await completeIfAllDone(ctx, p, run, plan);
@@ -159,23 +151,16 @@ async function completeIfAllDone(ctx: EngineContext, p: PipelineConfig, run: Run
   }
   const parts = dones.flatMap((d) => d.parts);
   const schema = dones.find((d) => d.parts.length > 0)?.schema ?? dones[0]!.schema;
-  const rowCount = parts.reduce((a, x) => a + x.rows, 0);
   // Deterministic content (createdAt from the plan): two partitions finishing together write
   // the same manifest, and the transform is idempotent by run id anyway.
-  const manifest: RawManifest = {
-    kind: 'raw',
-    version: 1,
+  await publishRawManifest(ctx, {
     pipeline: p.name,
     runId: run.runId,
     baseRunId: plan.baseRunId,
     window: plan.window,
-    rowCount,
     sourceRowCount: plan.sourceRowCount,
     schema,
     parts,
     createdAt: plan.createdAt,
-  };
-  rawManifestSchema.parse(manifest);
-  await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'transform', counts: { ...r.counts, extracted: rowCount } }), ctx.now);
-  await ctx.blobs.putText(CONTAINERS.raw, layout.rawManifest(p.name, run.runId), JSON.stringify(manifest, null, 2));
+  });
 }

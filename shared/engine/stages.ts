@@ -29,6 +29,7 @@ import type { EngineContext } from './context.js';
 import { failRun } from './start-run.js';
 import { withRetry } from './retry.js';
 import type { StageMessage } from './messages.js';
+import { publishRawManifest, uploadParts } from './raw-output.js';
 import { extractPartition, partitionsDue, startPartitions } from './partitioned-extract.js';
 import type { WindowInput } from '../extract/window.js';
 import { awaitDependencies } from './dependencies.js';
@@ -143,37 +144,23 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
             runId: run.runId,
           }),
       );
-      const stats = await parquetStats(result.files, ctx.duck);
       // Parts of an earlier, interrupted attempt are replaced, never mixed in.
-      await ctx.blobs.deletePrefix(CONTAINERS.raw, layout.rawPrefix(p.name, run.runId));
-      const parts: RawManifest['parts'] = [];
-      for (const [i, file] of result.files.entries()) {
-        const name = layout.rawPart(p.name, run.runId, i);
-        const md5 = await md5File(file);
-        const { bytes } = await ctx.blobs.uploadFile(CONTAINERS.raw, name, file);
-        parts.push({ name, rows: stats.rows[i] ?? 0, bytes, md5 });
-      }
-      const rowCount = parts.reduce((a, x) => a + x.rows, 0);
-      const manifest: RawManifest = {
-        kind: 'raw',
-        version: 1,
-        pipeline: p.name,
-        runId: run.runId,
-        baseRunId: checkpoint.lastRunId,
-        window: result.window,
-        rowCount,
-        sourceRowCount: result.sourceRowCount,
-        schema: stats.schema.length ? stats.schema : result.schema,
-        parts,
-        ...(result.warnings?.length ? { warnings: result.warnings } : {}),
-        createdAt: ctx.now().toISOString(),
-      };
+      const { parts, schema } = await uploadParts(ctx, result.files, result.schema, (i) => layout.rawPart(p.name, run.runId, i), layout.rawPrefix(p.name, run.runId));
       for (const w of result.warnings ?? []) {
         ctx.log.log('warn', w.message, { pipeline: p.name, runId: run.runId, event: w.event });
         telemetryOf(ctx).event(w.event, { pipeline: p.name, runId: run.runId, reason: w.message.slice(0, 500) });
       }
-      await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'transform', counts: { ...r.counts, extracted: rowCount } }), ctx.now);
-      await ctx.blobs.putText(CONTAINERS.raw, manifestName, JSON.stringify(manifest, null, 2));
+      await publishRawManifest(ctx, {
+        pipeline: p.name,
+        runId: run.runId,
+        baseRunId: checkpoint.lastRunId,
+        window: result.window,
+        sourceRowCount: result.sourceRowCount,
+        schema,
+        parts,
+        ...(result.warnings?.length ? { warnings: result.warnings } : {}),
+        createdAt: ctx.now().toISOString(),
+      });
       return 'done';
     } finally {
       await removeScratchDir(dir);

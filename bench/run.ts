@@ -140,7 +140,7 @@ async function measure(
   log(`${id}: tidemark ${seconds.toFixed(1)} s (${JSON.stringify(run.timings)}), peak RSS ${Math.round(peak.selfBytes / 2 ** 20)} MiB`);
   const profile = takeProfile();
   // The working folder is a temp path of this machine: it is replaced, never written out.
-  const pipelineProfile = profile.length ? summarizeProfile(profile).split(d.root).join('<work>') : undefined;
+  const pipelineProfile = profile.length ? redactPaths(summarizeProfile(profile), d.root) : undefined;
   if (pipelineProfile) log(`${id}: where the pipeline's time went\n${pipelineProfile}`);
 
   const bm = new PeakMonitor(undefined);
@@ -149,7 +149,7 @@ async function measure(
   const bpeak = bm.stop();
   log(`${id}: baseline ${base.seconds.toFixed(1)} s (${JSON.stringify(base.steps)})`);
   const bprofile = takeProfile();
-  if (bprofile.length) log(`${id}: where the baseline's time went\n${summarizeProfile(bprofile, 8).split(d.root).join('<work>')}`);
+  if (bprofile.length) log(`${id}: where the baseline's time went\n${redactPaths(summarizeProfile(bprofile, 8), d.root)}`);
 
   const pipelineFigures = await warehouseFigures(join(d.dir, 'warehouse.duckdb'), 'dw.dim_account', duck);
   const baselineFigures = await warehouseFigures(d.baseline.warehouseFile, 'dim_account', duck);
@@ -287,3 +287,8 @@ main().catch((err: unknown) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });
+
+/** Results are committed: no folder of this machine in them, not even the project's scratch path. */
+function redactPaths(text: string, root: string): string {
+  return text.split(root).join('<bench>').replace(/\/\.tidemark\/work\//g, '/<scratch>/');
+}

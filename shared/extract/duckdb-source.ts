@@ -8,6 +8,7 @@ import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, Source } from '
 import type { WindowInput } from './window.js';
 import { completeWindow, planWindow } from './window.js';
 import { PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
+import type { ExtractWindow } from '../storage/manifest.js';
 
 const ROW_GROUP_ROWS = 122_880;
 const ISO = "'%Y-%m-%dT%H:%M:%S.%fZ'";
@@ -64,7 +65,11 @@ export class DuckDbSource implements Source {
     private readonly settings: DuckSettings,
   ) {}
 
-  async extract(req: ExtractRequest): Promise<ExtractResult> {
+  /**
+   * Opens the source file read-only in a scratch DuckDB. Catalog, binder and parser errors mean
+   * the config does not match the source: terminal, with `what` naming the operation.
+   */
+  private async withSource<T>(what: string, fn: (s: DuckSession) => Promise<T>): Promise<T> {
     if (!existsSync(this.file)) {
       throw new TerminalError(`source database ${this.file} does not exist; check connections.${this.pipeline.source.connection}.path`);
     }
@@ -73,15 +78,31 @@ export class DuckDbSource implements Source {
       await s.run(`SET TimeZone = 'UTC'`);
       await s.run(`ATTACH ${duckLiteral(resolve(this.file))} AS src (READ_ONLY)`);
       await s.run('USE src');
-      const planned = planWindow(req.window);
-      const plan0 = planDuckExtract(this.pipeline, { from: planned.from, to: null, fullRead: planned.fullRead });
-      let captured: string | null = null;
-      if (plan0.upper && req.window.mode !== 'full') {
-        const r = await s.one<{ upper: string | null }>(plan0.upper.sql);
-        captured = r?.upper ?? null;
+      return await fn(s);
+    } catch (err) {
+      if (err instanceof TerminalError) throw err;
+      const msg = (err as Error).message;
+      if (/Catalog Error|Binder Error|Parser Error/.test(msg)) {
+        throw new TerminalError(`source ${this.pipeline.source.connection} rejected the ${what} of ${this.pipeline.name}: ${msg}`, { cause: err });
       }
-      const window = completeWindow(req.window, captured);
-      const fullRead = planned.fullRead;
+      throw err;
+    } finally {
+      s.close();
+    }
+  }
+
+  /** The window's upper bound, captured from the source before anything is read. */
+  private async captureWindow(s: DuckSession, window: WindowInput): Promise<{ window: ExtractWindow; fullRead: boolean }> {
+    const planned = planWindow(window);
+    const plan0 = planDuckExtract(this.pipeline, { from: planned.from, to: null, fullRead: planned.fullRead });
+    let captured: string | null = null;
+    if (plan0.upper && window.mode !== 'full') captured = (await s.one<{ upper: string | null }>(plan0.upper.sql))?.upper ?? null;
+    return { window: completeWindow(window, captured), fullRead: planned.fullRead };
+  }
+
+  async extract(req: ExtractRequest): Promise<ExtractResult> {
+    return this.withSource('extract', async (s) => {
+      const { window, fullRead } = await this.captureWindow(s, req.window);
       const nothingToRead = !fullRead && window.to === null;
       const plan = planDuckExtract(this.pipeline, { from: window.from, to: window.to, fullRead, ...(req.range ? { range: req.range } : {}) });
       mkdirSync(req.outDir, { recursive: true });
@@ -108,32 +129,12 @@ export class DuckDbSource implements Source {
         (r) => ({ name: r.column_name, type: r.column_type }),
       );
       return { files, window, sourceRowCount, schema };
-    } catch (err) {
-      if (err instanceof TerminalError) throw err;
-      const msg = (err as Error).message;
-      // Catalog and binder errors mean the config does not match the source: not retryable.
-      if (/Catalog Error|Binder Error|Parser Error/.test(msg)) {
-        throw new TerminalError(`source ${this.pipeline.source.connection} rejected the extract of ${this.pipeline.name}: ${msg}`, { cause: err });
-      }
-      throw err;
-    } finally {
-      s.close();
-    }
+    });
   }
 
   async keyStats(req: { window: WindowInput; column: string }): Promise<KeyStats> {
-    if (!existsSync(this.file)) {
-      throw new TerminalError(`source database ${this.file} does not exist; check connections.${this.pipeline.source.connection}.path`);
-    }
-    const s = await DuckSession.open(':memory:', this.settings);
-    try {
-      await s.run(`SET TimeZone = 'UTC'`);
-      await s.run(`ATTACH ${duckLiteral(resolve(this.file))} AS src (READ_ONLY)`);
-      await s.run('USE src');
-      const planned = planWindow(req.window);
-      const plan0 = planDuckExtract(this.pipeline, { from: planned.from, to: null, fullRead: planned.fullRead });
-      let captured: string | null = null;
-      if (plan0.upper && req.window.mode !== 'full') captured = (await s.one<{ upper: string | null }>(plan0.upper.sql))?.upper ?? null;
+    return this.withSource('partition plan', async (s) => {
+      const { window } = await this.captureWindow(s, req.window);
       const k = quoteDuck(req.column);
       const r = await s.one<{ t: string; mn: string | null; mx: string | null; n: bigint }>(
         `SELECT typeof(min(${k})) AS t, CAST(min(${k}) AS VARCHAR) AS mn, CAST(max(${k}) AS VARCHAR) AS mx, count(*)::BIGINT AS n FROM ${sourceRelation(this.pipeline)}`,
@@ -141,16 +142,8 @@ export class DuckDbSource implements Source {
       if (r && !/INT/.test(r.t)) {
         throw new TerminalError(`source.partitions.column ${req.column} of ${this.pipeline.name} is ${r.t}; partitions split an integer column, name one in source.partitions.column`);
       }
-      return { window: completeWindow(req.window, captured), min: r?.mn ?? null, max: r?.mx ?? null, rows: Number(r?.n ?? 0) };
-    } catch (err) {
-      if (err instanceof TerminalError) throw err;
-      if (/Catalog Error|Binder Error|Parser Error/.test((err as Error).message)) {
-        throw new TerminalError(`source ${this.pipeline.source.connection} rejected the partition plan of ${this.pipeline.name}: ${(err as Error).message}`, { cause: err });
-      }
-      throw err;
-    } finally {
-      s.close();
-    }
+      return { window, min: r?.mn ?? null, max: r?.mx ?? null, rows: Number(r?.n ?? 0) };
+    });
   }
 
   async close(): Promise<void> {}

@@ -1,5 +1,6 @@
 import { parquetStats } from '../extract/parquet-stats.js';
 import { updateRun } from '../state/runs.js';
+import { blobCacheOf } from '../storage/blob-cache.js';
 import { md5File } from '../storage/files.js';
 import { CONTAINERS, layout } from '../storage/layout.js';
 import { rawManifestSchema, type ColumnInfo, type RawManifest } from '../storage/manifest.js';
@@ -24,6 +25,7 @@ export async function uploadParts(
     const name = nameOf(i);
     const md5 = await md5File(file);
     const { bytes } = await ctx.blobs.uploadFile(CONTAINERS.raw, name, file);
+    await blobCacheOf(ctx.workDir, ctx.env).adopt(CONTAINERS.raw, name, md5, file);
     parts.push({ name, rows: stats.rows[i] ?? 0, bytes, md5 });
   }
   return { parts, schema: stats.schema.length ? stats.schema : fallbackSchema };

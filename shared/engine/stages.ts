@@ -12,6 +12,7 @@ import { releaseLease, renewLease } from '../state/leases.js';
 import { claimStage } from '../state/stage-claims.js';
 import { findRun, isTerminalStatus, updateRun, type RunRecord, type RunStage } from '../state/runs.js';
 import { writeValidations, type ValidationResult } from '../state/validations.js';
+import { blobCacheOf } from '../storage/blob-cache.js';
 import { md5File, removeScratchDir, scratchDir } from '../storage/files.js';
 import { CONTAINERS, QUEUES, layout, parseManifestPath } from '../storage/layout.js';
 import {
@@ -30,6 +31,7 @@ import { failRun } from './start-run.js';
 import { withRetry } from './retry.js';
 import type { StageMessage } from './messages.js';
 import { publishRawManifest, uploadParts } from './raw-output.js';
+import { loadSnapshot, publishSnapshot } from './snapshots.js';
 import { extractPartition, partitionsDue, startPartitions } from './partitioned-extract.js';
 import type { WindowInput } from '../extract/window.js';
 import { awaitDependencies } from './dependencies.js';
@@ -204,15 +206,19 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
     try {
       const partFiles: string[] = [];
+      const cache = blobCacheOf(ctx.workDir, ctx.env);
       for (const [i, part] of manifest.parts.entries()) {
-        const local = join(dir, `part-${i}.parquet`);
         if (!(await ctx.blobs.exists(CONTAINERS.raw, part.name))) {
           throw new TerminalError(`malformed manifest ${where}: part ${part.name} is missing from storage`);
         }
-        await ctx.blobs.downloadToFile(CONTAINERS.raw, part.name, local);
-        const md5 = await md5File(local);
-        if (md5 !== part.md5) throw new TerminalError(`part ${part.name} does not match its manifest checksum (${md5} ≠ ${part.md5})`);
-        partFiles.push(local);
+        const { path } = await cache.fetch(ctx.blobs, {
+          container: CONTAINERS.raw,
+          name: part.name,
+          md5: part.md5,
+          dest: join(dir, `part-${i}.parquet`),
+          onMismatch: (md5) => new TerminalError(`part ${part.name} does not match its manifest checksum (${md5} ≠ ${part.md5})`),
+        });
+        partFiles.push(path);
       }
       const stats = await parquetStats(partFiles, ctx.duck);
       stats.rows.forEach((n, i) => {
@@ -222,17 +228,13 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       });
       if (partFiles.length > 0) assertSameSchema(where, manifest.schema, stats.schema);
 
-      let snapshotFile: string | undefined;
-      if (checkpoint.snapshot) {
-        snapshotFile = join(dir, 'committed-snapshot.parquet');
-        await ctx.blobs.downloadToFile(CONTAINERS.state, checkpoint.snapshot, snapshotFile);
-      }
+      const committed = await loadSnapshot(ctx, p.name, checkpoint.snapshot, dir);
       const fullRead = manifest.window.mode === 'full' || (manifest.window.from === null && run.mode !== 'backfill');
       const out = await runTransform({
         pipeline: p,
         parts: partFiles,
         schema: manifest.schema,
-        snapshotFile,
+        snapshot: committed?.input,
         fullRead,
         boundary: run.boundary,
         sourceRowCount: manifest.sourceRowCount,
@@ -243,9 +245,10 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       if (out.quarantineFile) await ctx.blobs.uploadFile(CONTAINERS.quarantine, layout.quarantine(p.name, run.runId), out.quarantineFile);
       if (out.sampleFile) await ctx.blobs.uploadFile(CONTAINERS.changes, layout.sample(p.name, run.runId), out.sampleFile);
       const changesName = layout.changes(p.name, run.runId);
+      const changesMd5 = await md5File(out.changesFile);
       await ctx.blobs.uploadFile(CONTAINERS.changes, changesName, out.changesFile);
-      const snapshotName = layout.snapshot(p.name, run.runId);
-      await ctx.blobs.uploadFile(CONTAINERS.state, snapshotName, out.snapshotFile);
+      await cache.adopt(CONTAINERS.changes, changesName, changesMd5, out.changesFile);
+      const snapshot = await publishSnapshot(ctx, { pipeline: p.name, runId: run.runId, previous: committed, out: out.snapshot });
       const counts = { ...out.counts, extracted: manifest.rowCount };
       const changesManifest: ChangesManifest = {
         kind: 'changes',
@@ -255,8 +258,8 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         baseRunId: manifest.baseRunId,
         window: manifest.window,
         boundary: run.boundary,
-        changes: { name: changesName, rows: out.changesRows, md5: await md5File(out.changesFile) },
-        snapshot: { name: snapshotName, rows: out.snapshotRows },
+        changes: { name: changesName, rows: out.changesRows, md5: changesMd5 },
+        snapshot: { name: snapshot.name, rows: snapshot.current },
         schema: out.schema,
         counts,
         expected: out.expected,
@@ -267,6 +270,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'merge', counts }), ctx.now);
       await ctx.blobs.putText(CONTAINERS.changes, changesManifestName, JSON.stringify(changesManifest, null, 2));
       await ctx.queues.send(QUEUES.merge, { pipeline: p.name, runId: run.runId });
+      for (const part of manifest.parts) await cache.evict(CONTAINERS.raw, part.name);
       return 'done';
     } finally {
       await removeScratchDir(dir);
@@ -316,9 +320,14 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'merge');
     const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
     try {
-      const local = join(dir, 'changes.parquet');
-      await ctx.blobs.downloadToFile(CONTAINERS.changes, manifest.changes.name, local);
-      if ((await md5File(local)) !== manifest.changes.md5) throw new TerminalError(`changes/${manifest.changes.name} does not match its manifest checksum`);
+      const cache = blobCacheOf(ctx.workDir, ctx.env);
+      const { path: local } = await cache.fetch(ctx.blobs, {
+        container: CONTAINERS.changes,
+        name: manifest.changes.name,
+        md5: manifest.changes.md5,
+        dest: join(dir, 'changes.parquet'),
+        onMismatch: () => new TerminalError(`changes/${manifest.changes.name} does not match its manifest checksum`),
+      });
       await backupBeforeMerge(ctx, p, run, manifest.baseRunId, warehouse);
       // Retried in place with the pipeline's backoff: the ledger makes a repeated merge a no-op,
       // so an outage of the warehouse costs time, not correctness.
@@ -361,6 +370,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
       });
       await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'validate' }), ctx.now);
       await ctx.queues.send(QUEUES.validate, { pipeline: p.name, runId: run.runId });
+      await cache.evict(CONTAINERS.changes, manifest.changes.name);
       return 'done';
     } finally {
       await warehouse.close();

@@ -28,7 +28,11 @@ export const layout = {
   rawManifest: (pipeline: string, runId: string) => `${pipeline}/${runId}/${MANIFEST_FILE}`,
   changes: (pipeline: string, runId: string) => `${pipeline}/${runId}/changes.parquet`,
   changesManifest: (pipeline: string, runId: string) => `${pipeline}/${runId}/${MANIFEST_FILE}`,
-  snapshot: (pipeline: string, runId: string) => `${pipeline}/snapshots/${runId}.parquet`,
+  /** The snapshot manifest the checkpoint points at (SnapshotManifest). */
+  snapshot: (pipeline: string, runId: string) => `${pipeline}/snapshots/${runId}.json`,
+  snapshotPrefix: (pipeline: string) => `${pipeline}/snapshots/`,
+  /** One layer written by a run; the md5 in the name keeps a retried transform from overwriting a layer a manifest names. */
+  snapshotLayer: (pipeline: string, runId: string, md5: string) => `${pipeline}/snapshots/${runId}.${md5.slice(0, 12)}.parquet`,
   quarantine: (pipeline: string, runId: string) => `${pipeline}/${runId}/quarantine.parquet`,
   /** Sampled rows of the transformed batch, compared field by field with the warehouse. */
   sample: (pipeline: string, runId: string) => `${pipeline}/${runId}/sample.parquet`,

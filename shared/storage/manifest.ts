@@ -61,6 +61,7 @@ export const changesManifestSchema = z.strictObject({
   /** Valid-from for versions this run opens (the run boundary, UTC ISO-8601). */
   boundary: z.string(),
   changes: z.strictObject({ name: z.string(), rows: z.number().int().min(0), md5: z.string() }),
+  /** The candidate snapshot manifest (SnapshotManifest) and its current keys. */
   snapshot: z.strictObject({ name: z.string(), rows: z.number().int().min(0) }),
   schema: z.array(columnSchema),
   counts: countsSchema,
@@ -77,7 +78,27 @@ export const changesManifestSchema = z.strictObject({
   createdAt: z.string(),
 });
 
+/**
+ * The committed snapshot of one run (`state/{pipeline}/snapshots/{runId}.json`): a base layer
+ * and the deltas of later runs, oldest first; for each key the newest layer that has it wins.
+ * Layers are immutable and named by their md5, so a rollback that points back at an older
+ * snapshot finds exactly the files it was made of.
+ */
+export const snapshotManifestSchema = z.strictObject({
+  kind: z.literal('snapshot'),
+  version: z.literal(1),
+  pipeline: z.string().regex(PIPELINE_NAME_PATTERN),
+  runId: z.string().regex(RUN_ID_PATTERN),
+  layers: z
+    .array(z.strictObject({ name: z.string(), rows: z.number().int().min(0), md5: z.string().regex(/^[0-9a-f]{32}$/) }))
+    .min(1),
+  /** Keys current (not deleted) in the target after this run. */
+  current: z.number().int().min(0),
+  createdAt: z.string(),
+});
+
 export type RawManifest = z.infer<typeof rawManifestSchema>;
+export type SnapshotManifest = z.infer<typeof snapshotManifestSchema>;
 export type ChangesManifest = z.infer<typeof changesManifestSchema>;
 export type Counts = z.infer<typeof countsSchema>;
 export type ExtractWindow = z.infer<typeof windowSchema>;

@@ -1,5 +1,5 @@
 import type { PipelineConfig } from '../config/schema.js';
-import { quoteDuck } from './duckdb-session.js';
+import { duckLiteral, quoteDuck } from './duckdb-session.js';
 import { canonicalRowExpr, hashColumnOrder, rowHashExpr, versionKeyExpr, type TypedColumn } from './row-hash.js';
 
 /** Columns tidemark adds; user columns must not use the prefix. */
@@ -51,7 +51,8 @@ const keyJoin = (shape: TransformShape, a: string, b: string) =>
 /**
  * SQL of the change classification (DuckDB), as pure functions of the shape. The relations
  * `good` (rows that passed quarantine rules), `extract_keys` (every extracted key) and `snap`
- * (the committed snapshot) exist when these run; `$1` is the run boundary.
+ * (the committed snapshot, see snapshotViewSql) exist when these run; `$1` is the run boundary.
+ * `snapHit`, when set, runs after `batch` and before `classified`.
  */
 export function classificationSql(
   shape: TransformShape,
@@ -78,6 +79,14 @@ FROM good${
     opts.dedupe === false ? '' : `\nQUALIFY row_number() OVER (PARTITION BY ${keysList} ORDER BY ${order}_tm_row_hash DESC) = 1`
   }`;
 
+  // An incremental batch is small next to the snapshot: the snapshot rows of its keys are
+  // picked by a semi join that hashes the batch's keys and streams the snapshot past them, so
+  // the dimension is read once and never held. A full read touches every key anyway.
+  const lookup = opts.fullRead || opts.firstLoad ? 'snap' : 'snap_hit';
+  const probeKeys = `SELECT ${keysList} FROM batch${opts.sourceDeletes ? ` UNION ALL SELECT ${keysList} FROM source_deletes` : ''}`;
+  const snapHit =
+    lookup === 'snap_hit' ? `CREATE TEMP TABLE snap_hit AS SELECT s.* FROM snap s SEMI JOIN (${probeKeys}) p ON ${keyJoin(shape, 'p', 's')}` : undefined;
+
   const staleCase = shape.validFromColumn ? `WHEN b._tm_valid_from <= s._tm_valid_from THEN 'stale' ` : '';
   // The version key is computed in `changes`, for the rows that open a version only: most
   // rows of an incremental batch are unchanged and a big load pays one md5 less per row.
@@ -89,7 +98,7 @@ SELECT b.*,
   CASE WHEN s._tm_row_hash IS NULL OR s._tm_deleted THEN 'insert' ${staleCase}WHEN b._tm_row_hash <> s._tm_row_hash THEN 'update'
        WHEN b._tm_t1_hash IS DISTINCT FROM s._tm_t1_hash THEN 'type1' ELSE 'unchanged' END AS _tm_op,
   s._tm_valid_from AS _tm_prev_valid_from
-FROM batch b LEFT JOIN snap s ON ${keyJoin(shape, 'b', 's')}`;
+FROM batch b LEFT JOIN ${lookup} s ON ${keyJoin(shape, 'b', 's')}`;
 
   // Full reads: a current key absent from the extract was deleted. Change feeds: a key the
   // source reported deleted (and not re-inserted in the same window) was deleted.
@@ -102,7 +111,7 @@ FROM batch b LEFT JOIN snap s ON ${keyJoin(shape, 'b', 's')}`;
 SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
   CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP) AS _tm_valid_from,
   ${versionKeyExpr(shape.keys, 'CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP)', 's')} AS _tm_version_key
-FROM snap s WHERE NOT s._tm_deleted AND ${deletedKeys}NOT EXISTS (SELECT 1 FROM extract_keys e WHERE ${keyJoin(shape, 'e', 's')})`
+FROM ${lookup} s WHERE NOT s._tm_deleted AND ${deletedKeys}NOT EXISTS (SELECT 1 FROM extract_keys e WHERE ${keyJoin(shape, 'e', 's')})`
       : `CREATE TEMP TABLE deleted AS SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
   CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS VARCHAR) AS _tm_version_key FROM snap s WHERE false`;
 
@@ -110,25 +119,49 @@ FROM snap s WHERE NOT s._tm_deleted AND ${deletedKeys}NOT EXISTS (SELECT 1 FROM 
 FROM classified WHERE _tm_op IN ('insert', 'update', 'type1')
 UNION ALL BY NAME SELECT * FROM deleted`;
 
-  // The next committed snapshot: the current snapshot with this run's changes applied.
-  const changedKeys = `(SELECT ${keysList} FROM classified WHERE _tm_op IN ('insert', 'update', 'type1') UNION ALL SELECT ${keysList} FROM deleted)`;
-  const snapshot = `SELECT ${keysList}, _tm_row_hash, _tm_t1_hash,
+  // The run's snapshot layer: the new state of every key this run changed. A deleted key stays
+  // as a row with `_tm_deleted` (a tombstone) so that it hides the key in older layers.
+  const changed = `${opts.firstLoad ? 'CREATE TEMP VIEW' : 'CREATE TEMP TABLE'} changed AS
+SELECT ${keysList}, _tm_row_hash, _tm_t1_hash,
   CASE WHEN _tm_op = 'type1' THEN _tm_prev_valid_from ELSE _tm_valid_from END AS _tm_valid_from, false AS _tm_deleted
 FROM classified WHERE _tm_op IN ('insert', 'update', 'type1')
 UNION ALL
-SELECT s.* FROM snap s WHERE NOT EXISTS (SELECT 1 FROM ${changedKeys} c WHERE ${keyJoin(shape, 'c', 's')})
-${
-  opts.deletes === 'mark'
-    ? `UNION ALL
 SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, s._tm_row_hash, s._tm_t1_hash, d._tm_valid_from, true
-FROM deleted d JOIN snap s ON ${keyJoin(shape, 'd', 's')}`
-    : ''
-}`;
+FROM deleted d JOIN ${lookup} s ON ${keyJoin(shape, 'd', 's')}`;
+
+  // A whole snapshot (a base layer): the current snapshot with this run's changes applied.
+  // With \`deletes: retire\` a deleted key has nothing left to hide, so its tombstone goes.
+  const compacted = `SELECT * FROM changed${opts.deletes === 'mark' ? '' : ' WHERE NOT _tm_deleted'}
+UNION ALL BY NAME
+SELECT s.* FROM snap s WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE ${keyJoin(shape, 'c', 's')})${
+    opts.deletes === 'mark' ? '' : ' AND NOT s._tm_deleted'
+  }`;
 
   const emptySnapshot = `CREATE TEMP TABLE snap AS SELECT ${keysList}, CAST(NULL AS VARCHAR) AS _tm_row_hash,
   CAST(NULL AS VARCHAR) AS _tm_t1_hash, CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS BOOLEAN) AS _tm_deleted FROM batch WHERE false`;
 
-  return { batch, classified, deleted: deletesSql, changes, snapshot, emptySnapshot };
+  return { batch, snapHit, classified, deleted: deletesSql, changes, changed, compacted, emptySnapshot };
+}
+
+/**
+ * The committed snapshot as the relation `snap`: a base layer and the deltas of later runs,
+ * oldest first; for each key the newest layer that has it wins. The deltas are small (a
+ * compaction folds them into a new base past a bound), so they are deduplicated in memory
+ * and the base is read in place with an anti join.
+ */
+export function snapshotViewSql(keys: readonly TypedColumn[], base: string, deltas: readonly string[]): string[] {
+  const keysList = keys.map((k) => q(k.name)).join(', ');
+  if (deltas.length === 0) return [`CREATE TEMP VIEW snap AS SELECT * FROM read_parquet(${duckLiteral(base)})`];
+  const union = deltas.map((d, i) => `SELECT *, ${i} AS _tm_layer FROM read_parquet(${duckLiteral(d)})`).join('\nUNION ALL BY NAME\n');
+  const join = keys.map((k) => `d.${q(k.name)} = b.${q(k.name)}`).join(' AND ');
+  return [
+    `CREATE TEMP TABLE snap_delta AS SELECT * EXCLUDE (_tm_layer) FROM (
+${union}
+) QUALIFY row_number() OVER (PARTITION BY ${keysList} ORDER BY _tm_layer DESC) = 1`,
+    `CREATE TEMP VIEW snap AS SELECT * FROM snap_delta
+UNION ALL BY NAME
+SELECT b.* FROM read_parquet(${duckLiteral(base)}) b WHERE NOT EXISTS (SELECT 1 FROM snap_delta d WHERE ${join})`,
+  ];
 }
 
 /**

@@ -5,7 +5,7 @@ import { PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
 import { TerminalError } from '../errors.js';
 import { SOURCE_OP_COLUMN } from '../extract/source.js';
 import type { ColumnInfo, Counts } from '../storage/manifest.js';
-import { checksumSql, classificationSql, resolveShape, type TransformShape } from './classify.js';
+import { checksumSql, classificationSql, resolveShape, snapshotViewSql, type TransformShape } from './classify.js';
 import { canonicalRowExpr } from './row-hash.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from './duckdb-session.js';
 
@@ -14,8 +14,10 @@ export interface TransformInput {
   /** Local Parquet parts of the extract, and their schema (used when there are no parts). */
   parts: string[];
   schema: ColumnInfo[];
-  /** Local copy of the committed snapshot, or undefined on a first load. */
-  snapshotFile: string | undefined;
+  /** Local copies of the committed snapshot's layers (base first), or undefined on a first load. */
+  snapshot: CommittedSnapshot | undefined;
+  /** When a run folds the layers into a new base instead of adding a delta. */
+  compaction?: CompactionPolicy;
   fullRead: boolean;
   boundary: string;
   sourceRowCount: number | null;
@@ -23,11 +25,41 @@ export interface TransformInput {
   duck: DuckSettings;
 }
 
+export interface CommittedSnapshot {
+  layers: Array<{ file: string; rows: number | null }>;
+  /** Current (not deleted) keys; null when not recorded (a snapshot of an older tidemark). */
+  current: number | null;
+}
+
+export interface CompactionPolicy {
+  /** Most deltas on top of a base. */
+  maxDeltas: number;
+  /** Most delta rows, as a fraction of the base's rows. */
+  maxDeltaFraction: number;
+}
+
+/**
+ * A delta costs its own rows to write and a small anti join to read; a compaction rewrites the
+ * whole dimension. 16 deltas and a quarter of the base bound the read cost of the layers
+ * while a run of a few changes against a big dimension writes only what it changed.
+ */
+export const DEFAULT_COMPACTION: CompactionPolicy = { maxDeltas: 16, maxDeltaFraction: 0.25 };
+
+export interface SnapshotOutput {
+  /** base: a whole snapshot replacing the layers; delta: one more layer; unchanged: nothing to add. */
+  kind: 'base' | 'delta' | 'unchanged';
+  /** The written layer (base or delta). */
+  file: string | undefined;
+  /** Rows of the written layer. */
+  rows: number;
+  /** Current (not deleted) keys after this run. */
+  current: number;
+}
+
 export interface TransformOutput {
   changesFile: string;
   changesRows: number;
-  snapshotFile: string;
-  snapshotRows: number;
+  snapshot: SnapshotOutput;
   quarantineFile: string | undefined;
   /** Up to validation.sample rows of the batch (keys, tracked and type 1 columns), for the sample check. */
   sampleFile: string | undefined;
@@ -102,6 +134,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       throw new TerminalError(`pipelines/${p.name}.yaml: ${(cause as Error).message}`, { cause });
     }
     const keyNames = shape.keys.map((k) => q(k.name));
+    const match = (a: string, b: string) => shape.keys.map((k) => `${a}.${q(k.name)} = ${b}.${q(k.name)}`).join(' AND ');
 
     // NULL keys: refused before anything reaches the warehouse (DESIGN §8).
     const nullKeys = await count(s, `SELECT count(*) AS n FROM transformed WHERE ${keyNames.map((k) => `${k} IS NULL`).join(' OR ')}`);
@@ -164,13 +197,15 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     const repeats =
       shape.orderColumn !== undefined &&
       (await s.rows(`SELECT 1 FROM good GROUP BY ${keyNames.join(', ')} HAVING count(*) > 1 LIMIT 1`)).length > 0;
-    const hasSnapshot = input.snapshotFile !== undefined && existsSync(input.snapshotFile);
+    const layers = input.snapshot?.layers ?? [];
+    for (const l of layers) if (!existsSync(l.file)) throw new Error(`snapshot layer ${l.file} is missing locally`);
+    const hasSnapshot = layers.length > 0;
     const sql = classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes, sourceDeletes, dedupe: repeats, firstLoad: !hasSnapshot });
     await s.run(sql.batch, paramsFor(sql.batch, input.boundary));
     if (hasSnapshot) {
-      // Read in place, not copied into a temp table: the snapshot is as big as the dimension,
-      // and an incremental run needs it only for one join and one anti-join.
-      await s.run(`CREATE TEMP VIEW snap AS SELECT * FROM read_parquet(${duckLiteral(input.snapshotFile!)})`);
+      // Read in place, not copied into a temp table: the base is as big as the dimension, and
+      // an incremental run needs it only for one semi join.
+      for (const stmt of snapshotViewSql(shape.keys, layers[0]!.file, layers.slice(1).map((l) => l.file))) await s.run(stmt);
     } else {
       await s.run(sql.emptySnapshot);
     }
@@ -181,17 +216,14 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     } else {
       await s.run(`CREATE TEMP TABLE extract_keys AS SELECT ${keyNames.join(', ')} FROM transformed WHERE false`);
     }
+    if (sql.snapHit) await s.run(sql.snapHit);
     await s.run(sql.classified);
     await s.run(sql.deleted, paramsFor(sql.deleted, input.boundary));
+    await s.run(sql.changed);
 
     const changesFile = join(input.outDir, 'changes.parquet');
-    const snapshotFile = join(input.outDir, 'snapshot.parquet');
     await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${PARQUET_COPY_OPTIONS})`);
-    // Written straight from the query: materializing it first cost a second pass over the
-    // whole snapshot; the counts below come from the written file.
-    await s.run(`COPY (${sql.snapshot}) TO ${duckLiteral(snapshotFile)} (${PARQUET_COPY_OPTIONS})`);
-    await s.run(`CREATE TEMP VIEW next_snap AS SELECT * FROM read_parquet(${duckLiteral(snapshotFile)})`);
-
+    const snapshot = await writeSnapshotLayer(s, input, sql.compacted);
     // Sampled keys for the field-by-field check after the merge: chosen by a hash of the key so
     // the choice is stable and spread over the key space; stale rows are not in the warehouse.
     let sampleFile: string | undefined;
@@ -209,22 +241,21 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     const op = (name: string) => Number(byOp.find((r) => r.op === name)?.n ?? 0);
     const deleted = await count(s, 'SELECT count(*) AS n FROM deleted');
     const changesRows = await count(s, `SELECT count(*) AS n FROM read_parquet(${duckLiteral(changesFile)})`);
-    const snapshotRows = await count(s, 'SELECT count(*) AS n FROM next_snap');
-    const snapshotCurrent = await count(s, 'SELECT count(*) AS n FROM next_snap WHERE NOT _tm_deleted');
     const schema = (await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet(${duckLiteral(changesFile)})`)).map(
       (r) => ({ name: r.column_name, type: r.column_type }),
     );
 
     let currentRows: number | null = null;
-    if (input.fullRead) currentRows = snapshotCurrent;
+    if (input.fullRead) currentRows = snapshot.current;
     else if (input.sourceRowCount !== null) {
       const quarantinedNew =
         quarantined > 0
           ? await count(
               s,
-              `SELECT count(*) AS n FROM (SELECT DISTINCT ${keyNames.join(', ')} FROM quarantined) x WHERE NOT EXISTS (SELECT 1 FROM next_snap n WHERE ${shape.keys
-                .map((k) => `n.${q(k.name)} = x.${q(k.name)}`)
-                .join(' AND ')} AND NOT n._tm_deleted)`,
+              // Current after the run: the run's own layer says so, or an older layer does and the run did not touch the key.
+              `SELECT count(*) AS n FROM (SELECT DISTINCT ${keyNames.join(', ')} FROM quarantined) x
+WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE ${match('c', 'x')} AND NOT c._tm_deleted)
+  AND NOT EXISTS (SELECT 1 FROM snap s WHERE ${match('s', 'x')} AND NOT s._tm_deleted AND NOT EXISTS (SELECT 1 FROM changed c2 WHERE ${match('c2', 's')}))`,
             )
           : 0;
       currentRows = input.sourceRowCount - quarantinedNew;
@@ -250,8 +281,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     return {
       changesFile,
       changesRows,
-      snapshotFile,
-      snapshotRows,
+      snapshot,
       quarantineFile,
       sampleFile,
       sampleRows,
@@ -271,4 +301,42 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
   } finally {
     s.close();
   }
+}
+
+async function parquetRows(s: DuckSession, file: string): Promise<number> {
+  return count(s, `SELECT coalesce(sum(num_rows), 0)::BIGINT AS n FROM parquet_file_metadata(${duckLiteral(file)})`);
+}
+
+/**
+ * Writes the run's snapshot layer: a delta with the keys it changed, or, on a first load and
+ * past the compaction bound, a new base with every key. Needs the relations `changed`,
+ * `classified`, `deleted` and `snap`.
+ */
+async function writeSnapshotLayer(s: DuckSession, input: TransformInput, compactedSql: string): Promise<SnapshotOutput> {
+  const layers = input.snapshot?.layers ?? [];
+  const file = join(input.outDir, 'snapshot.parquet');
+  const writeBase = async (): Promise<SnapshotOutput> => {
+    await s.run(`COPY (${compactedSql}) TO ${duckLiteral(file)} (${PARQUET_COPY_OPTIONS})`);
+    const r = await s.one<{ n: bigint; c: bigint }>(
+      `SELECT count(*)::BIGINT AS n, count(*) FILTER (WHERE NOT _tm_deleted)::BIGINT AS c FROM read_parquet(${duckLiteral(file)})`,
+    );
+    return { kind: 'base', file, rows: Number(r?.n ?? 0), current: Number(r?.c ?? 0) };
+  };
+  const previous = input.snapshot?.current ?? null;
+  // A first load has nothing to add to; a snapshot of an older tidemark has no recorded count.
+  if (layers.length === 0 || previous === null) return writeBase();
+
+  const changedRows = await count(s, 'SELECT count(*) AS n FROM changed');
+  if (changedRows === 0) return { kind: 'unchanged', file: undefined, rows: 0, current: previous };
+  const policy = input.compaction ?? DEFAULT_COMPACTION;
+  const sizes: number[] = [];
+  for (const l of layers) sizes.push(l.rows ?? (await parquetRows(s, l.file)));
+  const deltaRows = sizes.slice(1).reduce((a, b) => a + b, 0) + changedRows;
+  if (layers.length > policy.maxDeltas || deltaRows > policy.maxDeltaFraction * sizes[0]!) return writeBase();
+
+  await s.run(`COPY (SELECT * FROM changed) TO ${duckLiteral(file)} (${PARQUET_COPY_OPTIONS})`);
+  // An insert makes a key current (it was absent or deleted); a delete makes a current key not.
+  const inserted = await count(s, `SELECT count(*) AS n FROM classified WHERE _tm_op = 'insert'`);
+  const deleted = await count(s, 'SELECT count(*) AS n FROM deleted');
+  return { kind: 'delta', file, rows: changedRows, current: previous + inserted - deleted };
 }

@@ -82,7 +82,7 @@ describe('the whole chain on Azurite + DuckDB, run twice', () => {
 
     const { checkpoint } = await readCheckpoint(stack.ctx.tables, 'accounts');
     expect(checkpoint.lastRunId).toBe(second.runId);
-    expect(checkpoint.snapshot).toBe(`accounts/snapshots/${second.runId}.parquet`);
+    expect(checkpoint.snapshot).toBe(`accounts/snapshots/${second.runId}.json`);
     expect(checkpoint.history.map((h) => h.runId)).toEqual([first.runId, second.runId]);
 
     const runs = await listRuns(stack.ctx.tables, 'accounts');

@@ -82,7 +82,7 @@ describe('ordering and concurrency of runs (DESIGN §5.1)', () => {
     expect((await getRun(stack.ctx.tables, 'accounts', next.runId)).status).toBe('succeeded');
     const after = await pipelineState(stack, dir, 'accounts');
     expect(after.ledger.map((l) => l.run_id)).toEqual(['run#1', 'run#3']);
-    expect(after.checkpoint.history).toEqual([...(before.checkpoint.history as unknown[]), { runId: 'run#3', watermark: null, snapshot: 'accounts/snapshots/run#3.parquet' }]);
+    expect(after.checkpoint.history).toEqual([...(before.checkpoint.history as unknown[]), { runId: 'run#3', watermark: null, snapshot: 'accounts/snapshots/run#3.json' }]);
     expect(after.dimension.filter((r) => r._tm_run_id === 'run#2')).toEqual([]);
     const { checkpoint } = await readCheckpoint(stack.ctx.tables, 'accounts');
     expect(checkpoint.lastRunId).toBe(next.runId);

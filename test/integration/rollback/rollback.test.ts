@@ -119,7 +119,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
     expect(await ledger()).toEqual([r1.runId]);
     const { checkpoint } = await readCheckpoint(stack.ctx.tables, name);
     expect(checkpoint.lastRunId).toBe(r1.runId);
-    expect(checkpoint.snapshot).toBe(`${name}/snapshots/${r1.runId}.parquet`);
+    expect(checkpoint.snapshot).toBe(`${name}/snapshots/${r1.runId}.json`);
     expect(checkpoint.history.map((h) => h.runId)).toEqual([r1.runId]);
     expect((await getRun(stack.ctx.tables, name, r2.runId)).status).toBe('rolled_back');
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pipelineSchema } from '../../../shared/config/schema.js';
 import { classificationSql, resolveShape } from '../../../shared/transform/classify.js';
-import { runTransform } from '../../../shared/transform/run-transform.js';
+import { runTransform, type SnapshotOutput } from '../../../shared/transform/run-transform.js';
 import { duckExec, duckQuery } from '../../support/project.js';
 
 // The performance paths of the transform (issue #8): the window dedupe runs only when a key
@@ -32,15 +32,15 @@ async function parquet(dir: string, name: string, rows: string): Promise<string>
   return file;
 }
 
-async function transform(dir: string, parts: string[], snapshotFile: string | undefined, outName: string) {
+async function transform(dir: string, parts: string[], previous: SnapshotOutput | undefined, outName: string) {
   const outDir = join(dir, outName);
   mkdirSync(outDir);
   const out = await runTransform({
     pipeline,
     parts,
     schema: [],
-    snapshotFile,
-    fullRead: snapshotFile === undefined,
+    snapshot: previous?.file ? { layers: [{ file: previous.file, rows: previous.rows }], current: previous.current } : undefined,
+    fullRead: previous === undefined,
     boundary: '2026-11-24T00:00:00.000Z',
     sourceRowCount: null,
     outDir,
@@ -60,7 +60,7 @@ describe('transform performance paths keep the results', () => {
     const part = await parquet(dir, 'p0.parquet', `(1, 'Oslo', TIMESTAMP '2026-01-01 00:00:00'), (2, 'Rome', TIMESTAMP '2026-01-01 00:00:00')`);
     const { out, changes } = await transform(dir, [part], undefined, 'first');
     expect(out.counts).toMatchObject({ inserted: 2, updated: 0, unchanged: 0 });
-    expect(out.snapshotRows).toBe(2);
+    expect(out.snapshot).toMatchObject({ kind: 'base', rows: 2, current: 2 });
     expect(changes.map((c) => [c.id, c._tm_op])).toEqual([
       [1, 'insert'],
       [2, 'insert'],
@@ -84,13 +84,14 @@ describe('transform performance paths keep the results', () => {
       'p1.parquet',
       `(1, 'Lima', TIMESTAMP '2026-01-02 00:00:00'), (1, 'Bergen', TIMESTAMP '2026-01-03 00:00:00'), (2, 'Rome', TIMESTAMP '2026-01-02 00:00:00'), (3, 'Kyiv', TIMESTAMP '2026-01-02 00:00:00')`,
     );
-    const { out, changes } = await transform(dir, [part], first.out.snapshotFile, 'second');
+    const { out, changes } = await transform(dir, [part], first.out.snapshot, 'second');
     expect(out.counts).toMatchObject({ inserted: 1, updated: 1, unchanged: 1 });
     expect(changes.map((c) => [c.id, c.city, c._tm_op])).toEqual([
       [1, 'Bergen', 'update'],
       [3, 'Kyiv', 'insert'],
     ]);
-    expect(out.snapshotRows).toBe(3);
+    // Two keys changed against a base of two: more than the default bound, so a new base.
+    expect(out.snapshot).toMatchObject({ kind: 'base', rows: 3, current: 3 });
   });
 
   it('plans the window dedupe only when asked, and a view for a first load', () => {

@@ -1,0 +1,89 @@
+import { join } from 'node:path';
+import { TerminalError } from '../errors.js';
+import { blobCacheOf } from '../storage/blob-cache.js';
+import { md5File } from '../storage/files.js';
+import { CONTAINERS, layout } from '../storage/layout.js';
+import { parseManifest, snapshotManifestSchema, type SnapshotManifest } from '../storage/manifest.js';
+import type { CommittedSnapshot, SnapshotOutput } from '../transform/run-transform.js';
+import type { EngineContext } from './context.js';
+
+/** What the transform needs of the committed snapshot, and what it was read from. */
+export interface LoadedSnapshot {
+  input: CommittedSnapshot;
+  /** undefined for a snapshot of an older tidemark: one Parquet file named by the checkpoint. */
+  manifest: SnapshotManifest | undefined;
+}
+
+/**
+ * Makes the committed snapshot's layers local: from this instance's cache when an earlier
+ * run here wrote or read them, downloaded and checked against their md5 otherwise.
+ */
+export async function loadSnapshot(ctx: EngineContext, pipeline: string, pointer: string | null, dir: string): Promise<LoadedSnapshot | undefined> {
+  if (pointer === null) return undefined;
+  if (pointer.endsWith('.parquet')) {
+    // Written before snapshots had layers; the transform turns it into a base with a manifest.
+    const file = join(dir, 'snapshot-legacy.parquet');
+    await ctx.blobs.downloadToFile(CONTAINERS.state, pointer, file);
+    return { input: { layers: [{ file, rows: null }], current: null }, manifest: undefined };
+  }
+  const where = `state/${pointer}`;
+  const text = await ctx.blobs.getText(CONTAINERS.state, pointer);
+  if (text === undefined) {
+    throw new TerminalError(`the committed snapshot ${where} is missing; restore it, or roll the pipeline back to a run whose snapshot exists`);
+  }
+  const manifest = parseManifest(snapshotManifestSchema, where, text);
+  const cache = blobCacheOf(ctx.workDir, ctx.env);
+  const layers: CommittedSnapshot['layers'] = [];
+  for (const [i, l] of manifest.layers.entries()) {
+    const { path } = await cache.fetch(ctx.blobs, {
+      container: CONTAINERS.state,
+      name: l.name,
+      md5: l.md5,
+      dest: join(dir, `snapshot-${i}.parquet`),
+      keep: true,
+      onMismatch: (actual) => new TerminalError(`snapshot layer state/${l.name} does not match ${where} (md5 ${actual} ≠ ${l.md5})`),
+    });
+    layers.push({ file: path, rows: l.rows });
+  }
+  return { input: { layers, current: manifest.current }, manifest };
+}
+
+/**
+ * Uploads the run's layer and its snapshot manifest (the candidate the checkpoint will point
+ * at once the merge commits) and returns the manifest's name.
+ */
+export async function publishSnapshot(
+  ctx: EngineContext,
+  args: { pipeline: string; runId: string; previous: LoadedSnapshot | undefined; out: SnapshotOutput },
+): Promise<{ name: string; current: number }> {
+  const { pipeline, runId, previous, out } = args;
+  let layers: SnapshotManifest['layers'];
+  if (out.kind === 'unchanged') {
+    if (!previous?.manifest) throw new Error(`${pipeline}: a run that changed nothing needs a committed snapshot manifest to carry forward`);
+    layers = previous.manifest.layers;
+  } else {
+    const md5 = await md5File(out.file!);
+    const name = layout.snapshotLayer(pipeline, runId, md5);
+    await ctx.blobs.uploadFile(CONTAINERS.state, name, out.file!);
+    await blobCacheOf(ctx.workDir, ctx.env).adopt(CONTAINERS.state, name, md5, out.file!);
+    const layer = { name, rows: out.rows, md5 };
+    if (out.kind === 'delta' && !previous?.manifest) throw new Error(`${pipeline}: a delta layer needs a committed snapshot manifest to add to`);
+    layers = out.kind === 'base' ? [layer] : [...previous!.manifest!.layers, layer];
+  }
+  const manifest: SnapshotManifest = snapshotManifestSchema.parse({
+    kind: 'snapshot',
+    version: 1,
+    pipeline,
+    runId,
+    layers,
+    current: out.current,
+    createdAt: ctx.now().toISOString(),
+  });
+  const name = layout.snapshot(pipeline, runId);
+  await ctx.blobs.putText(CONTAINERS.state, name, JSON.stringify(manifest, null, 2));
+  // This instance keeps the layers of the committed snapshot and of this candidate; whichever
+  // the checkpoint ends on, the next run here reads it without a download.
+  const keep = new Set([...layers.map((l) => l.name), ...(previous?.manifest?.layers.map((l) => l.name) ?? [])]);
+  await blobCacheOf(ctx.workDir, ctx.env).retain(CONTAINERS.state, layout.snapshotPrefix(pipeline), keep);
+  return { name, current: out.current };
+}

@@ -73,11 +73,14 @@ export function classificationSql(
     ? `CAST(${q(shape.validFromColumn)} AS TIMESTAMP)`
     : 'CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP)';
   const order = shape.orderColumn ? `${q(shape.orderColumn)} DESC NULLS LAST, ` : '';
-  const batch = `CREATE TEMP TABLE batch AS
-SELECT *, ${rowHashExpr(shape.tracked)} AS _tm_row_hash, ${t1Hash} AS _tm_t1_hash, ${validFrom} AS _tm_valid_from
+  const batchSelect = `SELECT *, ${rowHashExpr(shape.tracked)} AS _tm_row_hash, ${t1Hash} AS _tm_t1_hash, ${validFrom} AS _tm_valid_from
 FROM good${
     opts.dedupe === false ? '' : `\nQUALIFY row_number() OVER (PARTITION BY ${keysList} ORDER BY ${order}_tm_row_hash DESC) = 1`
   }`;
+  const batch = `CREATE TEMP TABLE batch AS\n${batchSelect}`;
+  // A first load's changes, written in one pass from `good` (the rows `changes` would give).
+  const firstLoadChanges = `SELECT *, 'insert' AS _tm_op, ${versionKeyExpr(shape.keys, '_tm_valid_from')} AS _tm_version_key
+FROM (${batchSelect}) AS b`;
 
   // An incremental batch is small next to the snapshot: the snapshot rows of its keys are
   // picked by a semi join that hashes the batch's keys and streams the snapshot past them, so
@@ -140,7 +143,7 @@ SELECT s.* FROM snap s WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE ${keyJoin
   const emptySnapshot = `CREATE TEMP TABLE snap AS SELECT ${keysList}, CAST(NULL AS VARCHAR) AS _tm_row_hash,
   CAST(NULL AS VARCHAR) AS _tm_t1_hash, CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS BOOLEAN) AS _tm_deleted FROM batch WHERE false`;
 
-  return { batch, snapHit, classified, deleted: deletesSql, changes, changed, compacted, emptySnapshot };
+  return { batch, firstLoadChanges, snapHit, classified, deleted: deletesSql, changes, changed, compacted, emptySnapshot };
 }
 
 /**

@@ -180,34 +180,51 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     // extract with no time column) there is no "latest", so duplicates are refused.
     // A full extract reads the whole table, where a key must be unique (issue #6: extract
     // validation); incremental windows may hold several versions of a key, deduped below.
-    if (!shape.orderColumn || p.source.changeDetection.mode === 'full') {
+    const mustBeUnique = !shape.orderColumn || p.source.changeDetection.mode === 'full';
+    const refuseDuplicates = async (relation: string): Promise<void> => {
       const dups = await s.rows<Record<string, unknown>>(
-        `SELECT ${keyNames.join(', ')}, count(*)::BIGINT AS n FROM good GROUP BY ALL HAVING count(*) > 1 LIMIT 3`,
+        `SELECT ${keyNames.join(', ')}, count(*)::BIGINT AS n FROM ${relation} GROUP BY ALL HAVING count(*) > 1 LIMIT 3`,
       );
-      if (dups.length > 0) {
-        const ex = dups.map((d) => `(${p.key.map((k) => String(d[k])).join(', ')}) ×${String(d.n)}`).join(', ');
-        throw new TerminalError(
-          `duplicate keys in the extract of ${p.name}: ${ex}; the key (${p.key.join(', ')}) must be unique, or set a changeDetection.column / validFrom column to pick the latest`,
-        );
-      }
-    }
-
+      if (dups.length === 0) return;
+      const ex = dups.map((d) => `(${p.key.map((k) => String(d[k])).join(', ')}) ×${String(d.n)}`).join(', ');
+      throw new TerminalError(
+        `duplicate keys in the extract of ${p.name}: ${ex}; the key (${p.key.join(', ')}) must be unique, or set a changeDetection.column / validFrom column to pick the latest`,
+      );
+    };
     // Dedupe (a window sort over every row) only when a key repeats; a hash aggregate that
     // stops at the first repeat is far cheaper on a big load, where keys are usually unique.
-    const repeats =
-      shape.orderColumn !== undefined &&
-      (await s.rows(`SELECT 1 FROM good GROUP BY ${keyNames.join(', ')} HAVING count(*) > 1 LIMIT 1`)).length > 0;
+    const repeats = async (relation: string): Promise<boolean> =>
+      (await s.rows(`SELECT 1 FROM ${relation} GROUP BY ${keyNames.join(', ')} HAVING count(*) > 1 LIMIT 1`)).length > 0;
+
     const layers = input.snapshot?.layers ?? [];
     for (const l of layers) if (!existsSync(l.file)) throw new Error(`snapshot layer ${l.file} is missing locally`);
     const hasSnapshot = layers.length > 0;
-    const sql = classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes, sourceDeletes, dedupe: repeats, firstLoad: !hasSnapshot });
-    await s.run(sql.batch, paramsFor(sql.batch, input.boundary));
-    if (hasSnapshot) {
+    const plan = (dedupe: boolean) =>
+      classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes, sourceDeletes, dedupe, firstLoad: !hasSnapshot });
+    const changesFile = join(input.outDir, 'changes.parquet');
+    let sql: ReturnType<typeof plan>;
+    if (!hasSnapshot) {
+      // A first load is every row an insert: one pass writes the changes file (hashes and
+      // version keys included) straight from the extract, and the checks and the snapshot read
+      // the written file's narrow columns instead of re-running transform.sql over the parts.
+      const written = `read_parquet(${duckLiteral(changesFile)})`;
+      const write = async (dedupe: boolean) => {
+        const planned = plan(dedupe);
+        await s.run(`COPY (${planned.firstLoadChanges}) TO ${duckLiteral(changesFile)} (${PARQUET_COPY_OPTIONS})`, paramsFor(planned.firstLoadChanges, input.boundary));
+        return planned;
+      };
+      sql = await write(false);
+      if (mustBeUnique) await refuseDuplicates(written);
+      else if (await repeats(written)) sql = await write(true);
+      await s.run(`CREATE TEMP VIEW batch AS SELECT * EXCLUDE (_tm_op, _tm_version_key) FROM ${written}`);
+      await s.run(sql.emptySnapshot);
+    } else {
+      if (mustBeUnique) await refuseDuplicates('good');
+      sql = plan(shape.orderColumn !== undefined && (await repeats('good')));
+      await s.run(sql.batch, paramsFor(sql.batch, input.boundary));
       // Read in place, not copied into a temp table: the base is as big as the dimension, and
       // an incremental run needs it only for one semi join.
       for (const stmt of snapshotViewSql(shape.keys, layers[0]!.file, layers.slice(1).map((l) => l.file))) await s.run(stmt);
-    } else {
-      await s.run(sql.emptySnapshot);
     }
     // Deletes need the extracted keys: a full read detects deletes by absent keys, and a change
     // feed's delete does not count for a key the same window re-inserted.
@@ -220,9 +237,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     await s.run(sql.classified);
     await s.run(sql.deleted, paramsFor(sql.deleted, input.boundary));
     await s.run(sql.changed);
-
-    const changesFile = join(input.outDir, 'changes.parquet');
-    await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${PARQUET_COPY_OPTIONS})`);
+    if (hasSnapshot) await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${PARQUET_COPY_OPTIONS})`);
     const snapshot = await writeSnapshotLayer(s, input, sql.compacted);
     // Sampled keys for the field-by-field check after the merge: chosen by a hash of the key so
     // the choice is stable and spread over the key space; stale rows are not in the warehouse.

@@ -69,6 +69,24 @@ describe('transform performance paths keep the results', () => {
     expect(new Set(changes.map((c) => c._tm_version_key)).size).toBe(2);
   });
 
+  it('a first load where a key repeats writes the latest row only, in the changes and the snapshot', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-perf-'));
+    dirs.push(dir);
+    const part = await parquet(
+      dir,
+      'p0.parquet',
+      `(1, 'Oslo', TIMESTAMP '2026-01-01 00:00:00'), (1, 'Lima', TIMESTAMP '2026-01-03 00:00:00'), (1, 'Rome', TIMESTAMP '2026-01-02 00:00:00'), (2, 'Kyiv', TIMESTAMP '2026-01-01 00:00:00')`,
+    );
+    const { out, changes } = await transform(dir, [part], undefined, 'first');
+    expect(out.counts).toMatchObject({ inserted: 2 });
+    expect(out.changesRows).toBe(2);
+    expect(out.snapshot).toMatchObject({ kind: 'base', rows: 2, current: 2 });
+    expect(changes.map((c) => [c.id, c.city, c._tm_op])).toEqual([
+      [1, 'Lima', 'insert'],
+      [2, 'Kyiv', 'insert'],
+    ]);
+  });
+
   it('dedupes to the latest row when a key repeats, and classifies against the snapshot', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tidemark-perf-'));
     dirs.push(dir);

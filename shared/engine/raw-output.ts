@@ -1,10 +1,11 @@
 import { parquetStats } from '../extract/parquet-stats.js';
 import { updateRun } from '../state/runs.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
-import { md5File } from '../storage/files.js';
 import { CONTAINERS, layout } from '../storage/layout.js';
 import { rawManifestSchema, type ColumnInfo, type RawManifest } from '../storage/manifest.js';
 import type { EngineContext } from './context.js';
+
+const PART_UPLOADS = 3;
 
 /**
  * Uploads an extract's local Parquet files under `raw/`, replacing whatever an interrupted
@@ -20,14 +21,29 @@ export async function uploadParts(
 ): Promise<{ parts: RawManifest['parts']; schema: ColumnInfo[] }> {
   const stats = await parquetStats(files, ctx.duck);
   await ctx.blobs.deletePrefix(CONTAINERS.raw, prefix);
-  const parts: RawManifest['parts'] = [];
-  for (const [i, file] of files.entries()) {
-    const name = nameOf(i);
-    const md5 = await md5File(file);
-    const { bytes } = await ctx.blobs.uploadFile(CONTAINERS.raw, name, file);
-    await blobCacheOf(ctx.workDir, ctx.env).adopt(CONTAINERS.raw, name, md5, file);
-    parts.push({ name, rows: stats.rows[i] ?? 0, bytes, md5 });
-  }
+  const parts: RawManifest['parts'] = new Array(files.length);
+  const cache = blobCacheOf(ctx.workDir, ctx.env);
+  // A few parts at a time: one stream rarely keeps the storage account (or Azurite) busy.
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (next < files.length && !failed) {
+      const i = next++;
+      const file = files[i]!;
+      const name = nameOf(i);
+      const { bytes, md5 } = await ctx.blobs.uploadFile(CONTAINERS.raw, name, file).catch((err: unknown) => {
+        failed = true;
+        throw err;
+      });
+      await cache.adopt(CONTAINERS.raw, name, md5, file);
+      parts[i] = { name, rows: stats.rows[i] ?? 0, bytes, md5 };
+    }
+  };
+  // Every upload settles before a failure is reported: a straggler landing after a retry
+  // cleared the prefix would mix two attempts' parts.
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(PART_UPLOADS, files.length) }, worker));
+  const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (rejected) throw rejected.reason;
   return { parts, schema: stats.schema.length ? stats.schema : fallbackSchema };
 }
 

@@ -1,7 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TerminalError } from '../errors.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
-import { md5File } from '../storage/files.js';
 import { CONTAINERS, layout } from '../storage/layout.js';
 import { parseManifest, snapshotManifestSchema, type SnapshotManifest } from '../storage/manifest.js';
 import type { CommittedSnapshot, SnapshotOutput } from '../transform/run-transform.js';
@@ -54,7 +54,14 @@ export async function loadSnapshot(ctx: EngineContext, pipeline: string, pointer
  */
 export async function publishSnapshot(
   ctx: EngineContext,
-  args: { pipeline: string; runId: string; previous: LoadedSnapshot | undefined; out: SnapshotOutput },
+  args: {
+    pipeline: string;
+    runId: string;
+    previous: LoadedSnapshot | undefined;
+    out: SnapshotOutput;
+    /** The run's layer, already uploaded (see snapshotLayerName), unless nothing changed. */
+    uploaded: { name: string; md5: string } | undefined;
+  },
 ): Promise<{ name: string; current: number }> {
   const { pipeline, runId, previous, out } = args;
   let layers: SnapshotManifest['layers'];
@@ -62,9 +69,8 @@ export async function publishSnapshot(
     if (!previous?.manifest) throw new Error(`${pipeline}: a run that changed nothing needs a committed snapshot manifest to carry forward`);
     layers = previous.manifest.layers;
   } else {
-    const md5 = await md5File(out.file!);
-    const name = layout.snapshotLayer(pipeline, runId, md5);
-    await ctx.blobs.uploadFile(CONTAINERS.state, name, out.file!);
+    if (!args.uploaded) throw new Error(`${pipeline}: the snapshot layer of run ${runId} was not uploaded`);
+    const { name, md5 } = args.uploaded;
     await blobCacheOf(ctx.workDir, ctx.env).adopt(CONTAINERS.state, name, md5, out.file!);
     const layer = { name, rows: out.rows, md5 };
     if (out.kind === 'delta' && !previous?.manifest) throw new Error(`${pipeline}: a delta layer needs a committed snapshot manifest to add to`);
@@ -86,4 +92,9 @@ export async function publishSnapshot(
   const keep = new Set([...layers.map((l) => l.name), ...(previous?.manifest?.layers.map((l) => l.name) ?? [])]);
   await blobCacheOf(ctx.workDir, ctx.env).retain(CONTAINERS.state, layout.snapshotPrefix(pipeline), keep);
   return { name, current: out.current };
+}
+
+/** A fresh blob name for a run's layer: a retried transform never overwrites a layer a manifest names. */
+export function snapshotLayerName(pipeline: string, runId: string): string {
+  return layout.snapshotLayer(pipeline, runId, randomBytes(4).toString('hex'));
 }

@@ -13,7 +13,7 @@ import { claimStage } from '../state/stage-claims.js';
 import { findRun, isTerminalStatus, updateRun, type RunRecord, type RunStage } from '../state/runs.js';
 import { writeValidations, type ValidationResult } from '../state/validations.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
-import { md5File, removeScratchDir, scratchDir } from '../storage/files.js';
+import { removeScratchDir, scratchDir } from '../storage/files.js';
 import { CONTAINERS, QUEUES, layout, parseManifestPath } from '../storage/layout.js';
 import {
   changesManifestSchema,
@@ -31,7 +31,8 @@ import { failRun } from './start-run.js';
 import { withRetry } from './retry.js';
 import type { StageMessage } from './messages.js';
 import { publishRawManifest, uploadParts } from './raw-output.js';
-import { loadSnapshot, publishSnapshot } from './snapshots.js';
+import { loadSnapshot, publishSnapshot, snapshotLayerName } from './snapshots.js';
+import { BackgroundUploads } from '../storage/background-uploads.js';
 import { extractPartition, partitionsDue, startPartitions } from './partitioned-extract.js';
 import type { WindowInput } from '../extract/window.js';
 import { awaitDependencies } from './dependencies.js';
@@ -204,6 +205,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
     await checkSchemaDriftAgainstBase(ctx, p, manifest);
     await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'transform' }), ctx.now);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
+    const uploads = new BackgroundUploads(ctx.blobs);
     try {
       const partFiles: string[] = [];
       const cache = blobCacheOf(ctx.workDir, ctx.env);
@@ -230,6 +232,8 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
 
       const committed = await loadSnapshot(ctx, p.name, checkpoint.snapshot, dir);
       const fullRead = manifest.window.mode === 'full' || (manifest.window.from === null && run.mode !== 'backfill');
+      const changesName = layout.changes(p.name, run.runId);
+      const layerName = snapshotLayerName(p.name, run.runId);
       const out = await runTransform({
         pipeline: p,
         parts: partFiles,
@@ -240,15 +244,16 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         sourceRowCount: manifest.sourceRowCount,
         outDir: dir,
         duck: ctx.duck,
+        onWritten: (kind, file) =>
+          kind === 'changes' ? uploads.start(CONTAINERS.changes, changesName, file) : uploads.start(CONTAINERS.state, layerName, file),
       });
       for (const w of out.warnings) ctx.log.log('warn', w, { pipeline: p.name, runId: run.runId });
       if (out.quarantineFile) await ctx.blobs.uploadFile(CONTAINERS.quarantine, layout.quarantine(p.name, run.runId), out.quarantineFile);
       if (out.sampleFile) await ctx.blobs.uploadFile(CONTAINERS.changes, layout.sample(p.name, run.runId), out.sampleFile);
-      const changesName = layout.changes(p.name, run.runId);
-      const changesMd5 = await md5File(out.changesFile);
-      await ctx.blobs.uploadFile(CONTAINERS.changes, changesName, out.changesFile);
+      const { md5: changesMd5 } = await uploads.result(CONTAINERS.changes, changesName);
       await cache.adopt(CONTAINERS.changes, changesName, changesMd5, out.changesFile);
-      const snapshot = await publishSnapshot(ctx, { pipeline: p.name, runId: run.runId, previous: committed, out: out.snapshot });
+      const layer = out.snapshot.kind === 'unchanged' ? undefined : { name: layerName, md5: (await uploads.result(CONTAINERS.state, layerName)).md5 };
+      const snapshot = await publishSnapshot(ctx, { pipeline: p.name, runId: run.runId, previous: committed, out: out.snapshot, uploaded: layer });
       const counts = { ...out.counts, extracted: manifest.rowCount };
       const changesManifest: ChangesManifest = {
         kind: 'changes',
@@ -273,6 +278,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       for (const part of manifest.parts) await cache.evict(CONTAINERS.raw, part.name);
       return 'done';
     } finally {
+      await uploads.settle();
       await removeScratchDir(dir);
     }
   });

@@ -26,9 +26,17 @@ export function sourceRelation(p: PipelineConfig): string {
  * Pure planner for the DuckDB source's SQL. The window bounds are bound parameters; the
  * column and relation come from validated config and are quoted.
  */
-export function planDuckExtract(p: PipelineConfig, req: { from: string | null; to: string | null; fullRead: boolean; range?: KeyRange }) {
+export function planDuckExtract(
+  p: PipelineConfig,
+  req: { from: string | null; to: string | null; fullRead: boolean; range?: KeyRange; columnType?: string },
+) {
   const rel = sourceRelation(p);
   const col = p.source.changeDetection.column;
+  // A TIMESTAMP column compared with a TIMESTAMPTZ would be cast row by row, which also keeps
+  // DuckDB from using the row groups' min/max to skip them; the bound is cast once instead
+  // (the session runs in UTC, so both read the naive column as UTC).
+  const bound = (n: number) =>
+    req.columnType === 'TIMESTAMP' ? `CAST(CAST($${n} AS TIMESTAMPTZ) AS TIMESTAMP)` : `CAST($${n} AS TIMESTAMPTZ)`;
   const where: string[] = [];
   const parameters: string[] = [];
   if (req.range) {
@@ -39,11 +47,11 @@ export function planDuckExtract(p: PipelineConfig, req: { from: string | null; t
   if (!req.fullRead && col) {
     if (req.from !== null) {
       parameters.push(req.from);
-      where.push(`${quoteDuck(col)} > CAST($${parameters.length} AS TIMESTAMPTZ)`);
+      where.push(`${quoteDuck(col)} > ${bound(parameters.length)}`);
     }
     if (req.to !== null) {
       parameters.push(req.to);
-      where.push(`${quoteDuck(col)} <= CAST($${parameters.length} AS TIMESTAMPTZ)`);
+      where.push(`${quoteDuck(col)} <= ${bound(parameters.length)}`);
     }
   }
   const select = `SELECT * FROM ${rel}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
@@ -52,7 +60,7 @@ export function planDuckExtract(p: PipelineConfig, req: { from: string | null; t
     select: { sql: select, parameters },
     countUpTo: (to: string | null) =>
       col && to !== null
-        ? { sql: `SELECT count(*)::BIGINT AS n FROM ${rel} WHERE ${quoteDuck(col)} <= CAST($1 AS TIMESTAMPTZ)`, parameters: [to] }
+        ? { sql: `SELECT count(*)::BIGINT AS n FROM ${rel} WHERE ${quoteDuck(col)} <= ${bound(1)}`, parameters: [to] }
         : { sql: `SELECT count(*)::BIGINT AS n FROM ${rel}`, parameters: [] },
   };
 }
@@ -104,7 +112,17 @@ export class DuckDbSource implements Source {
     return this.withSource('extract', async (s) => {
       const { window, fullRead } = await this.captureWindow(s, req.window);
       const nothingToRead = !fullRead && window.to === null;
-      const plan = planDuckExtract(this.pipeline, { from: window.from, to: window.to, fullRead, ...(req.range ? { range: req.range } : {}) });
+      const schema = (await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${sourceRelation(this.pipeline)}`)).map(
+        (r) => ({ name: r.column_name, type: r.column_type }),
+      );
+      const columnType = schema.find((c) => c.name === this.pipeline.source.changeDetection.column)?.type;
+      const plan = planDuckExtract(this.pipeline, {
+        from: window.from,
+        to: window.to,
+        fullRead,
+        ...(req.range ? { range: req.range } : {}),
+        ...(columnType ? { columnType } : {}),
+      });
       mkdirSync(req.outDir, { recursive: true });
       if (!nothingToRead) {
         const rowGroup = Math.min(ROW_GROUP_ROWS, req.partRows);
@@ -125,9 +143,6 @@ export class DuckDbSource implements Source {
             .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
             .map((f) => join(req.outDir, f))
         : [];
-      const schema = (await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${sourceRelation(this.pipeline)}`)).map(
-        (r) => ({ name: r.column_name, type: r.column_type }),
-      );
       return { files, window, sourceRowCount, schema };
     });
   }

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
 import { stat } from 'node:fs/promises';
 import { BlobServiceClient, RestError } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
@@ -26,12 +28,22 @@ export class AzureBlobStore implements BlobStore {
     await Promise.all(names.map((n) => this.service.getContainerClient(n).createIfNotExists()));
   }
 
-  async uploadFile(container: string, name: string, localPath: string): Promise<{ etag: string; bytes: number }> {
+  async uploadFile(container: string, name: string, localPath: string): Promise<{ etag: string; bytes: number; md5: string }> {
     const { size } = await stat(localPath);
-    const res = await this.blob(container, name).uploadStream(createReadStream(localPath), BLOCK_SIZE, UPLOAD_CONCURRENCY, {
+    // The md5 is taken from the bytes as they stream up: one read of the file, not two.
+    const hash = createHash('md5');
+    const hashing = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    const source = createReadStream(localPath);
+    source.on('error', (err) => hashing.destroy(err));
+    const res = await this.blob(container, name).uploadStream(source.pipe(hashing), BLOCK_SIZE, UPLOAD_CONCURRENCY, {
       blobHTTPHeaders: { blobContentType: 'application/vnd.apache.parquet' },
     });
-    return { etag: res.etag ?? '', bytes: size };
+    return { etag: res.etag ?? '', bytes: size, md5: hash.digest('hex') };
   }
 
   async downloadToFile(container: string, name: string, localPath: string): Promise<void> {

@@ -31,8 +31,8 @@ export const layout = {
   /** The snapshot manifest the checkpoint points at (SnapshotManifest). */
   snapshot: (pipeline: string, runId: string) => `${pipeline}/snapshots/${runId}.json`,
   snapshotPrefix: (pipeline: string) => `${pipeline}/snapshots/`,
-  /** One layer written by a run; the md5 in the name keeps a retried transform from overwriting a layer a manifest names. */
-  snapshotLayer: (pipeline: string, runId: string, md5: string) => `${pipeline}/snapshots/${runId}.${md5.slice(0, 12)}.parquet`,
+  /** One layer written by a run; the attempt tag keeps a retried transform from overwriting a layer a manifest names. */
+  snapshotLayer: (pipeline: string, runId: string, attempt: string) => `${pipeline}/snapshots/${runId}.${attempt}.parquet`,
   quarantine: (pipeline: string, runId: string) => `${pipeline}/${runId}/quarantine.parquet`,
   /** Sampled rows of the transformed batch, compared field by field with the warehouse. */
   sample: (pipeline: string, runId: string) => `${pipeline}/${runId}/sample.parquet`,

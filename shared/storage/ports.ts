@@ -10,8 +10,8 @@ export interface BlobItem {
 
 export interface BlobStore {
   ensureContainers(names: readonly string[]): Promise<void>;
-  /** Streams a local file up in blocks; never buffers the whole file. */
-  uploadFile(container: string, name: string, localPath: string): Promise<{ etag: string; bytes: number }>;
+  /** Streams a local file up in blocks; never buffers the whole file. `md5` is of the bytes sent. */
+  uploadFile(container: string, name: string, localPath: string): Promise<{ etag: string; bytes: number; md5: string }>;
   /** Streams a blob to a local file. */
   downloadToFile(container: string, name: string, localPath: string): Promise<void>;
   putText(container: string, name: string, text: string): Promise<{ etag: string }>;

@@ -23,6 +23,12 @@ export interface TransformInput {
   sourceRowCount: number | null;
   outDir: string;
   duck: DuckSettings;
+  /**
+   * Called when the changes file or the snapshot layer is final, while the transform goes on
+   * (checks, counts, sample), so the caller can upload it meanwhile. Called again if the file
+   * is rewritten.
+   */
+  onWritten?: (kind: 'changes' | 'snapshot', file: string) => void;
 }
 
 export interface CommittedSnapshot {
@@ -214,8 +220,12 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
         return planned;
       };
       sql = await write(false);
+      input.onWritten?.('changes', changesFile);
       if (mustBeUnique) await refuseDuplicates(written);
-      else if (await repeats(written)) sql = await write(true);
+      else if (await repeats(written)) {
+        sql = await write(true);
+        input.onWritten?.('changes', changesFile);
+      }
       await s.run(`CREATE TEMP VIEW batch AS SELECT * EXCLUDE (_tm_op, _tm_version_key) FROM ${written}`);
       await s.run(sql.emptySnapshot);
     } else {
@@ -237,7 +247,10 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     await s.run(sql.classified);
     await s.run(sql.deleted, paramsFor(sql.deleted, input.boundary));
     await s.run(sql.changed);
-    if (hasSnapshot) await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${PARQUET_COPY_OPTIONS})`);
+    if (hasSnapshot) {
+      await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${PARQUET_COPY_OPTIONS})`);
+      input.onWritten?.('changes', changesFile);
+    }
     const snapshot = await writeSnapshotLayer(s, input, sql.compacted);
     // Sampled keys for the field-by-field check after the merge: chosen by a hash of the key so
     // the choice is stable and spread over the key space; stale rows are not in the warehouse.
@@ -332,6 +345,7 @@ async function writeSnapshotLayer(s: DuckSession, input: TransformInput, compact
   const file = join(input.outDir, 'snapshot.parquet');
   const writeBase = async (): Promise<SnapshotOutput> => {
     await s.run(`COPY (${compactedSql}) TO ${duckLiteral(file)} (${PARQUET_COPY_OPTIONS})`);
+    input.onWritten?.('snapshot', file);
     const r = await s.one<{ n: bigint; c: bigint }>(
       `SELECT count(*)::BIGINT AS n, count(*) FILTER (WHERE NOT _tm_deleted)::BIGINT AS c FROM read_parquet(${duckLiteral(file)})`,
     );
@@ -350,6 +364,7 @@ async function writeSnapshotLayer(s: DuckSession, input: TransformInput, compact
   if (layers.length > policy.maxDeltas || deltaRows > policy.maxDeltaFraction * sizes[0]!) return writeBase();
 
   await s.run(`COPY (SELECT * FROM changed) TO ${duckLiteral(file)} (${PARQUET_COPY_OPTIONS})`);
+  input.onWritten?.('snapshot', file);
   // An insert makes a key current (it was absent or deleted); a delete makes a current key not.
   const inserted = await count(s, `SELECT count(*) AS n FROM classified WHERE _tm_op = 'insert'`);
   const deleted = await count(s, 'SELECT count(*) AS n FROM deleted');

@@ -1,8 +1,12 @@
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.js';
 import type { LocalStack } from '../../../shared/local/stack.js';
+import { readCheckpoint } from '../../../shared/state/checkpoints.js';
+import { CONTAINERS } from '../../../shared/storage/layout.js';
+import { snapshotManifestSchema } from '../../../shared/storage/manifest.js';
+import { DEFAULT_COMPACTION } from '../../../shared/transform/run-transform.js';
 import { duckExec, duckQuery, makeProject } from '../../support/project.js';
 import { T0, drain, openFaultyStack, runThroughHost } from '../../support/reliability.js';
 
@@ -197,10 +201,27 @@ describe(`soak: ${RUNS} consecutive runs with seeded inserts, updates, deletes a
     const ledger = await duckQuery<{ n: bigint }>(join(dir, 'warehouse.duckdb'), 'select count(*) n from dw._tm_ledger');
     expect(Number(ledger[0]!.n)).toBe(RUNS);
 
-    // No leaked scratch: the work folder holds only DuckDB's (empty) spill folder.
+    // No leaked scratch: the work folder holds DuckDB's (empty) spill folder and the blob cache,
+    // which keeps snapshot layers only (parts and changes leave it once used): the committed
+    // snapshot's, and at most one older snapshot's.
     const work = join(dir, 'work');
-    expect(readdirSync(work)).toEqual(['duckdb-spill']);
+    expect(readdirSync(work).sort()).toEqual(['_cache', 'duckdb-spill']);
     expect(readdirSync(join(work, 'duckdb-spill'))).toEqual([]);
+    const cached = readdirSync(join(work, '_cache'), { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => relative(join(work, '_cache'), join(e.parentPath, e.name)));
+    const { checkpoint } = await readCheckpoint(stack.ctx.tables, 'items');
+    const committed = snapshotManifestSchema.parse(JSON.parse((await stack.ctx.blobs.getText(CONTAINERS.state, checkpoint.snapshot!))!));
+    // The soak went through deltas and compactions both: layer counts over the committed runs.
+    const layerCounts: number[] = [];
+    for (const h of checkpoint.history) {
+      layerCounts.push(snapshotManifestSchema.parse(JSON.parse((await stack.ctx.blobs.getText(CONTAINERS.state, h.snapshot!))!)).layers.length);
+    }
+    expect(Math.max(...layerCounts)).toBeGreaterThan(1);
+    expect(layerCounts.slice(1).filter((n) => n === 1).length).toBeGreaterThan(0);
+    for (const l of committed.layers) expect(cached).toContain(`state/${l.name}~${l.md5}`);
+    expect(cached.every((c) => c.startsWith('state/items/snapshots/'))).toBe(true);
+    expect(cached.length).toBeLessThanOrEqual(2 * DEFAULT_COMPACTION.maxDeltas + 2);
 
     if (RUNS >= 40) {
       const a = samples[20]!;

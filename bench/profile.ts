@@ -35,9 +35,12 @@ function wrap(proto: object, name: string, label: (args: unknown[]) => string): 
   };
 }
 
-const sqlLabel = (args: unknown[]) => `sql: ${String(args[0]).replace(/\s+/g, ' ').slice(0, 110)}`;
-
-export function installProfiler(): void {
+/**
+ * `redact` runs on the whole statement before it is cut to a label: a temp path cut in the
+ * middle would no longer match what is to be replaced.
+ */
+export function installProfiler(redact: (text: string) => string = (t) => t): void {
+  const sqlLabel = (args: unknown[]) => `sql: ${redact(String(args[0])).replace(/\s+/g, ' ').slice(0, 110)}`;
   wrap(DuckSession.prototype, 'run', sqlLabel);
   wrap(DuckSession.prototype, 'rows', sqlLabel);
   wrap(DuckSession.prototype, 'close', () => 'duckdb: close');

@@ -203,11 +203,11 @@ async function main(): Promise<void> {
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
   const wanted = new Set((values.only ?? `A,B,C${values['with-d'] ? ',D' : ''}`).split(',').map((x) => x.trim().toUpperCase()));
   for (const w of wanted) if (!['A', 'B', 'C', 'D'].includes(w)) throw new Error(`--only takes scenario letters A, B, C, D; got ${w}`);
-  if (values.profile) installProfiler();
   const size = (n: number) => Math.max(1000, Math.round(n * scale));
 
   const startedAt = new Date();
   const root = mkdtempSync(join(tmpdir(), 'tidemark-bench-'));
+  if (values.profile) installProfiler((text) => redactPaths(text, root));
   const duck: DuckSettings = { memoryLimit: MEMORY_LIMIT, threads: THREADS, tempDir: join(root, 'spill') };
   log(`scale ${scale}, scenarios ${[...wanted].join(', ')}; working folder under the system temp folder`);
   const az = await startAzurite({ location: join(root, 'azurite'), logFile: join(root, 'azurite.log') });

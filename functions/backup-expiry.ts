@@ -1,13 +1,16 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { appContext } from '../shared/engine/app-context.js';
-import { dropExpiredBackups } from '../shared/rollback/backups.js';
+import { dailyHousekeeping } from '../shared/engine/housekeeping.js';
 import { invocationSink } from './log-sink.js';
 
-/** Daily at 03:00 UTC: drops backup copies past their expiry (pipeline `backup.keep`). */
+/**
+ * Daily at 03:00 UTC: drops backup copies past their expiry (pipeline `backup.keep`) and the
+ * snapshot layers no committed run can be rewound to.
+ */
 export async function backupExpiryHandler(_timer: Timer, ic: InvocationContext): Promise<void> {
   const ctx = await appContext(invocationSink(ic));
-  const dropped = await dropExpiredBackups(ctx);
-  if (dropped.length) ic.log(`dropped expired backups: ${dropped.join(', ')}`);
+  const dropped = await dailyHousekeeping(ctx);
+  if (dropped.length) ic.log(`housekeeping removed: ${dropped.join(', ')}`);
 }
 
 app.timer('backupExpiry', { schedule: '0 0 3 * * *', handler: backupExpiryHandler });

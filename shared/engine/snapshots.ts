@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TerminalError } from '../errors.js';
+import { readCheckpoint } from '../state/checkpoints.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
 import { CONTAINERS, layout } from '../storage/layout.js';
 import { parseManifest, snapshotManifestSchema, type SnapshotManifest } from '../storage/manifest.js';
@@ -97,4 +98,34 @@ export async function publishSnapshot(
 /** A fresh blob name for a run's layer: a retried transform never overwrites a layer a manifest names. */
 export function snapshotLayerName(pipeline: string, runId: string): string {
   return layout.snapshotLayer(pipeline, runId, randomBytes(4).toString('hex'));
+}
+
+/**
+ * Deletes the snapshot manifests and layers of a pipeline that no committed run can point at
+ * again: rollback and restore only rewind to runs in the checkpoint's history, so what those
+ * runs' manifests name is kept, and so is anything of a run not older than the oldest of them
+ * (a run in flight writes its candidate before it commits). Returns the deleted blob names.
+ */
+export async function pruneSnapshots(ctx: EngineContext, pipeline: string): Promise<string[]> {
+  const { checkpoint } = await readCheckpoint(ctx.tables, pipeline);
+  if (checkpoint.history.length === 0) return [];
+  const oldest = checkpoint.history[0]!.runId;
+  const keep = new Set<string>();
+  for (const pointer of new Set([...checkpoint.history.map((h) => h.snapshot), checkpoint.snapshot])) {
+    if (!pointer) continue;
+    keep.add(pointer);
+    if (pointer.endsWith('.parquet')) continue;
+    const text = await ctx.blobs.getText(CONTAINERS.state, pointer);
+    // A kept manifest that cannot be read protects nothing it would name: prune nothing then.
+    if (text === undefined) throw new TerminalError(`snapshot manifest state/${pointer} of ${pipeline} is missing; nothing was pruned`);
+    for (const l of parseManifest(snapshotManifestSchema, `state/${pointer}`, text).layers) keep.add(l.name);
+  }
+  const prefix = layout.snapshotPrefix(pipeline);
+  const doomed: string[] = [];
+  for await (const b of ctx.blobs.list(CONTAINERS.state, prefix)) {
+    const runId = b.name.slice(prefix.length).split('.')[0]!;
+    if (!keep.has(b.name) && runId < oldest) doomed.push(b.name);
+  }
+  for (const name of doomed) await ctx.blobs.deletePrefix(CONTAINERS.state, name);
+  return doomed;
 }

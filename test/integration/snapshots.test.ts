@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalStack, runOnce, type LocalStack } from '../../shared/local/stack.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
 import { rollbackPipeline } from '../../shared/rollback/undo-runs.js';
-import { readCheckpoint } from '../../shared/state/checkpoints.js';
+import { readCheckpoint, type Checkpoint } from '../../shared/state/checkpoints.js';
+import { dailyHousekeeping } from '../../shared/engine/housekeeping.js';
 import { CONTAINERS, TABLES } from '../../shared/storage/layout.js';
 import { snapshotManifestSchema, type SnapshotManifest } from '../../shared/storage/manifest.js';
 import { withAzurite } from '../support/azurite.js';
@@ -166,5 +167,43 @@ describe('layered snapshots on Azurite', () => {
     const converted = await manifest(a);
     expect(converted.layers.map((l) => l.rows)).toEqual([200]);
     expect(converted.current).toBe(200);
+  });
+
+  it('housekeeping deletes the snapshot blobs no run in the history can be rewound to, and keeps what they name', async () => {
+    const a = stacks[0]!;
+    // Enough runs that the history window can move past some of them.
+    for (let i = 0; i < 3; i++) {
+      await source(`update crm.accounts set city = 'h${i}' where id = ${100 + i}`);
+      expect((await run(a)).status).toBe('succeeded');
+    }
+    const stored = await a.ctx.tables.get<Checkpoint>(TABLES.checkpoints, 'accounts', 'checkpoint');
+    const history = stored!.entity.history;
+    // As if the history limit had dropped all but the last two runs.
+    const kept = history.slice(-2);
+    await a.ctx.tables.replace(TABLES.checkpoints, { ...stored!.entity, history: kept }, stored!.etag);
+    const needed = new Set<string>();
+    for (const h of kept) {
+      needed.add(h.snapshot!);
+      const m = snapshotManifestSchema.parse(JSON.parse((await a.ctx.blobs.getText(CONTAINERS.state, h.snapshot!))!));
+      for (const l of m.layers) needed.add(l.name);
+    }
+    const before: string[] = [];
+    for await (const b of a.ctx.blobs.list(CONTAINERS.state, 'accounts/snapshots/')) before.push(b.name);
+
+    const removed = await dailyHousekeeping(a.ctx);
+    const after: string[] = [];
+    for await (const b of a.ctx.blobs.list(CONTAINERS.state, 'accounts/snapshots/')) after.push(b.name);
+    expect(removed.some((r) => r.includes('snapshot blob(s) of accounts'))).toBe(true);
+    for (const n of needed) expect(after).toContain(n);
+    // Gone: only blobs of runs older than the oldest kept run that no kept manifest names.
+    const gone = before.filter((n) => !after.includes(n));
+    expect(gone.length).toBeGreaterThan(0);
+    for (const n of gone) {
+      expect(needed.has(n)).toBe(false);
+      expect(n.slice('accounts/snapshots/'.length).split('.')[0]! < kept[0]!.runId).toBe(true);
+    }
+    // The kept state still works: the next run reads it.
+    await source(`update crm.accounts set city = 'after' where id = 150`);
+    expect((await run(a)).counts).toMatchObject({ updated: 1, unchanged: 199 });
   });
 });

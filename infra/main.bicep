@@ -179,6 +179,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
       TIDEMARK_PROJECT_DIR: '.'
       TIDEMARK_WORK_DIR: '/tmp/tidemark'
       TIDEMARK_BLOB_CACHE_MB: '2048'
+      TIDEMARK_RUN_FILES_KEEP_DAYS: '7'
       TIDEMARK_LEASE_MINUTES: string(leaseMinutes)
       TIDEMARK_STAGE_CLAIM_SECONDS: '600'
       TIDEMARK_DEPENDENCY_POLL_SECONDS: string(dependencyPollSeconds)

@@ -376,7 +376,6 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
       });
       await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'validate' }), ctx.now);
       await ctx.queues.send(QUEUES.validate, { pipeline: p.name, runId: run.runId });
-      await cache.evict(CONTAINERS.changes, manifest.changes.name);
       return 'done';
     } finally {
       await warehouse.close();
@@ -394,6 +393,7 @@ export async function validateStage(ctx: EngineContext, msg: StageMessage): Prom
     const target = splitQualified(p.target.table);
     const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'validate');
+    const cache = blobCacheOf(ctx.workDir, ctx.env);
     const results: ValidationResult[] = [];
     try {
       if (p.validation.rowCount === 'exact' && manifest.expected.currentRows !== null) {
@@ -409,9 +409,14 @@ export async function validateStage(ctx: EngineContext, msg: StageMessage): Prom
       if (manifest.expected.checksum !== null) {
         let scope: 'table' | { changesFile: string } = 'table';
         if (manifest.expected.checksumScope === 'changes') {
-          const local = join(dir, 'changes.parquet');
-          await ctx.blobs.downloadToFile(CONTAINERS.changes, manifest.changes.name, local);
-          scope = { changesFile: local };
+          const { path } = await cache.fetch(ctx.blobs, {
+            container: CONTAINERS.changes,
+            name: manifest.changes.name,
+            md5: manifest.changes.md5,
+            dest: join(dir, 'changes.parquet'),
+            onMismatch: () => new TerminalError(`changes/${manifest.changes.name} does not match its manifest checksum`),
+          });
+          scope = { changesFile: path };
         }
         const actual = await warehouse.checksum(target, manifest.expected.checksumColumns, p.key, scope);
         results.push({
@@ -425,6 +430,8 @@ export async function validateStage(ctx: EngineContext, msg: StageMessage): Prom
       results.push(...(await warehouseChecks(ctx, p, run.runId, manifest, warehouse, dir)));
     } finally {
       await warehouse.close();
+      // The changes file's last reader (the merge and this checksum) is done with it.
+      await cache.evict(CONTAINERS.changes, manifest.changes.name);
       await removeScratchDir(dir);
     }
     await writeValidations(ctx.tables, p.name, run.runId, results, ctx.now());

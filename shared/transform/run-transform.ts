@@ -207,26 +207,27 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     const hasSnapshot = layers.length > 0;
     const plan = (dedupe: boolean) =>
       classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes, sourceDeletes, dedupe, firstLoad: !hasSnapshot });
-    const changesFile = join(input.outDir, 'changes.parquet');
+    let changesFile = join(input.outDir, 'changes.parquet');
     let sql: ReturnType<typeof plan>;
     if (!hasSnapshot) {
       // A first load is every row an insert: one pass writes the changes file (hashes and
       // version keys included) straight from the extract, and the checks and the snapshot read
       // the written file's narrow columns instead of re-running transform.sql over the parts.
-      const written = `read_parquet(${duckLiteral(changesFile)})`;
-      const write = async (dedupe: boolean) => {
+      const write = async (dedupe: boolean, file: string) => {
         const planned = plan(dedupe);
-        await s.run(`COPY (${planned.firstLoadChanges}) TO ${duckLiteral(changesFile)} (${PARQUET_COPY_OPTIONS})`, paramsFor(planned.firstLoadChanges, input.boundary));
+        await s.run(`COPY (${planned.firstLoadChanges}) TO ${duckLiteral(file)} (${PARQUET_COPY_OPTIONS})`, paramsFor(planned.firstLoadChanges, input.boundary));
+        input.onWritten?.('changes', file);
         return planned;
       };
-      sql = await write(false);
-      input.onWritten?.('changes', changesFile);
-      if (mustBeUnique) await refuseDuplicates(written);
-      else if (await repeats(written)) {
-        sql = await write(true);
-        input.onWritten?.('changes', changesFile);
+      sql = await write(false, changesFile);
+      const written = () => `read_parquet(${duckLiteral(changesFile)})`;
+      if (mustBeUnique) await refuseDuplicates(written());
+      else if (await repeats(written())) {
+        // Rare: a key repeats in a first load. A new file, since the first may be uploading.
+        changesFile = join(input.outDir, 'changes-deduped.parquet');
+        sql = await write(true, changesFile);
       }
-      await s.run(`CREATE TEMP VIEW batch AS SELECT * EXCLUDE (_tm_op, _tm_version_key) FROM ${written}`);
+      await s.run(`CREATE TEMP VIEW batch AS SELECT * EXCLUDE (_tm_op, _tm_version_key) FROM ${written()}`);
       await s.run(sql.emptySnapshot);
     } else {
       if (mustBeUnique) await refuseDuplicates('good');
@@ -251,7 +252,10 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${PARQUET_COPY_OPTIONS})`);
       input.onWritten?.('changes', changesFile);
     }
-    const snapshot = await writeSnapshotLayer(s, input, sql.compacted);
+    const byOp = await s.rows<{ op: string; n: bigint }>(`SELECT _tm_op AS op, count(*)::BIGINT AS n FROM classified GROUP BY 1`);
+    const op = (name: string) => Number(byOp.find((r) => r.op === name)?.n ?? 0);
+    const deleted = await count(s, 'SELECT count(*) AS n FROM deleted');
+    const snapshot = await writeSnapshotLayer(s, input, sql.compacted, { inserted: op('insert'), deleted });
     // Sampled keys for the field-by-field check after the merge: chosen by a hash of the key so
     // the choice is stable and spread over the key space; stale rows are not in the warehouse.
     let sampleFile: string | undefined;
@@ -265,9 +269,6 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       sampleRows = await count(s, `SELECT count(*) AS n FROM read_parquet(${duckLiteral(sampleFile)})`);
     }
 
-    const byOp = await s.rows<{ op: string; n: bigint }>(`SELECT _tm_op AS op, count(*)::BIGINT AS n FROM classified GROUP BY 1`);
-    const op = (name: string) => Number(byOp.find((r) => r.op === name)?.n ?? 0);
-    const deleted = await count(s, 'SELECT count(*) AS n FROM deleted');
     const changesRows = await count(s, `SELECT count(*) AS n FROM read_parquet(${duckLiteral(changesFile)})`);
     const schema = (await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet(${duckLiteral(changesFile)})`)).map(
       (r) => ({ name: r.column_name, type: r.column_type }),
@@ -331,16 +332,17 @@ WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE ${match('c', 'x')} AND NOT c._tm
   }
 }
 
-async function parquetRows(s: DuckSession, file: string): Promise<number> {
-  return count(s, `SELECT coalesce(sum(num_rows), 0)::BIGINT AS n FROM parquet_file_metadata(${duckLiteral(file)})`);
-}
-
 /**
  * Writes the run's snapshot layer: a delta with the keys it changed, or, on a first load and
- * past the compaction bound, a new base with every key. Needs the relations `changed`,
- * `classified`, `deleted` and `snap`.
+ * past the compaction bound, a new base with every key. Needs the relations `changed` and
+ * `snap`; `ops` are the run's inserts and deletes.
  */
-async function writeSnapshotLayer(s: DuckSession, input: TransformInput, compactedSql: string): Promise<SnapshotOutput> {
+async function writeSnapshotLayer(
+  s: DuckSession,
+  input: TransformInput,
+  compactedSql: string,
+  ops: { inserted: number; deleted: number },
+): Promise<SnapshotOutput> {
   const layers = input.snapshot?.layers ?? [];
   const file = join(input.outDir, 'snapshot.parquet');
   const writeBase = async (): Promise<SnapshotOutput> => {
@@ -358,15 +360,13 @@ async function writeSnapshotLayer(s: DuckSession, input: TransformInput, compact
   const changedRows = await count(s, 'SELECT count(*) AS n FROM changed');
   if (changedRows === 0) return { kind: 'unchanged', file: undefined, rows: 0, current: previous };
   const policy = input.compaction ?? DEFAULT_COMPACTION;
-  const sizes: number[] = [];
-  for (const l of layers) sizes.push(l.rows ?? (await parquetRows(s, l.file)));
+  // Only a snapshot of an older tidemark lacks row counts, and it became a base above.
+  const sizes = layers.map((l) => l.rows ?? 0);
   const deltaRows = sizes.slice(1).reduce((a, b) => a + b, 0) + changedRows;
   if (layers.length > policy.maxDeltas || deltaRows > policy.maxDeltaFraction * sizes[0]!) return writeBase();
 
   await s.run(`COPY (SELECT * FROM changed) TO ${duckLiteral(file)} (${PARQUET_COPY_OPTIONS})`);
   input.onWritten?.('snapshot', file);
   // An insert makes a key current (it was absent or deleted); a delete makes a current key not.
-  const inserted = await count(s, `SELECT count(*) AS n FROM classified WHERE _tm_op = 'insert'`);
-  const deleted = await count(s, 'SELECT count(*) AS n FROM deleted');
-  return { kind: 'delta', file, rows: changedRows, current: previous + inserted - deleted };
+  return { kind: 'delta', file, rows: changedRows, current: previous + ops.inserted - ops.deleted };
 }

@@ -133,7 +133,7 @@ SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, s._tm_row_hash, s.
 FROM deleted d JOIN ${lookup} s ON ${keyJoin(shape, 'd', 's')}`;
 
   // A whole snapshot (a base layer): the current snapshot with this run's changes applied.
-  // With \`deletes: retire\` a deleted key has nothing left to hide, so its tombstone goes.
+  // With `deletes: retire` a deleted key has nothing left to hide, so its tombstone goes.
   const compacted = `SELECT * FROM changed${opts.deletes === 'mark' ? '' : ' WHERE NOT _tm_deleted'}
 UNION ALL BY NAME
 SELECT s.* FROM snap s WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE ${keyJoin(shape, 'c', 's')})${

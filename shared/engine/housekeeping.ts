@@ -1,6 +1,7 @@
 import { errorMessage } from '../errors.js';
 import { dropExpiredBackups } from '../rollback/backups.js';
 import { isTerminalStatus, type RunRecord } from '../state/runs.js';
+import type { AckFields } from '../validate/hold.js';
 import { CONTAINERS, TABLES } from '../storage/layout.js';
 import type { EngineContext } from './context.js';
 import { newRunId } from './run-id.js';
@@ -22,8 +23,8 @@ export function runFilesKeepMs(env: NodeJS.ProcessEnv): number {
  * Deletes the data files (Parquet) of a pipeline's finished runs older than the keep period:
  * the raw parts and the changes and sample files (the warehouse has the rows; nothing reads
  * them after validation). The manifests stay, small and useful: the schema-drift check reads the base
- * run's raw manifest, and they record what each run read and wrote. Runs still in flight are
- * never touched, however old. Returns the number of blobs deleted.
+ * run's raw manifest, and they record what each run read and wrote. Runs still in flight, and
+ * failed validations not yet acknowledged, are never touched, however old. Returns the number of blobs deleted.
  */
 export async function pruneRunFiles(ctx: EngineContext, pipeline: string, keepMs: number): Promise<number> {
   // Run ids sort by start time: every run id below this one started before the cutoff.
@@ -39,6 +40,8 @@ export async function pruneRunFiles(ctx: EngineContext, pipeline: string, keepMs
       const run = runs.get(runId);
       // No record: an attempt whose run record is gone (or never written); as old, as dead.
       if (run && !isTerminalStatus(run.status)) continue;
+      // A failed validation nobody has acknowledged is still being looked into.
+      if (run?.status === 'validation_failed' && !(run as RunRecord & AckFields).acknowledgedAt) continue;
       doomed.push(b.name);
     }
     for (const name of doomed) deleted += await ctx.blobs.deletePrefix(container, name);

@@ -9,7 +9,8 @@ import { withAzurite } from '../support/azurite.js';
 import { duckExec, makeProject } from '../support/project.js';
 
 // Retention of a run's data files: the raw parts and the changes and sample files of finished
-// runs go after TIDEMARK_RUN_FILES_KEEP_DAYS; manifests stay; a run in flight keeps everything.
+// runs go after TIDEMARK_RUN_FILES_KEEP_DAYS; manifests stay; a run in flight, or a failed
+// validation nobody has acknowledged, keeps everything.
 const PIPELINE = `name: accounts
 source:
   connection: SRC
@@ -68,6 +69,15 @@ describe('housekeeping of run data files', () => {
     // Run 2 looks in flight (say, stuck before its lease expired): nothing of it may go.
     const stored = await stack.ctx.tables.get<RunRecord>(TABLES.runs, 'accounts', r2.runId);
     await stack.ctx.tables.replace(TABLES.runs, { ...stored!.entity, status: 'running' }, stored!.etag);
+
+    // Run 1 failed validation and nobody has acknowledged it: its files stay while it is looked into.
+    const failed = await stack.ctx.tables.get<RunRecord>(TABLES.runs, 'accounts', r1.runId);
+    await stack.ctx.tables.replace(TABLES.runs, { ...failed!.entity, status: 'validation_failed' }, failed!.etag);
+    const untouched = await blobs(CONTAINERS.raw);
+    expect((await dailyHousekeeping(stack.ctx)).some((r) => r.includes('run data file'))).toBe(false);
+    expect(await blobs(CONTAINERS.raw)).toEqual(untouched);
+    const held = await stack.ctx.tables.get<RunRecord>(TABLES.runs, 'accounts', r1.runId);
+    await stack.ctx.tables.replace(TABLES.runs, { ...held!.entity, acknowledgedAt: new Date(clock.t).toISOString(), acknowledgedBy: 'test' }, held!.etag);
 
     const rawBefore = await blobs(CONTAINERS.raw);
     const changesBefore = await blobs(CONTAINERS.changes);

@@ -25,6 +25,32 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Distinct free ports, held open together until all are known: asked for one at a time, the
+ * kernel may hand out a port it just freed again.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const srv = createServer();
+          srv.unref();
+          srv.on('error', reject);
+          srv.listen(0, '127.0.0.1', () => resolve(srv));
+        }),
+    ),
+  );
+  const ports = servers.map((srv) => {
+    const addr = srv.address();
+    if (typeof addr !== 'object' || !addr) throw new Error('no port');
+    return addr.port;
+  });
+  await Promise.all(servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+  return ports;
+}
+
 export function isListening(port: number, host = '127.0.0.1', timeoutMs = 300): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect({ port, host });
@@ -58,7 +84,22 @@ export interface StartAzuriteOptions {
  * --inMemoryPersistence and --location are mutually exclusive.
  */
 export async function startAzurite(o: StartAzuriteOptions = {}): Promise<AzuriteHandle> {
-  const ports = o.ports ?? { blob: await freePort(), queue: await freePort(), table: await freePort() };
+  if (o.ports) return startAzuriteOn(o.ports, o);
+  // Free ports can be taken by another process between the check and Azurite's bind (tests
+  // run in parallel workers): a start that fails that way is tried again on new ports.
+  for (let attempt = 1; ; attempt++) {
+    const [blob, queue, table] = await freePorts(3);
+    try {
+      return await startAzuriteOn({ blob: blob!, queue: queue!, table: table! }, o);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof AzuriteExitedError)) throw err;
+    }
+  }
+}
+
+class AzuriteExitedError extends Error {}
+
+async function startAzuriteOn(ports: AzuritePorts, o: StartAzuriteOptions): Promise<AzuriteHandle> {
   const args = [
     azuriteEntry(),
     '--skipApiVersionCheck',
@@ -81,7 +122,7 @@ export async function startAzurite(o: StartAzuriteOptions = {}): Promise<Azurite
     exited = code ?? -1;
   });
   for (;;) {
-    if (exited !== null) throw new Error(`Azurite exited with code ${exited} while starting (ports ${ports.blob}/${ports.queue}/${ports.table})`);
+    if (exited !== null) throw new AzuriteExitedError(`Azurite exited with code ${exited} while starting (ports ${ports.blob}/${ports.queue}/${ports.table})`);
     const ok = (await Promise.all([isListening(ports.blob), isListening(ports.queue), isListening(ports.table)])).every(Boolean);
     if (ok) break;
     if (Date.now() > deadline) {

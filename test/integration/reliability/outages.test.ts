@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.js';
+import { freePorts, startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.js';
 import type { LocalStack } from '../../../shared/local/stack.js';
 import { TransientError } from '../../../shared/errors.js';
 import { layout, CONTAINERS } from '../../../shared/storage/layout.js';
@@ -51,7 +51,8 @@ describe('outages: storage, source and warehouse unavailable mid-run', () => {
 
   it('storage (Azurite) stopped mid-run and restarted on its folder: the run resumes and ends as the fault-free run', async () => {
     const location = mkdtempSync(join(tmpdir(), 'tidemark-azurite-'));
-    const ports = { blob: await freePort(), queue: await freePort(), table: await freePort() };
+    const [blob, queue, table] = await freePorts(3);
+    const ports = { blob: blob!, queue: queue!, table: table! };
     let az: AzuriteHandle = await startAzurite({ location, ports });
     const dir = await accountsProject();
     const clock = { t: T0 };

@@ -39,6 +39,16 @@ const hooks = `notifications:
     - { setting: HOOK_TOKEN_URL, on: [success, failure] }
     - { setting: HOOK_DOWN_URL, on: [failure], format: teams }
 `;
+/** A pipeline whose source cannot be reached: it fails on its first attempt. */
+function unreachable(name: string, connection: string, table: string): string {
+  return `name: ${name}
+source: { connection: ${connection}, table: ${table} }
+key: [id]
+target: { warehouse: WH, table: dw.${name} }
+retry: { attempts: 1 }
+${hooks}`;
+}
+
 const PIPELINES = {
   pg_ok: `name: pg_ok
 source: { connection: PG, table: crm.accounts, changeDetection: { mode: full } }
@@ -49,18 +59,8 @@ validation:
   rules:
     - { name: broken_rule, sql: "select count(*) from no_such_table", expect: 0 }
 ${hooks}`,
-  pg_down: `name: pg_down
-source: { connection: PG_DOWN, table: crm.accounts }
-key: [id]
-target: { warehouse: WH, table: dw.pg_down }
-retry: { attempts: 1 }
-${hooks}`,
-  crm_down: `name: crm_down
-source: { connection: CRM, table: dbo.Accounts }
-key: [id]
-target: { warehouse: WH, table: dw.crm_down }
-retry: { attempts: 1 }
-${hooks}`,
+  pg_down: unreachable('pg_down', 'PG_DOWN', 'crm.accounts'),
+  crm_down: unreachable('crm_down', 'CRM', 'dbo.Accounts'),
 };
 
 describe('secrets never reach logs, run records, validations, telemetry or errors', () => {

@@ -143,6 +143,16 @@ async function checkStorage(project: ResolvedProject, env: NodeJS.ProcessEnv, ti
       }
     } catch (err) {
       const status = statusOf(err);
+      if (connection.kind === 'identity' && /CredentialUnavailableError|AuthenticationError/.test((err as Error)?.name ?? '')) {
+        // No token at all: the credential check fails instead of three role checks.
+        out.splice(out.findIndex((c) => c.name === 'credential'), 1, {
+          area: 'storage',
+          name: 'credential',
+          status: 'fail',
+          detail: `no token for ${where}: ${redact(errorMessage(err).split('\n')[0]!)}. Locally run az login (or set AZURE_CLIENT_ID / AZURE_TENANT_ID / AZURE_CLIENT_SECRET); in Azure give the Function App its managed identity`,
+        });
+        return out;
+      }
       if (connection.kind === 'identity' && status === 403) {
         out.push({
           area: 'storage',

@@ -90,6 +90,25 @@ describe('tidemark doctor: the storage credential and the roles it needs', () =>
     expect(JSON.stringify(checks)).not.toContain('S3cr3tKeyMarker');
   });
 
+  it('no credential at all (no az login, no managed identity): one failure for the credential, not three for the roles', async () => {
+    const factory = (c: StorageConnection, env: NodeJS.ProcessEnv): StorageClients => {
+      const real = createStorageClients(c, env);
+      const unavailable = async function* () {
+        const err = new Error('DefaultAzureCredential failed to retrieve a token from the included credentials.');
+        err.name = 'CredentialUnavailableError';
+        throw err;
+      };
+      Object.assign(real.blob, { listContainers: unavailable });
+      return real;
+    };
+    const checks = (await runDoctor(loadProject(makeProject({ pipelines: {} })), { env: { AzureWebJobsStorage__accountName: 'tidemarkst01' }, storageClients: factory, timeoutMs: 2000 })).filter(
+      (c) => c.area === 'storage',
+    );
+    expect(checks.map((c) => [c.name, c.status])).toEqual([['credential', 'fail']]);
+    expect(checks[0]!.detail).toContain('no token for https://tidemarkst01.blob.core.windows.net with DefaultAzureCredential');
+    expect(checks[0]!.detail).toContain('az login');
+  });
+
   it('incomplete identity settings fail with the setting to fix', async () => {
     const checks = await storageChecks({ AzureWebJobsStorage__blobServiceUri: 'https://a.blob.core.windows.net' }, []);
     expect(checks).toEqual([expect.objectContaining({ name: 'AzureWebJobsStorage', status: 'fail', detail: expect.stringContaining('AzureWebJobsStorage__queueServiceUri is not set') })]);

@@ -55,10 +55,18 @@ var queues = ['extract', 'merge', 'validate', 'extract-poison', 'merge-poison', 
 var tables = ['checkpoints', 'runs', 'validations', 'leases', 'blobreceipts', 'backups']
 
 // Built-in role definition ids (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
+// What the app identity needs (learn.microsoft.com/azure/azure-functions/functions-reference,
+// "Connecting to host storage with an identity"): the host needs Storage Blob Data Owner; a blob
+// trigger (also with source EventGrid) needs, on the AzureWebJobsStorage connection, Storage
+// Account Contributor, Storage Blob Data Owner and Storage Queue Data Contributor (it keeps blob
+// receipts and poison messages there); the queue triggers and the engine's queue writes need
+// Storage Queue Data Contributor; the engine's tables (and the host's diagnostic events) need
+// Storage Table Data Contributor.
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0a00a'
-  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160ff3b'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  storageAccountContributor: '17d1049b-9a84-46fb-8f53-869881c3d3ab'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
@@ -73,6 +81,10 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     minimumTlsVersion: 'TLS1_2'
     allowBlobPublicAccess: false
     supportsHttpsTrafficOnly: true
+    // No account keys: the app, the host, the triggers and the deployment package all use the
+    // app's managed identity (README "Security").
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
     isHnsEnabled: enableHierarchicalNamespace
   }
 }
@@ -167,14 +179,18 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 }
 
 // Every setting the code reads (test/unit/infra/settings.test.ts keeps this list complete).
-// AzureWebJobsStorage is a connection string because the engine's storage clients are built
-// from one (shared/engine/context.ts); the host and the triggers use the same setting.
+// AzureWebJobsStorage is an identity-based connection: the host, the blob and queue triggers
+// (connection: 'AzureWebJobsStorage') and the engine's clients (shared/storage/clients.ts) read
+// the same __blobServiceUri / __queueServiceUri / __tableServiceUri with the managed identity.
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: app
   name: 'appsettings'
   properties: union(
     {
-      AzureWebJobsStorage: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};EndpointSuffix=${environment().suffixes.storage};AccountKey=${storage.listKeys().keys[0].value}'
+      AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
+      AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
+      AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
+      AzureWebJobsStorage__credential: 'managedidentity'
       APPLICATIONINSIGHTS_CONNECTION_STRING: insights.properties.ConnectionString
       TIDEMARK_PROJECT_DIR: '.'
       TIDEMARK_WORK_DIR: '/tmp/tidemark'
@@ -218,6 +234,17 @@ resource tableRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: app.identity.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+  }
+}
+
+// The blob trigger's requirement on the AzureWebJobsStorage connection (see `roles` above).
+resource accountRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: storage
+  name: guid(storage.id, app.id, roles.storageAccountContributor)
+  properties: {
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageAccountContributor)
   }
 }
 

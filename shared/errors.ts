@@ -4,6 +4,8 @@
  * better by itself); anything else is rethrown so the host retries and, after maxDequeueCount,
  * moves the message to the poison queue.
  */
+import { redact } from './telemetry/redact.js';
+
 export class TidemarkError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -46,7 +48,7 @@ export function isTerminal(err: unknown): boolean {
   return err instanceof TerminalError;
 }
 
+/** An error as text for logs, run records and answers: always redacted (a driver may echo its connection string). */
 export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
+  return redact(err instanceof Error ? err.message : String(err));
 }

@@ -4,6 +4,7 @@ import { Cron } from 'croner';
 import { parseDocument } from 'yaml';
 import type { ZodError } from 'zod';
 import { ConfigError, NotFoundError } from '../errors.js';
+import { registerSecret } from '../telemetry/redact.js';
 import { PIPELINE_NAME_PATTERN } from './identifiers.js';
 import {
   pipelineSchema,
@@ -168,5 +169,7 @@ export function readSetting(name: string, env: NodeJS.ProcessEnv = process.env):
       `app setting ${name} is not set; add it to local.settings.json (locally) or the Function App's settings`,
     );
   }
+  // Settings named by the config hold connection strings and webhook URLs: masked wherever they appear.
+  registerSecret(v);
   return v;
 }

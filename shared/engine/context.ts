@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readSetting, type ResolvedProject } from '../config/load.js';
+import type { ResolvedProject } from '../config/load.js';
 import type { ConnectionConfig, PipelineConfig, WarehouseConfig } from '../config/schema.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import { noopTelemetry, type Telemetry } from '../telemetry/telemetry.js';
@@ -9,7 +9,7 @@ import type { Source } from '../extract/source.js';
 import type { Warehouse } from '../merge/warehouse.js';
 import { AzureBlobStore, AzureQueuePort } from '../storage/azure-storage.js';
 import { AzureTableStore } from '../state/azure-tables.js';
-import { expandConnectionString } from '../storage/connection.js';
+import { connectionStringStorage, createStorageClients, resolveStorageConnection, type StorageClients } from '../storage/clients.js';
 import { CONTAINERS, QUEUES, POISON_SUFFIX, TABLES } from '../storage/layout.js';
 import type { BlobStore, QueuePort, TableStore } from '../storage/ports.js';
 
@@ -41,7 +41,10 @@ export interface EngineContext {
 export interface ContextOptions {
   project: ResolvedProject;
   env?: NodeJS.ProcessEnv;
+  /** A storage connection string; omitted = the project's storage settings (connection string or identity). */
   connectionString?: string;
+  /** Storage clients built already (the local stack shares them with its host). */
+  storage?: StorageClients;
   workDir?: string;
   log?: Logger;
   now?: () => Date;
@@ -53,13 +56,16 @@ export interface ContextOptions {
 
 export function createContext(o: ContextOptions): EngineContext {
   const env = o.env ?? process.env;
-  const cs = expandConnectionString(o.connectionString ?? readSetting(o.project.config.storage, env));
+  const setting = o.project.config.storage;
+  const storage =
+    o.storage ??
+    createStorageClients(o.connectionString ? connectionStringStorage(setting, o.connectionString) : resolveStorageConnection(setting, env), env);
   const workDir = o.workDir ?? env.TIDEMARK_WORK_DIR ?? join(tmpdir(), 'tidemark');
   return {
     project: o.project,
-    blobs: o.ports?.blobs ?? new AzureBlobStore(cs),
-    queues: o.ports?.queues ?? new AzureQueuePort(cs),
-    tables: o.ports?.tables ?? new AzureTableStore(cs),
+    blobs: o.ports?.blobs ?? new AzureBlobStore(storage.blob),
+    queues: o.ports?.queues ?? new AzureQueuePort(storage.queue),
+    tables: o.ports?.tables ?? new AzureTableStore(storage),
     workDir,
     duck: {
       memoryLimit: o.project.config.duckdb.memoryLimit,

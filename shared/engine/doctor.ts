@@ -1,15 +1,13 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { QueueServiceClient } from '@azure/storage-queue';
-import { TableServiceClient } from '@azure/data-tables';
 import type { ResolvedProject } from '../config/load.js';
 import type { ConnectionConfig, WarehouseConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { sourceRelation } from '../extract/duckdb-source.js';
 import { CONTAINERS, POISON_SUFFIX, QUEUES, TABLES } from '../storage/layout.js';
-import { expandConnectionString, isLocalConnection } from '../storage/connection.js';
+import { createStorageClients, describeStorage, resolveStorageConnection, type StorageClients, type StorageConnection } from '../storage/clients.js';
+import { redact, registerSecret } from '../telemetry/redact.js';
 import { CONNECTION_STRING_SETTING } from '../telemetry/otel.js';
 import { DuckSession } from '../transform/duckdb-session.js';
 import { projectPath } from './context.js';
@@ -57,6 +55,8 @@ export interface DoctorOptions {
   env: NodeJS.ProcessEnv;
   probes?: DoctorProbes;
   timeoutMs?: number;
+  /** Builds the storage clients; tests pass a fake at the SDK boundary (no Azure RBAC runs here). */
+  storageClients?: (c: StorageConnection, env: NodeJS.ProcessEnv) => StorageClients;
 }
 
 /** Every setting the project names, with who needs it. */
@@ -77,41 +77,103 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer from ${what} within ${ms / 1000} s`)), ms).unref())]);
 }
 
-/** The account endpoint of a connection string, without its key, for messages. */
-function endpointOf(cs: string): string {
-  return /BlobEndpoint=([^;]+)/i.exec(cs)?.[1] ?? `account ${/AccountName=([^;]+)/i.exec(cs)?.[1] ?? '?'}`;
+/** The data role each service needs, as infra/main.bicep assigns them to the app identity. */
+export const STORAGE_ROLES = {
+  blob: 'Storage Blob Data Owner',
+  queue: 'Storage Queue Data Contributor',
+  table: 'Storage Table Data Contributor',
+} as const;
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number })?.statusCode;
 }
 
-async function checkStorage(project: ResolvedProject, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<DoctorCheck[]> {
+/** The storage account a service URL belongs to, as a role assignment's scope names it. */
+function scopeOf(url: string): string {
+  const host = /^https?:\/\/([^/]+)/.exec(url)?.[1] ?? url;
+  const account = /^([a-z0-9]+)\.(blob|queue|table)\./.exec(host)?.[1];
+  return account ? `storage account ${account}` : url;
+}
+
+async function checkStorage(project: ResolvedProject, env: NodeJS.ProcessEnv, timeoutMs: number, clientsFor: DoctorOptions['storageClients']): Promise<DoctorCheck[]> {
   const setting = project.config.storage;
-  const raw = env[setting];
-  if (!raw) {
+  let connection: StorageConnection;
+  try {
+    connection = resolveStorageConnection(setting, env);
+  } catch (err) {
+    const unset = !Object.keys(env).some((k) => (k === setting || k.startsWith(`${setting}__`)) && !!env[k]);
     return [
-      {
-        area: 'storage',
-        name: setting,
-        status: 'warn',
-        detail: `${setting} is not set: the CLI starts Azurite locally; in Azure set it (infra/main.bicep does)`,
-      },
+      unset
+        ? { area: 'storage', name: setting, status: 'warn', detail: `${setting} is not set: the CLI starts Azurite locally; in Azure set ${setting}__accountName (infra/main.bicep does)` }
+        : { area: 'storage', name: setting, status: 'fail', detail: errorMessage(err) },
     ];
   }
-  const cs = expandConnectionString(raw);
-  const where = endpointOf(cs);
+  const where = describeStorage(connection);
   const out: DoctorCheck[] = [];
-  try {
-    const blobs = BlobServiceClient.fromConnectionString(cs);
-    const queues = QueueServiceClient.fromConnectionString(cs);
-    const tables = TableServiceClient.fromConnectionString(cs, { allowInsecureConnection: /^DefaultEndpointsProtocol=http;|TableEndpoint=http:/i.test(cs) });
-    const have = { containers: new Set<string>(), queues: new Set<string>(), tables: new Set<string>() };
-    await within(
-      (async () => {
-        for await (const c of blobs.listContainers()) have.containers.add(c.name);
-        for await (const q of queues.listQueues()) have.queues.add(q.name);
-        for await (const t of tables.listTables()) if (t.name) have.tables.add(t.name);
-      })(),
-      timeoutMs,
-      where,
+  if (connection.kind === 'connectionString') {
+    out.push(
+      connection.local
+        ? { area: 'storage', name: 'credential', status: 'ok', detail: `connection string to the local emulator (${setting})` }
+        : {
+            area: 'storage',
+            name: 'credential',
+            status: 'warn',
+            detail: `${setting} is a connection string with a shared key; Azure recommends identity: set ${setting}__accountName instead and turn shared-key access off (infra/main.bicep does both)`,
+          },
     );
+  } else {
+    out.push({ area: 'storage', name: 'credential', status: 'ok', detail: `identity-based (${setting}__…): ${where}` });
+  }
+  const clients = (clientsFor ?? createStorageClients)(connection, env);
+  const have = { containers: new Set<string>(), queues: new Set<string>(), tables: new Set<string>() };
+  const urls = { blob: clients.blob.url, queue: clients.queue.url, table: clients.table.url };
+  // One read per service: what fails with 403 is a missing data role, named with its scope.
+  const probes: Array<[keyof typeof STORAGE_ROLES, () => Promise<void>]> = [
+    ['blob', async () => { for await (const c of clients.blob.listContainers()) have.containers.add(c.name); }],
+    ['queue', async () => { for await (const q of clients.queue.listQueues()) have.queues.add(q.name); }],
+    ['table', async () => { for await (const t of clients.table.listTables()) if (t.name) have.tables.add(t.name); }],
+  ];
+  let reached = 0;
+  for (const [service, run] of probes) {
+    try {
+      await within(run(), timeoutMs, urls[service]);
+      reached++;
+      if (connection.kind === 'identity') {
+        out.push({ area: 'storage', name: `role ${STORAGE_ROLES[service]}`, status: 'ok', detail: `${service} data readable on ${scopeOf(urls[service])}` });
+      }
+    } catch (err) {
+      const status = statusOf(err);
+      if (connection.kind === 'identity' && /CredentialUnavailableError|AuthenticationError/.test((err as Error)?.name ?? '')) {
+        // No token at all: the credential check fails instead of three role checks.
+        out.splice(out.findIndex((c) => c.name === 'credential'), 1, {
+          area: 'storage',
+          name: 'credential',
+          status: 'fail',
+          detail: `no token for ${where}: ${redact(errorMessage(err).split('\n')[0]!)}. Locally run az login (or set AZURE_CLIENT_ID / AZURE_TENANT_ID / AZURE_CLIENT_SECRET); in Azure give the Function App its managed identity`,
+        });
+        return out;
+      }
+      if (connection.kind === 'identity' && status === 403) {
+        out.push({
+          area: 'storage',
+          name: `role ${STORAGE_ROLES[service]}`,
+          status: 'fail',
+          detail: `the identity lacks ${STORAGE_ROLES[service]} on ${scopeOf(urls[service])} (${urls[service]} answered 403: ${redact(errorMessage(err).split('\n')[0]!)}); assign that role at the storage account scope (infra/main.bicep does for the app identity; for yourself: az role assignment create --role "${STORAGE_ROLES[service]}" --assignee <you> --scope <storage account id>)`,
+        });
+      } else if (connection.kind === 'connectionString' && connection.local) {
+        out.push({ area: 'storage', name: setting, status: 'warn', detail: `Azurite is not reachable at ${where} (${redact(errorMessage(err))}); tidemark run/dev start it when nothing listens` });
+        return out;
+      } else {
+        out.push({
+          area: 'storage',
+          name: `${setting} ${service}`,
+          status: 'fail',
+          detail: `cannot reach ${urls[service]}: ${redact(errorMessage(err))}. Check ${connection.kind === 'identity' ? `the credential (az login locally; the managed identity in Azure) and ${setting}__…` : `the connection string in ${setting}`}, the storage firewall, and that the account exists`,
+        });
+      }
+    }
+  }
+  if (reached === probes.length) {
     out.push({ area: 'storage', name: setting, status: 'ok', detail: `reached ${where}` });
     const missing = [
       ...Object.values(CONTAINERS).filter((c) => !have.containers.has(c)).map((c) => `container ${c}`),
@@ -126,16 +188,6 @@ async function checkStorage(project: ResolvedProject, env: NodeJS.ProcessEnv, ti
         detail: `missing ${missing.join(', ')}: created on the first start of the app or CLI (infra/main.bicep creates them in Azure)`,
       });
     }
-  } catch (err) {
-    const local = isLocalConnection(cs);
-    out.push({
-      area: 'storage',
-      name: setting,
-      status: local ? 'warn' : 'fail',
-      detail: local
-        ? `Azurite is not reachable at ${where} (${errorMessage(err)}); tidemark run/dev start it when nothing listens`
-        : `cannot reach ${where}: ${errorMessage(err)}. Check the connection string in ${setting}, the storage firewall, and that the account exists`,
-    });
   }
   return out;
 }
@@ -175,6 +227,7 @@ async function probe(
   timeoutMs: number,
 ): Promise<DoctorCheck> {
   const cs = env[setting];
+  registerSecret(cs);
   if (!cs) return { area, name, status: 'fail', detail: `not checked: app setting ${setting} is not set` };
   try {
     await within(probes[kind](cs, timeoutMs), timeoutMs + 1000, `${name} (${kind})`);
@@ -217,7 +270,7 @@ export async function runDoctor(project: ResolvedProject, o: DoctorOptions): Pro
       ? { area: 'telemetry', name: CONNECTION_STRING_SETTING, status: 'ok', detail: 'set: events and metrics go to Application Insights' }
       : { area: 'telemetry', name: CONNECTION_STRING_SETTING, status: 'warn', detail: 'not set: telemetry is off (fine locally; infra/main.bicep sets it in Azure)' },
   );
-  checks.push(...(await checkStorage(project, o.env, timeoutMs)));
+  checks.push(...(await checkStorage(project, o.env, timeoutMs, o.storageClients)));
   for (const [name, c] of Object.entries(project.config.connections)) {
     if (c.kind === 'duckdb') checks.push(...(await checkDuckSource(project, name, c)));
     else checks.push(await probe('source', name, c.kind, c.setting, o.env, probes, timeoutMs));

@@ -5,8 +5,7 @@ import { defaultSourceFor, defaultWarehouseFor } from '../engine/factories.js';
 import { startRun, type StartRunRequest } from '../engine/start-run.js';
 import { getRun, isTerminalStatus, type RunRecord } from '../state/runs.js';
 import { readValidations, type ValidationResult } from '../state/validations.js';
-import { AzureQueuePort } from '../storage/azure-storage.js';
-import { expandConnectionString } from '../storage/connection.js';
+import { connectionStringStorage, createStorageClients, resolveStorageConnection, type StorageConnection } from '../storage/clients.js';
 import type { Logger } from '../telemetry/logger.js';
 import { ensureAzurite, type AzuriteHandle } from './azurite.js';
 import { LocalHost, type LocalHostOptions } from './host.js';
@@ -21,7 +20,7 @@ export interface LocalStack {
 
 export interface OpenStackOptions {
   projectDir: string;
-  /** A storage connection string; omitted = the project's setting, or Azurite started here. */
+  /** A storage connection string; omitted = the project's settings (a connection string or the identity-based `<setting>__…`), or Azurite started here. */
   connectionString?: string;
   env?: NodeJS.ProcessEnv;
   log?: Logger;
@@ -32,21 +31,30 @@ export interface OpenStackOptions {
   ports?: Parameters<typeof createContext>[0]['ports'];
 }
 
+/** Whether identity-based storage settings (`<setting>__…`) are present. */
+function hasIdentitySettings(setting: string, env: NodeJS.ProcessEnv): boolean {
+  return Object.keys(env).some((k) => k.startsWith(`${setting}__`) && !!env[k]);
+}
+
 /** The local stack of DESIGN §13: the project, storage (Azurite unless told otherwise), the host. */
 export async function openLocalStack(o: OpenStackOptions): Promise<LocalStack> {
   const project = loadProject(o.projectDir);
   const env = o.env ?? process.env;
-  let cs = o.connectionString ?? env[project.config.storage];
+  const setting = project.config.storage;
+  const cs = o.connectionString ?? env[setting];
   let azurite: AzuriteHandle | undefined;
-  if (!cs || /^\s*UseDevelopmentStorage=true/i.test(cs)) {
+  let connection: StorageConnection;
+  if (cs && !/^\s*UseDevelopmentStorage=true/i.test(cs)) connection = connectionStringStorage(setting, cs);
+  else if (!cs && hasIdentitySettings(setting, env)) connection = resolveStorageConnection(setting, env);
+  else {
     azurite = await ensureAzurite(project.dir);
-    cs = azurite.connectionString;
+    connection = connectionStringStorage(setting, azurite.connectionString);
   }
-  cs = expandConnectionString(cs);
+  const storage = createStorageClients(connection, env);
   const ctx = createContext({
     project,
     env,
-    connectionString: cs,
+    storage,
     workDir: env.TIDEMARK_WORK_DIR ?? join(project.dir, '.tidemark', 'work'),
     ...(o.log ? { log: o.log } : {}),
     ...(o.now ? { now: o.now } : {}),
@@ -55,8 +63,7 @@ export async function openLocalStack(o: OpenStackOptions): Promise<LocalStack> {
     ...(o.ports ? { ports: o.ports } : {}),
   });
   await ensureStorage(ctx);
-  const queueService = new AzureQueuePort(cs).service;
-  const host = new LocalHost(ctx, { ...o.host, queueService });
+  const host = new LocalHost(ctx, { ...o.host, queueService: storage.queue });
   return {
     project,
     ctx,

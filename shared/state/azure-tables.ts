@@ -1,5 +1,6 @@
 import { RestError, TableClient, TableServiceClient, odata } from '@azure/data-tables';
 import { ConflictError } from '../errors.js';
+import type { StorageClients } from '../storage/clients.js';
 import type { StoredEntity, TableEntity, TableStore } from '../storage/ports.js';
 
 function status(err: unknown): number | undefined {
@@ -33,17 +34,24 @@ function decode<T>(raw: Record<string, unknown>): T {
 export class AzureTableStore implements TableStore {
   private readonly clients = new Map<string, TableClient>();
   private readonly service: TableServiceClient;
+  private readonly makeClient: (table: string) => TableClient;
 
-  constructor(private readonly connectionString: string) {
-    const allowInsecureConnection = /^DefaultEndpointsProtocol=http;|TableEndpoint=http:/i.test(connectionString);
-    this.service = TableServiceClient.fromConnectionString(connectionString, { allowInsecureConnection });
+  /** The table clients of shared/storage/clients.ts (connection string or identity), or a connection string. */
+  constructor(from: Pick<StorageClients, 'table' | 'tableClient'> | string) {
+    if (typeof from === 'string') {
+      const allowInsecureConnection = /^DefaultEndpointsProtocol=http;|TableEndpoint=http:/i.test(from);
+      this.service = TableServiceClient.fromConnectionString(from, { allowInsecureConnection });
+      this.makeClient = (table) => TableClient.fromConnectionString(from, table, { allowInsecureConnection });
+    } else {
+      this.service = from.table;
+      this.makeClient = from.tableClient;
+    }
   }
 
   private client(table: string): TableClient {
     let c = this.clients.get(table);
     if (!c) {
-      const allowInsecureConnection = /TableEndpoint=http:/i.test(this.connectionString);
-      c = TableClient.fromConnectionString(this.connectionString, table, { allowInsecureConnection });
+      c = this.makeClient(table);
       this.clients.set(table, c);
     }
     return c;

@@ -1,4 +1,5 @@
 import { ConflictError, NotFoundError } from '../errors.js';
+import { redact } from '../telemetry/redact.js';
 import type { Counts } from '../storage/manifest.js';
 import { emptyCounts } from '../storage/manifest.js';
 import { TABLES } from '../storage/layout.js';
@@ -93,6 +94,8 @@ export async function updateRun(
     const next = mutate(structuredClone(stored.entity));
     if (!next) return stored.entity;
     next.updatedAt = now().toISOString();
+    // A run's error is shown by the CLI, the API and the page: never with a secret in it.
+    if (next.error) next.error = redact(next.error);
     try {
       await tables.replace(TABLES.runs, next, stored.etag);
       return next;

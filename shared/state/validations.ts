@@ -1,3 +1,4 @@
+import { redactValue } from '../telemetry/redact.js';
 import { TABLES } from '../storage/layout.js';
 import type { TableEntity, TableStore } from '../storage/ports.js';
 
@@ -30,7 +31,8 @@ export async function writeValidations(
       pipeline,
       runId,
       checkedAt: now.toISOString(),
-      ...r,
+      // Details quote database messages, which may quote a connection string.
+      ...redactValue(r),
     };
     await tables.upsert(TABLES.validations, row);
   }

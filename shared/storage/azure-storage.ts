@@ -16,8 +16,9 @@ function isNotFound(err: unknown): boolean {
 export class AzureBlobStore implements BlobStore {
   readonly service: BlobServiceClient;
 
-  constructor(connectionString: string) {
-    this.service = BlobServiceClient.fromConnectionString(connectionString);
+  /** A service client from shared/storage/clients.ts (connection string or identity), or a connection string. */
+  constructor(service: BlobServiceClient | string) {
+    this.service = typeof service === 'string' ? BlobServiceClient.fromConnectionString(service) : service;
   }
 
   private blob(container: string, name: string) {
@@ -98,8 +99,8 @@ export class AzureBlobStore implements BlobStore {
 export class AzureQueuePort implements QueuePort {
   readonly service: QueueServiceClient;
 
-  constructor(connectionString: string) {
-    this.service = QueueServiceClient.fromConnectionString(connectionString);
+  constructor(service: QueueServiceClient | string) {
+    this.service = typeof service === 'string' ? QueueServiceClient.fromConnectionString(service) : service;
   }
 
   async ensureQueues(names: readonly string[]): Promise<void> {

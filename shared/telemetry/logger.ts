@@ -2,6 +2,8 @@
  * Structured log lines. Every line of a run carries its pipeline and run id, so that one run can
  * be followed through the stages in Application Insights (customDimensions) or a terminal.
  */
+import { redact, redactValue } from './redact.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Logger {
@@ -14,7 +16,8 @@ export type LogSink = (level: LogLevel, message: string, props: Record<string, u
 export function createLogger(sink: LogSink, base: Record<string, unknown> = {}): Logger {
   return {
     log(level, message, props) {
-      sink(level, message, { ...base, ...props });
+      // Every sink (terminal, Functions context, tests) gets redacted text: secrets never reach a log.
+      sink(level, redact(message), redactValue({ ...base, ...props }));
     },
     child(props) {
       return createLogger(sink, { ...base, ...props });

@@ -1,6 +1,7 @@
 import { metrics, type Histogram, type Meter } from '@opentelemetry/api';
 import { logs, SeverityNumber, type Logger as OtelLogger } from '@opentelemetry/api-logs';
 import type { LogLevel, LogSink } from './logger.js';
+import { redact, redactValue } from './redact.js';
 import { noopTelemetry, type Dimensions, type Telemetry, type TelemetryMetricName } from './telemetry.js';
 
 /**
@@ -33,11 +34,11 @@ export function otelTelemetry(logger: OtelLogger, meter: Meter): Telemetry {
       logger.emit({
         severityNumber: SeverityNumber.INFO,
         body: { measurements },
-        attributes: { [CUSTOM_EVENT_ATTRIBUTE]: name, ...dims },
+        attributes: { [CUSTOM_EVENT_ATTRIBUTE]: name, ...redactValue(dims) },
       });
     },
     metric(name, value, dims) {
-      histogram(name).record(value, dims);
+      histogram(name).record(value, redactValue(dims));
     },
   };
 }
@@ -51,7 +52,7 @@ export function otelLogSink(logger: OtelLogger): LogSink {
     error: SeverityNumber.ERROR,
   };
   return (level, message, props) => {
-    logger.emit({ severityNumber: severity[level], severityText: level.toUpperCase(), body: message, attributes: flatten(props) });
+    logger.emit({ severityNumber: severity[level], severityText: level.toUpperCase(), body: redact(message), attributes: flatten(redactValue(props)) });
   };
 }
 

@@ -4,6 +4,7 @@ import type { RunRecord } from '../state/runs.js';
 import type { ValidationResult } from '../state/validations.js';
 import type { Logger } from './logger.js';
 import type { Telemetry } from './telemetry.js';
+import { registerSecret } from './redact.js';
 
 export type WebhookFormat = 'slack' | 'teams';
 
@@ -136,6 +137,7 @@ export async function notifyRunEnded(
   for (const w of hooks) {
     const dims = { pipeline: n.pipeline, runId: n.runId, setting: w.setting };
     const url = deps.env[w.setting];
+    registerSecret(url);
     if (!url) {
       deps.log.log('error', `webhook not sent: app setting ${w.setting} is not set (pipelines/${p.name}.yaml notifications.webhooks)`, dims);
       deps.telemetry.event('WebhookFailed', { ...dims, reason: 'setting not set' });

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { devCommand } from '../../cli/commands/dev.js';
+import { callLocalServer, readLocalServer } from '../../shared/local/http-server.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
 import { withAzurite } from '../support/azurite.js';
 import { duckExec, makeProject } from '../support/project.js';
@@ -43,7 +44,11 @@ describe('tidemark dev: triggers, timers and the HTTP API together', () => {
       expect(ticker.runs.length).toBeGreaterThanOrEqual(1);
       expect(ticker.runs.every((r) => r.trigger === 'schedule')).toBe(true);
 
-      const post = await fetch(`${base}/api/pipelines/accounts/runs`, { method: 'POST', body: '{"mode":"full"}' });
+      // The token is printed nowhere: the user's own tools read it from .tidemark/local-server.json.
+      const token = readLocalServer(join(dir, '.tidemark'))?.token;
+      expect(token).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+      expect(printed).not.toContain(token);
+      const post = await callLocalServer(join(dir, '.tidemark'), 'POST', 'pipelines/accounts/runs', { mode: 'full' });
       expect(post.status).toBe(202);
       const { statusUrl } = (await post.json()) as { statusUrl: string };
       let run: { status: string; counts: { inserted: number } } | undefined;
@@ -57,6 +62,7 @@ describe('tidemark dev: triggers, timers and the HTTP API together', () => {
       process.emit('SIGINT');
       expect(await exit).toBe(0);
       await expect(fetch(`${base}/api/pipelines`)).rejects.toThrow();
+      expect(readLocalServer(join(dir, '.tidemark')), 'local-server.json is removed on stop').toBeUndefined();
     } finally {
       out.mockRestore();
       process.env.AzureWebJobsStorage = saved.storage;

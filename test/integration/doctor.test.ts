@@ -60,6 +60,10 @@ describe('tidemark doctor against Azurite, DuckDB, PostgreSQL and an unreachable
   it('reports reachable storage, with the layout that is not created yet as a warning', () => {
     expect(find('AzureWebJobsStorage')).toMatchObject({ area: 'storage', status: 'ok' });
     expect(find('AzureWebJobsStorage')!.detail).not.toContain('AccountKey');
+    expect(find('AzureWebJobsStorage')!.detail).toMatch(/^reached http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1 with a connection string \(AzureWebJobsStorage, local emulator\)$/);
+    // The connection-string kind is named; roles are not checked (Azurite has no RBAC).
+    expect(find('credential')).toEqual({ area: 'storage', name: 'credential', status: 'ok', detail: 'connection string to the local emulator (AzureWebJobsStorage)' });
+    expect(checks.filter((c) => c.name.startsWith('role '))).toEqual([]);
     expect(find('layout')).toMatchObject({ status: 'warn' });
     expect(find('layout')!.detail).toContain('container raw');
   });

@@ -216,7 +216,7 @@ describe('HTTP API on Azurite + DuckDB', () => {
     it('starts a backfill split into windows, answers 409 while it runs, and reports it', async () => {
       const post = await fetch(`${server.url}/api/pipelines/accounts/runs`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', 'x-tidemark-token': server.token },
         body: JSON.stringify({ mode: 'backfill', from: '2026-01-01T00:00:00Z', to: '2026-01-01T12:00:00Z', windowSize: '6h' }),
       });
       expect(post.status).toBe(202);
@@ -227,7 +227,11 @@ describe('HTTP API on Azurite + DuckDB', () => {
       ]);
       expect(accepted.statusUrl).toBe(`${server.url}/api/pipelines/accounts/runs/${accepted.runId}`);
 
-      const conflict = await fetch(`${server.url}/api/pipelines/accounts/runs`, { method: 'POST', body: '{}' });
+      const conflict = await fetch(`${server.url}/api/pipelines/accounts/runs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-tidemark-token': server.token },
+        body: '{}',
+      });
       expect(conflict.status).toBe(409);
 
       const detail = (await (await fetch(accepted.statusUrl)).json()) as Record<string, unknown>;

@@ -22,6 +22,11 @@ const REFRESH_MS = 3000;
 const apiBase = location.pathname.replace(/\/ui\/?$/, '');
 /** In Azure the page is opened with ?code=<function key>; every data call carries it on. */
 const functionKey = new URLSearchParams(location.search).get('code');
+/**
+ * Under `tidemark dev` / `tidemark ui` the server puts a per-start token into the page's HTML
+ * (shared/local/http-server.ts); writes carry it, so no other site can drive the local server.
+ */
+const localToken = document.querySelector<HTMLMetaElement>('meta[name="tidemark-token"]')?.content;
 
 interface ChartHandle {
   plot: uPlot;
@@ -35,6 +40,7 @@ const charts: Record<string, ChartHandle> = {};
 async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   const headers = new Headers(init.headers);
   if (functionKey) headers.set('x-functions-key', functionKey);
+  if (localToken) headers.set('x-tidemark-token', localToken);
   const res = await fetch(`${apiBase}/${path}`, { ...init, headers, cache: 'no-store' });
   const text = await res.text();
   let body: unknown;

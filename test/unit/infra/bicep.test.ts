@@ -80,12 +80,49 @@ describe('infra/main.bicep', () => {
     expect(bicep).toContain("includedEventTypes: ['Microsoft.Storage.BlobCreated']");
   });
 
-  it('assigns the blob, queue and table data roles and metrics publishing to the app identity', () => {
-    for (const id of ['b7e6dc6d-f1e8-4753-8033-0f276bb0955b', '974c5e8b-45b9-4653-ba55-5f855dd0a00a', '0a9a7e1f-b9d0-4cc4-a60d-0319b160ff3b', '3913510d-42f4-4e42-8a64-420c390055eb']) {
-      expect(bicep).toContain(id);
+  it('assigns the documented data roles, the blob trigger\'s account role and metrics publishing to the app identity, by their built-in ids', () => {
+    // Ids from the Azure built-in roles reference; the role names are what doctor reports.
+    const expected = {
+      storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
+      storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+      storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+      storageAccountContributor: '17d1049b-9a84-46fb-8f53-869881c3d3ab',
+      monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
+    };
+    for (const [name, id] of Object.entries(expected)) {
+      expect(bicep).toContain(`${name}: '${id}'`);
+      expect(bicep, `a role assignment uses roles.${name}`).toMatch(new RegExp(`roleDefinitionId: subscriptionResourceId\\('Microsoft\\.Authorization/roleDefinitions', roles\\.${name}\\)`));
     }
-    expect(bicep.match(/Microsoft\.Authorization\/roleAssignments@/g)).toHaveLength(4);
-    expect(bicep.match(/principalId: app\.identity\.principalId/g)).toHaveLength(4);
+    expect(bicep.match(/Microsoft\.Authorization\/roleAssignments@/g)).toHaveLength(5);
+    expect(bicep.match(/principalId: app\.identity\.principalId/g)).toHaveLength(5);
+    expect(bicep.match(/^\s*scope: storage$/gm)).toHaveLength(4);
+  });
+
+  it('sets no storage key anywhere: shared-key access off, identity settings instead of a connection string, the package read by identity', () => {
+    expect(bicep).toMatch(/^\s*allowSharedKeyAccess: false$/m);
+    expect(bicep).toMatch(/^\s*defaultToOAuthAuthentication: true$/m);
+    expect(bicep).not.toMatch(/AccountKey|SharedAccessSignature|listAccountSas|listServiceSas|storage\.listKeys|listKeys\(storage/i);
+    // The only listKeys is the Functions host's blob-extension system key for the Event Grid webhook.
+    const listKeys = [...bicep.matchAll(/listKeys\(([^)]*)\)/g)].map((m) => m[1]);
+    expect(listKeys).toEqual(["'${app.id}/host/default', '2024-04-01'"]);
+    expect(bicep).not.toMatch(/^\s*AzureWebJobsStorage:/m);
+    expect(bicep).toMatch(/^\s*AzureWebJobsStorage__credential: 'managedidentity'$/m);
+    for (const s of ['blob', 'queue', 'table']) expect(bicep).toMatch(new RegExp(`^\\s*AzureWebJobsStorage__${s}ServiceUri: storage\\.properties\\.primaryEndpoints\\.${s}$`, 'm'));
+    expect(bicep).toMatch(/storage: \{\s*type: 'blobContainer'[\s\S]*?authentication: \{ type: 'SystemAssignedIdentity' \}/);
+  });
+
+  it('binds the Event Grid blob trigger and every queue trigger to the one identity connection AzureWebJobsStorage', () => {
+    const files = readdirSync(join(ROOT, 'functions')).filter((f) => f.endsWith('.ts'));
+    const bindings = files.flatMap((f) => {
+      const text = readFileSync(join(ROOT, 'functions', f), 'utf8');
+      return [...text.matchAll(/app\.storage(Queue|Blob)\(/g)].map(() => ({ f, text }));
+    });
+    expect(bindings.length).toBeGreaterThanOrEqual(6);
+    for (const { f, text } of bindings) {
+      const connections = [...text.matchAll(/connection:\s*'([^']+)'/g)].map((m) => m[1]);
+      expect(connections.length, `${f} names its connection`).toBeGreaterThan(0);
+      expect(new Set(connections), f).toEqual(new Set(['AzureWebJobsStorage']));
+    }
   });
 
   it('alerts on failed runs, failed validations, poison messages and stale pipelines, using the events the telemetry emits', () => {

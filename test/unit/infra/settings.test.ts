@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadProject } from '../../../shared/config/load.js';
 import { namedSettings } from '../../../shared/engine/doctor.js';
+import { createStorageClients, resolveStorageConnection } from '../../../shared/storage/clients.js';
+import { ManagedIdentityCredential } from '@azure/identity';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
@@ -38,6 +40,7 @@ function settingsReadByCode(): Map<string, string> {
 const LOCAL_ONLY: Record<string, string> = {
   TIDEMARK_LOG_LEVEL: 'CLI log level',
   TIDEMARK_DEV_PORT: 'tidemark dev port',
+  TIDEMARK_DEV_KEY: 'tidemark dev --allow-remote: the key every request needs',
   CI: 'set by CI systems; silences progress output',
   DISPLAY: 'tidemark ui: whether a browser can be opened',
   WAYLAND_DISPLAY: 'tidemark ui: whether a browser can be opened',
@@ -77,8 +80,9 @@ describe('app settings: code ↔ infra/main.bicep ↔ README', () => {
     }
   });
 
-  it('every setting the Function App code reads is set by the Bicep', () => {
-    const missing = [...code].filter(([s]) => !LOCAL_ONLY[s] && !OPTIONAL_IN_APP[s] && !inBicep.has(s)).map(([s, f]) => `${s} (read in ${f})`);
+  it('every setting the Function App code reads is set by the Bicep (the storage setting as its identity-based form)', () => {
+    const storageSet = (s: string) => s === 'AzureWebJobsStorage' && [...inBicep].some((b) => b.startsWith('AzureWebJobsStorage__'));
+    const missing = [...code].filter(([s]) => !LOCAL_ONLY[s] && !OPTIONAL_IN_APP[s] && !inBicep.has(s) && !storageSet(s)).map(([s, f]) => `${s} (read in ${f})`);
     expect(missing, 'add them to the appSettings block of infra/main.bicep').toEqual([]);
   });
 
@@ -96,10 +100,42 @@ describe('app settings: code ↔ infra/main.bicep ↔ README', () => {
       ...Object.keys(local.Values).filter((k) => k !== 'FUNCTIONS_WORKER_RUNTIME'),
     ]);
     for (const s of named) {
-      expect(inBicep.has(s) || connectionSettings.includes(s), `${s}: set it in infra/main.bicep or main.parameters.json connectionSettings`).toBe(true);
+      // Locally the storage is Azurite's connection string; in Azure its identity-based form.
+      const storageByIdentity = s === 'AzureWebJobsStorage' && inBicep.has('AzureWebJobsStorage__blobServiceUri');
+      expect(inBicep.has(s) || storageByIdentity || connectionSettings.includes(s), `${s}: set it in infra/main.bicep or main.parameters.json connectionSettings`).toBe(true);
       expect(inReadme.has(s), `${s}: document it in README "## Settings"`).toBe(true);
     }
     expect(bicep).toContain('runtime: { name: \'node\', version: \'20\' }');
+  });
+
+  it('the Bicep\'s storage settings are the identity-based connection the engine, the host and the triggers read: no connection string, the managed identity', () => {
+    expect(inBicep.has('AzureWebJobsStorage')).toBe(false);
+    const block = /resource appSettings [\s\S]*?properties: union\(\s*\{([\s\S]*?)\n\s*\},\s*connectionSettings/.exec(bicep)![1]!;
+    // What ARM puts in for storage.properties.primaryEndpoints.<service> (with its trailing slash).
+    const env: NodeJS.ProcessEnv = {};
+    for (const m of block.matchAll(/^\s*(AzureWebJobsStorage__\w+): (.+)$/gm)) {
+      const endpoint = /^storage\.properties\.primaryEndpoints\.(blob|queue|table)$/.exec(m[2]!);
+      env[m[1]!] = endpoint ? `https://tidemarkst.${endpoint[1]}.core.windows.net/` : m[2]!.replace(/^'|'$/g, '');
+    }
+    expect(Object.keys(env).sort()).toEqual([
+      'AzureWebJobsStorage__blobServiceUri',
+      'AzureWebJobsStorage__credential',
+      'AzureWebJobsStorage__queueServiceUri',
+      'AzureWebJobsStorage__tableServiceUri',
+    ]);
+    const connection = resolveStorageConnection('AzureWebJobsStorage', env);
+    expect(connection).toEqual({
+      kind: 'identity',
+      setting: 'AzureWebJobsStorage',
+      blobUrl: 'https://tidemarkst.blob.core.windows.net',
+      queueUrl: 'https://tidemarkst.queue.core.windows.net',
+      tableUrl: 'https://tidemarkst.table.core.windows.net',
+      credential: 'managedIdentity',
+    });
+    expect(createStorageClients(connection, env).credential).toBeInstanceOf(ManagedIdentityCredential);
+    for (const k of Object.keys(env)) expect(inReadme.has(k), `${k}: document it in README "## Settings"`).toBe(true);
+    // The identity forms a user may set instead (accountName, a user-assigned clientId) are documented too.
+    for (const k of ['AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__clientId']) expect(inReadme.has(k), k).toBe(true);
   });
 
   it('connectionSettings in the parameters file holds Key Vault references or plain URLs, never secrets', () => {

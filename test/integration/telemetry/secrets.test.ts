@@ -1,0 +1,170 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadProject } from '../../../shared/config/load.js';
+import { runDoctor } from '../../../shared/engine/doctor.js';
+import { freePort, type AzuriteHandle } from '../../../shared/local/azurite.js';
+import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
+import { listRuns } from '../../../shared/state/runs.js';
+import { TABLES } from '../../../shared/storage/layout.js';
+import { createLogger, type LogLevel } from '../../../shared/telemetry/logger.js';
+import { otelLogSink, otelTelemetry } from '../../../shared/telemetry/otel.js';
+import { withAzurite } from '../../support/azurite.js';
+import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
+import { makeProject } from '../../support/project.js';
+
+// Each marker is a secret a user would put in a setting; none may appear anywhere tidemark writes.
+const PG_PASSWORD = 'pgPassMarker4f9c';
+const PG_DOWN_PASSWORD = 'pgDownMarker81aa';
+const MSSQL_PASSWORD = 'mssqlPassMarker77e2';
+const HOOK_PATH_TOKEN = 'hookPathMarker3b6d';
+const HOOK_QUERY_TOKEN = 'hookQueryMarker0c5e';
+const HOOK_DOWN_TOKEN = 'hookDownMarker9a1f';
+const MARKERS = [PG_PASSWORD, PG_DOWN_PASSWORD, MSSQL_PASSWORD, HOOK_PATH_TOKEN, HOOK_QUERY_TOKEN, HOOK_DOWN_TOKEN];
+
+const TIDEMARK = `storage: AzureWebJobsStorage
+connections:
+  PG: { kind: postgres, setting: PG_URL, requestTimeout: 30s }
+  PG_DOWN: { kind: postgres, setting: PG_DOWN_URL, requestTimeout: 5s }
+  CRM: { kind: mssql, setting: CRM_SQL, requestTimeout: 5s }
+warehouses:
+  WH: { kind: duckdb, path: warehouse.duckdb }
+duckdb: { memoryLimit: 512MB, threads: 1 }
+`;
+const hooks = `notifications:
+  webhooks:
+    - { setting: HOOK_TOKEN_URL, on: [success, failure] }
+    - { setting: HOOK_DOWN_URL, on: [failure], format: teams }
+`;
+/** A pipeline whose source cannot be reached: it fails on its first attempt. */
+function unreachable(name: string, connection: string, table: string): string {
+  return `name: ${name}
+source: { connection: ${connection}, table: ${table} }
+key: [id]
+target: { warehouse: WH, table: dw.${name} }
+retry: { attempts: 1 }
+${hooks}`;
+}
+
+const PIPELINES = {
+  pg_ok: `name: pg_ok
+source: { connection: PG, table: crm.accounts, changeDetection: { mode: full } }
+key: [id]
+target: { warehouse: WH, table: dw.pg_ok }
+validation:
+  rowCount: exact
+  rules:
+    - { name: broken_rule, sql: "select count(*) from no_such_table", expect: 0 }
+${hooks}`,
+  pg_down: unreachable('pg_down', 'PG_DOWN', 'crm.accounts'),
+  crm_down: unreachable('crm_down', 'CRM', 'dbo.Accounts'),
+};
+
+describe('secrets never reach logs, run records, validations, telemetry or errors', () => {
+  let az: AzuriteHandle;
+  let db: PostgresHandle;
+  let stack: LocalStack;
+  let hookServer: Server;
+  let env: NodeJS.ProcessEnv;
+  let dir: string;
+  const lines: Array<{ level: LogLevel; message: string; props: Record<string, unknown> }> = [];
+  const hookHits: string[] = [];
+  const logExporter = new InMemoryLogRecordExporter();
+  const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 60_000 });
+  const loggerProvider = new LoggerProvider({ processors: [new SimpleLogRecordProcessor({ exporter: logExporter })] });
+  const meterProvider = new MeterProvider({ readers: [reader] });
+
+  beforeAll(async () => {
+    [az, db] = await Promise.all([withAzurite(), startPostgres()]);
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    await c.query('create schema if not exists crm');
+    await c.query('create table crm.accounts (id integer primary key, name text)');
+    await c.query("insert into crm.accounts values (1, 'Ann'), (2, 'Bob')");
+    await c.end();
+    hookServer = createServer((req, res) => {
+      hookHits.push(req.url ?? '');
+      req.resume();
+      req.on('end', () => res.writeHead(500).end(`no: ${req.url}`));
+    });
+    await new Promise<void>((r) => hookServer.listen(0, '127.0.0.1', r));
+    const hookPort = (hookServer.address() as AddressInfo).port;
+    const closed = await freePort();
+    const u = new URL(db.url);
+    u.password = PG_PASSWORD; // PGlite's socket server trusts any password: the run succeeds with it
+    env = {
+      ...process.env,
+      TIDEMARK_LOG_LEVEL: 'debug',
+      TIDEMARK_WEBHOOK_RETRY_DELAY_MS: '5',
+      PG_URL: u.toString(),
+      PG_DOWN_URL: `postgres://tidemark:${PG_DOWN_PASSWORD}@127.0.0.1:${closed}/crm?sslmode=disable`,
+      CRM_SQL: `Server=127.0.0.1,${closed};Database=crm;User Id=sa;Password=${MSSQL_PASSWORD};Encrypt=false;Connect Timeout=3`,
+      HOOK_TOKEN_URL: `http://127.0.0.1:${hookPort}/services/T0/B0/${HOOK_PATH_TOKEN}?token=${HOOK_QUERY_TOKEN}`,
+      HOOK_DOWN_URL: `http://127.0.0.1:${closed}/webhookb2/${HOOK_DOWN_TOKEN}`,
+    };
+    dir = makeProject({ tidemark: TIDEMARK, pipelines: PIPELINES });
+    const otelLogger = loggerProvider.getLogger('tidemark');
+    const otelSink = otelLogSink(otelLogger);
+    stack = await openLocalStack({
+      projectDir: dir,
+      connectionString: az.connectionString,
+      env,
+      // Debug level, every line: the terminal sink's JSON and the OpenTelemetry records both.
+      log: createLogger((level, message, props) => {
+        lines.push({ level, message, props });
+        otelSink(level, message, props);
+      }),
+      host: { retryDelaySeconds: 0, maxDequeueCount: 1 },
+    });
+    stack.ctx.telemetry = otelTelemetry(otelLogger, meterProvider.getMeter('tidemark'));
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+    await Promise.all([az?.stop(), db?.stop(), new Promise((r) => hookServer?.close(r))]);
+    await meterProvider.shutdown();
+    await loggerProvider.shutdown();
+  });
+
+  function expectNoMarker(what: string, value: unknown): void {
+    const text = typeof value === 'string' ? value : JSON.stringify(value);
+    for (const m of MARKERS) expect(text.includes(m), `${m} in ${what}: ${text.slice(Math.max(0, text.indexOf(m) - 200), text.indexOf(m) + 50)}`).toBe(false);
+  }
+
+  it('runs a pipeline that succeeds, one whose PostgreSQL is down and one whose SQL Server is down, all with failing webhooks; no marker anywhere', async () => {
+    const ok = await runOnce(stack, { pipeline: 'pg_ok' }, 60_000);
+    expect(ok.status).toBe('validation_failed');
+    const pgDown = await runOnce(stack, { pipeline: 'pg_down' }, 60_000);
+    const crmDown = await runOnce(stack, { pipeline: 'crm_down' }, 60_000);
+    expect([pgDown.status, crmDown.status]).toEqual(['failed', 'failed']);
+    // The failures are real and reported: the errors name what failed, only without the secret.
+    expect(pgDown.error).toMatch(/ECONNREFUSED|connect/i);
+    expect(crmDown.error).toMatch(/connect|ECONNREFUSED/i);
+    // The webhooks were really attempted with their token URLs (the secret left only to its own endpoint).
+    expect(hookHits.some((h) => h.includes(HOOK_PATH_TOKEN) && h.includes(HOOK_QUERY_TOKEN))).toBe(true);
+
+    expect(lines.some((l) => l.level === 'debug')).toBe(true);
+    expect(lines.some((l) => l.message.includes('webhook HOOK_TOKEN_URL failed'))).toBe(true);
+    expectNoMarker('log lines', lines);
+    expectNoMarker('OpenTelemetry log records and events', logExporter.getFinishedLogRecords().map((r) => ({ body: r.body, attributes: r.attributes })));
+    await reader.forceFlush();
+    expectNoMarker('metrics', metricExporter.getMetrics());
+    for (const p of Object.keys(PIPELINES)) {
+      expectNoMarker(`run records of ${p}`, await listRuns(stack.ctx.tables, p));
+      expectNoMarker(`validations of ${p}`, await stack.ctx.tables.list(TABLES.validations, p));
+    }
+    expectNoMarker('run summaries', [ok, pgDown, crmDown]);
+    const events = logExporter.getFinishedLogRecords().filter((r) => r.attributes['microsoft.custom_event.name'] === 'WebhookFailed');
+    expect(events.length).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('doctor reports the failed connections without their passwords', async () => {
+    const checks = await runDoctor(loadProject(dir), { env: { ...env, AzureWebJobsStorage: az.connectionString }, timeoutMs: 4000 });
+    expect(checks.find((c) => c.name === 'PG_DOWN')?.status).toBe('fail');
+    expect(checks.find((c) => c.name === 'CRM')?.status).toBe('fail');
+    expectNoMarker('doctor', checks);
+  }, 60_000);
+});

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import jsforce from 'jsforce';
 import type { Connection } from 'jsforce';
-import transportModule from 'jsforce/lib/transport.js';
+import * as transportModule from 'jsforce/lib/transport.js';
 import { readSetting } from '../../config/load.js';
 import type { ConnectionConfig } from '../../config/schema.js';
 import { TerminalError, TransientError, errorMessage } from '../../errors.js';

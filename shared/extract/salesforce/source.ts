@@ -199,14 +199,19 @@ export class SalesforceSource implements Source {
           }
         }
       }
+      if (changeFeed && !nothing && req.countSource) {
+        // Row-count validation compares the live rows up to the bound with the target's current
+        // rows, as for the database sources (Salesforce has no snapshot: taken right after the read).
+        serverCount = (await client.query(countSoql(planSoql(shape, { window: { column, from: null, to: window.to } })), false)).totalSize;
+      }
       const files = await writer.finish();
       const usage = client.usage;
       if (usage && usage.used >= usage.max * USAGE_WARN) this.o.log?.('warn', `${this.what}: Salesforce API usage ${usage.used}/${usage.max} requests (Sforce-Limit-Info)`);
       return {
         files,
         window,
-        // The count Salesforce itself reported for the result set (job or query), so a lost
-        // page or a parsing slip fails row-count validation.
+        // Full reads: the count Salesforce itself reported for the job / query, so a lost page
+        // or a parsing slip fails row-count validation.
         sourceRowCount: req.countSource && !nothing ? serverCount : req.countSource ? 0 : null,
         schema: writer.schema(),
         ...(warnings.length ? { warnings } : {}),

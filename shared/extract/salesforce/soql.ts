@@ -16,6 +16,9 @@ export interface SoqlShape {
  * subqueries, so those are refused here with the reason instead of by the server mid-run.
  */
 export function parseSoql(text: string): SoqlShape {
+  if (/\b(order\s+by|limit|offset|group\s+by)\b/i.test(text) || /\(\s*select\b/i.test(text)) {
+    throw new TerminalError('source.soql: ORDER BY, LIMIT, OFFSET, GROUP BY and subqueries are not allowed (Bulk API 2.0 refuses them and tidemark adds its own window)');
+  }
   const m = /^\s*select\s+([\s\S]+?)\s+from\s+([A-Za-z][A-Za-z0-9_]*)(?:\s+where\s+([\s\S]+?))?\s*$/i.exec(text);
   if (!m) throw new TerminalError('source.soql must be SELECT <fields> FROM <object> [WHERE <condition>]');
   const fields = m[1]!.split(',').map((f) => f.trim());
@@ -23,9 +26,6 @@ export function parseSoql(text: string): SoqlShape {
     if (!NAME.test(f)) throw new TerminalError(`source.soql: ${JSON.stringify(f)} is not a field name (functions, aliases and subqueries are not supported)`);
   }
   const where = m[3];
-  if (where && /\b(order\s+by|limit|offset|group\s+by|select)\b/i.test(where)) {
-    throw new TerminalError('source.soql: ORDER BY, LIMIT, OFFSET, GROUP BY and subqueries are not allowed (Bulk API 2.0 refuses them and tidemark adds its own window)');
-  }
   return { object: m[2]!, fields, ...(where ? { where } : {}) };
 }
 

@@ -417,6 +417,6 @@ export class SalesforceDouble {
         if (i >= end && chunk.length) body.push(null);
       },
     });
-    (gzip ? body.pipe(createGzip()) : body).pipe(res);
+    (gzip ? body.pipe(createGzip({ level: 1 })) : body).pipe(res);
   }
 }

@@ -93,8 +93,10 @@ describe('SalesforceSource on the Salesforce test double', () => {
       const at = Date.parse('2026-02-01T00:00:00Z');
       small.update([10, 20, 30], at, { Name: 'renamed' });
       small.remove([40, 41], at + 1000);
-      const src = new SalesforceSource(conn, e, pipeline({ changeDetection: { mode: 'timestamp', lag: '1m' } }), duck, { retry });
+      const logs: string[] = [];
+      const src = new SalesforceSource(conn, e, pipeline({ changeDetection: { mode: 'timestamp', lag: '1m' } }), duck, { retry, log: (level, m) => logs.push(`${level} ${m}`) });
       small.failNext('503', /queryAll/);
+      small.apiUsed = 85_000;
       const r = await src.extract({
         window: { mode: 'timestamp', lagMs: 60_000, saved: '2026-01-01T01:00:00.000Z', runMode: 'incremental' },
         outDir: join(dir, 'inc'),
@@ -110,6 +112,10 @@ describe('SalesforceSource on the Salesforce test double', () => {
       expect(small.requests.filter((q) => q.path.includes('ORDER%20BY')).length).toBe(2);
       expect(r.window).toMatchObject({ from: '2026-01-01T00:59:00.000Z', to: '2026-02-01T00:00:01.000Z', next: '2026-02-01T00:00:01.000Z' });
       expect(r.warnings).toBeUndefined();
+      expect(logs.filter((l) => l.startsWith('warn')).map((l) => l.replace(/\d+ ms/, 'N ms'))).toEqual([
+        'warn Salesforce queryAll failed (attempt 1, HTTP 503), retrying in N ms: Service unavailable',
+        expect.stringMatching(/^warn source CRM \(pipeline acc\): Salesforce API usage 850\d\d\/100000 requests \(Sforce-Limit-Info\)$/),
+      ]);
       const files = `[${r.files.map((f) => `'${f}'`).join(',')}]`;
       const ops = await duckQuery(':memory:', `select Name, IsDeleted, _tm_source_op op from read_parquet(${files}) where Name = 'renamed' or IsDeleted order by Id`);
       expect(ops).toEqual([
@@ -175,17 +181,29 @@ describe('SalesforceSource on the Salesforce test double', () => {
   });
 
   it('fails with the server message naming the field, without retrying', async () => {
-    const src = new SalesforceSource(conn, env, pipeline({ fields: ['Id', 'Nmae'] }), duck, { retry });
-    await expect(src.extract({ window: full, outDir: join(dir, 'bad'), partRows: 1000, partBytes: '1MB', countSource: false })).rejects.toThrow(
-      /source.fields: Account has no field Nmae/,
-    );
-    const soql = new SalesforceSource(conn, env, pipeline({ object: undefined, soql: 'SELECT Id, Name, Owner.Nmae FROM Account' }), duck, { retry });
-    const before = sf.requests.length;
-    const err = await soql.extract({ window: full, outDir: join(dir, 'bad2'), partRows: 1000, partBytes: '1MB', countSource: false }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(TerminalError);
-    expect((err as Error).message).toMatch(/Salesforce bulk query job create failed: INVALID_FIELD: .*No such column 'Owner.Nmae' on entity 'Account'/s);
-    expect(sf.requests.slice(before).filter((q) => q.path.includes('/jobs/query')).length).toBe(1);
-    const wrong = new SalesforceSource(conn, { ...env, SF_SECRET: 'nope' }, pipeline(), duck, { retry });
-    await expect(wrong.extract({ window: full, outDir: join(dir, 'bad3'), partRows: 1000, partBytes: '1MB', countSource: false })).rejects.toThrow(/login failed: invalid_client: invalid client credentials/);
+    const sf2 = await SalesforceDouble.start(100, { clientId: 'client-1', secret: 'secret-1' });
+    const e2 = { ...env, SF_URL: sf2.url };
+    try {
+      const src = new SalesforceSource(conn, e2, pipeline({ fields: ['Id', 'Nmae'] }), duck, { retry });
+      await expect(src.extract({ window: full, outDir: join(dir, 'bad'), partRows: 1000, partBytes: '1MB', countSource: false })).rejects.toThrow(
+        /source.fields: Account has no field Nmae/,
+      );
+      const soql = new SalesforceSource(conn, e2, pipeline({ object: undefined, soql: 'SELECT Id, Name, Owner.Nmae FROM Account' }), duck, { retry });
+      const before = sf2.requests.length;
+      const err = await soql.extract({ window: full, outDir: join(dir, 'bad2'), partRows: 1000, partBytes: '1MB', countSource: false }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TerminalError);
+      expect((err as Error).message).toMatch(/Salesforce bulk query job create failed: INVALID_FIELD: .*No such column 'Owner.Nmae' on entity 'Account'/s);
+      expect(sf2.requests.slice(before).filter((q) => q.path.includes('/jobs/query')).length).toBe(1);
+      // Throttling that outlasts the pipeline's attempts is transient (the host retries the run),
+      // never terminal.
+      sf2.failNext('limit', /describe/, 4);
+      const throttled = await new SalesforceSource(conn, e2, pipeline(), duck, { retry }).extract({ window: full, outDir: join(dir, 'bad4'), partRows: 1000, partBytes: '1MB', countSource: false }).catch((e: unknown) => e);
+      expect(throttled).not.toBeInstanceOf(TerminalError);
+      expect((throttled as Error).message).toMatch(/Salesforce describe Account still failing after 4 attempts: TotalRequests Limit exceeded/);
+      const wrong = new SalesforceSource(conn, { ...e2, SF_SECRET: 'nope' }, pipeline(), duck, { retry });
+      await expect(wrong.extract({ window: full, outDir: join(dir, 'bad3'), partRows: 1000, partBytes: '1MB', countSource: false })).rejects.toThrow(/login failed: invalid_client: invalid client credentials/);
+    } finally {
+      await sf2.stop();
+    }
   });
 });

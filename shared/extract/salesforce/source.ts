@@ -99,10 +99,15 @@ export class SalesforceSource implements Source {
    * The delete log reaches back only so far (15 days, less when it was purged). When it no
    * longer reaches the watermark, some deletes were never seen and queryAll cannot show them.
    */
-  private async deletesGap(client: SalesforceClient, object: string, from: string, to: string): Promise<string | null> {
-    const end = new Date(Math.min(Date.parse(to), Date.parse(from) + 60_000) + 60_000).toISOString();
+  private async deletesGap(client: SalesforceClient, object: string, from: string): Promise<string | null> {
+    // getDeleted wants end more than a minute after start and not in the future; only
+    // `earliestDateAvailable` matters here, so a two-minute span keeps the answer small. A
+    // watermark from the last minute is inside any delete log.
+    const start = Date.parse(from);
+    const end = Math.min(start + 120_000, Date.now());
+    if (end - start < 61_000) return null;
     try {
-      const r = await client.deleted(object, from, end);
+      const r = await client.deleted(object, new Date(start).toISOString(), new Date(end).toISOString());
       if (r.earliestDateAvailable && Date.parse(r.earliestDateAvailable.replace('+0000', 'Z')) > Date.parse(from)) {
         return `the Salesforce delete log of ${object} starts at ${r.earliestDateAvailable}, after the watermark ${from}: deletes in between were purged from the recycle bin unseen`;
       }
@@ -127,7 +132,7 @@ export class SalesforceSource implements Source {
     let fullRead = planned.fullRead;
     const warnings: ExtractWarning[] = [];
     if (!fullRead && window.from !== null && window.to !== null) {
-      const gap = await this.deletesGap(client, shape.object, window.from, window.to);
+      const gap = await this.deletesGap(client, shape.object, window.from);
       if (gap) {
         // A full re-read: the transform then retires every key that is absent (from: null).
         warnings.push({ event: 'SnapshotGap', message: `${p.name}: ${gap}. A full re-read was taken instead, so absent rows are retired; run more often than the recycle bin keeps rows` });

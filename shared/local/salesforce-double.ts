@@ -54,7 +54,8 @@ const FIELDS = [
   { name: 'SystemModstamp', type: 'datetime' },
 ] as const;
 
-export type Fault = 'limit' | '429' | '503' | 'drop';
+/** `expire`: the session ends (every issued token is refused from now on, 401 INVALID_SESSION_ID). */
+export type Fault = 'limit' | '429' | '503' | 'drop' | 'expire';
 
 const sfTime = (ms: number) => new Date(ms).toISOString().replace('Z', '+0000');
 
@@ -72,6 +73,9 @@ export class SalesforceDouble {
   private readonly cursors = new Map<string, { rows: SfRow[]; fields: string[]; pos: number }>();
   private readonly jobs = new Map<string, { soql: string; all: boolean; polls: number; matched?: Uint32Array }>();
   private seq = 0;
+  private tokens = 0;
+  private validToken = '';
+  logins = 0;
   private server!: Server;
   url = '';
 
@@ -167,12 +171,16 @@ export class SalesforceDouble {
     if (f >= 0) {
       const { fault } = this.faults.splice(f, 1)[0]!;
       if (fault === 'drop') return void req.socket.destroy();
+      if (fault === 'expire') {
+        this.validToken = '';
+        return this.json(res, 401, [{ message: 'Session expired or invalid', errorCode: 'INVALID_SESSION_ID' }]);
+      }
       if (fault === 'limit') return this.json(res, 403, [{ message: 'TotalRequests Limit exceeded.', errorCode: 'REQUEST_LIMIT_EXCEEDED' }]);
       if (fault === '429') return this.json(res, 429, [{ message: 'Too many requests', errorCode: 'REQUEST_LIMIT_EXCEEDED' }]);
       return this.json(res, 503, [{ message: 'Service unavailable', errorCode: 'SERVER_UNAVAILABLE' }]);
     }
     if (req.method === 'POST' && path === '/services/oauth2/token') return this.token(res, new URLSearchParams(await this.body(req)));
-    if (req.headers.authorization !== 'Bearer TOKEN-1') return this.json(res, 401, [{ message: 'Session expired or invalid', errorCode: 'INVALID_SESSION_ID' }]);
+    if (!this.validToken || req.headers.authorization !== `Bearer ${this.validToken}`) return this.json(res, 401, [{ message: 'Session expired or invalid', errorCode: 'INVALID_SESSION_ID' }]);
     this.apiUsed++;
     const m = /^\/services\/data\/v(\d+\.0)(\/.*)$/.exec(path);
     if (!m) return this.json(res, 404, [{ message: `The requested resource does not exist: ${path}`, errorCode: 'NOT_FOUND' }]);
@@ -202,20 +210,27 @@ export class SalesforceDouble {
 
   private token(res: ServerResponse, form: URLSearchParams): void {
     const c = this.credentials;
-    const ok = { access_token: 'TOKEN-1', instance_url: this.url, id: `${this.url}/id/00D000000000001AAA/005000000000001AAA`, token_type: 'Bearer', issued_at: String(Date.now()), signature: 'x' };
+    const ok = { access_token: `TOKEN-${this.tokens + 1}`, instance_url: this.url, id: `${this.url}/id/00D000000000001AAA/005000000000001AAA`, token_type: 'Bearer', issued_at: String(Date.now()), signature: 'x' };
     const grant = form.get('grant_type');
     if (grant === 'client_credentials') {
-      if (form.get('client_id') === c.clientId && form.get('client_secret') === c.secret) return this.json(res, 200, ok);
+      if (form.get('client_id') === c.clientId && form.get('client_secret') === c.secret) return this.issue(res, ok);
       return this.json(res, 400, { error: 'invalid_client', error_description: 'invalid client credentials' });
     }
     if (grant === 'urn:ietf:params:oauth:grant-type:jwt-bearer' && c.publicKeyPem) {
       const [h, b, s] = (form.get('assertion') ?? '').split('.');
       const claims = JSON.parse(Buffer.from(b ?? '', 'base64url').toString()) as { iss?: string; sub?: string; exp?: number };
       const valid = createVerify('RSA-SHA256').update(`${h}.${b}`).verify(createPublicKey(c.publicKeyPem), Buffer.from(s ?? '', 'base64url'));
-      if (valid && claims.iss === c.clientId && claims.sub === c.username && (claims.exp ?? 0) * 1000 > Date.now()) return this.json(res, 200, ok);
+      if (valid && claims.iss === c.clientId && claims.sub === c.username && (claims.exp ?? 0) * 1000 > Date.now()) return this.issue(res, ok);
       return this.json(res, 400, { error: 'invalid_grant', error_description: 'invalid assertion' });
     }
     return this.json(res, 400, { error: 'unsupported_grant_type', error_description: 'grant type not supported' });
+  }
+
+  private issue(res: ServerResponse, ok: { access_token: string }): void {
+    this.tokens++;
+    this.logins++;
+    this.validToken = ok.access_token;
+    this.json(res, 200, ok);
   }
 
   /** The SOQL subset: returns the matching row indexes in Id order (or sorted), and the fields. */

@@ -43,6 +43,9 @@ describe('SalesforceSource on the Salesforce test double', () => {
     // A throttled answer and a dropped connection on the way are retried.
     sf.failNext('limit', /POST .*\/jobs\/query$/);
     sf.failNext('drop', /GET .*\/jobs\/query\/[^/]+$/);
+    // The session expires between two result pages: the source logs in again and goes on.
+    sf.failNext('expire', /GET .*\/results$/);
+    sf.failNext('expire', /GET .*\/results$/);
     const baseline = process.memoryUsage().rss;
     const samples: number[] = [];
     let heapPeak = 0;
@@ -64,7 +67,8 @@ describe('SalesforceSource on the Salesforce test double', () => {
     expect(r.sourceRowCount).toBe(1_000_000);
     expect(r.window).toMatchObject({ mode: 'timestamp', column: 'SystemModstamp', from: null, to: '2026-01-12T13:46:39.000Z' });
     expect(sf.gzipResponses).toBe(10);
-    expect(sf.requests.filter((q) => q.path.includes('/results')).map((q) => new URL(q.path, sf.url).searchParams.get('locator'))).toEqual([null, '100000', '200000', '300000', '400000', '500000', '600000', '700000', '800000', '900000']);
+    expect(sf.logins).toBe(3);
+    expect(sf.requests.filter((q) => q.path.includes('/results')).map((q) => new URL(q.path, sf.url).searchParams.get('locator'))).toEqual([null, null, null, '100000', '200000', '300000', '400000', '500000', '600000', '700000', '800000', '900000']);
     // Flat: JS never holds a page or a part (the heap stays small while ~120 MB of CSV pass), and
     // the process stays within DuckDB's 256 MB limit (staging, spilling beyond) plus the JS side,
     // the double included.

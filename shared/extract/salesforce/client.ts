@@ -105,6 +105,8 @@ export function jwtAssertion(o: { clientId: string; username: string; audience: 
  */
 export class SalesforceClient {
   private readonly seen: Observed = { usage: null };
+  /** Logs in again; set by connect. A session can expire during a long Bulk read. */
+  private relogin: (() => Promise<void>) | undefined;
 
   private constructor(
     readonly conn: Connection,
@@ -129,11 +131,13 @@ export class SalesforceClient {
             grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
             assertion: jwtAssertion({ clientId, username: c.username!, audience: c.audience, privateKey: readSetting(c.privateKeySetting!, env).replace(/\\n/g, '\n') }),
           };
-    await client.call('login', async () => {
+    const login = async () => {
       const res = (await oauth2.requestToken(params)) as { access_token: string; instance_url: string };
       conn.accessToken = res.access_token;
       conn.instanceUrl = res.instance_url || instanceUrl;
-    });
+    };
+    await client.call('login', login);
+    client.relogin = login;
     return client;
   }
 
@@ -149,6 +153,14 @@ export class SalesforceClient {
         return await fn();
       } catch (err) {
         const status = this.seen.status;
+        const code0 = (err as { errorCode?: unknown }).errorCode ?? (err as { name?: unknown }).name;
+        if (code0 === 'INVALID_SESSION_ID' && this.relogin && attempt < this.retry.attempts) {
+          // The access token expired (sessions time out, long Bulk reads outlive them): log in
+          // again and repeat the call; a second refusal in a row is terminal like any other.
+          this.onRetry?.(`Salesforce ${what}: session expired, logging in again`);
+          await this.relogin();
+          continue;
+        }
         if (!isTransientSfError(err, status)) {
           if (err instanceof TerminalError) throw err;
           const code = (err as { errorCode?: string }).errorCode ?? (err as Error).name;

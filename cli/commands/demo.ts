@@ -1,11 +1,15 @@
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLogger, jsonLineSink, type LogLevel } from '../../shared/telemetry/logger.js';
+import { SalesforceDouble } from '../../shared/local/salesforce-double.js';
+import { openLocalStack } from '../../shared/local/stack.js';
 import { projectPath } from '../../shared/engine/context.js';
 import { DEFAULT_DEMO_SIZE, generateDemoSource, simulateDay, type DemoSize } from '../../shared/local/demo-source.js';
 import { runOnce, type LocalStack, type RunSummary } from '../../shared/local/stack.js';
 import { CONTAINERS, TABLES } from '../../shared/storage/layout.js';
-import { EXIT, UsageError, parse, printJson, table, withStack, type Command } from '../common.js';
+import { EXIT, UsageError, parse, printJson, projectDir, table, withStack, type Command } from '../common.js';
 
-const usage = 'tidemark demo [--project DIR] [--scale N] [--json]';
+const usage = 'tidemark demo [--project DIR] [--scale N] [--source duckdb|salesforce] [--json]';
 
 /** Forgets everything the demo pipelines left in storage, so the demo starts from a first load. */
 async function resetPipelineState(stack: LocalStack, names: readonly string[]): Promise<void> {
@@ -22,7 +26,9 @@ export const demoCommand: Command = {
   summary: 'generate a CRM source, load it, simulate a day of changes, load again, and show what happened',
   usage,
   async run(argv) {
-    const { values } = parse(argv, { scale: { type: 'string' } }, usage);
+    const { values } = parse(argv, { scale: { type: 'string' }, source: { type: 'string' } }, usage);
+    if (values.source !== undefined && values.source !== 'duckdb' && values.source !== 'salesforce') throw new UsageError(`--source must be duckdb or salesforce\nusage: ${usage}`);
+    if (values.source === 'salesforce') return salesforceDemo(values);
     const scale = values.scale === undefined ? 1 : Number(values.scale);
     if (!(scale > 0 && scale <= 100)) throw new UsageError(`--scale must be a number in (0, 100]\nusage: ${usage}`);
     const size: DemoSize = {
@@ -104,3 +110,72 @@ export const demoCommand: Command = {
     });
   },
 };
+
+/* salesforce demo (issue 18) */
+const SF_TIDEMARK = `storage: AzureWebJobsStorage
+connections:
+  CRM: { kind: salesforce, instanceUrlSetting: DEMO_SF_URL, auth: clientCredentials, clientIdSetting: DEMO_SF_CLIENT_ID, secretSetting: DEMO_SF_SECRET }
+warehouses:
+  LOCAL: { kind: duckdb, path: warehouse.duckdb }
+`;
+const SF_PIPELINE = `name: sf_accounts
+description: Salesforce Account through Bulk API 2.0 (first load) and queryAll (increments, deletes)
+source:
+  connection: CRM
+  object: Account
+  fields: all
+  changeDetection: { mode: timestamp }
+key: [Id]
+target: { warehouse: LOCAL, table: dw.sf_account }
+retry: { attempts: 4, backoff: exponential, initialDelay: 200ms }
+`;
+
+/**
+ * The demo on the local Salesforce test double (shared/local/salesforce-double.ts): a generated
+ * Account object, a first load through Bulk API 2.0, a day of updates and deletes, an
+ * increment through queryAll. Its project lives under .tidemark/demo-salesforce/.
+ */
+async function salesforceDemo(values: { project?: string | undefined; json?: boolean | undefined; scale?: string | undefined }): Promise<number> {
+  const rows = Math.round(50_000 * (values.scale === undefined ? 1 : Number(values.scale)));
+  const say = values.json ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
+  const dir = join(projectDir(values), '.tidemark', 'demo-salesforce');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'pipelines'), { recursive: true });
+  writeFileSync(join(dir, 'tidemark.yaml'), SF_TIDEMARK);
+  writeFileSync(join(dir, 'pipelines', 'sf_accounts.yaml'), SF_PIPELINE);
+  const sf = await SalesforceDouble.start(rows, { clientId: 'demo-client', secret: 'demo-secret' }, Date.now() - 86_400_000 * 3);
+  say(`Salesforce test double (local, not Salesforce) on ${sf.url} serving ${rows} Accounts`);
+  const level = (process.env.TIDEMARK_LOG_LEVEL as LogLevel | undefined) ?? (values.json ? 'error' : 'warn');
+  const stack = await openLocalStack({
+    projectDir: dir,
+    log: createLogger(jsonLineSink(level)),
+    env: { ...process.env, DEMO_SF_URL: sf.url, DEMO_SF_CLIENT_ID: 'demo-client', DEMO_SF_SECRET: 'demo-secret' },
+  });
+  try {
+    await resetPipelineState(stack, ['sf_accounts']);
+    const results: Array<{ phase: string; summary: RunSummary }> = [];
+    say('initial load through Bulk API 2.0 …');
+    results.push({ phase: 'initial load', summary: await runOnce(stack, { pipeline: 'sf_accounts' }) });
+    const now = Date.now();
+    const updated = Array.from({ length: Math.max(1, Math.round(rows / 100)) }, (_, i) => i * 97 % rows);
+    const deleted = Array.from({ length: Math.max(1, Math.round(rows / 1000)) }, (_, i) => (i * 89 + 13) % rows).filter((i) => !updated.includes(i));
+    sf.update(updated, now - 60_000, { Name: 'Renamed in the demo' });
+    sf.remove(deleted, now - 30_000);
+    sf.failNext('limit', /GET .*\/queryAll$/);
+    say(`a day in the CRM: ${updated.length} accounts updated, ${deleted.length} deleted; the next call answers REQUEST_LIMIT_EXCEEDED once`);
+    results.push({ phase: 'after a day', summary: await runOnce(stack, { pipeline: 'sf_accounts' }) });
+    const ok = results.every((r) => r.summary.status === 'succeeded');
+    if (values.json) {
+      printJson({ ok, runs: results.map((r) => ({ phase: r.phase, ...r.summary })) });
+      return ok ? EXIT.ok : EXIT.failed;
+    }
+    const table_ = results.map((r) => ({ phase: r.phase, status: r.summary.status, ...r.summary.counts }));
+    process.stdout.write(`\n${table(table_, ['phase', 'status', 'extracted', 'inserted', 'updated', 'deleted', 'unchanged'])}\n\n`);
+    process.stdout.write(`Warehouse: ${join(dir, 'warehouse.duckdb')} (table dw.sf_account)\n`);
+    return ok ? EXIT.ok : EXIT.failed;
+  } finally {
+    await stack.close();
+    await sf.stop();
+  }
+}
+/* end salesforce demo */

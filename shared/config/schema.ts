@@ -33,7 +33,36 @@ const postgresConnection = z.strictObject({
   requestTimeout: duration.default('10m'),
 });
 
-export const connectionSchema = z.discriminatedUnion('kind', [duckdbConnection, mssqlConnection, postgresConnection]);
+/* salesforce connection (issue 18) */
+const salesforceConnection = z
+  .strictObject({
+    kind: z.literal('salesforce'),
+    /** Setting holding the org's My Domain URL (https://acme.my.salesforce.com), also the OAuth token endpoint. */
+    instanceUrlSetting: settingName,
+    auth: z.enum(['clientCredentials', 'jwt']).default('clientCredentials'),
+    clientIdSetting: settingName,
+    /** clientCredentials: the setting holding the connected app's consumer secret. */
+    secretSetting: settingName.optional(),
+    /** jwt: the setting holding the PEM private key whose certificate the connected app holds. */
+    privateKeySetting: settingName.optional(),
+    /** jwt: the user the token is issued for (not a secret). */
+    username: z.string().min(1).optional(),
+    /** jwt: audience of the assertion; test.salesforce.com for sandboxes. */
+    audience: z.string().url().default('https://login.salesforce.com'),
+    apiVersion: z.string().regex(/^\d{2,3}\.0$/, 'must be an API version like 62.0').default('62.0'),
+    requestTimeout: duration.default('10m'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.auth === 'clientCredentials' && !c.secretSetting) {
+      ctx.addIssue({ code: 'custom', path: ['secretSetting'], message: 'auth: clientCredentials needs secretSetting (the setting holding the consumer secret)' });
+    }
+    if (c.auth === 'jwt' && (!c.privateKeySetting || !c.username)) {
+      ctx.addIssue({ code: 'custom', path: [c.privateKeySetting ? 'username' : 'privateKeySetting'], message: 'auth: jwt needs privateKeySetting and username' });
+    }
+  });
+/* end salesforce connection */
+
+export const connectionSchema = z.discriminatedUnion('kind', [duckdbConnection, mssqlConnection, postgresConnection, salesforceConnection]);
 
 const duckdbWarehouse = z.strictObject({ kind: z.literal('duckdb'), path: z.string().min(1) });
 const synapseWarehouse = z.strictObject({
@@ -145,10 +174,20 @@ export const pipelineSchema = z
          * transform writes anything.
          */
         schemaDrift: z.enum(['evolve', 'fail']).default('evolve'),
+        /* salesforce source (issue 18) */
+        /** Salesforce object (sObject API name) to read; with `fields` or all readable fields. */
+        object: z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be an sObject API name like Account or Invoice__c').optional(),
+        fields: z.union([z.literal('all'), z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a field API name')).min(1)]).optional(),
+        /** A SOQL SELECT of one object without WHERE / ORDER BY / LIMIT; tidemark adds the window. */
+        soql: z.string().min(1).optional(),
+        /** Reads estimated above this many rows go through Bulk API 2.0 (first loads and --full always do). */
+        bulkThreshold: z.number().int().min(0).default(50_000),
+        /* end salesforce source */
       })
-      .refine((s) => (s.table === undefined) !== (s.query === undefined), {
-        message: 'give exactly one of source.table or source.query',
-      }),
+      .refine((s) => [s.table, s.query, s.object, s.soql].filter((x) => x !== undefined).length === 1, {
+        message: 'give exactly one of source.table or source.query (source.object or source.soql for a salesforce connection)',
+      })
+      .refine((s) => s.fields === undefined || s.object !== undefined, { message: 'source.fields goes with source.object', path: ['fields'] }),
     key: z.array(identifier).min(1),
     transform: z
       .strictObject({
@@ -204,7 +243,8 @@ export const pipelineSchema = z
   })
   .superRefine((p, ctx) => {
     const mode = p.source.changeDetection.mode;
-    if (mode === 'timestamp' && !p.source.changeDetection.column) {
+    // A salesforce object defaults to SystemModstamp (issue 18).
+    if (mode === 'timestamp' && !p.source.changeDetection.column && !p.source.object && !p.source.soql) {
       ctx.addIssue({
         code: 'custom',
         path: ['source', 'changeDetection', 'column'],

@@ -16,6 +16,15 @@ export function unsupportedFields(project: ResolvedProject, p: PipelineConfig): 
   if (conn.kind !== 'mssql' && mode !== 'full' && mode !== 'timestamp') {
     out.push(new NotSupportedError(`source.changeDetection.mode: ${mode}`, `${mode} needs a connection of kind mssql; ${p.source.connection} is ${conn.kind}`));
   }
+  /* salesforce source (issue 18) */
+  const sfFields = p.source.object !== undefined || p.source.soql !== undefined;
+  if (conn.kind === 'salesforce' && !sfFields) {
+    out.push(new NotSupportedError('source.table / source.query', `${p.source.connection} is a salesforce connection: read source.object (with fields) or source.soql`));
+  }
+  if (conn.kind !== 'salesforce' && sfFields) {
+    out.push(new NotSupportedError('source.object / source.soql', `they read a salesforce connection; ${p.source.connection} is ${conn.kind}: use source.table or source.query`));
+  }
+  /* end salesforce source */
   if (p.buckets > 1) out.push(new NotSupportedError('buckets'));
   return out;
 }

@@ -5,6 +5,7 @@ import type { ResolvedProject } from '../config/load.js';
 import type { ConnectionConfig, WarehouseConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { sourceRelation } from '../extract/duckdb-source.js';
+import { SalesforceClient, type SfConnectionConfig } from '../extract/salesforce/client.js';
 import { CONTAINERS, POISON_SUFFIX, QUEUES, TABLES } from '../storage/layout.js';
 import { createStorageClients, describeStorage, resolveStorageConnection, type StorageClients, type StorageConnection } from '../storage/clients.js';
 import { redact, registerSecret } from '../telemetry/redact.js';
@@ -63,6 +64,14 @@ export interface DoctorOptions {
 export function namedSettings(project: ResolvedProject): Array<{ setting: string; usedBy: string; required: boolean }> {
   const out: Array<{ setting: string; usedBy: string; required: boolean }> = [];
   for (const [name, c] of Object.entries(project.config.connections)) if ('setting' in c) out.push({ setting: c.setting, usedBy: `connections.${name}`, required: true });
+  /* salesforce connection (issue 18) */
+  for (const [name, c] of Object.entries(project.config.connections)) {
+    if (c.kind !== 'salesforce') continue;
+    for (const [field, setting] of [['instanceUrlSetting', c.instanceUrlSetting], ['clientIdSetting', c.clientIdSetting], ['secretSetting', c.secretSetting], ['privateKeySetting', c.privateKeySetting]] as const) {
+      if (setting) out.push({ setting, usedBy: `connections.${name}.${field}`, required: true });
+    }
+  }
+  /* end salesforce connection */
   for (const [name, w] of Object.entries(project.config.warehouses)) {
     if ('setting' in w) out.push({ setting: w.setting, usedBy: `warehouses.${name}`, required: true });
     if (w.kind === 'synapse' && w.stagingUrlSetting) out.push({ setting: w.stagingUrlSetting, usedBy: `warehouses.${name}.stagingUrlSetting`, required: true });
@@ -237,6 +246,31 @@ async function probe(
   }
 }
 
+/* salesforce connection (issue 18): the login and the API requests left today. */
+async function checkSalesforce(name: string, c: SfConnectionConfig, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<DoctorCheck> {
+  try {
+    const r = await within(
+      (async () => {
+        const client = await SalesforceClient.connect(c, env, { retry: { attempts: 1, backoff: 'fixed', initialDelayMs: 0 }, what: `connections.${name}` });
+        return (await client.limits()).DailyApiRequests;
+      })(),
+      timeoutMs + 1000,
+      `${name} (salesforce)`,
+    );
+    if (!r) return { area: 'source', name, status: 'ok', detail: 'salesforce login works (limits did not report DailyApiRequests)' };
+    const left = r.Remaining / Math.max(1, r.Max);
+    return {
+      area: 'source',
+      name,
+      status: left < 0.1 ? 'warn' : 'ok',
+      detail: `salesforce login works; ${r.Remaining} of ${r.Max} daily API requests left${left < 0.1 ? ': runs may hit REQUEST_LIMIT_EXCEEDED' : ''}`,
+    };
+  } catch (err) {
+    return { area: 'source', name, status: 'fail', detail: `salesforce login through ${c.instanceUrlSetting} / ${c.clientIdSetting} failed: ${errorMessage(err)}` };
+  }
+}
+/* end salesforce connection */
+
 function checkDuckWarehouse(project: ResolvedProject, name: string, w: Extract<WarehouseConfig, { kind: 'duckdb' }>): DoctorCheck {
   const file = projectPath({ project }, w.path);
   if (existsSync(file)) return { area: 'warehouse', name, status: 'ok', detail: `${w.path} exists` };
@@ -273,6 +307,7 @@ export async function runDoctor(project: ResolvedProject, o: DoctorOptions): Pro
   checks.push(...(await checkStorage(project, o.env, timeoutMs, o.storageClients)));
   for (const [name, c] of Object.entries(project.config.connections)) {
     if (c.kind === 'duckdb') checks.push(...(await checkDuckSource(project, name, c)));
+    else if (c.kind === 'salesforce') checks.push(await checkSalesforce(name, c, o.env, timeoutMs));
     else checks.push(await probe('source', name, c.kind, c.setting, o.env, probes, timeoutMs));
   }
   for (const [name, w] of Object.entries(project.config.warehouses)) {

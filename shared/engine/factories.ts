@@ -4,6 +4,8 @@ import { DuckDbSource } from '../extract/duckdb-source.js';
 import { connectMssql } from '../extract/mssql/driver.js';
 import { MssqlSource } from '../extract/mssql/source.js';
 import { PostgresSource } from '../extract/postgres-source.js';
+import { SalesforceSource } from '../extract/salesforce/source.js';
+import { parseDuration } from '../config/duration.js';
 import { DuckDbWarehouse } from '../merge/duckdb/warehouse.js';
 import { PostgresWarehouse } from '../merge/postgres/warehouse.js';
 import { SynapseWarehouse } from '../merge/synapse/warehouse.js';
@@ -20,6 +22,13 @@ export const defaultSourceFor: SourceFactory = (ctx, conn, pipeline) => {
     }
     case 'postgres':
       return new PostgresSource(conn, readSetting(conn.setting, ctx.env), pipeline, ctx.duck);
+    /* salesforce source (issue 18) */
+    case 'salesforce':
+      return new SalesforceSource(conn, ctx.env, pipeline, ctx.duck, {
+        retry: { attempts: pipeline.retry.attempts, backoff: pipeline.retry.backoff, initialDelayMs: parseDuration(pipeline.retry.initialDelay) },
+        log: (level, message) => ctx.log.log(level, message, { pipeline: pipeline.name }),
+      });
+    /* end salesforce source */
     default:
       throw new TerminalError(`not supported yet: connections.${pipeline.source.connection}.kind: ${(conn as { kind: string }).kind}`);
   }

@@ -143,3 +143,25 @@ describe('project loading', () => {
     expect(() => assertSupported(p, p.pipelines.get('accounts2')!)).not.toThrow();
   });
 });
+
+/* salesforce source (issue 18) */
+describe('salesforce sources at run start', () => {
+  it('refuses table / query on a salesforce connection and object / soql elsewhere, naming the fix', () => {
+    const sfProject = `${PROJECT}`.replace('warehouses:', '  CRM: { kind: salesforce, instanceUrlSetting: SF_URL, clientIdSetting: SF_ID, secretSetting: SF_SECRET }\nwarehouses:');
+    const pipe = (name: string, source: string) => `name: ${name}\nsource: ${source}\nkey: [Id]\ntarget: { warehouse: WH, table: dw.${name} }\n`;
+    const p = loadProject(
+      project(
+        {
+          'sf_ok.yaml': pipe('sf_ok', '{ connection: CRM, object: Account, fields: [Id, Name], changeDetection: { mode: timestamp, lag: 2m } }'),
+          'sf_table.yaml': pipe('sf_table', '{ connection: CRM, table: Account }'),
+          'db_object.yaml': pipe('db_object', '{ connection: SRC, object: Account }'),
+        },
+        sfProject,
+      ),
+    );
+    expect(() => assertSupported(p, p.pipelines.get('sf_ok')!)).not.toThrow();
+    expect(() => assertSupported(p, p.pipelines.get('sf_table')!)).toThrow(/CRM is a salesforce connection: read source.object \(with fields\) or source.soql/);
+    expect(() => assertSupported(p, p.pipelines.get('db_object')!)).toThrow(/SRC is duckdb: use source.table or source.query/);
+  });
+});
+/* end salesforce source */

@@ -140,7 +140,6 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       throw new TerminalError(`pipelines/${p.name}.yaml: ${(cause as Error).message}`, { cause });
     }
     const keyNames = shape.keys.map((k) => q(k.name));
-    const match = (a: string, b: string) => shape.keys.map((k) => `${a}.${q(k.name)} = ${b}.${q(k.name)}`).join(' AND ');
 
     // NULL keys: refused before anything reaches the warehouse (DESIGN §8).
     const nullKeys = await count(s, `SELECT count(*) AS n FROM transformed WHERE ${keyNames.map((k) => `${k} IS NULL`).join(' OR ')}`);
@@ -274,21 +273,11 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       (r) => ({ name: r.column_name, type: r.column_type }),
     );
 
-    let currentRows: number | null = null;
-    if (input.fullRead) currentRows = snapshot.current;
-    else if (input.sourceRowCount !== null) {
-      const quarantinedNew =
-        quarantined > 0
-          ? await count(
-              s,
-              // Current after the run: the run's own layer says so, or an older layer does and the run did not touch the key.
-              `SELECT count(*) AS n FROM (SELECT DISTINCT ${keyNames.join(', ')} FROM quarantined) x
-WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE ${match('c', 'x')} AND NOT c._tm_deleted)
-  AND NOT EXISTS (SELECT 1 FROM snap s WHERE ${match('s', 'x')} AND NOT s._tm_deleted AND NOT EXISTS (SELECT 1 FROM changed c2 WHERE ${match('c2', 's')}))`,
-            )
-          : 0;
-      currentRows = input.sourceRowCount - quarantinedNew;
-    }
+    // Keys current after this run, per mode: a full read makes them the distinct keys read (after
+    // dedupe, less quarantined; plus the kept ones under deletes: ignore); a window read changes
+    // only its own keys (inserts add, deletes remove; absent keys stay). Never a count of source
+    // rows, which holds repeats of a key and rows outside the window.
+    const currentRows: number | null = snapshot.current;
 
     let checksum: string | null = null;
     // The whole table matches the batch only when every current target row came from this

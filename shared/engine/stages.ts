@@ -20,6 +20,7 @@ import {
   parseManifest,
   rawManifestSchema,
   readKindOf,
+  hashRuleOf,
   type ChangesManifest,
   type RawManifest,
 } from '../storage/manifest.js';
@@ -243,6 +244,8 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         schema: manifest.schema,
         snapshot: committed?.input,
         fullRead,
+        // An existing target keeps the hash rule it was created under (no versions opened by an upgrade).
+        hashRule: hashRuleOf(committed),
         boundary: run.boundary,
         sourceRowCount: manifest.sourceRowCount,
         outDir: dir,
@@ -256,7 +259,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       const { md5: changesMd5 } = await uploads.result(CONTAINERS.changes, changesName);
       await cache.adopt(CONTAINERS.changes, changesName, changesMd5, out.changesFile);
       const layer = out.snapshot.kind === 'unchanged' ? undefined : { name: layerName, md5: (await uploads.result(CONTAINERS.state, layerName)).md5 };
-      const snapshot = await publishSnapshot(ctx, { pipeline: p.name, runId: run.runId, previous: committed, out: out.snapshot, uploaded: layer });
+      const snapshot = await publishSnapshot(ctx, { pipeline: p.name, runId: run.runId, previous: committed, out: out.snapshot, hashRule: out.hashRule, uploaded: layer });
       const counts = { ...out.counts, extracted: manifest.rowCount };
       const changesManifest: ChangesManifest = {
         kind: 'changes',

@@ -115,6 +115,8 @@ export const snapshotManifestSchema = z.strictObject({
     .min(1),
   /** Keys current (not deleted) in the target after this run. */
   current: z.number().int().min(0),
+  /** The row-hash rule of the layers' hashes (transform/row-hash.ts); absent = 1 (before rules were recorded). */
+  hashRule: z.number().int().min(1).optional(),
   createdAt: z.string(),
 });
 
@@ -139,6 +141,16 @@ export type ColumnInfo = z.infer<typeof columnSchema>;
 
 export function emptyCounts(): Counts {
   return { extracted: 0, inserted: 0, updated: 0, deleted: 0, unchanged: 0, stale: 0, quarantined: 0, type1: 0 };
+}
+
+/**
+ * The hash rule of a committed snapshot: recorded, or 1 for a snapshot of a tidemark that did
+ * not record it (also one with no manifest at all); undefined with no snapshot (a first load
+ * takes the current rule).
+ */
+export function hashRuleOf(committed: { manifest: SnapshotManifest | undefined } | undefined): 1 | 2 | undefined {
+  if (committed === undefined) return undefined;
+  return committed.manifest?.hashRule === 2 ? 2 : 1;
 }
 
 /** A malformed manifest is terminal: re-reading the same blob cannot fix it. */

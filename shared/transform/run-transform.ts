@@ -6,7 +6,7 @@ import { TerminalError } from '../errors.js';
 import { SOURCE_OP_COLUMN } from '../extract/source.js';
 import type { ColumnInfo, Counts } from '../storage/manifest.js';
 import { checksumSql, classificationSql, resolveShape, snapshotViewSql, type TransformShape } from './classify.js';
-import { canonicalRowExpr } from './row-hash.js';
+import { HASH_RULE, canonicalRowExpr, type HashRule } from './row-hash.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from './duckdb-session.js';
 
 export interface TransformInput {
@@ -19,6 +19,8 @@ export interface TransformInput {
   /** When a run folds the layers into a new base instead of adding a delta. */
   compaction?: CompactionPolicy;
   fullRead: boolean;
+  /** The target's hash rule (its committed snapshot's); the current one when absent (a first load). */
+  hashRule?: HashRule;
   boundary: string;
   sourceRowCount: number | null;
   outDir: string;
@@ -72,6 +74,8 @@ export interface TransformOutput {
   sampleRows: number;
   schema: ColumnInfo[];
   counts: Omit<Counts, 'extracted'>;
+  /** The hash rule of this run's hashes. */
+  hashRule: HashRule;
   expected: { currentRows: number | null; checksum: string | null; checksumColumns: string[]; checksumScope: 'table' | 'changes' };
   warnings: string[];
 }
@@ -135,7 +139,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     }
     let shape: TransformShape;
     try {
-      shape = resolveShape(p, columns);
+      shape = resolveShape(p, columns, input.hashRule ?? HASH_RULE);
     } catch (cause) {
       throw new TerminalError(`pipelines/${p.name}.yaml: ${(cause as Error).message}`, { cause });
     }
@@ -192,9 +196,13 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       );
       if (dups.length === 0) return;
       const ex = dups.map((d) => `(${p.key.map((k) => String(d[k])).join(', ')}) ×${String(d.n)}`).join(', ');
-      throw new TerminalError(
-        `duplicate keys in the extract of ${p.name}: ${ex}; the key (${p.key.join(', ')}) must be unique, or set a changeDetection.column / validFrom column to pick the latest`,
-      );
+      // In full mode a change column does not pick a latest (a full read is the whole table,
+      // where a key must be unique), so the advice depends on the mode.
+      const fix =
+        p.source.changeDetection.mode === 'full'
+          ? `a full read is the whole table, where the key must be unique: fix the source, widen the key, or keep one row per key in transform.sql (e.g. QUALIFY row_number() OVER (PARTITION BY ${p.key.join(', ')} ORDER BY …) = 1)`
+          : `the key must be unique, or set target.validFrom.column (or changeDetection.column) to pick the latest`;
+      throw new TerminalError(`duplicate keys in the extract of ${p.name}: ${ex}; ${fix}`);
     };
     // Dedupe (a window sort over every row) only when a key repeats; a hash aggregate that
     // stops at the first repeat is far cheaper on a big load, where keys are usually unique.
@@ -313,6 +321,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
         quarantined,
         type1: op('type1'),
       },
+      hashRule: shape.hashRule,
       expected: { currentRows, checksum, checksumColumns, checksumScope },
       warnings,
     };

@@ -153,6 +153,20 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       );
     }
 
+    // validFrom: { column }: a version needs its start; a NULL one would be written as a NULL
+    // _tm_valid_from (and version key) or break the NOT NULL of the warehouse.
+    if (shape.validFromColumn) {
+      const vf = q(shape.validFromColumn);
+      const bad = await s.rows<Record<string, unknown>>(`SELECT ${keyNames.join(', ')} FROM transformed WHERE ${vf} IS NULL LIMIT 3`);
+      if (bad.length > 0) {
+        const n = await count(s, `SELECT count(*) AS n FROM transformed WHERE ${vf} IS NULL`);
+        const ex = bad.map((d) => `(${p.key.map((k) => String(d[k])).join(', ')})`).join(', ');
+        throw new TerminalError(
+          `${n} row(s) of ${p.name} have NULL in target.validFrom.column ${shape.validFromColumn} (keys ${ex}${n > bad.length ? ', …' : ''}); nothing was merged. Fill it in the source, or coalesce it in transform.sql`,
+        );
+      }
+    }
+
     // Quality rules.
     const quarantineRules = p.transform.rules.filter((r) => r.onFail === 'quarantine');
     for (const r of p.transform.rules) {

@@ -1,11 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AzuriteHandle } from '../../shared/local/azurite.js';
+import { expect } from 'vitest';
 import type { LocalStack, RunSummary } from '../../shared/local/stack.js';
 import { CONTAINERS, layout } from '../../shared/storage/layout.js';
 import { parseManifest, rawManifestSchema, type ExtractRead } from '../../shared/storage/manifest.js';
-import { withAzurite } from '../support/azurite.js';
-import { startPostgres, type PostgresHandle } from '../support/postgres.js';
-import { play, type Played, type Scenario, type WarehouseKind } from '../support/scd-harness.js';
+import { describeScenarios, type ScenarioCase } from '../support/scd-harness.js';
 
 /**
  * Issue #14, change detection and validation edges, through the real chain (Azurite, a DuckDB
@@ -50,15 +47,7 @@ async function reads(stack: LocalStack, runs: RunSummary[], pipeline: string): P
   return out;
 }
 
-interface Case {
-  sc: Scenario;
-  /** Index of a run that is expected to fail (checked by `check`). */
-  expectFailedRun?: number;
-  expectTable: Row[];
-  check?: (p: Played) => void;
-}
-
-const cases: Case[] = [
+const cases: ScenarioCase[] = [
   {
     // Point 1: a first load whose change column is all NULL ends with a NULL watermark. The next
     // run reads nothing; it used to be taken for a full read, retiring every key.
@@ -163,7 +152,7 @@ const cases: Case[] = [
         },
       ],
     },
-    expectFailedRun: 1,
+    failingRuns: [1],
     expectTable: [row(1, 'Ann', 'Oslo', '2025-12-31T08:00:00', null, true, false, 'r1'), row(2, 'Bob', 'Rome', '2025-12-31T08:00:00', null, true, false, 'r1')],
     check: (p) => {
       expect(p.runs[1]!.status).toBe('failed');
@@ -172,32 +161,4 @@ const cases: Case[] = [
   },
 ];
 
-describe('change detection and validation edges on duckdb and postgres', () => {
-  let az: AzuriteHandle;
-  let pgh: PostgresHandle;
-  beforeAll(async () => {
-    az = await withAzurite();
-    pgh = await startPostgres();
-  });
-  afterAll(async () => {
-    await pgh?.stop();
-    await az?.stop();
-  });
-
-  for (const c of cases) {
-    it(c.sc.name, async () => {
-      const out = {} as Record<WarehouseKind, Played>;
-      for (const kind of ['duckdb', 'postgres'] as const) {
-        out[kind] = await play(c.sc, kind, az.connectionString, pgh.url);
-        const p = out[kind];
-        for (const [i, r] of p.runs.entries()) {
-          if (c.expectFailedRun === i) continue;
-          expect({ kind, run: i + 1, status: r.status, error: r.error, v: r.validations.filter((v) => !v.passed) }).toEqual({ kind, run: i + 1, status: 'succeeded', error: undefined, v: [] });
-        }
-        expect(p.table, kind).toEqual(c.expectTable);
-        c.check?.(p);
-      }
-      expect(out.postgres.table).toEqual(out.duckdb.table);
-    });
-  }
-});
+describeScenarios('change detection and validation edges on duckdb and postgres', cases);

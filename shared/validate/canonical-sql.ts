@@ -131,8 +131,20 @@ export function checksumStatement(engine: EngineName, s: Pick<RollbackStyle, 'q'
   };
 }
 
-/** `n:s` as every engine reports it (bigint, numeric string or number). */
+/**
+ * `n:s` as every engine reports it: bigint or decimal text, exactly. A sum of 60-bit hashes
+ * passes 2^53 after a few rows, so a JS number past that has lost digits: refused, naming the
+ * fix, rather than compared (it would mismatch, or worse, match by accident).
+ */
 export function formatChecksum(r: { n: unknown; s: unknown } | undefined): string {
-  const int = (v: unknown) => (v === null || v === undefined ? '0' : String(v).replace(/\.0+$/, ''));
-  return `${int(r?.n)}:${int(r?.s)}`;
+  const int = (v: unknown, what: string): string => {
+    if (v === null || v === undefined) return '0';
+    if (typeof v === 'number' && !Number.isSafeInteger(v)) {
+      throw new Error(`checksum ${what} ${v} reached JavaScript as a number and lost digits; the driver must return it as text or bigint (CAST it to a string type in the checksum SQL)`);
+    }
+    const t = String(v).replace(/\.0+$/, '');
+    if (!/^-?\d+$/.test(t)) throw new Error(`checksum ${what} ${JSON.stringify(String(v))} is not an integer`);
+    return t;
+  };
+  return `${int(r?.n, 'count')}:${int(r?.s, 'sum')}`;
 }

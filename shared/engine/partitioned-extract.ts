@@ -158,6 +158,8 @@ async function completeIfAllDone(ctx: EngineContext, p: PipelineConfig, run: Run
     runId: run.runId,
     baseRunId: plan.baseRunId,
     window: plan.window,
+    // Partitions split full reads only (partitionsDue).
+    read: { kind: 'full', from: null, to: plan.window.to, nullChangeColumnRows: null },
     sourceRowCount: plan.sourceRowCount,
     schema,
     parts,

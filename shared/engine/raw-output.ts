@@ -2,7 +2,7 @@ import { parquetStats } from '../extract/parquet-stats.js';
 import { updateRun } from '../state/runs.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
 import { CONTAINERS, layout } from '../storage/layout.js';
-import { rawManifestSchema, type ColumnInfo, type RawManifest } from '../storage/manifest.js';
+import { rawManifestSchema, type ColumnInfo, type ExtractRead, type RawManifest } from '../storage/manifest.js';
 import type { EngineContext } from './context.js';
 
 const PART_UPLOADS = 3;
@@ -53,11 +53,13 @@ export async function uploadParts(
  */
 export async function publishRawManifest(
   ctx: EngineContext,
-  fields: Omit<RawManifest, 'kind' | 'version' | 'rowCount'>,
+  fields: Omit<RawManifest, 'kind' | 'version' | 'rowCount' | 'read'> & { read: Omit<ExtractRead, 'rows'> },
 ): Promise<RawManifest> {
   const rowCount = fields.parts.reduce((a, x) => a + x.rows, 0);
+  // An empty read reads nothing: rows in its parts would mean the source ignored its own plan.
+  if (fields.read.kind === 'empty' && rowCount > 0) throw new Error(`the extract of ${fields.pipeline} recorded an empty read but wrote ${rowCount} row(s)`);
   // Parsed before it is written: a manifest the transform would refuse must never trigger it.
-  const manifest: RawManifest = rawManifestSchema.parse({ kind: 'raw', version: 1, ...fields, rowCount });
+  const manifest: RawManifest = rawManifestSchema.parse({ kind: 'raw', version: 1, ...fields, read: { ...fields.read, rows: rowCount }, rowCount });
   await updateRun(ctx.tables, fields.pipeline, fields.runId, (r) => ({ ...r, stage: 'transform', counts: { ...r.counts, extracted: rowCount } }), ctx.now);
   await ctx.blobs.putText(CONTAINERS.raw, layout.rawManifest(fields.pipeline, fields.runId), JSON.stringify(manifest, null, 2));
   return manifest;

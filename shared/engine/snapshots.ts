@@ -60,6 +60,8 @@ export async function publishSnapshot(
     runId: string;
     previous: LoadedSnapshot | undefined;
     out: SnapshotOutput;
+    /** The hash rule the run's hashes were computed under (the committed one, or the current on a new base). */
+    hashRule: number;
     /** The run's layer, already uploaded (see snapshotLayerName), unless nothing changed. */
     uploaded: { name: string; md5: string } | undefined;
   },
@@ -84,6 +86,7 @@ export async function publishSnapshot(
     runId,
     layers,
     current: out.current,
+    hashRule: args.hashRule,
     createdAt: ctx.now().toISOString(),
   });
   const name = layout.snapshot(pipeline, runId);

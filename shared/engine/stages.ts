@@ -19,6 +19,8 @@ import {
   changesManifestSchema,
   parseManifest,
   rawManifestSchema,
+  readKindOf,
+  hashRuleOf,
   type ChangesManifest,
   type RawManifest,
 } from '../storage/manifest.js';
@@ -158,6 +160,7 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
         runId: run.runId,
         baseRunId: checkpoint.lastRunId,
         window: result.window,
+        read: result.read,
         sourceRowCount: result.sourceRowCount,
         schema,
         parts,
@@ -201,7 +204,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         `the checkpoint moved to ${checkpoint.lastRunId} after this run extracted against ${manifest.baseRunId ?? 'nothing'}; start a new run`,
       );
     }
-    await assertExtractValid(ctx, p, manifest);
+    await assertExtractValid(ctx, p, manifest, run.mode === 'backfill');
     await checkSchemaDriftAgainstBase(ctx, p, manifest);
     await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'transform' }), ctx.now);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
@@ -231,7 +234,8 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       if (partFiles.length > 0) assertSameSchema(where, manifest.schema, stats.schema);
 
       const committed = await loadSnapshot(ctx, p.name, checkpoint.snapshot, dir);
-      const fullRead = manifest.window.mode === 'full' || (manifest.window.from === null && run.mode !== 'backfill');
+      // Decided by what the extract recorded it did, never by the window's bounds (issue #14).
+      const fullRead = readKindOf(manifest, run.mode === 'backfill') === 'full';
       const changesName = layout.changes(p.name, run.runId);
       const layerName = snapshotLayerName(p.name, run.runId);
       const out = await runTransform({
@@ -240,6 +244,8 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         schema: manifest.schema,
         snapshot: committed?.input,
         fullRead,
+        // An existing target keeps the hash rule it was created under (no versions opened by an upgrade).
+        hashRule: hashRuleOf(committed),
         boundary: run.boundary,
         sourceRowCount: manifest.sourceRowCount,
         outDir: dir,
@@ -253,7 +259,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       const { md5: changesMd5 } = await uploads.result(CONTAINERS.changes, changesName);
       await cache.adopt(CONTAINERS.changes, changesName, changesMd5, out.changesFile);
       const layer = out.snapshot.kind === 'unchanged' ? undefined : { name: layerName, md5: (await uploads.result(CONTAINERS.state, layerName)).md5 };
-      const snapshot = await publishSnapshot(ctx, { pipeline: p.name, runId: run.runId, previous: committed, out: out.snapshot, uploaded: layer });
+      const snapshot = await publishSnapshot(ctx, { pipeline: p.name, runId: run.runId, previous: committed, out: out.snapshot, hashRule: out.hashRule, uploaded: layer });
       const counts = { ...out.counts, extracted: manifest.rowCount };
       const changesManifest: ChangesManifest = {
         kind: 'changes',
@@ -262,6 +268,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         runId: run.runId,
         baseRunId: manifest.baseRunId,
         window: manifest.window,
+        ...(manifest.read ? { read: manifest.read } : {}),
         boundary: run.boundary,
         changes: { name: changesName, rows: out.changesRows, md5: changesMd5 },
         snapshot: { name: snapshot.name, rows: snapshot.current },
@@ -403,7 +410,10 @@ export async function validateStage(ctx: EngineContext, msg: StageMessage): Prom
           passed: actual === manifest.expected.currentRows,
           expected: manifest.expected.currentRows,
           actual,
-          detail: manifest.window.mode === 'full' ? 'distinct source keys vs current target rows' : 'source rows up to the window vs current target rows',
+          detail:
+            manifest.read?.kind === 'full' || manifest.window.mode === 'full'
+              ? 'distinct keys of the full read (after dedupe, less quarantined) vs current target rows'
+              : 'keys current after this run (the committed ones plus inserts less deletes of the batch) vs current target rows',
         });
       }
       if (manifest.expected.checksum !== null) {

@@ -6,7 +6,7 @@ import { TerminalError } from '../errors.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../transform/duckdb-session.js';
 import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, Source } from './source.js';
 import type { WindowInput } from './window.js';
-import { completeWindow, planWindow } from './window.js';
+import { completeWindow, nullChangeColumnWarning, planWindow, readRecord } from './window.js';
 import { PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
 import type { ExtractWindow } from '../storage/manifest.js';
 
@@ -58,6 +58,8 @@ export function planDuckExtract(
   return {
     upper: col ? { sql: `SELECT strftime(CAST(max(${quoteDuck(col)}) AS TIMESTAMPTZ), ${ISO}) AS upper FROM ${rel}`, parameters: [] } : undefined,
     select: { sql: select, parameters },
+    /** Source rows whose change column is NULL (the NULL change-column rule, extract/window.ts). */
+    nullChangeColumn: col ? { sql: `SELECT count(*)::BIGINT AS n FROM ${rel} WHERE ${quoteDuck(col)} IS NULL`, parameters: [] } : undefined,
     countUpTo: (to: string | null) =>
       col && to !== null
         ? { sql: `SELECT count(*)::BIGINT AS n FROM ${rel} WHERE ${quoteDuck(col)} <= ${bound(1)}`, parameters: [to] }
@@ -137,13 +139,20 @@ export class DuckDbSource implements Source {
         const c = plan.countUpTo(window.mode === 'full' ? null : window.to);
         sourceRowCount = window.mode !== 'full' && window.to === null ? 0 : Number((await s.one<{ n: bigint }>(c.sql, c.parameters))?.n ?? 0);
       }
+      // Counted on whole reads only: a partition would count the whole table once per range.
+      const nullRows =
+        plan.nullChangeColumn && window.mode === 'timestamp' && !req.range
+          ? Number((await s.one<{ n: bigint }>(plan.nullChangeColumn.sql))?.n ?? 0)
+          : null;
+      const read = readRecord(fullRead ? 'full' : nothingToRead ? 'empty' : 'window', window, nullRows);
+      const warnings = nullChangeColumnWarning(this.pipeline.name, this.pipeline.source.changeDetection.column ?? '', read.kind, nullRows);
       const files = existsSync(req.outDir)
         ? readdirSync(req.outDir)
             .filter((f) => f.endsWith('.parquet'))
             .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
             .map((f) => join(req.outDir, f))
         : [];
-      return { files, window, sourceRowCount, schema };
+      return { files, window, read, sourceRowCount, schema, ...(warnings.length ? { warnings } : {}) };
     });
   }
 

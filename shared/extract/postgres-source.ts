@@ -8,7 +8,7 @@ import { pgColumnPlan, type PgColumnPlan } from './postgres-types.js';
 import { ParquetPartWriter } from './row-writer.js';
 import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, Source } from './source.js';
 import type { WindowInput } from './window.js';
-import { completeWindow, planWindow } from './window.js';
+import { completeWindow, nullChangeColumnWarning, planWindow, readRecord } from './window.js';
 
 export type PgConnectionConfig = Extract<ConnectionConfig, { kind: 'postgres' }>;
 
@@ -95,6 +95,11 @@ export function planPgCount(p: PipelineConfig, to: string | null): PgStatement {
  * (28), invalid catalog (3D), data exceptions (22), feature not supported (0A). Everything else
  * (connection loss 08, admin shutdown 57P01, serialization 40001, resources 53) is retried.
  */
+/** Source rows whose change column is NULL (the NULL change-column rule, extract/window.ts). */
+export function planPgNullChangeColumn(p: PipelineConfig, column: string): PgStatement {
+  return { sql: `SELECT count(*)::text AS n FROM ${pgRelation(p)} WHERE ${quotePg(column)} IS NULL`, parameters: [] };
+}
+
 export function classifyPgError(err: unknown, what: string): unknown {
   if (err instanceof TerminalError) return err;
   const code = (err as { code?: unknown })?.code;
@@ -162,8 +167,16 @@ export class PostgresSource implements Source {
         const c = planPgCount(p, planned.fullRead ? null : window.to);
         sourceRowCount = Number((await client.query<{ n: string }>(c.sql, c.parameters)).rows[0]?.n ?? 0);
       }
+      let nullRows: number | null = null;
+      const col = p.source.changeDetection.column;
+      if (req.window.mode === 'timestamp' && col && !req.range) {
+        const c = planPgNullChangeColumn(p, col);
+        nullRows = Number((await client.query<{ n: string }>(c.sql, c.parameters)).rows[0]?.n ?? 0);
+      }
       await client.query('COMMIT');
-      return { files, window, sourceRowCount, schema: writer.schema() };
+      const read = readRecord(planned.fullRead ? 'full' : nothing ? 'empty' : 'window', window, nullRows);
+      const warnings = nullChangeColumnWarning(p.name, col ?? '', read.kind, nullRows);
+      return { files, window, read, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}) };
     } catch (err) {
       throw classifyPgError(err, what);
     } finally {

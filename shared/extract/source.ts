@@ -1,4 +1,4 @@
-import type { ColumnInfo, ExtractWindow } from '../storage/manifest.js';
+import type { ColumnInfo, ExtractRead, ExtractWindow } from '../storage/manifest.js';
 import type { WindowInput } from './window.js';
 
 export interface ExtractRequest {
@@ -33,6 +33,8 @@ export interface ExtractResult {
   /** Local Parquet files, in order. */
   files: string[];
   window: ExtractWindow;
+  /** What was read (the row count is added from the written parts). */
+  read: Omit<ExtractRead, 'rows'>;
   sourceRowCount: number | null;
   /** Schema of the extracted relation, known even when no row was read. */
   schema: ColumnInfo[];
@@ -41,7 +43,7 @@ export interface ExtractResult {
 }
 
 export interface ExtractWarning {
-  event: 'SnapshotGap';
+  event: 'SnapshotGap' | 'NullChangeColumn';
   message: string;
 }
 

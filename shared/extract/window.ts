@@ -1,4 +1,5 @@
-import type { ExtractWindow } from '../storage/manifest.js';
+import type { ExtractRead, ExtractWindow, ReadKind } from '../storage/manifest.js';
+import type { ExtractWarning } from './source.js';
 import type { RunMode } from '../state/runs.js';
 
 export type DetectionMode = ExtractWindow['mode'];
@@ -54,4 +55,26 @@ function newer(a: string | null, b: string | null): string | null {
   if (a === null) return b;
   if (b === null) return a;
   return Date.parse(b) >= Date.parse(a) ? b : a;
+}
+
+/** The read record of a window read (full, window or empty), as the source performed it. */
+export function readRecord(kind: ReadKind, window: ExtractWindow, nullChangeColumnRows: number | null): Omit<ExtractRead, 'rows'> {
+  return kind === 'full'
+    ? { kind, from: null, to: window.to, nullChangeColumnRows }
+    : { kind, from: window.from, to: window.to, nullChangeColumnRows };
+}
+
+/**
+ * The NULL change-column rule: a row whose change column is NULL has no place in a window, so
+ * incremental reads never see it; full reads (the first load, a full run) read it like any row.
+ * Such rows are counted on every read and surfaced, since their later edits stay invisible
+ * until the column is filled or a full run re-reads them.
+ */
+export function nullChangeColumnWarning(pipeline: string, column: string, kind: ReadKind, n: number | null): ExtractWarning[] {
+  if (n === null || n === 0) return [];
+  const what =
+    kind === 'full'
+      ? `${n} row(s) with NULL ${column} were read by this full read, but incremental runs will not see their changes`
+      : `${n} source row(s) with NULL ${column} were not read (a window read only sees rows with a ${column})`;
+  return [{ event: 'NullChangeColumn', message: `${pipeline}: ${what}; fill ${column} in the source, or start a full run (tidemark run ${pipeline} --full) to re-read them` }];
 }

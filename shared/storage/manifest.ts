@@ -15,6 +15,24 @@ export const windowSchema = z.strictObject({
   next: z.string().nullable(),
 });
 
+/**
+ * What the extract actually read, recorded by the source itself; the transform and validation
+ * decide from this alone (never from the window's bounds). `full`: every row of the source
+ * (first load, full mode, a full run, a change feed's re-snapshot), so absent keys are deletes;
+ * `window`: the rows changed between `from` (exclusive) and `to` (inclusive), none or many;
+ * `empty`: the source had no upper bound (no row with a change column, or no change since the
+ * saved version of a change feed), so nothing was read.
+ * `nullChangeColumnRows`: source rows whose change column is NULL: read by full reads only,
+ * counted here (null when the mode has no change column or the source did not count).
+ */
+export const readSchema = z.strictObject({
+  kind: z.enum(['full', 'window', 'empty']),
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  rows: z.number().int().min(0),
+  nullChangeColumnRows: z.number().int().min(0).nullable(),
+});
+
 export const rawManifestSchema = z.strictObject({
   kind: z.literal('raw'),
   version: z.literal(1),
@@ -23,6 +41,8 @@ export const rawManifestSchema = z.strictObject({
   /** The committed run this extract was read against; the checkpoint must still point there at merge. */
   baseRunId: z.string().nullable(),
   window: windowSchema,
+  /** Absent in manifests of an older tidemark (then inferred as it did: full when `from` is null). */
+  read: readSchema.optional(),
   rowCount: z.number().int().min(0),
   /** Rows in the whole source up to the window's upper bound (for row-count validation). */
   sourceRowCount: z.number().int().min(0).nullable(),
@@ -58,6 +78,7 @@ export const changesManifestSchema = z.strictObject({
   runId: z.string().regex(RUN_ID_PATTERN),
   baseRunId: z.string().nullable(),
   window: windowSchema,
+  read: readSchema.optional(),
   /** Valid-from for versions this run opens (the run boundary, UTC ISO-8601). */
   boundary: z.string(),
   changes: z.strictObject({ name: z.string(), rows: z.number().int().min(0), md5: z.string() }),
@@ -94,6 +115,8 @@ export const snapshotManifestSchema = z.strictObject({
     .min(1),
   /** Keys current (not deleted) in the target after this run. */
   current: z.number().int().min(0),
+  /** The row-hash rule of the layers' hashes (transform/row-hash.ts); absent = 1 (before rules were recorded). */
+  hashRule: z.number().int().min(1).optional(),
   createdAt: z.string(),
 });
 
@@ -102,10 +125,32 @@ export type SnapshotManifest = z.infer<typeof snapshotManifestSchema>;
 export type ChangesManifest = z.infer<typeof changesManifestSchema>;
 export type Counts = z.infer<typeof countsSchema>;
 export type ExtractWindow = z.infer<typeof windowSchema>;
+export type ExtractRead = z.infer<typeof readSchema>;
+export type ReadKind = ExtractRead['kind'];
+
+/**
+ * The read kind of a raw manifest. Manifests written before `read` existed are read the way
+ * that tidemark did (a null lower bound outside a backfill was a full read), so a run extracted
+ * before an upgrade transforms as it would have.
+ */
+export function readKindOf(m: Pick<RawManifest, 'read' | 'window'>, backfill: boolean): ReadKind {
+  if (m.read) return m.read.kind;
+  return m.window.mode === 'full' || (m.window.from === null && !backfill) ? 'full' : 'window';
+}
 export type ColumnInfo = z.infer<typeof columnSchema>;
 
 export function emptyCounts(): Counts {
   return { extracted: 0, inserted: 0, updated: 0, deleted: 0, unchanged: 0, stale: 0, quarantined: 0, type1: 0 };
+}
+
+/**
+ * The hash rule of a committed snapshot: recorded, or 1 for a snapshot of a tidemark that did
+ * not record it (also one with no manifest at all); undefined with no snapshot (a first load
+ * takes the current rule).
+ */
+export function hashRuleOf(committed: { manifest: SnapshotManifest | undefined } | undefined): 1 | 2 | undefined {
+  if (committed === undefined) return undefined;
+  return committed.manifest?.hashRule === 2 ? 2 : 1;
 }
 
 /** A malformed manifest is terminal: re-reading the same blob cannot fix it. */

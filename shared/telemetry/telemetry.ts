@@ -10,6 +10,7 @@ export type TelemetryEventName =
   | 'RunFailed'
   | 'ValidationFailed'
   | 'SnapshotGap'
+  | 'NullChangeColumn'
   | 'MessagePoisoned'
   | 'WebhookFailed';
 

@@ -1,6 +1,6 @@
 import type { PipelineConfig } from '../config/schema.js';
 import { duckLiteral, quoteDuck } from './duckdb-session.js';
-import { canonicalRowExpr, hashColumnOrder, rowHashExpr, versionKeyExpr, type TypedColumn } from './row-hash.js';
+import { HASH_RULE, canonicalRowExpr, hashColumnOrder, rowHashExpr, versionKeyExpr, type HashRule, type TypedColumn } from './row-hash.js';
 
 /** Columns tidemark adds; user columns must not use the prefix. */
 export const TM_PREFIX = '_tm_';
@@ -15,10 +15,12 @@ export interface TransformShape {
   orderColumn: string | undefined;
   /** validFrom: { column } */
   validFromColumn: string | undefined;
+  /** The target's hash rule (row-hash.ts), from its committed snapshot. */
+  hashRule: HashRule;
 }
 
 /** Resolves config against the transform's actual output; every mismatch names the field. */
-export function resolveShape(p: PipelineConfig, columns: TypedColumn[]): TransformShape {
+export function resolveShape(p: PipelineConfig, columns: TypedColumn[], hashRule: HashRule = HASH_RULE): TransformShape {
   const byName = new Map(columns.map((c) => [c.name, c]));
   const need = (name: string, field: string): TypedColumn => {
     const c = byName.get(name);
@@ -33,7 +35,10 @@ export function resolveShape(p: PipelineConfig, columns: TypedColumn[]): Transfo
   if (reserved.length) throw new Error(`column ${reserved[0]!.name} uses the reserved prefix ${TM_PREFIX}; rename it in transform.sql`);
   const keys = p.key.map((k, i) => need(k, `key[${i}]`));
   const type1 = p.target.type1Columns.map((c, i) => need(c, `target.type1Columns[${i}]`));
-  const exclude = new Set([...p.key, ...p.target.type1Columns]);
+  // Under `all`, the change-detection column is left out like the _tm_ columns: it moves on
+  // every touch, and tracking it would open a version per touch (hash rule 2).
+  const cdColumn = p.source.changeDetection.column;
+  const exclude = new Set([...p.key, ...p.target.type1Columns, ...(hashRule >= 2 && cdColumn ? [cdColumn] : [])]);
   if (Array.isArray(p.target.trackedColumns)) p.target.trackedColumns.forEach((c, i) => need(c, `target.trackedColumns[${i}]`));
   const tracked = hashColumnOrder(p.target.trackedColumns, columns, exclude);
   const validFromColumn = typeof p.target.validFrom === 'object' ? p.target.validFrom.column : undefined;
@@ -41,7 +46,7 @@ export function resolveShape(p: PipelineConfig, columns: TypedColumn[]): Transfo
   const cdCol = p.source.changeDetection.column;
   const orderColumn = validFromColumn ?? (cdCol && byName.has(cdCol) ? cdCol : undefined);
   for (const [i, c] of p.validation.checksumColumns.entries()) need(c, `validation.checksumColumns[${i}]`);
-  return { columns, keys, tracked, type1, orderColumn, validFromColumn };
+  return { columns, keys, tracked, type1, orderColumn, validFromColumn, hashRule };
 }
 
 const q = quoteDuck;
@@ -68,12 +73,12 @@ export function classificationSql(
   },
 ) {
   const keysList = shape.keys.map((k) => q(k.name)).join(', ');
-  const t1Hash = shape.type1.length ? rowHashExpr(shape.type1) : 'CAST(NULL AS VARCHAR)';
+  const t1Hash = shape.type1.length ? rowHashExpr(shape.type1, undefined, shape.hashRule) : 'CAST(NULL AS VARCHAR)';
   const validFrom = shape.validFromColumn
     ? `CAST(${q(shape.validFromColumn)} AS TIMESTAMP)`
     : 'CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP)';
   const order = shape.orderColumn ? `${q(shape.orderColumn)} DESC NULLS LAST, ` : '';
-  const batchSelect = `SELECT *, ${rowHashExpr(shape.tracked)} AS _tm_row_hash, ${t1Hash} AS _tm_t1_hash, ${validFrom} AS _tm_valid_from
+  const batchSelect = `SELECT *, ${rowHashExpr(shape.tracked, undefined, shape.hashRule)} AS _tm_row_hash, ${t1Hash} AS _tm_t1_hash, ${validFrom} AS _tm_valid_from
 FROM good${
     opts.dedupe === false ? '' : `\nQUALIFY row_number() OVER (PARTITION BY ${keysList} ORDER BY ${order}_tm_row_hash DESC) = 1`
   }`;

@@ -14,9 +14,12 @@ import { quoteDuck } from './duckdb-session.js';
  *
  * Canonical text per type:
  *   integers, HUGEINT       decimal digits
- *   DECIMAL(p,s)            digits with exactly s decimals (DuckDB's cast keeps the scale)
+ *   DECIMAL(p,s)            the number, not its declared scale: trailing fractional zeros and
+ *                           a bare point dropped ('1.50' and '1.5000' → '1.5', '2.00' → '2'),
+ *                           so widening a column's scale changes no hash
  *   FLOAT / DOUBLE          shortest round-trip text ('0.1', '1e+20', '3.0'), cast from the
- *                           declared type, never via a wider float (no 0.10000000149 noise)
+ *                           declared type, never via a wider float (no 0.10000000149 noise);
+ *                           -0.0 is 0.0
  *   BOOLEAN                 'true' / 'false'
  *   DATE                    YYYY-MM-DD
  *   TIMESTAMP (naive)       taken as UTC: YYYY-MM-DDTHH:MM:SS.ffffffZ
@@ -26,6 +29,18 @@ import { quoteDuck } from './duckdb-session.js';
  *   UUID                    lowercase 8-4-4-4-12
  *   anything else           DuckDB's VARCHAR cast (lists, structs, JSON, intervals)
  */
+/**
+ * Hash rules, recorded per target in its snapshot manifest (`hashRule`; absent = 1):
+ *   1  decimals kept their declared scale, -0.0 was not 0.0, and `trackedColumns: all` also
+ *      tracked the change-detection column
+ *   2  the number rules above, and `all` leaves out the change-detection column
+ * A target keeps the rule it was created under, so an upgrade opens no versions; a first load
+ * (or a rebuild) takes the current rule. Checksums and samples are compared fresh each run,
+ * so they always use the current rule.
+ */
+export type HashRule = 1 | 2;
+export const HASH_RULE: HashRule = 2;
+
 export interface TypedColumn {
   name: string;
   type: string;
@@ -33,9 +48,11 @@ export interface TypedColumn {
 
 const TS_FORMAT = "'%Y-%m-%dT%H:%M:%S.%fZ'";
 
-export function canonicalText(column: TypedColumn, qualifier?: string): string {
+export function canonicalText(column: TypedColumn, qualifier?: string, rule: HashRule = HASH_RULE): string {
   const c = qualified(column.name, qualifier);
   const t = column.type.toUpperCase();
+  if (rule >= 2 && t.startsWith('DECIMAL')) return canonicalNumberText(`CAST(${c} AS VARCHAR)`);
+  if (rule >= 2 && (t === 'DOUBLE' || t === 'FLOAT' || t === 'REAL')) return `CASE WHEN ${c} = 0 THEN '0.0' ELSE CAST(${c} AS VARCHAR) END`;
   if (t === 'VARCHAR' || t.startsWith('VARCHAR(')) return c;
   if (t === 'BOOLEAN') return `CASE WHEN ${c} THEN 'true' ELSE 'false' END`;
   if (t === 'DATE') return `strftime(${c}, '%Y-%m-%d')`;
@@ -46,25 +63,34 @@ export function canonicalText(column: TypedColumn, qualifier?: string): string {
   return `CAST(${c} AS VARCHAR)`;
 }
 
+/**
+ * Decimal text without its scale: trailing fractional zeros, then a bare point, are dropped.
+ * DuckDB and PostgreSQL share this SQL (rtrim, strpos); it serves the row hash, the checksum
+ * and the sample alike.
+ */
+export function canonicalNumberText(text: string): string {
+  return `CASE WHEN strpos(${text}, '.') > 0 THEN rtrim(rtrim(${text}, '0'), '.') ELSE ${text} END`;
+}
+
 function qualified(name: string, qualifier?: string): string {
   return qualifier ? `${qualifier}.${quoteDuck(name)}` : quoteDuck(name);
 }
 
-function encoded(column: TypedColumn, qualifier?: string): string {
-  const text = canonicalText(column, qualifier);
+function encoded(column: TypedColumn, qualifier?: string, rule: HashRule = HASH_RULE): string {
+  const text = canonicalText(column, qualifier, rule);
   const tag = column.name.replace(/'/g, "''");
   return `CASE WHEN ${qualified(column.name, qualifier)} IS NULL THEN NULL ELSE '${tag}=' || CAST(length(${text}) AS VARCHAR) || ':' || ${text} END`;
 }
 
 /** SQL text (DuckDB) of the canonical row text; concat_ws skips NULLs, which is the point. */
-export function canonicalRowExpr(columns: readonly TypedColumn[], qualifier?: string): string {
+export function canonicalRowExpr(columns: readonly TypedColumn[], qualifier?: string, rule: HashRule = HASH_RULE): string {
   if (columns.length === 0) return `''`;
-  return `concat_ws('|', ${columns.map((c) => encoded(c, qualifier)).join(', ')})`;
+  return `concat_ws('|', ${columns.map((c) => encoded(c, qualifier, rule)).join(', ')})`;
 }
 
 /** md5 hex: stable, documented, and available as HASHBYTES('MD5') / md5() on the warehouses. */
-export function rowHashExpr(columns: readonly TypedColumn[], qualifier?: string): string {
-  return `md5(${canonicalRowExpr(columns, qualifier)})`;
+export function rowHashExpr(columns: readonly TypedColumn[], qualifier?: string, rule: HashRule = HASH_RULE): string {
+  return `md5(${canonicalRowExpr(columns, qualifier, rule)})`;
 }
 
 /** Orders tracked columns as the hash expects them. */
@@ -85,5 +111,6 @@ export function hashColumnOrder(tracked: 'all' | readonly string[], available: r
  * the same key and a version can be addressed without the warehouse generating identities.
  */
 export function versionKeyExpr(keyColumns: readonly TypedColumn[], validFromSql: string, qualifier?: string): string {
-  return `md5(${canonicalRowExpr(keyColumns, qualifier)} || '@' || strftime(CAST(${validFromSql} AS TIMESTAMP), ${TS_FORMAT}))`;
+  // Hash rule 1's text, always: a version key names rows already written, and must not change.
+  return `md5(${canonicalRowExpr(keyColumns, qualifier, 1)} || '@' || strftime(CAST(${validFromSql} AS TIMESTAMP), ${TS_FORMAT}))`;
 }

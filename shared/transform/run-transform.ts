@@ -6,7 +6,7 @@ import { TerminalError } from '../errors.js';
 import { SOURCE_OP_COLUMN } from '../extract/source.js';
 import type { ColumnInfo, Counts } from '../storage/manifest.js';
 import { checksumSql, classificationSql, resolveShape, snapshotViewSql, type TransformShape } from './classify.js';
-import { canonicalRowExpr } from './row-hash.js';
+import { HASH_RULE, canonicalRowExpr, type HashRule } from './row-hash.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from './duckdb-session.js';
 
 export interface TransformInput {
@@ -19,6 +19,8 @@ export interface TransformInput {
   /** When a run folds the layers into a new base instead of adding a delta. */
   compaction?: CompactionPolicy;
   fullRead: boolean;
+  /** The target's hash rule (its committed snapshot's); the current one when absent (a first load). */
+  hashRule?: HashRule;
   boundary: string;
   sourceRowCount: number | null;
   outDir: string;
@@ -72,6 +74,8 @@ export interface TransformOutput {
   sampleRows: number;
   schema: ColumnInfo[];
   counts: Omit<Counts, 'extracted'>;
+  /** The hash rule of this run's hashes. */
+  hashRule: HashRule;
   expected: { currentRows: number | null; checksum: string | null; checksumColumns: string[]; checksumScope: 'table' | 'changes' };
   warnings: string[];
 }
@@ -135,12 +139,11 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     }
     let shape: TransformShape;
     try {
-      shape = resolveShape(p, columns);
+      shape = resolveShape(p, columns, input.hashRule ?? HASH_RULE);
     } catch (cause) {
       throw new TerminalError(`pipelines/${p.name}.yaml: ${(cause as Error).message}`, { cause });
     }
     const keyNames = shape.keys.map((k) => q(k.name));
-    const match = (a: string, b: string) => shape.keys.map((k) => `${a}.${q(k.name)} = ${b}.${q(k.name)}`).join(' AND ');
 
     // NULL keys: refused before anything reaches the warehouse (DESIGN §8).
     const nullKeys = await count(s, `SELECT count(*) AS n FROM transformed WHERE ${keyNames.map((k) => `${k} IS NULL`).join(' OR ')}`);
@@ -148,6 +151,20 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       throw new TerminalError(
         `${nullKeys} row(s) of ${p.name} have NULL in key column(s) ${p.key.join(', ')}; nothing was merged. Fix the source or filter them in transform.sql`,
       );
+    }
+
+    // validFrom: { column }: a version needs its start; a NULL one would be written as a NULL
+    // _tm_valid_from (and version key) or break the NOT NULL of the warehouse.
+    if (shape.validFromColumn) {
+      const vf = q(shape.validFromColumn);
+      const bad = await s.rows<Record<string, unknown>>(`SELECT ${keyNames.join(', ')} FROM transformed WHERE ${vf} IS NULL LIMIT 3`);
+      if (bad.length > 0) {
+        const n = await count(s, `SELECT count(*) AS n FROM transformed WHERE ${vf} IS NULL`);
+        const ex = bad.map((d) => `(${p.key.map((k) => String(d[k])).join(', ')})`).join(', ');
+        throw new TerminalError(
+          `${n} row(s) of ${p.name} have NULL in target.validFrom.column ${shape.validFromColumn} (keys ${ex}${n > bad.length ? ', …' : ''}); nothing was merged. Fill it in the source, or coalesce it in transform.sql`,
+        );
+      }
     }
 
     // Quality rules.
@@ -193,9 +210,13 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       );
       if (dups.length === 0) return;
       const ex = dups.map((d) => `(${p.key.map((k) => String(d[k])).join(', ')}) ×${String(d.n)}`).join(', ');
-      throw new TerminalError(
-        `duplicate keys in the extract of ${p.name}: ${ex}; the key (${p.key.join(', ')}) must be unique, or set a changeDetection.column / validFrom column to pick the latest`,
-      );
+      // In full mode a change column does not pick a latest (a full read is the whole table,
+      // where a key must be unique), so the advice depends on the mode.
+      const fix =
+        p.source.changeDetection.mode === 'full'
+          ? `a full read is the whole table, where the key must be unique: fix the source, widen the key, or keep one row per key in transform.sql (e.g. QUALIFY row_number() OVER (PARTITION BY ${p.key.join(', ')} ORDER BY …) = 1)`
+          : `the key must be unique, or set target.validFrom.column (or changeDetection.column) to pick the latest`;
+      throw new TerminalError(`duplicate keys in the extract of ${p.name}: ${ex}; ${fix}`);
     };
     // Dedupe (a window sort over every row) only when a key repeats; a hash aggregate that
     // stops at the first repeat is far cheaper on a big load, where keys are usually unique.
@@ -274,21 +295,11 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       (r) => ({ name: r.column_name, type: r.column_type }),
     );
 
-    let currentRows: number | null = null;
-    if (input.fullRead) currentRows = snapshot.current;
-    else if (input.sourceRowCount !== null) {
-      const quarantinedNew =
-        quarantined > 0
-          ? await count(
-              s,
-              // Current after the run: the run's own layer says so, or an older layer does and the run did not touch the key.
-              `SELECT count(*) AS n FROM (SELECT DISTINCT ${keyNames.join(', ')} FROM quarantined) x
-WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE ${match('c', 'x')} AND NOT c._tm_deleted)
-  AND NOT EXISTS (SELECT 1 FROM snap s WHERE ${match('s', 'x')} AND NOT s._tm_deleted AND NOT EXISTS (SELECT 1 FROM changed c2 WHERE ${match('c2', 's')}))`,
-            )
-          : 0;
-      currentRows = input.sourceRowCount - quarantinedNew;
-    }
+    // Keys current after this run, per mode: a full read makes them the distinct keys read (after
+    // dedupe, less quarantined; plus the kept ones under deletes: ignore); a window read changes
+    // only its own keys (inserts add, deletes remove; absent keys stay). Never a count of source
+    // rows, which holds repeats of a key and rows outside the window.
+    const currentRows: number | null = snapshot.current;
 
     let checksum: string | null = null;
     // The whole table matches the batch only when every current target row came from this
@@ -324,6 +335,7 @@ WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE ${match('c', 'x')} AND NOT c._tm
         quarantined,
         type1: op('type1'),
       },
+      hashRule: shape.hashRule,
       expected: { currentRows, checksum, checksumColumns, checksumScope },
       warnings,
     };

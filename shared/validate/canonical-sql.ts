@@ -2,7 +2,7 @@ import { TerminalError } from '../errors.js';
 import { duckTypeName } from '../merge/duckdb/dialect.js';
 import type { LogicalType, PlanColumn } from '../merge/plan.js';
 import type { Statement } from '../merge/dialect.js';
-import { canonicalText } from '../transform/row-hash.js';
+import { canonicalNumberText, canonicalText } from '../transform/row-hash.js';
 import type { RollbackStyle } from '../rollback/sql.js';
 
 /**
@@ -13,13 +13,14 @@ import type { RollbackStyle } from '../rollback/sql.js';
  *   type          duckdb (reference)           postgres                       synapse (T-SQL)
  *   text          value                        value                          value
  *   integer       digits                       ::text                         CAST AS VARCHAR
- *   decimal(p,s)  digits, s decimals           ::text (numeric keeps scale)   CAST AS VARCHAR (keeps scale)
+ *   decimal(p,s)  the number: trailing          ::text, same trim              CAST AS VARCHAR (keeps scale:
+ *                 fractional zeros dropped                                     must trim the same, see #15)
  *   boolean       'true'/'false'               CASE                           CASE on BIT
  *   date          YYYY-MM-DD                   to_char                        CONVERT style 23
  *   timestamp     YYYY-MM-DDTHH:MM:SS.ffffffZ  to_char …US"Z"                 CONVERT style 126 + DATEPART(MICROSECOND)
  *   timestamptz   same, converted to UTC       AT TIME ZONE 'UTC'             SWITCHOFFSET(+00:00)
- *   float         shortest round trip, '3.0'   integral → digits || '.0',     refused: T-SQL has no shortest
- *                                              else float8out (PG ≥ 12)       round-trip text (style 3 prints 17 digits)
+ *   float         shortest round trip, '3.0',  integral → digits || '.0',     refused: T-SQL has no shortest
+ *                 -0.0 → '0.0'                 else float8out (PG ≥ 12)       round-trip text (style 3 prints 17 digits)
  *   binary        lowercase hex                encode(…, 'hex')               CONVERT style 2, LOWER
  *   uuid          lowercase                    ::text                         LOWER(CAST AS CHAR(36))
  *   time, json    VARCHAR cast                 ::text                         refused (formats differ)
@@ -51,6 +52,8 @@ function pgText(c: string, t: LogicalType): string {
       return `to_char(${c}, ${ts})`;
     case 'timestamptz':
       return `to_char(${c} AT TIME ZONE 'UTC', ${ts})`;
+    case 'decimal':
+      return canonicalNumberText(`CAST(${c} AS TEXT)`);
     case 'float':
       // DuckDB prints integral doubles below 1e16 as '3.0'; PostgreSQL prints '3' (and '1e+15').
       return `CASE WHEN ${c} = trunc(${c}) AND abs(${c}) < 1e16 THEN CAST(CAST(trunc(${c}) AS NUMERIC) AS TEXT) || '.0' ELSE CAST(${c} AS TEXT) END`;
@@ -128,8 +131,20 @@ export function checksumStatement(engine: EngineName, s: Pick<RollbackStyle, 'q'
   };
 }
 
-/** `n:s` as every engine reports it (bigint, numeric string or number). */
+/**
+ * `n:s` as every engine reports it: bigint or decimal text, exactly. A sum of 60-bit hashes
+ * passes 2^53 after a few rows, so a JS number past that has lost digits: refused, naming the
+ * fix, rather than compared (it would mismatch, or worse, match by accident).
+ */
 export function formatChecksum(r: { n: unknown; s: unknown } | undefined): string {
-  const int = (v: unknown) => (v === null || v === undefined ? '0' : String(v).replace(/\.0+$/, ''));
-  return `${int(r?.n)}:${int(r?.s)}`;
+  const int = (v: unknown, what: string): string => {
+    if (v === null || v === undefined) return '0';
+    if (typeof v === 'number' && !Number.isSafeInteger(v)) {
+      throw new Error(`checksum ${what} ${v} reached JavaScript as a number and lost digits; the driver must return it as text or bigint (CAST it to a string type in the checksum SQL)`);
+    }
+    const t = String(v).replace(/\.0+$/, '');
+    if (!/^-?\d+$/.test(t)) throw new Error(`checksum ${what} ${JSON.stringify(String(v))} is not an integer`);
+    return t;
+  };
+  return `${int(r?.n, 'count')}:${int(r?.s, 'sum')}`;
 }

@@ -1,5 +1,9 @@
 import { join } from 'node:path';
 import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AzuriteHandle } from '../../shared/local/azurite.js';
+import { withAzurite } from './azurite.js';
+import { startPostgres, type PostgresHandle } from './postgres.js';
 import { openLocalStack, runOnce, type LocalStack, type RunSummary } from '../../shared/local/stack.js';
 import { duckExec, duckQuery, makeProject } from './project.js';
 
@@ -132,4 +136,48 @@ export async function pgExec(url: string, sql: string): Promise<void> {
   } finally {
     await c.end();
   }
+}
+
+export interface ScenarioCase {
+  sc: Scenario;
+  expectTable: Array<Record<string, string | null>>;
+  check?: (p: Played) => void;
+  /** Indexes of runs expected not to succeed (their outcome is asserted by `check`). */
+  failingRuns?: number[];
+}
+
+/**
+ * One test per case: played on DuckDB and on PostgreSQL, every other run must succeed with no
+ * failed check, each warehouse must end with `expectTable`, and both with the same table and counts.
+ */
+export function describeScenarios(title: string, cases: readonly ScenarioCase[]): void {
+  describe(title, () => {
+    let az: AzuriteHandle;
+    let pgh: PostgresHandle;
+    beforeAll(async () => {
+      az = await withAzurite();
+      pgh = await startPostgres();
+    });
+    afterAll(async () => {
+      await pgh?.stop();
+      await az?.stop();
+    });
+    for (const c of cases) {
+      it(c.sc.name, async () => {
+        const out = {} as Record<WarehouseKind, Played>;
+        for (const kind of ['duckdb', 'postgres'] as const) {
+          out[kind] = await play(c.sc, kind, az.connectionString, pgh.url);
+          const p = out[kind];
+          for (const [i, r] of p.runs.entries()) {
+            if (c.failingRuns?.includes(i)) continue;
+            expect({ kind, run: i + 1, status: r.status, error: r.error, v: r.validations.filter((v) => !v.passed) }).toEqual({ kind, run: i + 1, status: 'succeeded', error: undefined, v: [] });
+          }
+          expect(p.table, kind).toEqual(c.expectTable);
+          c.check?.(p);
+        }
+        expect(out.postgres.table).toEqual(out.duckdb.table);
+        expect(out.postgres.runs.map((r) => r.counts)).toEqual(out.duckdb.runs.map((r) => r.counts));
+      });
+    }
+  });
 }

@@ -1,12 +1,12 @@
 import type { PipelineConfig } from '../../config/schema.js';
 import { TerminalError } from '../../errors.js';
 import type { DuckSettings } from '../../transform/duckdb-session.js';
-import type { ExtractWindow } from '../../storage/manifest.js';
+import type { ExtractWindow, ReadKind } from '../../storage/manifest.js';
 import type { ColumnPlan } from '../column-plan.js';
 import { ParquetPartWriter } from '../row-writer.js';
 import { SOURCE_OP_COLUMN, type ExtractRequest, type ExtractResult, type ExtractWarning, type KeyStats, type Source } from '../source.js';
 import { compareHex, compareVersion, planVersionWindow, type VersionWindowPlan } from '../version-window.js';
-import { completeWindow, planWindow, type WindowInput } from '../window.js';
+import { completeWindow, planWindow, readRecord, type WindowInput } from '../window.js';
 import { PARAM_TYPE, type MssqlConnector } from './driver.js';
 import { classifyMssqlError } from './errors.js';
 import {
@@ -164,6 +164,7 @@ export class MssqlSource implements Source {
     let stmt: MssqlStatement | null;
     let changeFeed = false;
     let count: MssqlStatement | null = null;
+    let readKind: ReadKind;
     const mode = req.window.mode;
     if (mode === 'full' || mode === 'timestamp') {
       const planned = planWindow(req.window);
@@ -173,6 +174,7 @@ export class MssqlSource implements Source {
         captured = typeof upper === 'string' ? `${upper}Z` : null;
       }
       window = completeWindow(req.window, captured);
+      readKind = planned.fullRead ? 'full' : window.to === null ? 'empty' : 'window';
       if (planned.fullRead) stmt = planFull(p, columns, req.range);
       else if (window.to === null) stmt = null;
       else {
@@ -203,6 +205,7 @@ export class MssqlSource implements Source {
       }
       window = plan.window;
       if (plan.gap) warnings.push({ event: 'SnapshotGap', message: `${p.name}: ${plan.gap}` });
+      readKind = plan.read === 'snapshot' ? 'full' : plan.read === 'nothing' ? 'empty' : 'window';
       if (plan.read === 'snapshot') stmt = planFull(p, columns, req.range);
       else if (plan.read === 'nothing') {
         stmt = null;
@@ -227,7 +230,9 @@ export class MssqlSource implements Source {
       const files = await writer.finish();
       let sourceRowCount: number | null = null;
       if (req.countSource && count) sourceRowCount = Number((await collect(conn, count))[0]?.n ?? 0);
-      return { files, window, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}) };
+      // NULL change-column rows are not counted here: the T-SQL statements stay as they are.
+      const read = readRecord(readKind, window, null);
+      return { files, window, read, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}) };
     } finally {
       writer.close();
     }

@@ -151,7 +151,7 @@ describe('bad input: clear refusals, nothing changed', () => {
       await failsWith(
         runId,
         manifest,
-        "transform: duplicate keys in the extract of accounts: (7) ×2; the key (id) must be unique, or set a changeDetection.column / validFrom column to pick the latest",
+        "transform: duplicate keys in the extract of accounts: (7) ×2; a full read is the whole table, where the key must be unique: fix the source, widen the key, or keep one row per key in transform.sql (e.g. QUALIFY row_number() OVER (PARTITION BY id ORDER BY …) = 1)",
       );
     } finally {
       await duckExec(join(dir, 'source.duckdb'), `delete from crm.accounts where name = 'again'`);

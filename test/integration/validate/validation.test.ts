@@ -163,6 +163,9 @@ target:
     const r = await runOnce(stack, { pipeline: n('dup_full') });
     expect(r.status).toBe('failed');
     expect(r.error).toMatch(new RegExp(`duplicate keys in the extract of ${n('dup_full')}: \\(1\\) ×2`));
+    // The README says a change column does not help in full mode; the error agrees (#14).
+    expect(r.error).not.toMatch(/changeDetection\.column/);
+    expect(r.error).toMatch(/a full read is the whole table, where the key must be unique: .*QUALIFY row_number\(\)/);
   });
 
   it('a rule whose SQL fails, or names an unknown placeholder, is a failed check with the reason', async () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckSession } from '../../../shared/transform/duckdb-session.js';
-import { canonicalRowExpr, canonicalText, hashColumnOrder, rowHashExpr, type TypedColumn } from '../../../shared/transform/row-hash.js';
+import { HASH_RULE, canonicalRowExpr, canonicalText, hashColumnOrder, rowHashExpr, type HashRule, type TypedColumn } from '../../../shared/transform/row-hash.js';
 
 /**
  * The row hash of DESIGN §7, evaluated by DuckDB exactly as the transform does. Changing any
@@ -16,16 +16,16 @@ beforeAll(async () => {
 });
 afterAll(() => s.close());
 
-async function text(cols: TypedColumn[], values: string): Promise<string> {
-  const r = await s.one<{ t: string }>(`SELECT ${canonicalRowExpr(cols)} AS t FROM (SELECT ${values}) AS x`);
+async function text(cols: TypedColumn[], values: string, rule: HashRule = HASH_RULE): Promise<string> {
+  const r = await s.one<{ t: string }>(`SELECT ${canonicalRowExpr(cols, undefined, rule)} AS t FROM (SELECT ${values}) AS x`);
   return r!.t;
 }
-async function hash(cols: TypedColumn[], values: string): Promise<string> {
-  const r = await s.one<{ h: string }>(`SELECT ${rowHashExpr(cols)} AS h FROM (SELECT ${values}) AS x`);
+async function hash(cols: TypedColumn[], values: string, rule: HashRule = HASH_RULE): Promise<string> {
+  const r = await s.one<{ h: string }>(`SELECT ${rowHashExpr(cols, undefined, rule)} AS h FROM (SELECT ${values}) AS x`);
   return r!.h;
 }
-async function one(type: string, literal: string): Promise<string> {
-  const r = await s.one<{ t: string }>(`SELECT ${canonicalText({ name: 'v', type })} AS t FROM (SELECT CAST(${literal} AS ${type}) AS v) AS x`);
+async function one(type: string, literal: string, rule: HashRule = HASH_RULE): Promise<string> {
+  const r = await s.one<{ t: string }>(`SELECT ${canonicalText({ name: 'v', type }, undefined, rule)} AS t FROM (SELECT CAST(${literal} AS ${type}) AS v) AS x`);
   return r!.t;
 }
 
@@ -63,8 +63,15 @@ describe('row hash: canonical text per type', () => {
     ['DOUBLE', '3', '3.0'],
     ['DOUBLE', '1e20', '1e+20'],
     ['DOUBLE', '-2.5e-7', '-2.5e-07'],
-    ['DECIMAL(10,2)', '1.5', '1.50'],
-    ['DECIMAL(18,4)', '-0.1', '-0.1000'],
+    ['DECIMAL(10,2)', '1.5', '1.5'],
+    ['DECIMAL(18,4)', '1.5', '1.5'],
+    ['DECIMAL(18,4)', '-0.1', '-0.1'],
+    ['DECIMAL(12,2)', '2', '2'],
+    ['DECIMAL(12,2)', '-0.00', '0'],
+    ['DECIMAL(12,2)', '100', '100'],
+    ['DECIMAL(18,4)', '-100.0500', '-100.05'],
+    ['DOUBLE', "'-0.0'", '0.0'],
+    ['DOUBLE', '0.0', '0.0'],
     ['DECIMAL(38,0)', '12345678901234567890123456789', '12345678901234567890123456789'],
     ['HUGEINT', '170141183460469231731687303715884105727', '170141183460469231731687303715884105727'],
     ['INTEGER', '-42', '-42'],
@@ -82,6 +89,15 @@ describe('row hash: canonical text per type', () => {
     ['VARCHAR', "'Ünïcode ✓'", 'Ünïcode ✓'],
   ])('%s %s → %s', async (type, literal, expected) => {
     expect(await one(type, literal)).toBe(expected);
+  });
+
+  // Hash rule 1 (targets created before #14) keeps its text, so their hashes stay valid.
+  it.each([
+    ['DECIMAL(10,2)', '1.5', '1.50'],
+    ['DECIMAL(18,4)', '-0.1', '-0.1000'],
+    ['DOUBLE', "'-0.0'", '-0.0'],
+  ])('rule 1: %s %s → %s', async (type, literal, expected) => {
+    expect(await one(type, literal, 1)).toBe(expected);
   });
 
   it('counts characters, not bytes, in the length prefix', async () => {
@@ -112,7 +128,7 @@ describe('row hash: column order', () => {
 });
 
 describe('row hash: golden value', () => {
-  it('is pinned for a fixed row', async () => {
+  it('is pinned for a fixed row (rule 1, the hashes of targets created before #14)', async () => {
     const row: TypedColumn[] = [
       { name: 'amount', type: 'DECIMAL(12,2)' },
       { name: 'active', type: 'BOOLEAN' },
@@ -125,11 +141,15 @@ describe('row hash: golden value', () => {
     ];
     const values = `CAST(1234.5 AS DECIMAL(12,2)) AS amount, true AS active, DATE '1990-05-17' AS born, 'ann@x.com' AS email,
       CAST(NULL AS VARCHAR) AS nick, CAST(0.1 AS DOUBLE) AS score, TIMESTAMPTZ '2026-01-02 03:04:05.5+01' AS seen, '\\x00\\xFF'::BLOB AS photo`;
-    expect(await text(row, values)).toBe(
+    expect(await text(row, values, 1)).toBe(
       'amount=7:1234.50|active=4:true|born=10:1990-05-17|email=9:ann@x.com|score=3:0.1|seen=27:2026-01-02T02:04:05.500000Z|photo=4:00ff',
     );
     // md5 of the text above, also checked outside DuckDB (node:crypto) below.
-    expect(await hash(row, values)).toBe('7d76c7ec61c2450bd327090f4e87397f');
-    expect(createHash('md5').update(await text(row, values)).digest('hex')).toBe('7d76c7ec61c2450bd327090f4e87397f');
+    expect(await hash(row, values, 1)).toBe('7d76c7ec61c2450bd327090f4e87397f');
+    expect(createHash('md5').update(await text(row, values, 1)).digest('hex')).toBe('7d76c7ec61c2450bd327090f4e87397f');
+    // Rule 2 (current): the decimal's scale is not part of its text.
+    const t2 = 'amount=6:1234.5|active=4:true|born=10:1990-05-17|email=9:ann@x.com|score=3:0.1|seen=27:2026-01-02T02:04:05.500000Z|photo=4:00ff';
+    expect(await text(row, values)).toBe(t2);
+    expect(await hash(row, values)).toBe(createHash('md5').update(t2).digest('hex'));
   });
 });

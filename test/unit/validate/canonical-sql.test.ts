@@ -36,6 +36,11 @@ describe('checksum SQL golden', () => {
     expect(formatChecksum({ n: 3n, s: 12345n })).toBe('3:12345');
     expect(formatChecksum({ n: '3', s: '12345' })).toBe('3:12345');
     expect(formatChecksum({ n: 3, s: '12345.0' })).toBe('3:12345');
+    // Sums travel as text end to end (#14): big ones keep every digit, a lossy number is refused.
+    expect(formatChecksum({ n: '2', s: '1833556316665636709' })).toBe('2:1833556316665636709');
+    expect(formatChecksum({ n: 2n, s: 1833556316665636709n })).toBe('2:1833556316665636709');
+    expect(() => formatChecksum({ n: 2, s: 1833556316665636709 })).toThrow(/reached JavaScript as a number and lost digits/);
+    expect(() => formatChecksum({ n: 2, s: 'abc' })).toThrow(/not an integer/);
     expect(formatChecksum(undefined)).toBe('0:0');
   });
 });

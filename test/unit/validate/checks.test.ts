@@ -12,17 +12,29 @@ describe('extract checks', () => {
     { name: 'id', type: 'INTEGER' },
     { name: 'name', type: 'VARCHAR' },
   ];
+  const full = { window: { mode: 'full' as const, from: null, to: null, next: null } };
   it('nothing configured, nothing checked', () => {
-    expect(checkExtract(pipeline({}), { rowCount: 0, schema })).toEqual([]);
+    expect(checkExtract(pipeline({}), { rowCount: 0, schema, ...full })).toEqual([]);
   });
   it('minimum rows: at the minimum passes, below fails', () => {
     const p = pipeline({ extract: { minRows: 10 } });
-    expect(checkExtract(p, { rowCount: 10, schema })[0]).toMatchObject({ check: 'extract_min_rows', passed: true });
-    expect(checkExtract(p, { rowCount: 9, schema })[0]).toMatchObject({ passed: false, expected: '>= 10', actual: 9 });
+    expect(checkExtract(p, { rowCount: 10, schema, ...full })[0]).toMatchObject({ check: 'extract_min_rows', passed: true });
+    expect(checkExtract(p, { rowCount: 9, schema, ...full })[0]).toMatchObject({ passed: false, expected: '>= 10', actual: 9 });
+  });
+  it('minimum rows bound full reads only: a window read with no changes is not short (#14)', () => {
+    const p = pipeline({ extract: { minRows: 10 } });
+    const window = { mode: 'timestamp' as const, column: 'at', from: '2026-01-01T00:00:00.000000Z', to: '2026-01-01T00:00:00.000000Z', next: null };
+    const read = (kind: 'full' | 'window' | 'empty') => ({ kind, from: null, to: null, rows: 0, nullChangeColumnRows: null });
+    expect(checkExtract(p, { rowCount: 0, schema, window, read: read('window') })).toEqual([]);
+    expect(checkExtract(p, { rowCount: 0, schema, window, read: read('empty') })).toEqual([]);
+    // The first load of a timestamp pipeline is a full read: checked.
+    expect(checkExtract(p, { rowCount: 0, schema, window: { ...window, from: null }, read: read('full') })[0]).toMatchObject({ check: 'extract_min_rows', passed: false });
+    // A manifest of an older tidemark (no read record) is judged as it was: a window from a watermark is not full.
+    expect(checkExtract(p, { rowCount: 0, schema, window })).toEqual([]);
   });
   it('schema: names and types (case and spacing of type names ignored), `any` skips the type', () => {
-    expect(checkExtract(pipeline({ extract: { columns: { id: 'integer', name: 'any' } } }), { rowCount: 1, schema })[0]).toMatchObject({ passed: true });
-    expect(checkExtract(pipeline({ extract: { columns: { id: 'BIGINT', gone: 'any' } } }), { rowCount: 1, schema })[0]).toMatchObject({
+    expect(checkExtract(pipeline({ extract: { columns: { id: 'integer', name: 'any' } } }), { rowCount: 1, schema, ...full })[0]).toMatchObject({ passed: true });
+    expect(checkExtract(pipeline({ extract: { columns: { id: 'BIGINT', gone: 'any' } } }), { rowCount: 1, schema, ...full })[0]).toMatchObject({
       passed: false,
       actual: 'id is INTEGER, expected BIGINT; gone missing',
     });

@@ -1,0 +1,94 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { pipelineSchema } from '../../../shared/config/schema.js';
+import { hashRuleOf } from '../../../shared/storage/manifest.js';
+import type { HashRule } from '../../../shared/transform/row-hash.js';
+import { runTransform, type SnapshotOutput } from '../../../shared/transform/run-transform.js';
+import { duckExec, duckQuery } from '../../support/project.js';
+
+// Issue #14 points 2 and 9 on the real transform (DuckDB over Parquet): the number text does not
+// depend on a decimal's declared scale or the sign of zero, `trackedColumns: all` leaves out the
+// change column, and a target created under the old rule keeps it, so an upgrade opens nothing.
+const pipeline = pipelineSchema.parse({
+  name: 'prices',
+  source: { connection: 'SRC', table: 'app.prices', changeDetection: { mode: 'timestamp', column: 'modified_at' } },
+  key: ['id'],
+  target: { warehouse: 'WH', table: 'dw.prices', trackedColumns: 'all' },
+  validation: { rowCount: 'none' },
+});
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function parquet(dir: string, name: string, select: string): Promise<string> {
+  const file = join(dir, name);
+  await duckExec(join(dir, `${name}.duckdb`), `COPY (${select}) TO '${file}' (FORMAT parquet)`);
+  return file;
+}
+
+async function transform(dir: string, part: string, previous: SnapshotOutput | undefined, hashRule: HashRule | undefined, outName: string) {
+  const outDir = join(dir, outName);
+  mkdirSync(outDir);
+  const out = await runTransform({
+    pipeline,
+    parts: [part],
+    schema: [],
+    snapshot: previous?.file ? { layers: [{ file: previous.file, rows: previous.rows }], current: previous.current } : undefined,
+    fullRead: previous === undefined,
+    ...(hashRule ? { hashRule } : {}),
+    boundary: '2026-11-24T00:00:00.000Z',
+    sourceRowCount: null,
+    outDir,
+    duck: { memoryLimit: '256MB', threads: 1, tempDir: join(dir, 'spill') },
+  });
+  const ops = await duckQuery<{ id: number; _tm_op: string }>(join(dir, `${outName}-read.duckdb`), `SELECT id, _tm_op FROM read_parquet('${out.changesFile}') ORDER BY id`);
+  return { out, ops };
+}
+
+const FIRST = `SELECT * FROM (VALUES (1, CAST(1.50 AS DECIMAL(10,2)), CAST('0.0' AS DOUBLE), TIMESTAMP '2026-01-01 00:00:00'),
+  (2, CAST(7 AS DECIMAL(10,2)), CAST('2.5' AS DOUBLE), TIMESTAMP '2026-01-01 00:00:00')) t(id, price, score, modified_at)`;
+// The scale widened to 4, -0.0 for 0.0, and every row touched (a new modified_at).
+const TOUCHED = `SELECT * FROM (VALUES (1, CAST(1.5 AS DECIMAL(12,4)), CAST('-0.0' AS DOUBLE), TIMESTAMP '2026-01-02 00:00:00'),
+  (2, CAST(7 AS DECIMAL(12,4)), CAST('2.5' AS DOUBLE), TIMESTAMP '2026-01-02 00:00:00')) t(id, price, score, modified_at)`;
+
+describe('hash rule per target', () => {
+  it('a new target (rule 2): a wider scale, -0.0 and a touched change column open no version; a real change does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-hashrule-'));
+    dirs.push(dir);
+    const first = await transform(dir, await parquet(dir, 'p0.parquet', FIRST), undefined, undefined, 'r1');
+    expect(first.out.hashRule).toBe(2);
+    const second = await transform(dir, await parquet(dir, 'p1.parquet', TOUCHED), first.out.snapshot, 2, 'r2');
+    expect(second.out.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: 2 });
+    const changed = await parquet(dir, 'p2.parquet', TOUCHED.replace("CAST('2.5' AS DOUBLE)", "CAST('2.75' AS DOUBLE)"));
+    const third = await transform(dir, changed, first.out.snapshot, 2, 'r3');
+    expect(third.ops).toEqual([{ id: 2, _tm_op: 'update' }]);
+  });
+
+  it('a target created under rule 1 keeps rule 1 after the upgrade: the same rows open no version', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-hashrule-'));
+    dirs.push(dir);
+    // Rule 1 is the text of tidemark before #14: this is the snapshot an old tidemark wrote.
+    const old = await transform(dir, await parquet(dir, 'p0.parquet', FIRST), undefined, 1, 'r1');
+    expect(old.out.hashRule).toBe(1);
+    const same = `SELECT * FROM (VALUES (1, CAST(1.50 AS DECIMAL(10,2)), CAST('0.0' AS DOUBLE), TIMESTAMP '2026-01-01 00:00:00'),
+      (2, CAST(7 AS DECIMAL(10,2)), CAST('2.5' AS DOUBLE), TIMESTAMP '2026-01-01 00:00:00')) t(id, price, score, modified_at)`;
+    const kept = await transform(dir, await parquet(dir, 'p1.parquet', same), old.out.snapshot, 1, 'r2');
+    expect(kept.out.counts).toMatchObject({ updated: 0, unchanged: 2 });
+    expect(kept.out.hashRule).toBe(1);
+    // Why the rule is recorded: hashing the old snapshot's rows under rule 2 would version every key.
+    const switched = await transform(dir, await parquet(dir, 'p2.parquet', same), old.out.snapshot, 2, 'r3');
+    expect(switched.out.counts.updated).toBe(2);
+  });
+
+  it('the committed snapshot names the rule: recorded, 1 when absent (an older tidemark), none on a first load', () => {
+    const m = { kind: 'snapshot' as const, version: 1 as const, pipeline: 'p', runId: 'r', layers: [{ name: 'l', rows: 1, md5: '0'.repeat(32) }], current: 1, createdAt: '' };
+    expect(hashRuleOf(undefined)).toBeUndefined();
+    expect(hashRuleOf({ manifest: undefined })).toBe(1);
+    expect(hashRuleOf({ manifest: m })).toBe(1);
+    expect(hashRuleOf({ manifest: { ...m, hashRule: 2 } })).toBe(2);
+  });
+});

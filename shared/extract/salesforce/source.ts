@@ -6,7 +6,7 @@ import type { DuckSettings } from '../../transform/duckdb-session.js';
 import type { ColumnPlan } from '../column-plan.js';
 import { ParquetPartWriter } from '../row-writer.js';
 import { SOURCE_OP_COLUMN, type ExtractRequest, type ExtractResult, type ExtractWarning, type KeyStats, type Source } from '../source.js';
-import { completeWindow, planWindow, type WindowInput } from '../window.js';
+import { completeWindow, planWindow, readRecord, type WindowInput } from '../window.js';
 import { SalesforceClient, type SfConnectionConfig } from './client.js';
 import { countSoql, parseSoql, planSoql, type SoqlShape } from './soql.js';
 import { selectFields, sfColumnPlan, type SfDescribe } from './types.js';
@@ -219,6 +219,8 @@ export class SalesforceSource implements Source {
         // or a parsing slip fails row-count validation.
         sourceRowCount: req.countSource && !nothing ? serverCount : req.countSource ? 0 : null,
         schema: writer.schema(),
+        // What was read, as performed: a gap re-read is a full read, whatever was planned.
+        read: readRecord(fullRead ? 'full' : nothing ? 'empty' : 'window', window, null),
         ...(warnings.length ? { warnings } : {}),
       };
     } finally {

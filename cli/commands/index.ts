@@ -14,6 +14,7 @@ import { restoreCommand } from './restore.js';
 import { rollbackCommand } from './rollback.js';
 import { uiCommand } from './ui.js';
 import { initCommand } from './init.js';
+import { planCommand } from './plan.js';
 
 /** Every `tidemark <command>`; one file per command under cli/commands/. */
 export const commands: Record<string, Command> = {
@@ -32,4 +33,5 @@ export const commands: Record<string, Command> = {
   schema: schemaCommand,
   ui: uiCommand,
   init: initCommand,
+  plan: planCommand,
 };

@@ -9,6 +9,9 @@ import { loadProject } from '../../../shared/config/load.js';
 import { openLocalStack, runOnce } from '../../../shared/local/stack.js';
 import { defaultIntrospector } from '../../../shared/plan/introspect/factory.js';
 import { initProject, parseFrom, type InitOptions } from '../../../shared/plan/init.js';
+import { makePlan } from '../../../shared/plan/make-plan.js';
+import { planSchema } from '../../../shared/plan/model.js';
+import { renderMarkdown } from '../../../shared/plan/render.js';
 import { withAzurite } from '../../support/azurite.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, duckQuery } from '../../support/project.js';
@@ -111,6 +114,15 @@ describe('tidemark init', () => {
       ['products', 'full'],
     ]);
     expect(loadProject(dir).pipelines.size).toBe(2);
+    // plan renders for an init'ed project, with volumes read from the source.
+    const plan = await makePlan({ project: loadProject(dir), env: process.env, duck, runs: [], now: NOW });
+    expect(planSchema.parse(JSON.parse(JSON.stringify(plan)))).toEqual(plan);
+    expect(plan.scope.map((x) => [x.pipeline, x.records, x.changeDetection])).toEqual([
+      ['customers', 200, 'timestamp (updated_at)'],
+      ['products', 50, 'full'],
+    ]);
+    expect(plan.mapping[0]!.columns).toContainEqual({ source: 'updated_at', sourceType: 'TIMESTAMP WITH TIME ZONE', targetType: 'TIMESTAMP WITH TIME ZONE' });
+    expect(renderMarkdown(plan)).toContain('| shop.customers | customers | 200 | full then incremental | timestamp (updated_at) |');
     const runs = await runAll(dir, process.env);
     expect(runs.customers).toMatchObject({ status: 'succeeded', counts: { inserted: 200 } });
     expect(runs.products).toMatchObject({ status: 'succeeded', counts: { inserted: 50 } });

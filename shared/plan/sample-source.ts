@@ -1,6 +1,5 @@
-import { mkdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DuckSession, type DuckSettings } from '../transform/duckdb-session.js';
+import { freshDuckFile } from '../local/demo-source.js';
+import type { DuckSettings } from '../transform/duckdb-session.js';
 
 /**
  * The sample source `tidemark init` writes without --from: two small tables that show both
@@ -8,12 +7,8 @@ import { DuckSession, type DuckSettings } from '../transform/duckdb-session.js';
  * Deterministic, so the written pipelines and their first run are the same on every machine.
  */
 export async function writeSampleSource(file: string, duck: DuckSettings, at: string): Promise<void> {
-  rmSync(file, { force: true });
-  rmSync(`${file}.wal`, { force: true });
-  mkdirSync(dirname(file), { recursive: true });
-  const s = await DuckSession.open(file, duck);
+  const s = await freshDuckFile(file, duck);
   try {
-    await s.run(`SET TimeZone = 'UTC'`);
     await s.run('CREATE SCHEMA shop');
     await s.run(`CREATE TABLE shop.customers (customer_id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, email VARCHAR, city VARCHAR, updated_at TIMESTAMPTZ NOT NULL)`);
     await s.run(

@@ -24,7 +24,7 @@ export function renderMarkdown(p: MigrationPlan): string {
   out.push(`- Pipelines: ${p.summary.pipelines}`);
   out.push(`- Initial volume: ${n(p.summary.initialRecords)} records (source statistics)`);
   out.push(`- Daily volume: ${p.summary.dailyRecords === null ? 'no runs in the last 7 days' : `${n(p.summary.dailyRecords)} records/day (recent runs)`}`);
-  out.push(`- Estimated initial load: ${duration(p.estimate.seconds)}${p.estimate.rowsPerSecond ? ` at ${n(p.estimate.rowsPerSecond)} rows/s` : ''}; throughput from ${p.estimate.basis}`, '');
+  out.push(`- Estimated initial load: ${duration(p.estimate.seconds)}${p.estimate.rowsPerSecond ? ` at ${n(p.estimate.rowsPerSecond)} rows/s` : ''}; throughput: ${p.estimate.basis}`, '');
   out.push('## Scope', '');
   out.push(mdTable(['Object', 'Pipeline', 'Records', 'Load type', 'Change detection', 'Schedule', 'Priority'], p.scope.map((s) => [s.object, s.pipeline, n(s.records), s.loadType, s.changeDetection, s.schedule ?? 'on demand', `P${s.priority}`])), '');
   out.push('## Migration approach', '', '### Phase 1: initial load', '');

@@ -48,7 +48,7 @@ describe('migration plan', () => {
     const md = renderMarkdown(plan);
     for (const h of ['## Summary', '## Scope', '### Phase 1: initial load', '### Phase 2: incremental sync', '## Data mapping', '## Validation strategy', '## Rollback plan', '## Risks', '```mermaid']) expect(md).toContain(h);
     expect(md).toContain('| crm.contacts | crm_contacts | 200,000 | full then incremental | timestamp (ModifiedAt) | 0 5-59/15 * * * * | P1 |');
-    expect(md).toContain('Estimated initial load: 3 min at 2,000 rows/s; throughput from recent runs');
+    expect(md).toContain('Estimated initial load: 3 min at 2,000 rows/s; throughput: recent runs');
     const schema = JSON.parse(renderSchemas()['plan.schema.json']!) as { required: string[] };
     expect(schema.required).toEqual(expect.arrayContaining(['summary', 'scope', 'phases', 'mapping', 'validation', 'rollback', 'risks', 'estimate', 'mermaid']));
     expect(readFileSync(join(repo, 'schemas', 'plan.schema.json'), 'utf8')).toBe(renderSchemas()['plan.schema.json']);

@@ -13,6 +13,8 @@ import { queryCommand } from './query.js';
 import { restoreCommand } from './restore.js';
 import { rollbackCommand } from './rollback.js';
 import { uiCommand } from './ui.js';
+import { initCommand } from './init.js';
+import { planCommand } from './plan.js';
 
 /** Every `tidemark <command>`; one file per command under cli/commands/. */
 export const commands: Record<string, Command> = {
@@ -30,4 +32,6 @@ export const commands: Record<string, Command> = {
   dev: devCommand,
   schema: schemaCommand,
   ui: uiCommand,
+  init: initCommand,
+  plan: planCommand,
 };

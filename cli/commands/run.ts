@@ -1,7 +1,8 @@
 import { runOnce, type RunSummary } from '../../shared/local/stack.js';
+import { runDryRun } from './dry-run.js';
 import { EXIT, UsageError, parse, printJson, progress, table, withStack, type Command } from '../common.js';
 
-const usage = 'tidemark run <pipeline> [--project DIR] [--full] [--json]';
+const usage = 'tidemark run <pipeline> [--project DIR] [--full] [--dry-run] [--json]';
 
 export function printSummary(s: RunSummary): void {
   process.stdout.write(`${s.pipeline}  run ${s.runId}  ${s.status}\n`);
@@ -16,9 +17,10 @@ export const runCommand: Command = {
   summary: 'one whole run of a pipeline through the local host',
   usage,
   async run(argv) {
-    const { values, positionals } = parse(argv, { full: { type: 'boolean' } }, usage);
+    const { values, positionals } = parse(argv, { full: { type: 'boolean' }, 'dry-run': { type: 'boolean' } }, usage);
     const name = positionals[0];
     if (!name || positionals.length > 1) throw new UsageError(`name one pipeline\nusage: ${usage}`);
+    if (values['dry-run']) return runDryRun(values, name, values.full ? 'full' : 'incremental');
     const say = progress(values.json);
     return withStack(values, async (stack) => {
       say(`running ${name}${values.full ? ' (full)' : ''} …`);

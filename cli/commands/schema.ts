@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pipelineJsonSchema, projectJsonSchema } from '../../shared/config/json-schema.js';
+import { planJsonSchema } from '../../shared/plan/model.js';
 import { EXIT, parse, type Command } from '../common.js';
 
 const usage = 'tidemark schema [--out DIR]';
@@ -8,6 +9,7 @@ const usage = 'tidemark schema [--out DIR]';
 export const SCHEMA_FILES = {
   'tidemark.schema.json': projectJsonSchema,
   'pipeline.schema.json': pipelineJsonSchema,
+  'plan.schema.json': planJsonSchema,
 } as const;
 
 export function renderSchemas(): Record<string, string> {

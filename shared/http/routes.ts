@@ -1,4 +1,5 @@
 import { handleStartRun } from '../engine/http-api.js';
+import { handleDryRun } from '../engine/dry-run-http.js';
 import { openApiDocument } from './openapi.js';
 import { handleGetRun, handleListPipelines, handleListRuns } from './pipelines-api.js';
 import type { ApiRoute } from './route.js';
@@ -10,7 +11,10 @@ export const startRunRoute: ApiRoute = {
   methods: ['POST'],
   route: 'pipelines/{name}/runs',
   authLevel: 'function',
-  handle: (ctx, req) => handleStartRun(ctx, { pipeline: req.params.name ?? '', bodyText: req.bodyText, baseUrl: req.baseUrl }),
+  handle: (ctx, req) =>
+    req.query.get('dryRun') === 'true'
+      ? handleDryRun(ctx, { pipeline: req.params.name ?? '', query: req.query })
+      : handleStartRun(ctx, { pipeline: req.params.name ?? '', bodyText: req.bodyText, baseUrl: req.baseUrl }),
 };
 
 export const listPipelinesRoute: ApiRoute = {

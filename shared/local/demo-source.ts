@@ -2,6 +2,16 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuckSession, type DuckSettings } from '../transform/duckdb-session.js';
 
+/** A new, empty DuckDB file (any old one and its WAL removed), in UTC: where generated sources start. */
+export async function freshDuckFile(file: string, duck: DuckSettings): Promise<DuckSession> {
+  rmSync(file, { force: true });
+  rmSync(`${file}.wal`, { force: true });
+  mkdirSync(dirname(file), { recursive: true });
+  const s = await DuckSession.open(file, duck);
+  await s.run(`SET TimeZone = 'UTC'`);
+  return s;
+}
+
 export interface DemoSize {
   accounts: number;
   contacts: number;
@@ -15,12 +25,8 @@ export const DEFAULT_DEMO_SIZE: DemoSize = { accounts: 100_000, contacts: 200_00
  * pseudo-randomness, no RNG state), so the demo prints the same figures on every machine.
  */
 export async function generateDemoSource(file: string, size: DemoSize, duck: DuckSettings, at: string): Promise<void> {
-  rmSync(file, { force: true });
-  rmSync(`${file}.wal`, { force: true });
-  mkdirSync(dirname(file), { recursive: true });
-  const s = await DuckSession.open(file, duck);
+  const s = await freshDuckFile(file, duck);
   try {
-    await s.run(`SET TimeZone = 'UTC'`);
     await s.run('CREATE SCHEMA crm');
     await s.run(`CREATE TABLE crm.accounts AS
 SELECT i AS AccountId,

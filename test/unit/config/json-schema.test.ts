@@ -16,3 +16,29 @@ describe('JSON Schema for editors', () => {
     expect(schema.required).toEqual(expect.arrayContaining(['name', 'source', 'key', 'target']));
   });
 });
+
+/** Every property of every object in a JSON Schema, with the path it sits at. */
+function properties(node: unknown, path: string, out: Array<{ path: string; schema: Record<string, unknown> }>): void {
+  if (!node || typeof node !== 'object') return;
+  const n = node as Record<string, unknown>;
+  if (n.properties && typeof n.properties === 'object') {
+    for (const [k, v] of Object.entries(n.properties as Record<string, unknown>)) {
+      out.push({ path: `${path}.${k}`, schema: v as Record<string, unknown> });
+      properties(v, `${path}.${k}`, out);
+    }
+  }
+  for (const key of ['anyOf', 'oneOf', 'allOf']) if (Array.isArray(n[key])) (n[key] as unknown[]).forEach((v, i) => properties(v, `${path}[${i}]`, out));
+  for (const key of ['items', 'additionalProperties']) if (n[key] && typeof n[key] === 'object') properties(n[key], `${path}.${key}`, out);
+}
+
+describe('editor hover', () => {
+  it('every field of tidemark.yaml and of a pipeline file carries a description', () => {
+    for (const file of ['tidemark.schema.json', 'pipeline.schema.json']) {
+      const found: Array<{ path: string; schema: Record<string, unknown> }> = [];
+      properties(JSON.parse(renderSchemas()[file]!), file, found);
+      expect(found.length).toBeGreaterThan(file === 'pipeline.schema.json' ? 40 : 10);
+      const missing = found.filter((f) => typeof f.schema.description !== 'string' || f.schema.description.length < 8).map((f) => f.path);
+      expect(missing, `fields without a description in ${file}`).toEqual([]);
+    }
+  });
+});

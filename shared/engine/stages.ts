@@ -353,6 +353,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
               scd: p.target.scd,
               allowTypeWidening: p.target.allowTypeWidening,
               counts: manifest.counts,
+              commit: { baseRunId: manifest.baseRunId, runSeq: run.seq ?? null, readTo: manifest.window.next, snapshot: manifest.snapshot.name },
             },
             local,
             { container: CONTAINERS.changes, name: manifest.changes.name },
@@ -363,6 +364,13 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
             runId: run.runId,
           }),
       );
+      if (outcome === 'base-moved') {
+        // Nothing was applied: the changes were computed against a run that is no longer the
+        // pipeline's latest committed one, so applying them would double or lose versions.
+        throw new TerminalError(
+          `the warehouse's latest committed run of ${p.name} is no longer ${manifest.baseRunId ?? 'nothing'}, the run these changes were computed against; nothing was applied. Start a new run: it recomputes against the committed state`,
+        );
+      }
       ctx.log.log('info', `merge ${outcome}`, { pipeline: p.name, runId: run.runId });
       // The checkpoint advances only after the merge committed (DESIGN §5.4); a crash
       // between the two is healed by the redelivered message: merge no-op, then this.

@@ -52,7 +52,10 @@ export type Reconciled =
  */
 export async function reconcileCheckpoint(ctx: EngineContext, p: PipelineConfig): Promise<Reconciled> {
   const read = await readLedgerHead(ctx, p);
-  if (read === 'unsupported') return { kind: 'level' };
+  if (read === 'unsupported') {
+    // The merge's own check still refuses a stale base; only the automatic roll-forward is lost.
+    return { kind: 'unknown', reason: `the ${p.target.warehouse} warehouse offers no SQL access to read its ledger` };
+  }
   const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
   const headId = read.head?.run_id ?? null;
   if (headId === checkpoint.lastRunId) return { kind: 'level' };

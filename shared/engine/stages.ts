@@ -38,11 +38,10 @@ import type { WindowInput } from '../extract/window.js';
 import { awaitDependencies } from './dependencies.js';
 import { onRunEnded } from './run-events.js';
 import { telemetryOf } from '../telemetry/telemetry.js';
+import { stageClaimTtlMs } from './stage-timeout.js';
 
 export type StageOutcome = 'done' | 'skipped' | 'failed';
 
-/** Matches the local host's default processing timeout: a dead invocation's claim lapses with its message. */
-const DEFAULT_STAGE_CLAIM_MS = 10 * 60_000;
 
 /**
  * Runs one stage of one run with the error mapping every trigger shares: a TerminalError
@@ -52,7 +51,7 @@ const DEFAULT_STAGE_CLAIM_MS = 10 * 60_000;
 export async function runStage(
   ctx: EngineContext,
   stage: RunStage,
-  ref: { pipeline: string; runId: string },
+  ref: { pipeline: string; runId: string; partition?: number },
   fn: (run: RunRecord) => Promise<StageOutcome>,
 ): Promise<StageOutcome> {
   const log = ctx.log.child({ pipeline: ref.pipeline, runId: ref.runId, stage });
@@ -66,7 +65,10 @@ export async function runStage(
     return 'skipped';
   }
   const started = Date.now();
-  const claim = await claimStage(ctx.tables, { pipeline: ref.pipeline, runId: ref.runId, stage, ttlMs: ctx.stageClaimTtlMs ?? DEFAULT_STAGE_CLAIM_MS });
+  // One claim per unit of work: each partition of a partitioned extract is its own unit, so
+  // partitions of one run proceed in parallel while a duplicate of the same unit waits.
+  const unit = ref.partition === undefined ? stage : `${stage}-p${ref.partition}`;
+  const claim = await claimStage(ctx.tables, { pipeline: ref.pipeline, runId: ref.runId, stage: unit, ttlMs: ctx.stageClaimTtlMs ?? stageClaimTtlMs(ctx.env) });
   try {
     await renewLease(ctx.tables, ref.pipeline, ref.runId, ctx.now(), ctx.leaseTtlMs);
     const outcome = await fn(run);

@@ -11,7 +11,8 @@ import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } f
  *  - transactionalDdl false: "Use transactions in a SQL pool in Azure Synapse" lists the
  *    limitations; DDL such as CREATE TABLE is not allowed inside a user-defined transaction.
  *    The same page: the default isolation is READ UNCOMMITTED, so the run ledger check is
- *    repeated inside the merge transaction and the pipeline lease keeps merges one at a time.
+ *    repeated inside the merge transaction, after a write lock on the pipeline's ledger rows,
+ *    and the commit check does not rely on the NOT ENFORCED key (synapseCommitGuard).
  *  - merge true but unused: MERGE exists in the dedicated pool ("MERGE (Transact-SQL)",
  *    applies to dedicated SQL pool; Azure update "Generally available: MERGE command for Azure
  *    Synapse Analytics", Oct 2022), but its NOT MATCHED BY TARGET branch needs a

@@ -197,7 +197,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
       TIDEMARK_BLOB_CACHE_MB: '2048'
       TIDEMARK_RUN_FILES_KEEP_DAYS: '7'
       TIDEMARK_LEASE_MINUTES: string(leaseMinutes)
-      TIDEMARK_STAGE_CLAIM_SECONDS: '600'
+      // The same as host.json: the stage claim (shared/engine/stage-timeout.ts) is derived from it.
+      AzureFunctionsJobHost__functionTimeout: '00:30:00'
       TIDEMARK_DEPENDENCY_POLL_SECONDS: string(dependencyPollSeconds)
       TIDEMARK_WEBHOOK_RETRY_DELAY_MS: string(webhookRetryDelayMs)
     },

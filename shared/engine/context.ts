@@ -1,4 +1,5 @@
 import { tmpdir } from 'node:os';
+import { stageClaimTtlMs } from './stage-timeout.js';
 import { join } from 'node:path';
 import type { ResolvedProject } from '../config/load.js';
 import type { ConnectionConfig, PipelineConfig, WarehouseConfig } from '../config/schema.js';
@@ -30,7 +31,7 @@ export interface EngineContext {
   env: NodeJS.ProcessEnv;
   /** How long a run may hold its pipeline's lease before it counts as stuck. */
   leaseTtlMs: number;
-  /** How long one delivery of a stage holds its claim before a redelivery may take over (stage-claims.ts). */
+  /** How long one delivery of a stage holds its claim before a redelivery may take over (stage-claims.ts; derived from functionTimeout, stage-timeout.ts). */
   stageClaimTtlMs?: number;
   sourceFor: SourceFactory;
   warehouseFor: WarehouseFactory;
@@ -76,7 +77,7 @@ export function createContext(o: ContextOptions): EngineContext {
     log: o.log ?? silentLogger,
     env,
     leaseTtlMs: Number(env.TIDEMARK_LEASE_MINUTES ?? 60) * 60_000,
-    stageClaimTtlMs: Number(env.TIDEMARK_STAGE_CLAIM_SECONDS ?? 600) * 1000,
+    stageClaimTtlMs: stageClaimTtlMs(env),
     sourceFor: o.sourceFor,
     warehouseFor: o.warehouseFor,
     telemetry: o.telemetry ?? noopTelemetry,

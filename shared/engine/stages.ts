@@ -40,11 +40,10 @@ import type { WindowInput } from '../extract/window.js';
 import { awaitDependencies } from './dependencies.js';
 import { onRunEnded } from './run-events.js';
 import { telemetryOf } from '../telemetry/telemetry.js';
+import { stageClaimTtlMs } from './stage-timeout.js';
 
 export type StageOutcome = 'done' | 'skipped' | 'failed';
 
-/** Matches the local host's default processing timeout: a dead invocation's claim lapses with its message. */
-const DEFAULT_STAGE_CLAIM_MS = 10 * 60_000;
 
 /**
  * Runs one stage of one run with the error mapping every trigger shares: a TerminalError
@@ -54,7 +53,7 @@ const DEFAULT_STAGE_CLAIM_MS = 10 * 60_000;
 export async function runStage(
   ctx: EngineContext,
   stage: RunStage,
-  ref: { pipeline: string; runId: string },
+  ref: { pipeline: string; runId: string; partition?: number },
   fn: (run: RunRecord) => Promise<StageOutcome>,
 ): Promise<StageOutcome> {
   const log = ctx.log.child({ pipeline: ref.pipeline, runId: ref.runId, stage });
@@ -68,7 +67,10 @@ export async function runStage(
     return 'skipped';
   }
   const started = Date.now();
-  const claim = await claimStage(ctx.tables, { pipeline: ref.pipeline, runId: ref.runId, stage, ttlMs: ctx.stageClaimTtlMs ?? DEFAULT_STAGE_CLAIM_MS });
+  // One claim per unit of work: each partition of a partitioned extract is its own unit, so
+  // partitions of one run proceed in parallel while a duplicate of the same unit waits.
+  const unit = ref.partition === undefined ? stage : `${stage}-p${ref.partition}`;
+  const claim = await claimStage(ctx.tables, { pipeline: ref.pipeline, runId: ref.runId, stage: unit, ttlMs: ctx.stageClaimTtlMs ?? stageClaimTtlMs(ctx.env) });
   try {
     await renewLease(ctx.tables, ref.pipeline, ref.runId, ctx.now(), ctx.leaseTtlMs);
     const outcome = await fn(run);
@@ -360,6 +362,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
               scd: p.target.scd,
               allowTypeWidening: p.target.allowTypeWidening,
               counts: manifest.counts,
+              commit: { baseRunId: manifest.baseRunId, runSeq: run.seq ?? null, readTo: manifest.window.next, snapshot: manifest.snapshot.name },
             },
             local,
             { container: CONTAINERS.changes, name: manifest.changes.name },
@@ -370,6 +373,13 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
             runId: run.runId,
           }),
       );
+      if (outcome === 'base-moved') {
+        // Nothing was applied: the changes were computed against a run that is no longer the
+        // pipeline's latest committed one, so applying them would double or lose versions.
+        throw new TerminalError(
+          `the warehouse's latest committed run of ${p.name} is no longer ${manifest.baseRunId ?? 'nothing'}, the run these changes were computed against; nothing was applied. Start a new run: it recomputes against the committed state`,
+        );
+      }
       ctx.log.log('info', `merge ${outcome}`, { pipeline: p.name, runId: run.runId });
       // The checkpoint advances only after the merge committed (DESIGN §5.4); a crash
       // between the two is healed by the redelivered message: merge no-op, then this.

@@ -8,6 +8,8 @@ import type { EngineContext } from './context.js';
 import { newRunId } from './run-id.js';
 import { dependencyFields } from './dependencies.js';
 import { emitRunStarted, onRunEnded } from './run-events.js';
+import { isCommitted, reconcileCheckpoint } from './commit-protocol.js';
+import { nextRunSeq } from '../state/run-sequence.js';
 
 export interface StartRunRequest {
   pipeline: string;
@@ -41,10 +43,26 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
       return r === undefined || !isTerminalStatus(r.status);
     },
     onStale: async (id) => {
+      if (await isCommitted(ctx, pipeline, id)) {
+        // Its merge committed: failing it would leave the checkpoint behind the warehouse, and
+        // the next run would compute the same changes again. Finish it instead.
+        ctx.log.log('warn', 'run lease expired after its merge committed; completing the run', { pipeline: pipeline.name, runId: id });
+        await completeCommittedRun(ctx, pipeline.name, id);
+        return;
+      }
       ctx.log.log('warn', 'run lease expired; marking the stuck run failed', { pipeline: pipeline.name, runId: id });
       await failRun(ctx, pipeline.name, id, `lease expired after ${Math.round(ctx.leaseTtlMs / 60000)} min: the run was stuck and is abandoned`);
     },
   });
+  let seq: number;
+  try {
+    // The checkpoint is a cache of the warehouse ledger: level it before this run reads it.
+    await reconcileCheckpoint(ctx, pipeline);
+    seq = await nextRunSeq(ctx.tables, pipeline.name);
+  } catch (err) {
+    await releaseLease(ctx.tables, pipeline.name, runId).catch(() => undefined);
+    throw err;
+  }
   const waits = await dependencyFields(ctx, pipeline, req.mode ?? 'incremental', now);
   const record = newRunRecord({
     pipeline: pipeline.name,
@@ -54,6 +72,7 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
     now,
     ...(req.backfill ? { backfill: req.backfill } : {}),
   });
+  record.seq = seq;
   Object.assign(record, waits, req.backfillRemaining?.length ? { backfillRemaining: req.backfillRemaining } : {});
   try {
     await ctx.tables.insert(TABLES.runs, record);
@@ -66,6 +85,17 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
   ctx.log.log('info', 'run started', { pipeline: pipeline.name, runId, trigger: req.trigger, mode: record.mode });
   emitRunStarted(ctx, record);
   return record;
+}
+
+/**
+ * Finishes a run whose merge is in the warehouse ledger: the checkpoint is rolled forward to it
+ * and its validation runs here, which records its outcome and releases its lease.
+ */
+export async function completeCommittedRun(ctx: EngineContext, pipeline: string, runId: string): Promise<void> {
+  await reconcileCheckpoint(ctx, getPipeline(ctx.project, pipeline));
+  // Imported here: stages.ts imports this module for failRun.
+  const { validateStage } = await import('./stages.js');
+  await validateStage(ctx, { pipeline, runId });
 }
 
 /** Marks a run failed (unless it already ended) and releases the pipeline for the next run. */

@@ -1,4 +1,5 @@
 import type { QueueServiceClient } from '@azure/storage-queue';
+import { functionTimeoutMs } from '../engine/stage-timeout.js';
 import { errorMessage, isTerminal } from '../errors.js';
 import type { EngineContext } from '../engine/context.js';
 import { parseStageMessage, stageMessageSchema } from '../engine/messages.js';
@@ -49,7 +50,8 @@ export class LocalHost {
   ) {
     this.maxDequeueCount = o.maxDequeueCount ?? 5;
     this.retryDelaySeconds = o.retryDelaySeconds ?? 1;
-    this.processingTimeoutSeconds = o.processingTimeoutSeconds ?? 600;
+    // As long as an invocation may run in Azure (functionTimeout), like the stage claim.
+    this.processingTimeoutSeconds = o.processingTimeoutSeconds ?? Math.ceil(functionTimeoutMs(process.env) / 1000);
     this.idlePollMs = o.idlePollMs ?? 100;
   }
 

@@ -29,7 +29,9 @@ export interface Dialect {
   /** Statements run before the merge transaction (schema, target, ledger, new columns). */
   ensureTarget(plan: MergePlan, existing: readonly ExistingColumn[] | undefined): Statement[];
   /** Returns a row when the run is already in the ledger. */
-  ledgerCheck(plan: MergePlan): Statement;
+  ledgerCheck(plan: Pick<MergePlan, 'pipeline' | 'runId' | 'target'>): Statement;
+  /** The pipeline's latest committed run in the ledger (columns run_id, base_run_id, run_seq, read_to, snapshot); no row when none. */
+  ledgerHead(target: QualifiedName, pipeline: string): Statement;
   /** The SCD2 / SCD1 steps and the ledger insert, in order, inside one transaction. */
   mergeSteps(plan: MergePlan): Statement[];
   /** Lists the target's columns (name, type); no rows when the table is absent. */

@@ -50,6 +50,24 @@ export interface MergePlan {
   /** target.allowTypeWidening: a column may move to a wider type instead of failing the run. */
   allowTypeWidening?: boolean;
   counts: { inserted: number; updated: number; deleted: number; type1: number };
+  /** What the ledger row records beside the counts: the commit point of the run (DESIGN §5.3). */
+  commit: LedgerCommit;
+}
+
+/**
+ * The run's commit as the warehouse ledger records it, in the merge transaction. The ledger is
+ * the source of truth for "what is committed"; the Table Storage checkpoint is a cache rolled
+ * forward from it (shared/engine/commit-protocol.ts).
+ */
+export interface LedgerCommit {
+  /** The committed run this run's changes were computed against (null: the first load). */
+  baseRunId: string | null;
+  /** The run's per-pipeline sequence number (null for runs started before sequence numbers). */
+  runSeq: number | null;
+  /** What the extract read up to: the watermark / LSN / version the next run continues from. */
+  readTo: string | null;
+  /** The snapshot manifest this run produced (blob name in `state`). */
+  snapshot: string;
 }
 
 /** Parses a DuckDB type name (what DESCRIBE prints) into the logical type every dialect maps. */

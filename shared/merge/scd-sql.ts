@@ -27,26 +27,77 @@ export function ledgerName(plan: Pick<MergePlan, 'target'>): QualifiedName {
   return plan.target.schema ? { schema: plan.target.schema, name: LEDGER_TABLE } : { name: LEDGER_TABLE };
 }
 
-export function renderLedgerCheck(s: SqlStyle, plan: MergePlan): Statement {
+export function renderLedgerCheck(s: SqlStyle, plan: Pick<MergePlan, 'pipeline' | 'runId' | 'target'>): Statement {
   return {
     sql: `SELECT 1 AS present FROM ${s.qualify(ledgerName(plan))} WHERE ${s.q('pipeline')} = ${s.param(1)} AND ${s.q('run_id')} = ${s.param(2)}`,
     parameters: [plan.pipeline, plan.runId],
   };
 }
 
+/**
+ * Ledger columns of the commit protocol, added to ledgers created before it (nullable, so
+ * ALTER … ADD works in place). `base_run_id` holds '' for a first load rather than NULL so
+ * that a unique index on (pipeline, base_run_id) lets one run at most commit on a given base:
+ * NULLs never collide in a unique index.
+ */
+export const LEDGER_COMMIT_COLUMNS = [
+  ['run_seq', 'bigint'],
+  ['base_run_id', 'text'],
+  ['read_to', 'text'],
+  ['snapshot', 'text'],
+] as const;
+
+/**
+ * Brings an existing ledger up to the commit protocol, for engines with ADD COLUMN IF NOT
+ * EXISTS and unique indexes (DuckDB, PostgreSQL): the index is what makes two commits on one
+ * base impossible, also between concurrent transactions (the second fails at insert or commit).
+ */
+export function renderLedgerUpgrade(s: SqlStyle, plan: Pick<MergePlan, 'target'>, typeName: (t: 'bigint' | 'text') => string): Statement[] {
+  const L = s.qualify(ledgerName(plan));
+  return [
+    ...LEDGER_COMMIT_COLUMNS.map(([c, t]) => ({ sql: `ALTER TABLE ${L} ADD COLUMN IF NOT EXISTS ${s.q(c)} ${typeName(t)}`, parameters: [] })),
+    { sql: `CREATE UNIQUE INDEX IF NOT EXISTS ${s.q('_tm_ledger_one_per_base')} ON ${L} (${s.q('pipeline')}, ${s.q('base_run_id')})`, parameters: [] },
+  ];
+}
+
+/** '' stands for "no base" in the ledger (see LEDGER_COMMIT_COLUMNS). */
+export const baseKey = (baseRunId: string | null): string => baseRunId ?? '';
+
 export function renderLedgerInsert(s: SqlStyle, plan: MergePlan): Statement {
-  const cols = ['pipeline', 'run_id', 'target_table', 'boundary', 'inserted', 'updated', 'deleted', 'committed_at'];
+  const cols = ['pipeline', 'run_id', 'target_table', 'boundary', 'inserted', 'updated', 'deleted', 'run_seq', 'base_run_id', 'read_to', 'snapshot', 'committed_at'];
   return {
-    sql: `INSERT INTO ${s.qualify(ledgerName(plan))} (${cols.map(s.q).join(', ')}) VALUES (${s.param(1)}, ${s.param(2)}, ${s.param(3)}, CAST(${s.param(4)} AS TIMESTAMP), ${s.param(5)}, ${s.param(6)}, ${s.param(7)}, CURRENT_TIMESTAMP)`,
-    parameters: [
-      plan.pipeline,
-      plan.runId,
-      plan.target.schema ? `${plan.target.schema}.${plan.target.name}` : plan.target.name,
-      plan.boundary.replace('T', ' ').replace('Z', ''),
-      plan.counts.inserted,
-      plan.counts.updated,
-      plan.counts.deleted,
-    ],
+    sql: `INSERT INTO ${s.qualify(ledgerName(plan))} (${cols.map(s.q).join(', ')}) VALUES (${s.param(1)}, ${s.param(2)}, ${s.param(3)}, CAST(${s.param(4)} AS TIMESTAMP), ${s.param(5)}, ${s.param(6)}, ${s.param(7)}, ${s.param(8)}, ${s.param(9)}, ${s.param(10)}, ${s.param(11)}, CURRENT_TIMESTAMP)`,
+    parameters: ledgerInsertParameters(plan),
+  };
+}
+
+/** Bound values of the ledger insert, in column order; shared by every dialect. */
+export function ledgerInsertParameters(plan: MergePlan): Statement['parameters'] {
+  return [
+    plan.pipeline,
+    plan.runId,
+    plan.target.schema ? `${plan.target.schema}.${plan.target.name}` : plan.target.name,
+    plan.boundary.replace('T', ' ').replace('Z', ''),
+    plan.counts.inserted,
+    plan.counts.updated,
+    plan.counts.deleted,
+    plan.commit.runSeq,
+    baseKey(plan.commit.baseRunId),
+    plan.commit.readTo,
+    plan.commit.snapshot,
+  ];
+}
+
+/**
+ * The latest committed run of the pipeline: the highest run sequence number, then the latest
+ * commit time (ledger rows written before sequence numbers existed have none). `limit` renders
+ * the dialect's row limit around the select list.
+ */
+export function renderLedgerHead(s: SqlStyle, target: QualifiedName, pipeline: string, limit: { top: string; tail: string }): Statement {
+  const q = s.q;
+  return {
+    sql: `SELECT ${limit.top}${q('run_id')} AS run_id, ${q('base_run_id')} AS base_run_id, ${q('run_seq')} AS run_seq, ${q('read_to')} AS read_to, ${q('snapshot')} AS snapshot FROM ${s.qualify(ledgerName({ target }))} WHERE ${q('pipeline')} = ${s.param(1)} ORDER BY COALESCE(${q('run_seq')}, -1) DESC, ${q('committed_at')} DESC${limit.tail}`,
+    parameters: [pipeline],
   };
 }
 

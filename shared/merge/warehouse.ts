@@ -8,7 +8,25 @@ export interface BlobRef {
   name: string;
 }
 
-export type MergeOutcome = 'merged' | 'already-merged';
+/**
+ * `base-moved`: inside the merge transaction the pipeline's latest committed run was not the
+ * run this one was computed against, so nothing was applied (the changes would be stale).
+ */
+export type MergeOutcome = 'merged' | 'already-merged' | 'base-moved';
+
+/** The ledger head as the dialects' ledgerHead statement returns it. */
+export interface LedgerHead {
+  run_id: string;
+  base_run_id: string | null;
+  run_seq: number | bigint | string | null;
+  read_to: string | null;
+  snapshot: string | null;
+}
+
+/** True when the head the transaction sees is not the plan's base: the commit must not happen. */
+export function baseMoved(head: Pick<LedgerHead, 'run_id'> | undefined, plan: Pick<MergePlan, 'commit'>): boolean {
+  return (head?.run_id ?? null) !== plan.commit.baseRunId;
+}
 
 /**
  * A warehouse: a dialect plus a driver. The merge plan is rendered by the dialect; the driver

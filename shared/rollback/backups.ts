@@ -12,7 +12,7 @@ import type { TableEntity } from '../storage/ports.js';
 import { RefusedError } from './refused.js';
 import { backupTableName, renderBackup, renderDropBackup, renderLedgerRows, renderRestore } from './sql.js';
 import { rollbackStyleFor } from './styles.js';
-import { warehouseSql, withMaintenanceLease } from './undo-runs.js';
+import { newestFirst, warehouseSql, withMaintenanceLease } from './undo-runs.js';
 
 export interface BackupRecord extends TableEntity {
   pipeline: string;
@@ -124,12 +124,16 @@ export async function restoreBackup(ctx: EngineContext, req: { pipeline: string;
       const cols = await warehouse.describe(bk);
       if (cols.length === 0) throw new RefusedError(`restore refused: the backup table ${b.table} is gone from the warehouse`);
       const ledger = (await sql.query<{ run_id: string }>(renderLedgerRows(style, target, p.name))).map((r) => r.run_id);
-      dropRunIds = ledger.filter((id) => b.baseRunId === null || id > b.baseRunId);
+      const at = b.baseRunId === null ? -1 : ledger.indexOf(b.baseRunId);
+      const kept = new Set(b.baseRunId === null ? [] : checkpoint.history.slice(0, checkpoint.history.findIndex((h) => h.runId === b.baseRunId) + 1).map((h) => h.runId));
+      dropRunIds = at >= 0 || b.baseRunId === null ? ledger.slice(at + 1) : ledger.filter((id) => !kept.has(id));
       await sql.transaction(renderRestore(style, { target, backup: bk, columns: cols.map((c) => c.name), pipeline: p.name, dropRunIds }));
     } finally {
       await warehouse.close();
     }
-    const undone = [...new Set([...checkpoint.history.map((h) => h.runId).filter((id) => b.baseRunId === null || id > b.baseRunId), ...dropRunIds])].sort().reverse();
+    const history = checkpoint.history.map((h) => h.runId);
+    const newerCommitted = b.baseRunId === null ? history : history.slice(history.indexOf(b.baseRunId) + 1);
+    const undone = newestFirst(history, dropRunIds, new Set([...newerCommitted, ...dropRunIds]));
     const next = await rewindCheckpoint(ctx.tables, p.name, b.baseRunId, ctx.now());
     const at = ctx.now().toISOString();
     for (const id of undone) {

@@ -51,10 +51,15 @@ export function renderUndoRun(s: RollbackStyle, u: UndoRunInput): Statement[] {
   ];
 }
 
-/** Ledger rows of a pipeline, oldest first: which runs the warehouse holds. */
+/**
+ * Ledger rows of a pipeline in commit order, oldest first: which runs the warehouse holds. Commit
+ * order, not run-id text: two ids of the same second sort by their random suffix. Merges of one
+ * pipeline commit one after the other (each on top of the previous, checked in its
+ * transaction), so the commit time orders them.
+ */
 export function renderLedgerRows(s: RollbackStyle, target: QualifiedName, pipeline: string): Statement {
   return {
-    sql: `SELECT ${s.q('run_id')} FROM ${s.qualify(ledgerName({ target }))} WHERE ${s.q('pipeline')} = ${s.param(1)} ORDER BY ${s.q('run_id')}`,
+    sql: `SELECT ${s.q('run_id')} FROM ${s.qualify(ledgerName({ target }))} WHERE ${s.q('pipeline')} = ${s.param(1)} ORDER BY ${s.q('committed_at')}, ${s.q('run_id')}`,
     parameters: [pipeline],
   };
 }

@@ -93,8 +93,10 @@ export async function rollbackPipeline(ctx: EngineContext, req: RollbackRequest)
       const ledger = await ledgerRunIds(sql, style, target, p.name);
       // Runs the warehouse holds beyond the target: the committed ones, and any that merged
       // without reaching the checkpoint (a crash between the two) — undone as well.
-      const inWarehouse = ledger.filter((id) => id > req.toRunId);
-      toUndo = [...new Set([...newerCommitted, ...inWarehouse])].sort().reverse();
+      const at = ledger.indexOf(req.toRunId);
+      const kept = new Set(checkpoint.history.slice(0, idx + 1).map((h) => h.runId));
+      const inWarehouse = at >= 0 ? ledger.slice(at + 1) : ledger.filter((id) => !kept.has(id));
+      toUndo = newestFirst(checkpoint.history.map((h) => h.runId), ledger, new Set([...newerCommitted, ...inWarehouse]));
       if (toUndo.length === 0) return { pipeline: p.name, toRunId: req.toRunId, undone: [] };
 
       const records = new Map<string, RunRecord>();
@@ -126,6 +128,16 @@ export async function rollbackPipeline(ctx: EngineContext, req: RollbackRequest)
     ctx.log.log('warn', `rolled back to ${req.toRunId}`, { pipeline: p.name, undone });
     return { pipeline: p.name, toRunId: req.toRunId, undone };
   });
+}
+
+/**
+ * The runs to undo, newest first, in commit order: the checkpoint's history, then ledger rows
+ * it does not have (merged, checkpoint write lost: the newest of all).
+ */
+export function newestFirst(history: readonly string[], ledger: readonly string[], undo: ReadonlySet<string>): string[] {
+  const order = [...history];
+  for (const id of ledger) if (!order.includes(id)) order.push(id);
+  return order.filter((id) => undo.has(id)).reverse();
 }
 
 async function ledgerRunIds(sql: WarehouseSql, style: ReturnType<typeof rollbackStyleFor>, target: ReturnType<typeof splitQualified>, pipeline: string): Promise<string[]> {

@@ -19,6 +19,8 @@ export function isTerminalStatus(s: RunStatus): boolean {
 export interface RunRecord extends TableEntity {
   pipeline: string;
   runId: string;
+  /** Per-pipeline run order, assigned at start (state/run-sequence.ts); absent on runs started before it existed. */
+  seq?: number;
   trigger: RunTrigger;
   mode: RunMode;
   status: RunStatus;

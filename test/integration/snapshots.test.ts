@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalStack, runOnce, type LocalStack } from '../../shared/local/stack.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
 import { rollbackPipeline } from '../../shared/rollback/undo-runs.js';
-import { readCheckpoint, type Checkpoint } from '../../shared/state/checkpoints.js';
+import { readCheckpoint } from '../../shared/state/checkpoints.js';
 import { dailyHousekeeping } from '../../shared/engine/housekeeping.js';
 import { CONTAINERS, TABLES } from '../../shared/storage/layout.js';
 import { snapshotManifestSchema, type SnapshotManifest } from '../../shared/storage/manifest.js';
@@ -176,11 +176,13 @@ describe('layered snapshots on Azurite', () => {
       await source(`update crm.accounts set city = 'h${i}' where id = ${100 + i}`);
       expect((await run(a)).status).toBe('succeeded');
     }
-    const stored = await a.ctx.tables.get<Checkpoint>(TABLES.checkpoints, 'accounts', 'checkpoint');
-    const history = stored!.entity.history;
-    // As if the history limit had dropped all but the last two runs.
-    const kept = history.slice(-2);
-    await a.ctx.tables.replace(TABLES.checkpoints, { ...stored!.entity, history: kept }, stored!.etag);
+    const { checkpoint } = await readCheckpoint(a.ctx.tables, 'accounts');
+    // As if the history limit had dropped all but the last two runs (one row per committed run).
+    const kept = checkpoint.history.slice(-2);
+    for (const row of await a.ctx.tables.list<{ partitionKey: string; rowKey: string; position: number }>(TABLES.checkpoints, 'accounts')) {
+      if (row.rowKey.startsWith('history-') && row.position < checkpoint.position - 1) await a.ctx.tables.delete(TABLES.checkpoints, 'accounts', row.rowKey);
+    }
+    expect((await readCheckpoint(a.ctx.tables, 'accounts')).checkpoint.history).toEqual(kept);
     const needed = new Set<string>();
     for (const h of kept) {
       needed.add(h.snapshot!);

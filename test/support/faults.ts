@@ -175,6 +175,7 @@ export function faultyWarehouseFor(inner: WarehouseFactory, plan: FaultPlan): Wa
       currentRowCount: (t) => w.currentRowCount(t),
       checksum: (t, c, k, s) => w.checksum(t, c, k, s),
       asOf: (t, c, a) => w.asOf(t, c, a),
+      ...(w.sql ? { sql: w.sql } : {}),
       close: () => w.close(),
     };
     return wrapped;

@@ -1,7 +1,7 @@
 import type { QualifiedName } from '../../config/identifiers.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
-import { ledgerName, renderLedgerCheck, renderLedgerInsert, renderScdSteps, type SqlStyle } from '../scd-sql.js';
+import { ledgerName, renderLedgerCheck, renderLedgerHead, renderLedgerInsert, renderLedgerUpgrade, renderScdSteps, type SqlStyle } from '../scd-sql.js';
 import { assertIdentifierLengths, scdColumnDefs, planTargetChanges, widensBy } from '../target.js';
 
 /**
@@ -94,10 +94,13 @@ export const duckdbDialect: Dialect = {
       sql: `CREATE TABLE IF NOT EXISTS ${duckStyle.qualify(ledgerName(plan))} (${quote('pipeline')} VARCHAR NOT NULL, ${quote('run_id')} VARCHAR NOT NULL, ${quote('target_table')} VARCHAR NOT NULL, ${quote('boundary')} TIMESTAMP NOT NULL, ${quote('inserted')} BIGINT, ${quote('updated')} BIGINT, ${quote('deleted')} BIGINT, ${quote('committed_at')} TIMESTAMP, PRIMARY KEY (${quote('pipeline')}, ${quote('run_id')}))`,
       parameters: [],
     });
+    out.push(...renderLedgerUpgrade(duckStyle, plan, (t) => (t === 'bigint' ? 'BIGINT' : 'VARCHAR')));
     return out;
   },
 
   ledgerCheck: (plan) => renderLedgerCheck(duckStyle, plan),
+
+  ledgerHead: (target, pipeline) => renderLedgerHead(duckStyle, target, pipeline, { top: '', tail: ' LIMIT 1' }),
 
   mergeSteps: (plan) => [...renderScdSteps(duckStyle, plan), renderLedgerInsert(duckStyle, plan)],
 

@@ -6,10 +6,13 @@ import { checksumSql } from '../../transform/classify.js';
 import { DuckSession, duckLiteral, type DuckSettings, type Statement } from '../../transform/duckdb-session.js';
 import type { ExistingColumn } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
-import type { MergeOutcome, Warehouse, WarehouseSql } from '../warehouse.js';
+import { baseMoved, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
 import { duckdbDialect, duckStyle } from './dialect.js';
 
 const STAGE: QualifiedName = { name: '_tm_stage' };
+
+/** Thrown inside the transaction to roll it back when the commit check fails. */
+class BaseMoved extends Error {}
 
 /**
  * Runs one statement of the merge transaction. A port so that the reliability suite can fail
@@ -76,12 +79,19 @@ export class DuckDbWarehouse implements Warehouse {
           // Checked again inside the transaction: a concurrent duplicate delivery that
           // committed first makes this one a no-op instead of a double apply.
           if ((await s.rows(check.sql, check.parameters)).length > 0) return 'already-merged' as const;
+          // The commit check: applied only on top of the run it was computed against. A
+          // concurrent commit on the same base is stopped by the ledger's unique index.
+          const head = this.dialect.ledgerHead(plan.target, plan.pipeline);
+          if (baseMoved((await s.rows<LedgerHead>(head.sql, head.parameters))[0], plan)) throw new BaseMoved();
           for (const st of this.dialect.mergeSteps(plan)) await this.execute(s, st);
           return 'merged' as const;
         });
       } catch (err) {
+        if (err instanceof BaseMoved) return 'base-moved';
         const msg = (err as Error).message;
-        if (/Constraint Error.*_tm_ledger|duplicate key/i.test(msg)) return 'already-merged';
+        if (/Constraint Error|duplicate key|constraint violation/i.test(msg)) {
+          return (await s.rows(check.sql, check.parameters)).length > 0 ? 'already-merged' : 'base-moved';
+        }
         if (/Conversion Error|Binder Error|Catalog Error/.test(msg)) {
           throw new TerminalError(`merge into ${duckStyle.qualify(plan.target)} failed: ${msg}`, { cause: err });
         }

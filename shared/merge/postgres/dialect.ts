@@ -1,7 +1,7 @@
 import type { QualifiedName } from '../../config/identifiers.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
-import { ledgerName, renderLedgerCheck, renderLedgerInsert, renderScdSteps, type SqlStyle } from '../scd-sql.js';
+import { ledgerName, renderLedgerCheck, renderLedgerHead, renderLedgerInsert, renderLedgerUpgrade, renderScdSteps, type SqlStyle } from '../scd-sql.js';
 import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
 
 /**
@@ -107,10 +107,13 @@ export const postgresDialect: Dialect = {
       sql: `CREATE TABLE IF NOT EXISTS ${pgStyle.qualify(ledgerName(plan))} (${quote('pipeline')} text NOT NULL, ${quote('run_id')} text NOT NULL, ${quote('target_table')} text NOT NULL, ${quote('boundary')} timestamp without time zone NOT NULL, ${quote('inserted')} bigint, ${quote('updated')} bigint, ${quote('deleted')} bigint, ${quote('committed_at')} timestamp without time zone, PRIMARY KEY (${quote('pipeline')}, ${quote('run_id')}))`,
       parameters: [],
     });
+    out.push(...renderLedgerUpgrade(pgStyle, plan, (t) => t));
     return out;
   },
 
   ledgerCheck: (plan) => renderLedgerCheck(pgStyle, plan),
+
+  ledgerHead: (target, pipeline) => renderLedgerHead(pgStyle, target, pipeline, { top: '', tail: ' LIMIT 1' }),
 
   mergeSteps: (plan) => [...renderScdSteps(pgStyle, plan), renderLedgerInsert(pgStyle, plan)],
 

@@ -4,7 +4,7 @@ import { TerminalError, TransientError } from '../../errors.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from '../../transform/duckdb-session.js';
 import type { ExistingColumn, Statement } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
-import type { MergeOutcome, Warehouse, WarehouseSql } from '../warehouse.js';
+import { baseMoved, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
 import { pgChecksumSql, pgStyle, pgTypeName, postgresDialect } from './dialect.js';
 
 const STAGE: QualifiedName = { name: '_tm_stage' };
@@ -147,6 +147,12 @@ export class PostgresWarehouse implements Warehouse {
             await c.query('ROLLBACK');
             return 'already-merged';
           }
+          // The commit check: applied only on top of the run it was computed against. A
+          // concurrent commit on the same base waits on the ledger's unique index and then fails.
+          if (baseMoved((await PostgresWarehouse.exec(c, this.dialect.ledgerHead(plan.target, plan.pipeline))).rows[0] as LedgerHead | undefined, plan)) {
+            await c.query('ROLLBACK');
+            return 'base-moved';
+          }
           for (const st of this.dialect.mergeSteps(plan)) await PostgresWarehouse.exec(c, st);
           await c.query('COMMIT');
           return 'merged';
@@ -156,7 +162,7 @@ export class PostgresWarehouse implements Warehouse {
         }
       } catch (err) {
         if ((err as { code?: unknown }).code === '23505' && /_tm_ledger/.test(String((err as { table?: unknown }).table ?? (err as Error).message))) {
-          return 'already-merged';
+          return (await PostgresWarehouse.exec(c, this.dialect.ledgerCheck(plan))).rows.length > 0 ? 'already-merged' : 'base-moved';
         }
         if (err instanceof TerminalError) throw err;
         if (isTerminalPgError(err)) throw new TerminalError(`merge into ${where} failed: ${(err as Error).message}`, { cause: err });

@@ -2,7 +2,7 @@ import type { QualifiedName } from '../../config/identifiers.js';
 import { TerminalError } from '../../errors.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
-import { ledgerName } from '../scd-sql.js';
+import { LEDGER_COMMIT_COLUMNS, baseKey, ledgerInsertParameters, ledgerName, renderLedgerHead, type SqlStyle } from '../scd-sql.js';
 import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
 
 /**
@@ -11,7 +11,8 @@ import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } f
  *  - transactionalDdl false: "Use transactions in a SQL pool in Azure Synapse" lists the
  *    limitations; DDL such as CREATE TABLE is not allowed inside a user-defined transaction.
  *    The same page: the default isolation is READ UNCOMMITTED, so the run ledger check is
- *    repeated inside the merge transaction and the pipeline lease keeps merges one at a time.
+ *    repeated inside the merge transaction, after a write lock on the pipeline's ledger rows,
+ *    and the commit check does not rely on the NOT ENFORCED key (synapseCommitGuard).
  *  - merge true but unused: MERGE exists in the dedicated pool ("MERGE (Transact-SQL)",
  *    applies to dedicated SQL pool; Azure update "Generally available: MERGE command for Azure
  *    Synapse Analytics", Oct 2022), but its NOT MATCHED BY TARGET branch needs a
@@ -211,20 +212,40 @@ export function renderSynapseSteps(plan: MergePlan): Statement[] {
 }
 
 export function synapseLedgerInsert(plan: MergePlan): Statement {
-  const cols = ['pipeline', 'run_id', 'target_table', 'boundary', 'inserted', 'updated', 'deleted', 'committed_at'];
+  const cols = ['pipeline', 'run_id', 'target_table', 'boundary', 'inserted', 'updated', 'deleted', 'run_seq', 'base_run_id', 'read_to', 'snapshot', 'committed_at'];
   return {
-    sql: `INSERT INTO ${qualify(ledgerName(plan))} (${cols.map(q).join(', ')}) VALUES (${p(1)}, ${p(2)}, ${p(3)}, CAST(${p(4)} AS datetime2(6)), ${p(5)}, ${p(6)}, ${p(7)}, SYSUTCDATETIME())`,
-    parameters: [
-      plan.pipeline,
-      plan.runId,
-      plan.target.schema ? `${plan.target.schema}.${plan.target.name}` : plan.target.name,
-      plan.boundary.replace('T', ' ').replace('Z', ''),
-      plan.counts.inserted,
-      plan.counts.updated,
-      plan.counts.deleted,
-    ],
+    sql: `INSERT INTO ${qualify(ledgerName(plan))} (${cols.map(q).join(', ')}) VALUES (${p(1)}, ${p(2)}, ${p(3)}, CAST(${p(4)} AS datetime2(6)), ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}, SYSUTCDATETIME())`,
+    parameters: ledgerInsertParameters(plan),
   };
 }
+
+/**
+ * The commit check on Synapse, where the ledger's keys are NOT ENFORCED and reads are READ
+ * UNCOMMITTED by default ("SET TRANSACTION ISOLATION LEVEL (Transact-SQL)", note for Azure
+ * Synapse Analytics). No unique index can stop a second commit on one base, so the merge
+ * transaction does it itself:
+ *  1. `lock` first: an UPDATE of the pipeline's own ledger rows (values unchanged). Writers
+ *     take exclusive locks whatever the read isolation (READ UNCOMMITTED only drops the shared
+ *     locks of reads), held to the end of the transaction, so a second merge of the pipeline
+ *     waits here until the first commits or rolls back.
+ *  2. the head check (ledgerHead) and the SCD steps and ledger insert.
+ *  3. `verify` after the insert: rows of the pipeline on this base. Under READ UNCOMMITTED it
+ *     also sees a concurrent transaction's uncommitted insert (the first load, with no row to
+ *     lock in step 1, is the only case where one could be running), so more than one means
+ *     roll back. Both of two racing first loads may roll back; neither applies twice.
+ */
+export function synapseCommitGuard(plan: MergePlan): { lock: Statement; verify: Statement } {
+  const L = qualify(ledgerName(plan));
+  return {
+    lock: { sql: `UPDATE ${L} SET ${q('pipeline')} = ${q('pipeline')} WHERE ${q('pipeline')} = ${p(1)}`, parameters: [plan.pipeline] },
+    verify: {
+      sql: `SELECT COUNT_BIG(*) AS n FROM ${L} WHERE ${q('pipeline')} = ${p(1)} AND ${q('base_run_id')} = ${p(2)}`,
+      parameters: [plan.pipeline, baseKey(plan.commit.baseRunId)],
+    },
+  };
+}
+
+const synapseLedgerStyle: SqlStyle = { q, qualify, param: p, true: '1', false: '0' };
 
 /** Builds the dialect for one pipeline's distribution choice. */
 export function synapseDialect(distribution: Distribution = 'hash'): Dialect {
@@ -263,10 +284,19 @@ export function synapseDialect(distribution: Distribution = 'hash'): Dialect {
         sql: `${objectMissing(L, 'U')} CREATE TABLE ${qualify(L)} (${q('pipeline')} nvarchar(128) NOT NULL, ${q('run_id')} varchar(64) NOT NULL, ${q('target_table')} nvarchar(300) NOT NULL, ${q('boundary')} datetime2(6) NOT NULL, ${q('inserted')} bigint NULL, ${q('updated')} bigint NULL, ${q('deleted')} bigint NULL, ${q('committed_at')} datetime2(6) NULL, CONSTRAINT ${q('pk__tm_ledger')} PRIMARY KEY NONCLUSTERED (${q('pipeline')}, ${q('run_id')}) NOT ENFORCED) WITH (DISTRIBUTION = ROUND_ROBIN, HEAP)`,
         parameters: [],
       });
+      const ledgerText = qualify(L).replace(/'/g, "''");
+      for (const [c, t] of LEDGER_COMMIT_COLUMNS) {
+        out.push({
+          sql: `IF COL_LENGTH(N'${ledgerText}', N'${c}') IS NULL ALTER TABLE ${qualify(L)} ADD ${q(c)} ${t === 'bigint' ? 'bigint' : c === 'base_run_id' ? 'varchar(64)' : 'nvarchar(1000)'} NULL`,
+          parameters: [],
+        });
+      }
       return out;
     },
 
-    ledgerCheck(plan: MergePlan): Statement {
+    ledgerHead: (target, pipeline) => renderLedgerHead(synapseLedgerStyle, target, pipeline, { top: 'TOP 1 ', tail: '' }),
+
+    ledgerCheck(plan: Pick<MergePlan, 'pipeline' | 'runId' | 'target'>): Statement {
       return {
         sql: `SELECT 1 AS present FROM ${qualify(ledgerName(plan))} WHERE ${q('pipeline')} = ${p(1)} AND ${q('run_id')} = ${p(2)}`,
         parameters: [plan.pipeline, plan.runId],

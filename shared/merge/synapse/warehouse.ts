@@ -7,11 +7,12 @@ import { ConfigError, TerminalError } from '../../errors.js';
 import { DuckSession, duckLiteral, type DuckSettings, type SqlValue } from '../../transform/duckdb-session.js';
 import type { ExistingColumn, Statement } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
-import type { BlobRef, MergeOutcome, Warehouse, WarehouseSql } from '../warehouse.js';
+import { baseMoved, type BlobRef, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
 import {
   quoteBracket,
   synapseChecksumSql,
   synapseCopyInto,
+  synapseCommitGuard,
   synapseDialect,
   synapseStageStatements,
   type CopySource,
@@ -182,11 +183,21 @@ export class SynapseWarehouse implements Warehouse {
       try {
         // READ UNCOMMITTED is the pool's default: the check inside the transaction closes the
         // window between the first check and the merge for a redelivered message.
+        const guard = synapseCommitGuard(plan);
+        await this.driver.query(guard.lock);
         if ((await this.driver.query(check)).length > 0) {
           await this.driver.rollback();
           return 'already-merged';
         }
+        if (baseMoved((await this.driver.query(this.dialect.ledgerHead(plan.target, plan.pipeline)))[0] as LedgerHead | undefined, plan)) {
+          await this.driver.rollback();
+          return 'base-moved';
+        }
         for (const st of this.dialect.mergeSteps(plan)) await this.driver.query(st);
+        if (Number((await this.driver.query(guard.verify))[0]?.n ?? 0) > 1) {
+          await this.driver.rollback();
+          return 'base-moved';
+        }
         await this.driver.commit();
         return 'merged';
       } catch (err) {

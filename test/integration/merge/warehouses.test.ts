@@ -48,7 +48,8 @@ async function writeChanges(file: string, select: string, runBoundary: string): 
   }
 }
 
-const plan = (runId: string, boundary: string): Omit<MergePlan, 'stage'> => ({
+const FIRST = '20260101T000000Z-0001';
+const plan = (runId: string, boundary: string, baseRunId: string | null = runId === FIRST ? null : FIRST): Omit<MergePlan, 'stage'> => ({
   pipeline: 'types',
   runId,
   boundary,
@@ -59,6 +60,7 @@ const plan = (runId: string, boundary: string): Omit<MergePlan, 'stage'> => ({
   deletes: 'retire',
   scd: 2,
   counts: { inserted: 6, updated: 0, deleted: 0, type1: 0 },
+  commit: { baseRunId, runSeq: null, readTo: `wm-${runId}`, snapshot: `state/types/${runId}.json` },
 });
 
 beforeAll(async () => {
@@ -129,6 +131,24 @@ describe.each([
     expect(await at('2026-01-01T05:59:59Z')).toEqual(['1:Ünïcode ✓', '2:', '3:null', '4:NULL', '5:a|b=1:c', '6:x']);
     expect(await at('2026-01-01T06:00:00Z')).toEqual(['1:changed', '2:', '3:null', '4:NULL', '5:a|b=1:c', '6:x']);
     expect(await wh.currentRowCount(target)).toBe(6);
+  });
+
+  it('records the commit in the ledger and applies nothing on top of a base that is no longer the latest committed run', async () => {
+    const target = { schema: 'dw', name: 'dim_types' };
+    const head = async () => (await wh.sql!.query<Record<string, unknown>>(wh.dialect.ledgerHead(target, 'types')))[0];
+    expect(await head()).toMatchObject({ run_id: '20260101T060000Z-0002', base_run_id: FIRST, read_to: 'wm-20260101T060000Z-0002', snapshot: 'state/types/20260101T060000Z-0002.json' });
+    const versions = async () => Number((await wh.sql!.query<{ n: unknown }>({ sql: 'SELECT count(*) AS n FROM dw.dim_types', parameters: [] }))[0]!.n);
+    const before = await versions();
+    // The doubling bug: a run that read the first run's window again (its checkpoint write was
+    // lost) computes the second run's changes a second time, on the first run as its base.
+    const stale = { ...plan('20260101T070000Z-0003', '2026-01-01T07:00:00.000Z', FIRST), counts: { inserted: 0, updated: 1, deleted: 0, type1: 0 } };
+    const upd = join(dir, `changes-2u-${name}.parquet`);
+    expect(await wh.merge(stale, upd)).toBe('base-moved');
+    // And a first load computed against nothing, into a pipeline that has committed runs.
+    expect(await wh.merge(plan('20260101T080000Z-0004', '2026-01-01T08:00:00.000Z', null), changes)).toBe('base-moved');
+    expect(await versions()).toBe(before);
+    expect((await head())!.run_id).toBe('20260101T060000Z-0002');
+    expect(await wh.sql!.query(wh.dialect.ledgerCheck({ pipeline: 'types', runId: '20260101T070000Z-0003', target }))).toEqual([]);
   });
 });
 

@@ -57,7 +57,7 @@ const CRASH_POINTS: Array<[string, FaultRule[]]> = [
   ['after the changes manifest, before the merge message', [{ op: 'blob.putText', target: changesManifest, when: 'after' }]],
   ['inside the merge transaction', [{ op: 'warehouse.statement', target: /^INSERT INTO "dw"."dim_account"/, when: 'after' }]],
   ['after the merge commit, before the checkpoint', [{ op: 'warehouse.merge', when: 'after' }]],
-  ['after the checkpoint, before validation', [{ op: 'table.replace', target: /^checkpoints\/accounts\//, when: 'after' }]],
+  ['after the checkpoint, before validation', [{ op: 'table.replace', target: /^checkpoints\/accounts\/checkpoint$/, when: 'after' }]],
 ];
 
 describe('crash points: a fault at each boundary, then the normal retry, ends equal to a fault-free run', () => {

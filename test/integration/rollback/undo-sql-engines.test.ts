@@ -29,7 +29,7 @@ const STAGE = { schema: 'dw', name: 'stage' };
 const DDL = [
   'CREATE SCHEMA dw',
   `CREATE TABLE dw.dim (id INTEGER, name VARCHAR, city VARCHAR, _tm_valid_from TIMESTAMP, _tm_valid_to TIMESTAMP, _tm_is_current BOOLEAN, _tm_is_deleted BOOLEAN, _tm_row_hash VARCHAR, _tm_run_id VARCHAR, _tm_version_key VARCHAR)`,
-  `CREATE TABLE dw._tm_ledger (pipeline VARCHAR NOT NULL, run_id VARCHAR NOT NULL, target_table VARCHAR NOT NULL, boundary TIMESTAMP NOT NULL, inserted BIGINT, updated BIGINT, deleted BIGINT, committed_at TIMESTAMP, PRIMARY KEY (pipeline, run_id))`,
+  `CREATE TABLE dw._tm_ledger (pipeline VARCHAR NOT NULL, run_id VARCHAR NOT NULL, target_table VARCHAR NOT NULL, boundary TIMESTAMP NOT NULL, inserted BIGINT, updated BIGINT, deleted BIGINT, run_seq BIGINT, base_run_id VARCHAR, read_to VARCHAR, snapshot VARCHAR, committed_at TIMESTAMP, PRIMARY KEY (pipeline, run_id))`,
   `CREATE TABLE dw.stage (id INTEGER, name VARCHAR, city VARCHAR, _tm_op VARCHAR, _tm_valid_from TIMESTAMP, _tm_row_hash VARCHAR, _tm_version_key VARCHAR)`,
 ];
 
@@ -59,6 +59,7 @@ function plan(i: number, deletes: 'retire' | 'mark'): MergePlan {
     deletes,
     scd: 2,
     counts: { inserted: n('insert'), updated: n('update'), deleted: n('delete'), type1: 0 },
+    commit: { baseRunId: RUNS[i - 1]?.runId ?? null, runSeq: i + 1, readTo: null, snapshot: `state/p/${r.runId}.json` },
   };
 }
 

@@ -25,6 +25,7 @@ export function plan(over: Partial<MergePlan> = {}): MergePlan {
     deletes: 'retire',
     scd: 2,
     counts: { inserted: 3, updated: 2, deleted: 1, type1: 1 },
+    commit: { baseRunId: '20251231T000000Z-0000', runSeq: 7, readTo: '2026-01-01T00:00:00.000Z', snapshot: 'accounts/20260101T000000Z-abcd.json' },
     ...over,
   };
 }
@@ -43,6 +44,7 @@ export function renderAll(d: Dialect): Array<[string, string]> {
   ];
   add('evolve', d.ensureTarget(plan({ allowTypeWidening: true }), existing));
   add('ledger-check', [d.ledgerCheck(plan())]);
+  add('ledger-head', [d.ledgerHead(plan().target, plan().pipeline)]);
   add('scd2-retire', d.mergeSteps(plan()));
   add('scd2-mark', d.mergeSteps(plan({ deletes: 'mark' })));
   add('scd2-ignore', d.mergeSteps(plan({ deletes: 'ignore', type1Columns: [] })));

@@ -17,6 +17,7 @@ const plan: MergePlan = {
   deletes: 'retire',
   scd: 2,
   counts: { inserted: 1, updated: 2, deleted: 3, type1: 0 },
+  commit: { baseRunId: '20251231T000000Z-0000', runSeq: 7, readTo: '2026-01-01T00:00:00.000Z', snapshot: 'accounts/20260101T000000Z-abcd.json' },
 };
 
 describe('SCD2 merge planning (duckdb)', () => {
@@ -32,8 +33,8 @@ describe('SCD2 merge planning (duckdb)', () => {
         parameters: ['20260101T000000Z-abcd'],
       },
       {
-        sql: `INSERT INTO "dw"."_tm_ledger" ("pipeline", "run_id", "target_table", "boundary", "inserted", "updated", "deleted", "committed_at") VALUES ($1, $2, $3, CAST($4 AS TIMESTAMP), $5, $6, $7, CURRENT_TIMESTAMP)`,
-        parameters: ['accounts', '20260101T000000Z-abcd', 'dw.dim_account', '2026-01-01 00:00:00.000', 1, 2, 3],
+        sql: `INSERT INTO "dw"."_tm_ledger" ("pipeline", "run_id", "target_table", "boundary", "inserted", "updated", "deleted", "run_seq", "base_run_id", "read_to", "snapshot", "committed_at") VALUES ($1, $2, $3, CAST($4 AS TIMESTAMP), $5, $6, $7, $8, $9, $10, $11, CURRENT_TIMESTAMP)`,
+        parameters: ['accounts', '20260101T000000Z-abcd', 'dw.dim_account', '2026-01-01 00:00:00.000', 1, 2, 3, 7, '20251231T000000Z-0000', '2026-01-01T00:00:00.000Z', 'accounts/20260101T000000Z-abcd.json'],
       },
     ]);
   });

@@ -21,10 +21,13 @@ class RecordingDriver implements TsqlDriver {
   constructor(
     private readonly answer: (st: Statement) => Record<string, unknown>[] = () => [],
     private readonly failOn?: RegExp,
+    /** What the ledger head query answers: by default the fixture plan's base is the head. */
+    private readonly head: Record<string, unknown>[] = [{ run_id: plan().commit.baseRunId }],
   ) {}
   async query(st: Statement) {
     this.log.push(st.sql);
     if (this.failOn?.test(st.sql)) throw new Error('Arithmetic overflow (simulated)');
+    if (st.sql.startsWith('SELECT TOP 1 [run_id]')) return this.head;
     return this.answer(st);
   }
   async begin() {
@@ -65,7 +68,15 @@ function warehouse(driver: TsqlDriver, credential: { kind: 'managedIdentity' } |
 }
 
 const kind = (sql: string) =>
-  sql.startsWith('SELECT c.[name]')
+  sql.startsWith('IF COL_LENGTH')
+    ? 'ledger-column'
+    : sql.startsWith('UPDATE [dw].[_tm_ledger]')
+      ? 'ledger-lock'
+      : sql.startsWith('SELECT TOP 1 [run_id]')
+        ? 'ledger-head'
+        : sql.startsWith('SELECT COUNT_BIG(*) AS n FROM [dw].[_tm_ledger]')
+          ? 'ledger-verify'
+          : sql.startsWith('SELECT c.[name]')
     ? 'describe'
     : sql.startsWith('SELECT 1 AS present')
       ? 'ledger-check'
@@ -98,16 +109,23 @@ describe('Synapse warehouse through a recording fake driver', () => {
       'schema',
       'create-target',
       'create-ledger',
+      'ledger-column',
+      'ledger-column',
+      'ledger-column',
+      'ledger-column',
       'ledger-check',
       'drop-stage',
       'create-stage',
       'copy',
       'BEGIN TRANSACTION',
+      'ledger-lock',
       'ledger-check',
+      'ledger-head',
       'update',
       'update',
       'insert',
       'ledger-insert',
+      'ledger-verify',
       'COMMIT',
       'drop-stage',
     ]);
@@ -124,20 +142,34 @@ describe('Synapse warehouse through a recording fake driver', () => {
   it('is a no-op when the ledger already has the run (checked before staging)', async () => {
     const d = new RecordingDriver((st) => (st.sql.startsWith('SELECT 1 AS present') ? [{ present: 1 }] : []));
     expect(await warehouse(d).merge(mergePlan(), changesFile, blob)).toBe('already-merged');
-    expect(d.log.map(kind)).toEqual(['describe', 'schema', 'create-target', 'create-ledger', 'ledger-check']);
+    expect(d.log.map(kind)).toEqual(['describe', 'schema', 'create-target', 'create-ledger', 'ledger-column', 'ledger-column', 'ledger-column', 'ledger-column', 'ledger-check']);
   });
 
   it('is a no-op when a duplicate committed between the first check and the transaction', async () => {
     let checks = 0;
     const d = new RecordingDriver((st) => (st.sql.startsWith('SELECT 1 AS present') && ++checks === 2 ? [{ present: 1 }] : []));
     expect(await warehouse(d).merge(mergePlan(), changesFile, blob)).toBe('already-merged');
-    expect(d.log.map(kind).slice(-5)).toEqual(['copy', 'BEGIN TRANSACTION', 'ledger-check', 'ROLLBACK', 'drop-stage']);
+    expect(d.log.map(kind).slice(-6)).toEqual(['copy', 'BEGIN TRANSACTION', 'ledger-lock', 'ledger-check', 'ROLLBACK', 'drop-stage']);
+  });
+
+  it('applies nothing when the pipeline\'s latest committed run is not the base (the lock comes first)', async () => {
+    const d = new RecordingDriver(() => [], undefined, [{ run_id: '20260101T000000Z-ffff' }]);
+    expect(await warehouse(d).merge(mergePlan(), changesFile, blob)).toBe('base-moved');
+    expect(d.log.map(kind).slice(-7)).toEqual(['copy', 'BEGIN TRANSACTION', 'ledger-lock', 'ledger-check', 'ledger-head', 'ROLLBACK', 'drop-stage']);
+    expect(d.log.find((s) => s.startsWith('UPDATE [dw].[_tm_ledger]'))).toBe('UPDATE [dw].[_tm_ledger] SET [pipeline] = [pipeline] WHERE [pipeline] = @p1');
+  });
+
+  it('rolls back a commit when, after its ledger insert, the base has two rows (a concurrent first load under READ UNCOMMITTED)', async () => {
+    const d = new RecordingDriver((st) => (st.sql.startsWith('SELECT COUNT_BIG(*) AS n FROM [dw].[_tm_ledger]') ? [{ n: 2 }] : []));
+    expect(await warehouse(d).merge(mergePlan(), changesFile, blob)).toBe('base-moved');
+    expect(d.log.map(kind).slice(-4)).toEqual(['ledger-insert', 'ledger-verify', 'ROLLBACK', 'drop-stage']);
+    expect(d.log).not.toContain('COMMIT');
   });
 
   it('rolls back when a step fails, leaves no ledger row, and still drops the stage', async () => {
     const d = new RecordingDriver(() => [], /^INSERT INTO \[dw\]\.\[dim_account\]/);
     await expect(warehouse(d).merge(mergePlan(), changesFile, blob)).rejects.toThrow(/Arithmetic overflow/);
-    expect(d.log.map(kind).slice(-6)).toEqual(['ledger-check', 'update', 'update', 'insert', 'ROLLBACK', 'drop-stage']);
+    expect(d.log.map(kind).slice(-7)).toEqual(['ledger-check', 'ledger-head', 'update', 'update', 'insert', 'ROLLBACK', 'drop-stage']);
     expect(d.log.some((s) => s.startsWith('INSERT INTO [dw].[_tm_ledger]'))).toBe(false);
   });
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import pkg from 'node-sql-parser';
-import { backupTableName, renderBackup, renderDropBackup, renderRestore, renderUndoRun } from '../../../shared/rollback/sql.js';
+import { backupTableName, renderBackup, renderDropBackup, renderLedgerRows, renderRestore, renderUndoRun } from '../../../shared/rollback/sql.js';
 import { postgresRollbackStyle, synapseRollbackStyle } from '../../../shared/rollback/styles.js';
+import { newestFirst } from '../../../shared/rollback/undo-runs.js';
 
 const T = { schema: 'dw', name: 'dim_account' };
 const RUN = '20261124T021500Z-7f3a';
@@ -55,5 +56,20 @@ describe('rollback SQL for postgres', () => {
     expect(del).toEqual({ sql: 'DELETE FROM "dw"."dim_account" WHERE "_tm_run_id" = $1', parameters: [RUN] });
     expect(reopen!.sql).toContain('CAST($2 AS TIMESTAMP)');
     expect(reopen!.sql).toContain('SET "_tm_valid_to" = NULL, "_tm_is_current" = true');
+  });
+});
+
+describe('rollback order is commit order, not run-id text', () => {
+  it('undoes two runs started in the same second newest first, whatever their random suffixes', () => {
+    const [a, b] = ['20260101T000100Z-ffff', '20260101T000100Z-0001'];
+    // a committed first, then b; as text b sorts first, which undid them in the wrong order.
+    expect(newestFirst(['20260101T000000Z-1111', a, b], ['20260101T000000Z-1111', a, b], new Set([a, b]))).toEqual([b, a]);
+    // A run in the ledger the checkpoint never heard of (checkpoint write lost) is the newest.
+    const lost = '20260101T000100Z-0000';
+    expect(newestFirst([a], [a, lost], new Set([a, lost]))).toEqual([lost, a]);
+    expect(renderLedgerRows(postgresRollbackStyle, { schema: 'dw', name: 'd' }, 'p')).toEqual({
+      sql: 'SELECT "run_id" FROM "dw"."_tm_ledger" WHERE "pipeline" = $1 ORDER BY "committed_at", "run_id"',
+      parameters: ['p'],
+    });
   });
 });

@@ -92,6 +92,8 @@ export async function dryRun(ctx: EngineContext, req: { pipeline: string; mode?:
       scd: p.target.scd,
       allowTypeWidening: p.target.allowTypeWidening,
       counts: { inserted: 0, updated: 0, deleted: 0, type1: 0 },
+      // Only the DDL of this plan is rendered: a dry run commits nothing.
+      commit: { baseRunId: null, runSeq: null, readTo: null, snapshot: '' },
     };
     const exists = existing !== undefined && existing.length > 0;
     return {

@@ -39,21 +39,21 @@ const postgresConnection = z.strictObject({
 /* salesforce connection (issue 18) */
 const salesforceConnection = z
   .strictObject({
-    kind: z.literal('salesforce'),
+    kind: z.literal('salesforce').describe('A Salesforce org read through its REST and Bulk API 2.0.'),
     /** Setting holding the org's My Domain URL (https://acme.my.salesforce.com), also the OAuth token endpoint. */
-    instanceUrlSetting: settingName,
-    auth: z.enum(['clientCredentials', 'jwt']).default('clientCredentials'),
-    clientIdSetting: settingName,
+    instanceUrlSetting: settingName.describe("App setting holding the org's My Domain URL (also the OAuth token endpoint)."),
+    auth: z.enum(['clientCredentials', 'jwt']).default('clientCredentials').describe('OAuth flow: clientCredentials (consumer secret) or jwt (certificate-signed assertion).'),
+    clientIdSetting: settingName.describe("App setting holding the connected app's consumer key."),
     /** clientCredentials: the setting holding the connected app's consumer secret. */
-    secretSetting: settingName.optional(),
+    secretSetting: settingName.optional().describe("clientCredentials: app setting holding the connected app's consumer secret."),
     /** jwt: the setting holding the PEM private key whose certificate the connected app holds. */
-    privateKeySetting: settingName.optional(),
+    privateKeySetting: settingName.optional().describe('jwt: app setting holding the PEM private key whose certificate the connected app holds.'),
     /** jwt: the user the token is issued for (not a secret). */
-    username: z.string().min(1).optional(),
+    username: z.string().min(1).optional().describe('jwt: the user the token is issued for.'),
     /** jwt: audience of the assertion; test.salesforce.com for sandboxes. */
-    audience: z.string().url().default('https://login.salesforce.com'),
-    apiVersion: z.string().regex(/^\d{2,3}\.0$/, 'must be an API version like 62.0').default('62.0'),
-    requestTimeout: duration.default('10m'),
+    audience: z.string().url().default('https://login.salesforce.com').describe('jwt: audience of the assertion (https://test.salesforce.com for sandboxes).'),
+    apiVersion: z.string().regex(/^\d{2,3}\.0$/, 'must be an API version like 62.0').default('62.0').describe('Salesforce API version, like 62.0.'),
+    requestTimeout: duration.default('10m').describe('Longest time one Salesforce request may take.'),
   })
   .superRefine((c, ctx) => {
     if (c.auth === 'clientCredentials' && !c.secretSetting) {

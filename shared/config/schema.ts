@@ -47,8 +47,10 @@ const synapseWarehouse = z.strictObject({
   requestTimeout: duration.default('30m'),
 });
 const postgresWarehouse = z.strictObject({ kind: z.literal('postgres'), setting: settingName });
+/** SQL Server, Azure SQL Database, Managed Instance: the setting holds an ADO connection string. */
+const mssqlWarehouse = z.strictObject({ kind: z.literal('mssql'), setting: settingName, requestTimeout: duration.default('30m') });
 
-export const warehouseSchema = z.discriminatedUnion('kind', [duckdbWarehouse, synapseWarehouse, postgresWarehouse]);
+export const warehouseSchema = z.discriminatedUnion('kind', [duckdbWarehouse, synapseWarehouse, postgresWarehouse, mssqlWarehouse]);
 
 export const projectSchema = z.strictObject({
   /** The app setting that holds the storage connection string. */

@@ -6,7 +6,7 @@ import { MssqlSource } from '../extract/mssql/source.js';
 import { PostgresSource } from '../extract/postgres-source.js';
 import { DuckDbWarehouse } from '../merge/duckdb/warehouse.js';
 import { PostgresWarehouse } from '../merge/postgres/warehouse.js';
-import { SynapseWarehouse } from '../merge/synapse/warehouse.js';
+import { MssqlWarehouse, SynapseWarehouse } from '../merge/synapse/warehouse.js';
 import { projectPath, type SourceFactory, type WarehouseFactory } from './context.js';
 
 /** Default source per connection kind. Kinds not built yet are refused at run start (support.ts). */
@@ -33,5 +33,7 @@ export const defaultWarehouseFor: WarehouseFactory = (ctx, wh, pipeline) => {
       return new PostgresWarehouse(readSetting(wh.setting, ctx.env), ctx.duck);
     case 'synapse':
       return SynapseWarehouse.fromConfig(wh, pipeline, ctx.env, ctx.duck);
+    case 'mssql':
+      return MssqlWarehouse.fromConfig(wh, pipeline, ctx.env, ctx.duck);
   }
 };

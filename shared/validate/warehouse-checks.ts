@@ -13,7 +13,7 @@ import type { ValidationResult } from '../state/validations.js';
 import { CONTAINERS } from '../storage/layout.js';
 import type { ChangesManifest } from '../storage/manifest.js';
 import { DuckSession, duckLiteral } from '../transform/duckdb-session.js';
-import { canonicalRowSql, canonicalTextSql } from './canonical-sql.js';
+import { canonicalRowSql, canonicalTextSql, type EngineName } from './canonical-sql.js';
 
 /** Business-rule and sample checks, run after the merge against the warehouse. */
 export async function warehouseChecks(
@@ -172,7 +172,7 @@ async function sampleCheck(
  * column (`c0`, `c1`, …) of the current versions whose key text is one of the bound values.
  */
 export function renderSampleQuery(
-  engine: 'duckdb' | 'postgres' | 'synapse',
+  engine: EngineName,
   style: RollbackStyle,
   keys: readonly string[],
   columns: readonly PlanColumn[],
@@ -186,7 +186,7 @@ export function renderSampleQuery(
   return { sql: selectCanonical(engine, style, keys, columns, style.qualify(target), ` WHERE ${where}`), parameters: [...keyTexts] };
 }
 
-function selectCanonical(engine: 'duckdb' | 'postgres' | 'synapse', style: RollbackStyle, keys: readonly string[], columns: readonly PlanColumn[], from: string, where: string): string {
+function selectCanonical(engine: EngineName, style: RollbackStyle, keys: readonly string[], columns: readonly PlanColumn[], from: string, where: string): string {
   const keyCols = keys.map((k) => columns.find((c) => c.name === k)!);
   const texts = columns.map((c, i) => `${canonicalTextSql(engine, style, c)} AS ${style.q(`c${i}`)}`);
   return `SELECT ${canonicalRowSql(engine, style, keyCols)} AS ${style.q('_k')}, ${texts.join(', ')} FROM ${from}${where}`;

@@ -12,12 +12,15 @@ import { changesManifestSchema, parseManifest } from '../../shared/storage/manif
 import { withAzurite } from '../support/azurite.js';
 import { startPostgres, type PostgresHandle } from '../support/postgres.js';
 import { play, type Played, type Scenario, type WarehouseKind } from '../support/scd-harness.js';
+import { freshTsqlDatabase, tsqlEngine } from '../support/tsql-engine.js';
 
 /**
  * DESIGN §8 and issue #3, case by case, through the real chain (Azurite queues and blobs, a
- * DuckDB source, the transform, the merge, validation) on both executing warehouses. Each case
- * asserts the whole dimension and that DuckDB and PostgreSQL end with identical tables.
+ * DuckDB source, the transform, the merge, validation) on every executing warehouse: DuckDB,
+ * PostgreSQL and, where a T-SQL engine runs (test/support/tsql-engine.ts), the mssql warehouse.
+ * Each case asserts the whole dimension and that all of them end with identical tables.
  */
+const engine = await tsqlEngine();
 
 const H = (h: number) => `2026-01-01T${String(h).padStart(2, '0')}:00:00`;
 type Row = Record<string, string | null>;
@@ -355,7 +358,7 @@ const cases: Case[] = [
     expectTable: [row(1, 'Ann', '7', H(0), null, true, false, 'r1')],
     check: (p) => {
       expect(p.runs[1]!.status).toBe('failed');
-      expect(p.runs[1]!.error).toMatch(/type change in dw\.type_change_refused\.city: target has (INTEGER|integer), source now gives (BIGINT|bigint); .*allowTypeWidening/i);
+      expect(p.runs[1]!.error).toMatch(/type change in dw\.type_change_refused\.city: target has (INTEGER|integer|INT), source now gives (BIGINT|bigint); .*allowTypeWidening/i);
     },
   },
   {
@@ -371,14 +374,18 @@ const cases: Case[] = [
   },
 ];
 
-describe('SCD2 edge cases on duckdb and postgres through the whole chain', () => {
+describe(`SCD2 edge cases on duckdb, postgres${'url' in engine ? ' and mssql (T-SQL engine)' : ''} through the whole chain`, () => {
   let az: AzuriteHandle;
   let pgh: PostgresHandle;
+  let ms: { url: string; drop(): Promise<void> } | undefined;
+  const kinds: WarehouseKind[] = ['duckdb', 'postgres', ...('url' in engine ? (['mssql'] as const) : [])];
   beforeAll(async () => {
     az = await withAzurite();
     pgh = await startPostgres();
+    if ('url' in engine) ms = await freshTsqlDatabase(engine.url, 'tm_scd2');
   });
   afterAll(async () => {
+    await ms?.drop();
     await pgh?.stop();
     await az?.stop();
   });
@@ -386,8 +393,8 @@ describe('SCD2 edge cases on duckdb and postgres through the whole chain', () =>
   for (const c of cases) {
     it(c.sc.name, async () => {
       const out = {} as Record<WarehouseKind, Played>;
-      for (const kind of ['duckdb', 'postgres'] as const) {
-        out[kind] = await play(c.sc, kind, az.connectionString, pgh.url);
+      for (const kind of kinds) {
+        out[kind] = await play(c.sc, kind, az.connectionString, kind === 'mssql' ? ms!.url : pgh.url);
         const p = out[kind];
         for (const [i, r] of p.runs.entries()) {
           const expectFail = c.sc.name === 'null_key' || c.sc.name === 'type_change_refused' ? i === 1 : false;
@@ -396,8 +403,10 @@ describe('SCD2 edge cases on duckdb and postgres through the whole chain', () =>
         expect(p.table, kind).toEqual(c.expectTable);
         c.check?.(p);
       }
-      expect(out.postgres.table).toEqual(out.duckdb.table);
-      expect(out.postgres.runs.map((r) => r.counts)).toEqual(out.duckdb.runs.map((r) => r.counts));
+      for (const kind of kinds.slice(1)) {
+        expect(out[kind].table, kind).toEqual(out.duckdb.table);
+        expect(out[kind].runs.map((r) => r.counts), kind).toEqual(out.duckdb.runs.map((r) => r.counts));
+      }
     });
   }
 });

@@ -1,9 +1,11 @@
 import { join } from 'node:path';
 import pg from 'pg';
+import { tsqlQuery } from './tsql-sql.js';
 import { openLocalStack, runOnce, type LocalStack, type RunSummary } from '../../shared/local/stack.js';
 import { duckExec, duckQuery, makeProject } from './project.js';
 
-export type WarehouseKind = 'duckdb' | 'postgres';
+/** mssql: SQL Server / the T-SQL engine of test/support/tsql-engine.ts, its URL passed where PostgreSQL's goes. */
+export type WarehouseKind = 'duckdb' | 'postgres' | 'mssql';
 
 export interface Step {
   /** SQL run against the DuckDB source before the run. */
@@ -37,14 +39,14 @@ const START = Date.parse('2026-01-01T00:00:00Z');
 
 /** Runs a scenario through the real chain (Azurite, DuckDB source, the given warehouse). */
 export async function play(sc: Scenario, kind: WarehouseKind, azuriteCs: string, pgUrl: string): Promise<Played> {
-  const pipelineName = `${sc.name}_${kind === 'duckdb' ? 'dk' : 'pg'}`;
+  const pipelineName = `${sc.name}_${kind === 'duckdb' ? 'dk' : kind === 'postgres' ? 'pg' : 'ms'}`;
   const table = `dw.${sc.name}`;
   const dir = makeProject({
     tidemark: `storage: AzureWebJobsStorage
 connections:
   SRC: { kind: duckdb, path: source.duckdb }
 warehouses:
-  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : '{ kind: postgres, setting: TIDEMARK_TEST_WH }'}
+  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : `{ kind: ${kind}, setting: TIDEMARK_TEST_WH }`}
 duckdb: { memoryLimit: 256MB, threads: 1 }
 `,
     pipelines: { [pipelineName]: sc.pipeline({ name: pipelineName, table }) },
@@ -52,6 +54,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
   await duckExec(join(dir, 'source.duckdb'), 'create schema app', ...sc.setup);
   // A server from TIDEMARK_TEST_PG_URL outlives test runs: start from no table.
   if (kind === 'postgres') await pgExec(pgUrl, `DROP TABLE IF EXISTS "dw"."${sc.name}"`);
+  if (kind === 'mssql') await tsqlQuery(pgUrl, `IF OBJECT_ID(N'[dw].[${sc.name}]', N'U') IS NOT NULL DROP TABLE [dw].[${sc.name}]`);
   const clock = { t: START };
   const stack: LocalStack = await openLocalStack({
     projectDir: dir,
@@ -89,6 +92,17 @@ export async function readDimension(kind: WarehouseKind, where: string, table: s
     );
     return rows.map(textRow);
   }
+  if (kind === 'mssql') {
+    const ts = (c: string) => `STUFF(CONVERT(varchar(19), ${c}, 120), 11, 1, 'T')`;
+    const rows = await tsqlQuery(
+      where,
+      `select ${columns.map((c) => `cast([${c}] as nvarchar(max)) as [${c}]`).join(', ')},
+         ${ts('_tm_valid_from')} vf, ${ts('_tm_valid_to')} vt,
+         case when _tm_is_current = 1 then 'true' else 'false' end cur, case when _tm_is_deleted = 1 then 'true' else 'false' end del, _tm_run_id run
+       from [${schema}].[${name}] order by ${keys.map((k) => `[${k}]`).join(', ')}, _tm_valid_from, _tm_is_deleted`,
+    );
+    return rows.map(textRow);
+  }
   const c = new pg.Client({ connectionString: where });
   await c.connect();
   try {
@@ -115,6 +129,7 @@ export async function dimensionExists(kind: WarehouseKind, where: string, table:
     const r = await duckQuery<{ n: bigint }>(where, `select count(*) n from information_schema.tables where table_schema = '${schema}' and table_name = '${name}'`);
     return Number(r[0]?.n ?? 0) > 0;
   }
+  if (kind === 'mssql') return (await tsqlQuery(where, `select 1 as x where object_id(N'[${schema}].[${name}]', N'U') is not null`)).length > 0;
   const c = new pg.Client({ connectionString: where });
   await c.connect();
   try {

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { freePorts } from '../../shared/local/azurite.js';
 
 /**
@@ -69,6 +70,11 @@ export async function startBroker(env: NodeJS.ProcessEnv = process.env): Promise
     if (r.code !== 0 || !last.startsWith('Server=')) {
       return { skip: `the T-SQL engine in ../shared/babelfish did not start (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-5).join(' | ')}` };
     }
+    try {
+      await addUtf8Collation(pgPort!);
+    } catch (err) {
+      return { skip: `the T-SQL engine started but its PostgreSQL side refused the test setup: ${String(err)}` };
+    }
     return { url: last };
   };
 
@@ -111,4 +117,22 @@ export async function startBroker(env: NodeJS.ProcessEnv = process.env): Promise
       }
     },
   };
+}
+
+/**
+ * The engine has no `Latin1_General_100_BIN2_UTF8` (its README: a Babelfish gap), which the
+ * T-SQL checksum uses so that SQL Server hashes text as UTF-8, as DuckDB does. A PostgreSQL
+ * collation of that name (binary, "C") in Babelfish's `sys` schema lets the SQL Server
+ * statement run unchanged: Babelfish's varchar is UTF-8 already, so the bytes hashed are the
+ * same UTF-8 bytes SQL Server hashes under that collation. Made through the engine's PostgreSQL
+ * port, with the login tsql-engine.sh creates.
+ */
+async function addUtf8Collation(pgPort: number): Promise<void> {
+  const c = new pg.Client({ host: '127.0.0.1', port: pgPort, user: 'babelfish_user', password: '12345678', database: 'babelfish_db' });
+  await c.connect();
+  try {
+    await c.query(`CREATE COLLATION IF NOT EXISTS sys.latin1_general_100_bin2_utf8 (locale = 'C')`);
+  } finally {
+    await c.end();
+  }
 }

@@ -25,7 +25,7 @@ import {
   planTimestamp,
   type MssqlStatement,
 } from './plan.js';
-import { mssqlColumnPlan, type MssqlColumnPlan } from './types.js';
+import { describedColumn, mssqlColumnPlan, type MssqlColumnPlan } from './types.js';
 
 type Row = Record<string, unknown>;
 
@@ -156,7 +156,7 @@ export class MssqlSource implements Source {
     const described = await collect(conn, planDescribe(p));
     const columns: MssqlColumnPlan[] = described
       .filter((r) => r.is_hidden !== true && r.is_hidden !== 1)
-      .map((r) => mssqlColumnPlan({ name: String(r.name), system_type_name: String(r.system_type_name) }));
+      .map((r) => mssqlColumnPlan(describedColumn(r)));
     if (columns.length === 0) throw new TerminalError(`${p.source.table ?? 'source.query'} returns no columns`);
 
     const warnings: ExtractWarning[] = [];

@@ -361,7 +361,11 @@ export function tsqlDialect(product: TsqlProduct, distribution: Distribution = '
           out.push({ sql: `ALTER TABLE ${T} ADD ${changes.added.map((c) => `${q(c.name)} ${synapseTypeName(c.type)} NULL`).join(', ')}`, parameters: [] });
         }
         for (const c of changes.widened) {
-          out.push({ sql: `ALTER TABLE ${T} ALTER COLUMN ${q(c.name)} ${synapseTypeName(c.type)} NULL`, parameters: [] });
+          // SQL Server: no NULL keyword, the form the Babelfish test engine runs too; the column
+          // stays nullable because the tedious driver connects with ANSI_NULL_DFLT_ON (its
+          // `enableAnsiNullDefault`, on by default). Synapse keeps the explicit NULL.
+          const nullable = product === 'mssql' ? '' : ' NULL';
+          out.push({ sql: `ALTER TABLE ${T} ALTER COLUMN ${q(c.name)} ${synapseTypeName(c.type)}${nullable}`, parameters: [] });
         }
       }
       out.push(tsqlLedgerCreate(product, plan));

@@ -8,7 +8,6 @@ import type { EngineAnswer } from './tsql-engine-broker.js';
  * repository, started once per vitest run by the global setup. Without either the answer is
  * `{ skip }` with the reason, which is printed once per file; skip the T-SQL tests on it.
  */
-let state: 'unused' | 'used' = 'unused';
 let printed = false;
 
 export async function tsqlEngine(): Promise<{ url: string } | { skip: string }> {
@@ -31,13 +30,8 @@ export async function tsqlEngine(): Promise<{ url: string } | { skip: string }> 
   if ('skip' in a) {
     if (!printed) console.log(`T-SQL tests skipped: ${a.skip}`);
     printed = true;
-  } else state = 'used';
+  }
   return a;
-}
-
-/** True once this test file has been handed a running engine (the setup file counts its tests). */
-export function engineUsedInThisFile(): boolean {
-  return state === 'used';
 }
 
 /** The connection string with another database. */

@@ -37,6 +37,15 @@ const ROWS = [
   `(6, 2, 7.10, 'tiny', 1e-07, false, NULL, NULL, NULL, NULL, NULL)`,
 ];
 
+/** The rows in DuckDB, the transform's engine and the reference. */
+async function duckTable(): Promise<DuckSession> {
+  const duck = await DuckSession.open(':memory:', { memoryLimit: '256MB', threads: 1, tempDir: join(tmpdir(), 'tm-cs') });
+  await duck.run(`SET TimeZone = 'UTC'`);
+  await duck.run(`CREATE TABLE cs_t (${COLUMNS.map((c) => `"${c.name}" ${c.duck}`).join(', ')})`);
+  await duck.run(`INSERT INTO cs_t VALUES ${ROWS.map((r) => r.replace('BLOB', "'\\xDE\\xAD\\xBE\\xEF'::BLOB")).join(', ')}`);
+  return duck;
+}
+
 describe('checksums agree across engines', () => {
   let pgh: PostgresHandle;
   let duck: DuckSession;
@@ -49,10 +58,7 @@ describe('checksums agree across engines', () => {
     await client.query(`SET TimeZone = 'UTC'`);
     await client.query(`CREATE TABLE cs_t (${COLUMNS.map((c) => `"${c.name}" ${c.pg}`).join(', ')})`);
     await client.query(`INSERT INTO cs_t VALUES ${ROWS.map((r) => r.replace("BLOB", "'\\xdeadBEEF'::bytea")).join(', ')}`);
-    duck = await DuckSession.open(':memory:', { memoryLimit: '256MB', threads: 1, tempDir: join(tmpdir(), 'tm-cs') });
-    await duck.run(`SET TimeZone = 'UTC'`);
-    await duck.run(`CREATE TABLE cs_t (${COLUMNS.map((c) => `"${c.name}" ${c.duck}`).join(', ')})`);
-    await duck.run(`INSERT INTO cs_t VALUES ${ROWS.map((r) => r.replace('BLOB', "'\\xDE\\xAD\\xBE\\xEF'::BLOB")).join(', ')}`);
+    duck = await duckTable();
   });
   afterAll(async () => {
     duck?.close();
@@ -113,10 +119,7 @@ describe.skipIf(!('url' in engine))('checksums agree between DuckDB and the T-SQ
     db = await freshTsqlDatabase((engine as { url: string }).url, 'tm_cs');
     await tsqlQuery(db.url, `CREATE TABLE cs_t (${cols.map((c) => `[${c.name}] ${TSQL_TYPES[c.name]}`).join(', ')})`);
     await tsqlQuery(db.url, `INSERT INTO cs_t VALUES ${TSQL_ROWS.join(', ')}`);
-    duck = await DuckSession.open(':memory:', { memoryLimit: '256MB', threads: 1, tempDir: join(tmpdir(), 'tm-cs') });
-    await duck.run(`SET TimeZone = 'UTC'`);
-    await duck.run(`CREATE TABLE cs_t (${COLUMNS.map((c) => `"${c.name}" ${c.duck}`).join(', ')})`);
-    await duck.run(`INSERT INTO cs_t VALUES ${ROWS.map((r) => r.replace('BLOB', "'\\xDE\\xAD\\xBE\\xEF'::BLOB")).join(', ')}`);
+    duck = await duckTable();
   });
   afterAll(async () => {
     duck?.close();

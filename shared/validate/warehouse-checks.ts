@@ -7,7 +7,7 @@ import { ledgerName } from '../merge/scd-sql.js';
 import { logicalFromDuck, type PlanColumn } from '../merge/plan.js';
 import type { Warehouse } from '../merge/warehouse.js';
 import type { Statement } from '../merge/dialect.js';
-import { rollbackStyleFor } from '../rollback/styles.js';
+import { duckRollbackStyle, rollbackStyleFor } from '../rollback/styles.js';
 import type { RollbackStyle } from '../rollback/sql.js';
 import type { ValidationResult } from '../state/validations.js';
 import { CONTAINERS } from '../storage/layout.js';
@@ -135,7 +135,9 @@ async function sampleCheck(
       name: c.column_name,
       type: logicalFromDuck(c.column_type),
     }));
-    extractRows = await s.rows(selectCanonical('duckdb', style, p.key, columns, rel, ''));
+    // DuckDB's own quoting on this side: the warehouse's style is for the warehouse's SQL (with
+    // T-SQL's [] here DuckDB failed, so the sample check never ran on synapse).
+    extractRows = await s.rows(selectCanonical('duckdb', duckRollbackStyle, p.key, columns, rel, ''));
   } finally {
     s.close();
   }

@@ -109,11 +109,14 @@ export async function startBroker(env: NodeJS.ProcessEnv = process.env): Promise
     ran: () => ({ tests, files }),
     answer: () => answer,
     stop: async () => {
+      // Workers' keep-alive sockets would hold close() open.
+      server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
       if (starting) await starting;
       if (workDir) {
-        await run('bash', [ENGINE_SCRIPT, 'stop', workDir], 90_000);
-        await rm(workDir, { recursive: true, force: true });
+        const r = await run('bash', [ENGINE_SCRIPT, 'stop', workDir], 90_000);
+        if (r.code !== 0) console.error(`the T-SQL engine in ${workDir} did not stop (exit ${r.code}): ${r.stderr.trim()}`);
+        else await rm(workDir, { recursive: true, force: true });
       }
     },
   };

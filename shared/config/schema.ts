@@ -85,8 +85,14 @@ const postgresWarehouse = z.strictObject({
   kind: z.literal('postgres').describe('A PostgreSQL database as the warehouse.'),
   setting: settingName.describe('App setting holding the postgres:// connection string.'),
 });
+/** SQL Server, Azure SQL Database, Managed Instance: the setting holds an ADO connection string. */
+const mssqlWarehouse = z.strictObject({
+  kind: z.literal('mssql').describe('SQL Server, Azure SQL Database or Managed Instance as the warehouse.'),
+  setting: settingName.describe('App setting holding its ADO connection string.'),
+  requestTimeout: duration.default('30m').describe('Longest time one warehouse statement may take (raised from the driver default of 15 s).'),
+});
 
-export const warehouseSchema = z.discriminatedUnion('kind', [duckdbWarehouse, synapseWarehouse, postgresWarehouse]);
+export const warehouseSchema = z.discriminatedUnion('kind', [duckdbWarehouse, synapseWarehouse, postgresWarehouse, mssqlWarehouse]);
 
 export const projectSchema = z.strictObject({
   /** The app setting that holds the storage connection string. */

@@ -312,7 +312,7 @@ export async function runDoctor(project: ResolvedProject, o: DoctorOptions): Pro
   }
   for (const [name, w] of Object.entries(project.config.warehouses)) {
     if (w.kind === 'duckdb') checks.push(checkDuckWarehouse(project, name, w));
-    else checks.push(await probe('warehouse', name, w.kind === 'synapse' ? 'mssql' : 'postgres', w.setting, o.env, probes, timeoutMs));
+    else checks.push(await probe('warehouse', name, w.kind === 'synapse' || w.kind === 'mssql' ? 'mssql' : 'postgres', w.setting, o.env, probes, timeoutMs));
   }
   return checks;
 }

@@ -8,7 +8,7 @@ import { SalesforceSource } from '../extract/salesforce/source.js';
 import { parseDuration } from '../config/duration.js';
 import { DuckDbWarehouse } from '../merge/duckdb/warehouse.js';
 import { PostgresWarehouse } from '../merge/postgres/warehouse.js';
-import { SynapseWarehouse } from '../merge/synapse/warehouse.js';
+import { MssqlWarehouse, SynapseWarehouse } from '../merge/synapse/warehouse.js';
 import { projectPath, type SourceFactory, type WarehouseFactory } from './context.js';
 
 /** Default source per connection kind. Kinds not built yet are refused at run start (support.ts). */
@@ -42,5 +42,7 @@ export const defaultWarehouseFor: WarehouseFactory = (ctx, wh, pipeline) => {
       return new PostgresWarehouse(readSetting(wh.setting, ctx.env), ctx.duck);
     case 'synapse':
       return SynapseWarehouse.fromConfig(wh, pipeline, ctx.env, ctx.duck);
+    case 'mssql':
+      return MssqlWarehouse.fromConfig(wh, pipeline, ctx.env, ctx.duck);
   }
 };

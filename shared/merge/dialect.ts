@@ -19,7 +19,7 @@ export interface ExistingColumn {
 }
 
 export interface Dialect {
-  readonly name: 'duckdb' | 'postgres' | 'synapse';
+  readonly name: 'duckdb' | 'postgres' | 'synapse' | 'mssql';
   readonly capabilities: DialectCapabilities;
   quoteIdent(name: string): string;
   qualify(name: QualifiedName): string;

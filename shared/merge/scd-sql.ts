@@ -3,8 +3,9 @@ import type { Statement } from './dialect.js';
 import { LEDGER_TABLE, type MergePlan } from './plan.js';
 
 /**
- * The merge plan rendered for engines that accept `UPDATE target AS t SET … FROM stage s
- * WHERE …` and `INSERT … SELECT` (DuckDB, PostgreSQL). Synapse renders its own variant.
+ * The merge plan, rendered once for every engine: DuckDB and PostgreSQL (`UPDATE target AS t
+ * SET … FROM stage s WHERE …`) and T-SQL (Synapse, SQL Server: the UPDATE / DELETE target named
+ * by its table name, see `SqlStyle.targetByName`), all with `INSERT … SELECT`.
  *
  * Order matters:
  *  1. `mark` deletes: insert a deleted-flagged copy of the current version (before it is closed)
@@ -21,6 +22,13 @@ export interface SqlStyle {
   param(i: number): string;
   true: string;
   false: string;
+  /**
+   * T-SQL: UPDATE and DELETE name their target by its table name and the stage joins in FROM /
+   * WHERE (`UPDATE dw.t SET … FROM stage AS s WHERE dw.t.k = s.k`). T-SQL has no `UPDATE x AS t`,
+   * and Synapse refuses an ANSI JOIN in the FROM of UPDATE / DELETE ("Using CTAS to work around
+   * unsupported features", section "ANSI join replacement for update statements").
+   */
+  targetByName?: boolean;
 }
 
 export function ledgerName(plan: Pick<MergePlan, 'target'>): QualifiedName {
@@ -105,6 +113,9 @@ export function renderScdSteps(s: SqlStyle, plan: MergePlan): Statement[] {
   const T = s.qualify(plan.target);
   const S = s.qualify(plan.stage);
   const on = (a: string, b: string) => plan.keys.map((k) => `${a}.${s.q(k)} = ${b}.${s.q(k)}`).join(' AND ');
+  // The UPDATE / DELETE target: aliased t, or (T-SQL) referenced by its own name.
+  const ut = s.targetByName ? T : `${T} AS t`;
+  const t = s.targetByName ? T : 't';
   const dataCols = plan.columns.map((c) => s.q(c.name));
   const scdCols = ['_tm_valid_from', '_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_row_hash', '_tm_run_id', '_tm_version_key'].map(s.q);
   const run = s.param(1);
@@ -114,17 +125,17 @@ export function renderScdSteps(s: SqlStyle, plan: MergePlan): Statement[] {
     // Type 1: one row per key, overwritten in place; `_tm_valid_from` says when it was last written.
     const nonKey = plan.columns.filter((c) => !plan.keys.includes(c.name));
     steps.push({
-      sql: `UPDATE ${T} AS t SET ${[...nonKey.map((c) => `${s.q(c.name)} = s.${s.q(c.name)}`), `${s.q('_tm_valid_from')} = s.${s.q('_tm_valid_from')}`, `${s.q('_tm_is_deleted')} = ${s.false}`, `${s.q('_tm_row_hash')} = s.${s.q('_tm_row_hash')}`, `${s.q('_tm_run_id')} = ${run}`].join(', ')} FROM ${S} AS s WHERE ${on('t', 's')} AND s.${s.q('_tm_op')} IN ('update', 'type1', 'insert')`,
+      sql: `UPDATE ${ut} SET ${[...nonKey.map((c) => `${s.q(c.name)} = s.${s.q(c.name)}`), `${s.q('_tm_valid_from')} = s.${s.q('_tm_valid_from')}`, `${s.q('_tm_is_deleted')} = ${s.false}`, `${s.q('_tm_row_hash')} = s.${s.q('_tm_row_hash')}`, `${s.q('_tm_run_id')} = ${run}`].join(', ')} FROM ${S} AS s WHERE ${on(t, 's')} AND s.${s.q('_tm_op')} IN ('update', 'type1', 'insert')`,
       parameters: [plan.runId],
     });
     if (plan.deletes === 'retire') {
       steps.push({
-        sql: `DELETE FROM ${T} AS t WHERE EXISTS (SELECT 1 FROM ${S} AS s WHERE ${on('t', 's')} AND s.${s.q('_tm_op')} = 'delete')`,
+        sql: `DELETE FROM ${ut} WHERE EXISTS (SELECT 1 FROM ${S} AS s WHERE ${on(t, 's')} AND s.${s.q('_tm_op')} = 'delete')`,
         parameters: [],
       });
     } else if (plan.deletes === 'mark') {
       steps.push({
-        sql: `UPDATE ${T} AS t SET ${s.q('_tm_is_deleted')} = ${s.true}, ${s.q('_tm_run_id')} = ${run} FROM ${S} AS s WHERE ${on('t', 's')} AND s.${s.q('_tm_op')} = 'delete'`,
+        sql: `UPDATE ${ut} SET ${s.q('_tm_is_deleted')} = ${s.true}, ${s.q('_tm_run_id')} = ${run} FROM ${S} AS s WHERE ${on(t, 's')} AND s.${s.q('_tm_op')} = 'delete'`,
         parameters: [plan.runId],
       });
     }
@@ -143,12 +154,12 @@ export function renderScdSteps(s: SqlStyle, plan: MergePlan): Statement[] {
   }
   const closing = plan.deletes === 'ignore' ? `('insert', 'update')` : `('insert', 'update', 'delete')`;
   steps.push({
-    sql: `UPDATE ${T} AS t SET ${s.q('_tm_valid_to')} = s.${s.q('_tm_valid_from')}, ${s.q('_tm_is_current')} = ${s.false} FROM ${S} AS s WHERE ${on('t', 's')} AND t.${s.q('_tm_is_current')} = ${s.true} AND t.${s.q('_tm_run_id')} <> ${run} AND s.${s.q('_tm_op')} IN ${closing}`,
+    sql: `UPDATE ${ut} SET ${s.q('_tm_valid_to')} = s.${s.q('_tm_valid_from')}, ${s.q('_tm_is_current')} = ${s.false} FROM ${S} AS s WHERE ${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true} AND ${t}.${s.q('_tm_run_id')} <> ${run} AND s.${s.q('_tm_op')} IN ${closing}`,
     parameters: [plan.runId],
   });
   if (plan.type1Columns.length > 0) {
     steps.push({
-      sql: `UPDATE ${T} AS t SET ${plan.type1Columns.map((c) => `${s.q(c)} = s.${s.q(c)}`).join(', ')} FROM ${S} AS s WHERE ${on('t', 's')} AND t.${s.q('_tm_is_current')} = ${s.true} AND s.${s.q('_tm_op')} = 'type1'`,
+      sql: `UPDATE ${ut} SET ${plan.type1Columns.map((c) => `${s.q(c)} = s.${s.q(c)}`).join(', ')} FROM ${S} AS s WHERE ${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true} AND s.${s.q('_tm_op')} = 'type1'`,
       parameters: [],
     });
   }

@@ -41,6 +41,16 @@ export const synapseRollbackStyle: RollbackStyle = {
   dropTableIfExists: (name) => `IF OBJECT_ID(N'${name.replace(/'/g, "''")}') IS NOT NULL DROP TABLE ${name}`,
 };
 
-export function rollbackStyleFor(dialect: 'duckdb' | 'postgres' | 'synapse'): RollbackStyle {
+/**
+ * SQL Server, Azure SQL Database, Managed Instance: no CTAS; "SELECT - INTO Clause" copies a
+ * table (columns, types, nullability; no constraints, which a backup does not need).
+ */
+export const mssqlRollbackStyle: RollbackStyle = {
+  ...synapseRollbackStyle,
+  copyTable: (from, to) => `SELECT * INTO ${to} FROM ${from}`,
+};
+
+export function rollbackStyleFor(dialect: 'duckdb' | 'postgres' | 'synapse' | 'mssql'): RollbackStyle {
+  if (dialect === 'mssql') return mssqlRollbackStyle;
   return dialect === 'duckdb' ? duckRollbackStyle : dialect === 'postgres' ? postgresRollbackStyle : synapseRollbackStyle;
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineConfig } from '../config/schema.js';
-import { PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
+import { PARQUET_COPY_OPTIONS, WAREHOUSE_PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
 import { TerminalError } from '../errors.js';
 import { SOURCE_OP_COLUMN } from '../extract/source.js';
 import type { ColumnInfo, Counts } from '../storage/manifest.js';
@@ -236,7 +236,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       // the written file's narrow columns instead of re-running transform.sql over the parts.
       const write = async (dedupe: boolean, file: string) => {
         const planned = plan(dedupe);
-        await s.run(`COPY (${planned.firstLoadChanges}) TO ${duckLiteral(file)} (${PARQUET_COPY_OPTIONS})`, paramsFor(planned.firstLoadChanges, input.boundary));
+        await s.run(`COPY (${planned.firstLoadChanges}) TO ${duckLiteral(file)} (${WAREHOUSE_PARQUET_COPY_OPTIONS})`, paramsFor(planned.firstLoadChanges, input.boundary));
         input.onWritten?.('changes', file);
         return planned;
       };
@@ -270,7 +270,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     await s.run(sql.deleted, paramsFor(sql.deleted, input.boundary));
     await s.run(sql.changed);
     if (hasSnapshot) {
-      await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${PARQUET_COPY_OPTIONS})`);
+      await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${WAREHOUSE_PARQUET_COPY_OPTIONS})`);
       input.onWritten?.('changes', changesFile);
     }
     const byOp = await s.rows<{ op: string; n: bigint }>(`SELECT _tm_op AS op, count(*)::BIGINT AS n FROM classified GROUP BY 1`);

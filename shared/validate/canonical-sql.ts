@@ -8,16 +8,19 @@ import type { RollbackStyle } from '../rollback/sql.js';
 /**
  * The canonical text of a value (DESIGN §7, transform/row-hash.ts) written in each warehouse's
  * own SQL, so that a checksum or a sampled field computed inside the warehouse equals the one
- * DuckDB computed on the extract. DuckDB is the reference; the others must print the same text:
+ * DuckDB computed on the extract. DuckDB is the reference; the others must print the same text.
+ * This module is the one T-SQL renderer of it (synapse and mssql), for the checksum and the
+ * sample alike:
  *
- *   type          duckdb (reference)           postgres                       synapse (T-SQL)
- *   text          value                        value                          value
+ *   type          duckdb (reference)           postgres                       T-SQL (synapse, mssql)
+ *   text          value                        value                          value, as UTF-8 (below)
  *   integer       digits                       ::text                         CAST AS VARCHAR
  *   decimal(p,s)  the number: trailing          ::text, same trim              CAST AS VARCHAR (keeps scale:
  *                 fractional zeros dropped                                     must trim the same, see #15)
  *   boolean       'true'/'false'               CASE                           CASE on BIT
  *   date          YYYY-MM-DD                   to_char                        CONVERT style 23
- *   timestamp     YYYY-MM-DDTHH:MM:SS.ffffffZ  to_char …US"Z"                 CONVERT style 126 + DATEPART(MICROSECOND)
+ *   timestamp     YYYY-MM-DDTHH:MM:SS.ffffffZ  to_char …US"Z"                 CONVERT style 120, T put in by STUFF,
+ *                                                                             + DATEPART(MICROSECOND)
  *   timestamptz   same, converted to UTC       AT TIME ZONE 'UTC'             SWITCHOFFSET(+00:00)
  *   float         shortest round trip, '3.0',  integral → digits || '.0',     refused: T-SQL has no shortest
  *                 -0.0 → '0.0'                 else float8out (PG ≥ 12)       round-trip text (style 3 prints 17 digits)
@@ -26,10 +29,19 @@ import type { RollbackStyle } from '../rollback/sql.js';
  *   time, json    VARCHAR cast                 ::text                         refused (formats differ)
  *
  * The row text is `name=<length>:<text>` per non-NULL column joined with `|` (concat_ws skips
- * NULLs in all three); length counts characters. On Synapse the text is hashed as UTF-8
- * (a _UTF8 collation), as DuckDB and PostgreSQL hash it.
+ * NULLs in all three); length counts characters. In T-SQL the text is hashed as UTF-8
+ * (cast under a _UTF8 collation), as DuckDB and PostgreSQL hash it.
+ *
+ * T-SQL forms chosen so that SQL Server, Synapse and the Babelfish test engine all run them:
+ * style 120 rather than 126 (Babelfish prints 126 with a space), and the first 60 bits of the
+ * MD5 taken by binary SUBSTRING and bigint arithmetic rather than CONVERT styles 1/2 between
+ * binary and varchar (Babelfish ignores the style). No such common form exists for binary
+ * columns (hex text needs style 2) nor for the UTF-8 collation (Babelfish has none; its
+ * varchar is UTF-8 already): those stay SQL Server's and are pinned by golden tests.
  */
-export type EngineName = 'duckdb' | 'postgres' | 'synapse';
+export type EngineName = 'duckdb' | 'postgres' | 'synapse' | 'mssql';
+
+const isTsql = (e: EngineName) => e === 'synapse' || e === 'mssql';
 
 export function canonicalTextSql(engine: EngineName, s: Pick<RollbackStyle, 'q'>, col: PlanColumn, qualifier?: string): string {
   const c = qualifier ? `${qualifier}.${s.q(col.name)}` : s.q(col.name);
@@ -65,7 +77,7 @@ function pgText(c: string, t: LogicalType): string {
 }
 
 function tsqlText(c: string, t: LogicalType, name: string): string {
-  const micro = (x: string) => `CONVERT(VARCHAR(19), ${x}, 126) + '.' + RIGHT('000000' + CAST(DATEPART(MICROSECOND, ${x}) AS VARCHAR(6)), 6) + 'Z'`;
+  const micro = (x: string) => `STUFF(CONVERT(VARCHAR(19), ${x}, 120), 11, 1, 'T') + '.' + RIGHT('000000' + CAST(DATEPART(MICROSECOND, ${x}) AS VARCHAR(6)), 6) + 'Z'`;
   switch (t.kind) {
     case 'text':
       return `CAST(${c} AS NVARCHAR(MAX))`;
@@ -86,14 +98,14 @@ function tsqlText(c: string, t: LogicalType, name: string): string {
       return `LOWER(CAST(${c} AS CHAR(36)))`;
     default:
       throw new TerminalError(
-        `column ${name} (${t.kind}) cannot be checksummed or sampled on synapse: T-SQL has no text form equal to the other engines'; remove it from validation.checksumColumns`,
+        `column ${name} (${t.kind}) cannot be checksummed or sampled on a T-SQL warehouse: T-SQL has no text form equal to DuckDB's for ${t.kind}; remove it from validation.checksumColumns, or cast it in transform.sql (e.g. to a decimal or text)`,
       );
   }
 }
 
 function lengthSql(engine: EngineName, text: string): string {
   // LEN ignores trailing spaces; a sentinel character keeps them counted.
-  return engine === 'synapse' ? `CAST(LEN(${text} + N'.') - 1 AS VARCHAR(20))` : `CAST(length(${text}) AS VARCHAR)`;
+  return isTsql(engine) ? `CAST(LEN(${text} + N'.') - 1 AS VARCHAR(20))` : `CAST(length(${text}) AS VARCHAR)`;
 }
 
 /** The canonical row text of the columns, in the given order, in the engine's SQL. */
@@ -103,7 +115,7 @@ export function canonicalRowSql(engine: EngineName, s: Pick<RollbackStyle, 'q'>,
     const text = canonicalTextSql(engine, s, col, qualifier);
     const ref = qualifier ? `${qualifier}.${s.q(col.name)}` : s.q(col.name);
     const tag = col.name.replace(/'/g, "''");
-    const glue = engine === 'synapse' ? ' + ' : ' || ';
+    const glue = isTsql(engine) ? ' + ' : ' || ';
     return `CASE WHEN ${ref} IS NULL THEN NULL ELSE ${[`'${tag}='`, lengthSql(engine, text), `':'`, text].join(glue)} END`;
   });
   return `concat_ws('|', ${parts.join(', ')})`;
@@ -124,9 +136,12 @@ export function checksumStatement(engine: EngineName, s: Pick<RollbackStyle, 'q'
       parameters: [],
     };
   }
-  const hex = `LEFT(CONVERT(VARCHAR(32), HASHBYTES('MD5', CAST((${row}) COLLATE Latin1_General_100_BIN2_UTF8 AS VARCHAR(MAX))), 2), 15)`;
+  // The first 15 hex digits of the MD5 = its first 7 bytes (a positive bigint) * 16 + the high
+  // nibble of byte 8. The sum leaves as text: a decimal(38,0) does not fit a JavaScript number.
+  const md5 = `HASHBYTES('MD5', CAST((${row}) COLLATE Latin1_General_100_BIN2_UTF8 AS VARCHAR(MAX)))`;
+  const first60 = `CAST(SUBSTRING(_tm_h, 1, 7) AS BIGINT) * 16 + CAST(SUBSTRING(_tm_h, 8, 1) AS INT) / 16`;
   return {
-    sql: `SELECT COUNT_BIG(*) AS n, COALESCE(SUM(CAST(CONVERT(BIGINT, CONVERT(VARBINARY(8), '0' + ${hex}, 2)) AS DECIMAL(38, 0))), 0) AS s FROM ${relation}`,
+    sql: `SELECT CAST(COUNT_BIG(*) AS VARCHAR(20)) AS n, CAST(COALESCE(SUM(CAST(${first60} AS DECIMAL(38, 0))), 0) AS VARCHAR(40)) AS s FROM (SELECT ${md5} AS _tm_h FROM ${relation}) AS _tm_m`,
     parameters: [],
   };
 }
@@ -140,10 +155,10 @@ export function formatChecksum(r: { n: unknown; s: unknown } | undefined): strin
   const int = (v: unknown, what: string): string => {
     if (v === null || v === undefined) return '0';
     if (typeof v === 'number' && !Number.isSafeInteger(v)) {
-      throw new Error(`checksum ${what} ${v} reached JavaScript as a number and lost digits; the driver must return it as text or bigint (CAST it to a string type in the checksum SQL)`);
+      throw new TerminalError(`checksum ${what} ${v} reached JavaScript as a number and lost digits; the driver must return it as text or bigint (CAST it to a string type in the checksum SQL)`);
     }
     const t = String(v).replace(/\.0+$/, '');
-    if (!/^-?\d+$/.test(t)) throw new Error(`checksum ${what} ${JSON.stringify(String(v))} is not an integer`);
+    if (!/^-?\d+$/.test(t)) throw new TerminalError(`checksum ${what} ${JSON.stringify(String(v))} is not an integer`);
     return t;
   };
   return `${int(r?.n, 'count')}:${int(r?.s, 'sum')}`;

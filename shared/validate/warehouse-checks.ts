@@ -7,13 +7,13 @@ import { ledgerName } from '../merge/scd-sql.js';
 import { logicalFromDuck, type PlanColumn } from '../merge/plan.js';
 import type { Warehouse } from '../merge/warehouse.js';
 import type { Statement } from '../merge/dialect.js';
-import { rollbackStyleFor } from '../rollback/styles.js';
+import { duckRollbackStyle, rollbackStyleFor } from '../rollback/styles.js';
 import type { RollbackStyle } from '../rollback/sql.js';
 import type { ValidationResult } from '../state/validations.js';
 import { CONTAINERS } from '../storage/layout.js';
 import type { ChangesManifest } from '../storage/manifest.js';
 import { DuckSession, duckLiteral } from '../transform/duckdb-session.js';
-import { canonicalRowSql, canonicalTextSql } from './canonical-sql.js';
+import { canonicalRowSql, canonicalTextSql, type EngineName } from './canonical-sql.js';
 
 /** Business-rule and sample checks, run after the merge against the warehouse. */
 export async function warehouseChecks(
@@ -135,7 +135,9 @@ async function sampleCheck(
       name: c.column_name,
       type: logicalFromDuck(c.column_type),
     }));
-    extractRows = await s.rows(selectCanonical('duckdb', style, p.key, columns, rel, ''));
+    // DuckDB's own quoting on this side: the warehouse's style is for the warehouse's SQL (with
+    // T-SQL's [] here DuckDB failed, so the sample check never ran on synapse).
+    extractRows = await s.rows(selectCanonical('duckdb', duckRollbackStyle, p.key, columns, rel, ''));
   } finally {
     s.close();
   }
@@ -172,7 +174,7 @@ async function sampleCheck(
  * column (`c0`, `c1`, …) of the current versions whose key text is one of the bound values.
  */
 export function renderSampleQuery(
-  engine: 'duckdb' | 'postgres' | 'synapse',
+  engine: EngineName,
   style: RollbackStyle,
   keys: readonly string[],
   columns: readonly PlanColumn[],
@@ -186,7 +188,7 @@ export function renderSampleQuery(
   return { sql: selectCanonical(engine, style, keys, columns, style.qualify(target), ` WHERE ${where}`), parameters: [...keyTexts] };
 }
 
-function selectCanonical(engine: 'duckdb' | 'postgres' | 'synapse', style: RollbackStyle, keys: readonly string[], columns: readonly PlanColumn[], from: string, where: string): string {
+function selectCanonical(engine: EngineName, style: RollbackStyle, keys: readonly string[], columns: readonly PlanColumn[], from: string, where: string): string {
   const keyCols = keys.map((k) => columns.find((c) => c.name === k)!);
   const texts = columns.map((c, i) => `${canonicalTextSql(engine, style, c)} AS ${style.q(`c${i}`)}`);
   return `SELECT ${canonicalRowSql(engine, style, keyCols)} AS ${style.q('_k')}, ${texts.join(', ')} FROM ${from}${where}`;

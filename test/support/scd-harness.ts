@@ -4,10 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
 import { withAzurite } from './azurite.js';
 import { startPostgres, type PostgresHandle } from './postgres.js';
+import { freshTsqlDatabase } from './tsql-engine.js';
+import { tsqlQuery } from './tsql-sql.js';
 import { openLocalStack, runOnce, type LocalStack, type RunSummary } from '../../shared/local/stack.js';
 import { duckExec, duckQuery, makeProject } from './project.js';
 
-export type WarehouseKind = 'duckdb' | 'postgres';
+/** mssql: SQL Server / the T-SQL engine of test/support/tsql-engine.ts, its URL passed where PostgreSQL's goes. */
+export type WarehouseKind = 'duckdb' | 'postgres' | 'mssql';
 
 export interface Step {
   /** SQL run against the DuckDB source before the run. */
@@ -41,14 +44,14 @@ const START = Date.parse('2026-01-01T00:00:00Z');
 
 /** Runs a scenario through the real chain (Azurite, DuckDB source, the given warehouse). */
 export async function play(sc: Scenario, kind: WarehouseKind, azuriteCs: string, pgUrl: string): Promise<Played> {
-  const pipelineName = `${sc.name}_${kind === 'duckdb' ? 'dk' : 'pg'}`;
+  const pipelineName = `${sc.name}_${kind === 'duckdb' ? 'dk' : kind === 'postgres' ? 'pg' : 'ms'}`;
   const table = `dw.${sc.name}`;
   const dir = makeProject({
     tidemark: `storage: AzureWebJobsStorage
 connections:
   SRC: { kind: duckdb, path: source.duckdb }
 warehouses:
-  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : '{ kind: postgres, setting: TIDEMARK_TEST_WH }'}
+  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : `{ kind: ${kind}, setting: TIDEMARK_TEST_WH }`}
 duckdb: { memoryLimit: 256MB, threads: 1 }
 `,
     pipelines: { [pipelineName]: sc.pipeline({ name: pipelineName, table }) },
@@ -56,6 +59,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
   await duckExec(join(dir, 'source.duckdb'), 'create schema app', ...sc.setup);
   // A server from TIDEMARK_TEST_PG_URL outlives test runs: start from no table.
   if (kind === 'postgres') await pgExec(pgUrl, `DROP TABLE IF EXISTS "dw"."${sc.name}"`);
+  if (kind === 'mssql') await tsqlQuery(pgUrl, `IF OBJECT_ID(N'[dw].[${sc.name}]', N'U') IS NOT NULL DROP TABLE [dw].[${sc.name}]`);
   const clock = { t: START };
   const stack: LocalStack = await openLocalStack({
     projectDir: dir,
@@ -93,6 +97,17 @@ export async function readDimension(kind: WarehouseKind, where: string, table: s
     );
     return rows.map(textRow);
   }
+  if (kind === 'mssql') {
+    const ts = (c: string) => `STUFF(CONVERT(varchar(19), ${c}, 120), 11, 1, 'T')`;
+    const rows = await tsqlQuery(
+      where,
+      `select ${columns.map((c) => `cast([${c}] as nvarchar(max)) as [${c}]`).join(', ')},
+         ${ts('_tm_valid_from')} vf, ${ts('_tm_valid_to')} vt,
+         case when _tm_is_current = 1 then 'true' else 'false' end cur, case when _tm_is_deleted = 1 then 'true' else 'false' end del, _tm_run_id run
+       from [${schema}].[${name}] order by ${keys.map((k) => `[${k}]`).join(', ')}, _tm_valid_from, _tm_is_deleted`,
+    );
+    return rows.map(textRow);
+  }
   const c = new pg.Client({ connectionString: where });
   await c.connect();
   try {
@@ -119,6 +134,7 @@ export async function dimensionExists(kind: WarehouseKind, where: string, table:
     const r = await duckQuery<{ n: bigint }>(where, `select count(*) n from information_schema.tables where table_schema = '${schema}' and table_name = '${name}'`);
     return Number(r[0]?.n ?? 0) > 0;
   }
+  if (kind === 'mssql') return (await tsqlQuery(where, `select 1 as x where object_id(N'[${schema}].[${name}]', N'U') is not null`)).length > 0;
   const c = new pg.Client({ connectionString: where });
   await c.connect();
   try {
@@ -150,23 +166,29 @@ export interface ScenarioCase {
  * One test per case: played on DuckDB and on PostgreSQL, every other run must succeed with no
  * failed check, each warehouse must end with `expectTable`, and both with the same table and counts.
  */
-export function describeScenarios(title: string, cases: readonly ScenarioCase[]): void {
-  describe(title, () => {
+export function describeScenarios(title: string, cases: readonly ScenarioCase[], engine?: { url: string } | { skip: string }): void {
+  // The mssql warehouse joins where a T-SQL engine runs (test/support/tsql-engine.ts).
+  const tsql = engine && 'url' in engine ? engine.url : undefined;
+  const kinds: WarehouseKind[] = ['duckdb', 'postgres', ...(tsql ? (['mssql'] as const) : [])];
+  describe(`${title} on ${kinds.join(', ')}`, () => {
     let az: AzuriteHandle;
     let pgh: PostgresHandle;
+    let ms: { url: string; drop(): Promise<void> } | undefined;
     beforeAll(async () => {
       az = await withAzurite();
       pgh = await startPostgres();
+      if (tsql) ms = await freshTsqlDatabase(tsql, 'tm_scd2');
     });
     afterAll(async () => {
+      await ms?.drop();
       await pgh?.stop();
       await az?.stop();
     });
     for (const c of cases) {
       it(c.sc.name, async () => {
         const out = {} as Record<WarehouseKind, Played>;
-        for (const kind of ['duckdb', 'postgres'] as const) {
-          out[kind] = await play(c.sc, kind, az.connectionString, pgh.url);
+        for (const kind of kinds) {
+          out[kind] = await play(c.sc, kind, az.connectionString, kind === 'mssql' ? ms!.url : pgh.url);
           const p = out[kind];
           for (const [i, r] of p.runs.entries()) {
             if (c.failingRuns?.includes(i)) continue;
@@ -175,8 +197,10 @@ export function describeScenarios(title: string, cases: readonly ScenarioCase[])
           expect(p.table, kind).toEqual(c.expectTable);
           c.check?.(p);
         }
-        expect(out.postgres.table).toEqual(out.duckdb.table);
-        expect(out.postgres.runs.map((r) => r.counts)).toEqual(out.duckdb.runs.map((r) => r.counts));
+        for (const kind of kinds.slice(1)) {
+          expect(out[kind].table, kind).toEqual(out.duckdb.table);
+          expect(out[kind].runs.map((r) => r.counts), kind).toEqual(out.duckdb.runs.map((r) => r.counts));
+        }
       });
     }
   });

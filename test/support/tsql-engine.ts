@@ -1,41 +1,68 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
-import { freePorts } from '../../shared/local/azurite.js';
+import sql from 'mssql';
+import { inject } from 'vitest';
+import type { EngineAnswer } from './tsql-engine-broker.js';
 
 /**
- * A real T-SQL engine for tests: TIDEMARK_TEST_MSSQL_URL when set (a real SQL Server), otherwise
- * Babelfish from ../shared/babelfish beside the repository, started once per test process and
- * stopped when it exits. Where neither exists the answer is `{ skip }` with the reason, printed once.
+ * A real T-SQL engine for tests, reached with the `mssql` driver over TDS:
+ * TIDEMARK_TEST_MSSQL_URL when set (a real SQL Server), otherwise the Babelfish engine beside the
+ * repository, started once per vitest run by the global setup. Without either the answer is
+ * `{ skip }` with the reason, which is printed once per file; skip the T-SQL tests on it.
  */
-let started: Promise<{ url: string } | { skip: string }> | undefined;
+let printed = false;
 
 export async function tsqlEngine(): Promise<{ url: string } | { skip: string }> {
   const external = process.env.TIDEMARK_TEST_MSSQL_URL;
-  if (external) return { url: external };
-  started ??= start();
-  return started;
+  let a: EngineAnswer;
+  if (external) a = { url: external };
+  else {
+    let broker: string | undefined;
+    try {
+      broker = inject('tsqlBroker');
+    } catch {
+      broker = undefined;
+    }
+    if (!broker) a = { skip: 'the T-SQL engine broker is not running (vitest.config.ts globalSetup test/support/tsql-global-setup.ts)' };
+    else {
+      const res = await fetch(`${broker}/engine`);
+      a = (await res.json()) as EngineAnswer;
+    }
+  }
+  if ('skip' in a) {
+    if (!printed) console.log(`T-SQL tests skipped: ${a.skip}`);
+    printed = true;
+  }
+  return a;
 }
 
-async function start(): Promise<{ url: string } | { skip: string }> {
-  const script = resolve(process.cwd(), '..', 'shared', 'babelfish', 'tsql-engine.sh');
-  if (!existsSync(script)) {
-    const skip = 'no T-SQL engine: set TIDEMARK_TEST_MSSQL_URL, or put the Babelfish engine in ../shared/babelfish';
-    console.log(`T-SQL tests skipped: ${skip}`);
-    return { skip };
+/** The connection string with another database. */
+export function withDatabase(url: string, database: string): string {
+  const parts = url.split(';').filter((p) => p && !/^\s*(database|initial catalog)\s*=/i.test(p));
+  return [...parts, `Database=${database}`].join(';');
+}
+
+/**
+ * A fresh database on the engine for one test file, so files running in parallel workers never
+ * see each other's tables. Returns its connection string; `drop` removes it.
+ */
+export async function freshTsqlDatabase(url: string, prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${process.pid}_${Date.now().toString(36)}`.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 60);
+  const admin = await new sql.ConnectionPool(sql.ConnectionPool.parseConnectionString(url)).connect();
+  try {
+    await admin.request().query(`CREATE DATABASE [${name}]`);
+  } finally {
+    await admin.close();
   }
-  const work = mkdtempSync(join(tmpdir(), 'tidemark-tsql-'));
-  const [tds, pgPort] = await freePorts(2);
-  const { stdout } = await promisify(execFile)('bash', [script, 'start', work, String(tds), String(pgPort)], { maxBuffer: 16 * 1024 * 1024 });
-  process.on('exit', () => {
-    try {
-      execFileSync('bash', [script, 'stop', work], { stdio: 'ignore' });
-    } catch {
-      // the engine's folder is under the temp dir; a failed stop leaves only a process behind
-    }
-  });
-  const url = stdout.trim().split('\n').pop()!.trim();
-  return { url };
+  return {
+    url: withDatabase(url, name),
+    drop: async () => {
+      const p = await new sql.ConnectionPool(sql.ConnectionPool.parseConnectionString(url)).connect();
+      try {
+        await p.request().query(`DROP DATABASE [${name}]`);
+      } catch {
+        // a connection left open by a failed test keeps it; the engine is thrown away after the run
+      } finally {
+        await p.close();
+      }
+    },
+  };
 }

@@ -24,8 +24,9 @@ import {
   planRowversion,
   planTimestamp,
   type MssqlStatement,
+  mssqlRelation,
 } from './plan.js';
-import { mssqlColumnPlan, type MssqlColumnPlan } from './types.js';
+import { describedColumn, mssqlColumnPlan, type MssqlColumnPlan } from './types.js';
 
 type Row = Record<string, unknown>;
 
@@ -102,6 +103,23 @@ export function streamRows(
   });
 }
 
+/** Column names of what the pipeline reads, as the result set's metadata spells them (no rows read). */
+function resultNames(conn: MssqlConnector, p: PipelineConfig): Promise<string[]> {
+  return new Promise<string[]>((resolve) => {
+    const req = conn.request();
+    req.stream = true;
+    let names: string[] = [];
+    req.on('recordset', (cols) => {
+      names = Object.keys(cols);
+    });
+    req.on('row', () => undefined);
+    // Only a refinement of the describe result: on any error the described names stand.
+    req.on('error', () => resolve([]));
+    req.on('done', () => resolve(names));
+    req.query(`SELECT TOP 0 * FROM ${mssqlRelation(p)}`);
+  });
+}
+
 async function collect(conn: MssqlConnector, stmt: MssqlStatement): Promise<Row[]> {
   const rows: Row[] = [];
   await streamRows(
@@ -154,9 +172,15 @@ export class MssqlSource implements Source {
   private async read(conn: MssqlConnector, req: ExtractRequest): Promise<ExtractResult> {
     const p = this.pipeline;
     const described = await collect(conn, planDescribe(p));
-    const columns: MssqlColumnPlan[] = described
-      .filter((r) => r.is_hidden !== true && r.is_hidden !== 1)
-      .map((r) => mssqlColumnPlan({ name: String(r.name), system_type_name: String(r.system_type_name) }));
+    const visible = described.filter((r) => r.is_hidden !== true && r.is_hidden !== 1);
+    const names = await resultNames(conn, p);
+    const columns: MssqlColumnPlan[] = visible.map((r, i) => {
+      const col = describedColumn(r);
+      // Some engines (Babelfish) describe lower-cased names; the result set's own metadata
+      // has the names as declared, which is what the pipeline's key and columns refer to.
+      const declared = names[i];
+      return mssqlColumnPlan(declared && declared.toLowerCase() === col.name.toLowerCase() ? { ...col, name: declared } : col);
+    });
     if (columns.length === 0) throw new TerminalError(`${p.source.table ?? 'source.query'} returns no columns`);
 
     const warnings: ExtractWarning[] = [];

@@ -9,6 +9,45 @@ export interface MssqlColumnInfo {
   system_type_name: string;
 }
 
+/**
+ * The column's full type from a sp_describe_first_result_set row, taken from the row's own
+ * precision / scale / max_length columns ("sp_describe_first_result_set (Transact-SQL)", result
+ * set): more robust than parsing system_type_name, which some engines print without arguments
+ * (Babelfish: `decimal`, not `decimal(12,2)`). A row without those columns keeps its name.
+ */
+export function describedColumn(r: Record<string, unknown>): MssqlColumnInfo {
+  const name = String(r.name);
+  const raw = String(r.system_type_name);
+  const num = (v: unknown) => (v === null || v === undefined || v === '' ? undefined : Number(v));
+  const precision = num(r.precision);
+  const scale = num(r.scale);
+  const maxLength = num(r.max_length);
+  const base = raw.replace(/\(.*$/, '').trim().toLowerCase();
+  if (precision === undefined && scale === undefined && maxLength === undefined) return { name, system_type_name: raw };
+  const len = (perChar: number) => (maxLength === undefined ? raw : maxLength === -1 ? `${base}(max)` : `${base}(${maxLength / perChar})`);
+  switch (base) {
+    case 'decimal':
+    case 'numeric':
+      return { name, system_type_name: precision === undefined ? raw : `${base}(${precision},${scale ?? 0})` };
+    case 'datetime2':
+    case 'time':
+    case 'datetimeoffset':
+      return { name, system_type_name: scale === undefined ? raw : `${base}(${scale})` };
+    case 'float':
+      return { name, system_type_name: precision === undefined ? raw : `float(${precision})` };
+    case 'char':
+    case 'varchar':
+    case 'binary':
+    case 'varbinary':
+      return { name, system_type_name: len(1) };
+    case 'nchar':
+    case 'nvarchar':
+      return { name, system_type_name: len(2) };
+    default:
+      return { name, system_type_name: base };
+  }
+}
+
 export interface MssqlColumnPlan extends ColumnPlan {
   /** T-SQL expression that renders the column as exact text; `ref` is the quoted column. */
   select: (ref: string) => string;

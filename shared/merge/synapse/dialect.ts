@@ -2,12 +2,16 @@ import type { QualifiedName } from '../../config/identifiers.js';
 import { TerminalError } from '../../errors.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
-import { LEDGER_COMMIT_COLUMNS, baseKey, ledgerInsertParameters, ledgerName, renderLedgerHead, type SqlStyle } from '../scd-sql.js';
+import { LEDGER_COMMIT_COLUMNS, baseKey, ledgerInsertParameters, ledgerName, renderLedgerHead, renderScdSteps, type SqlStyle } from '../scd-sql.js';
 import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
 
 /**
- * Azure Synapse Analytics dedicated SQL pool. Each fact below is from Microsoft's documentation
- * (Microsoft Learn, page titles quoted):
+ * The one T-SQL renderer: Azure Synapse Analytics dedicated SQL pool (`synapse`) and SQL Server,
+ * Azure SQL Database, Managed Instance (`mssql`). The SCD steps are scd-sql.ts's, shared with
+ * DuckDB and PostgreSQL; what differs between the two T-SQL products is data (`TsqlFeatures`
+ * below), each fact with the page it comes from.
+ *
+ * Synapse facts (Microsoft Learn, page titles quoted):
  *  - transactionalDdl false: "Use transactions in a SQL pool in Azure Synapse" lists the
  *    limitations; DDL such as CREATE TABLE is not allowed inside a user-defined transaction.
  *    The same page: the default isolation is READ UNCOMMITTED, so the run ledger check is
@@ -18,28 +22,61 @@ import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } f
  *    Synapse Analytics", Oct 2022), but its NOT MATCHED BY TARGET branch needs a
  *    HASH-distributed target without IDENTITY (same page, remarks for Azure Synapse). The
  *    plan is therefore UPDATE … FROM + INSERT … SELECT, which works on every distribution
- *    (REPLICATE and ROUND_ROBIN included).
+ *    (REPLICATE and ROUND_ROBIN included), and on SQL Server too.
  *  - UPDATE … FROM with an implicit join (target named by its table name, the stage in FROM,
  *    the join in WHERE): "Using CTAS to work around unsupported features", section "ANSI join
  *    replacement for update statements" (ANSI JOIN in the FROM of UPDATE/DELETE is refused).
- *  - maxIdentifierLength 128: "Database identifiers" (sysname).
+ *  - maxIdentifierLength 128: "Database identifiers" (sysname), both products.
  *  - maxParameters 2100: "Maximum capacity specifications for SQL Server" (parameters per
- *    stored procedure / parameterized batch); the merge binds at most a handful.
- *  - PRIMARY KEY only NONCLUSTERED NOT ENFORCED: "Primary key, foreign key, and unique key
- *    using dedicated SQL pool in Azure Synapse Analytics".
- *  - DISTRIBUTION = HASH | ROUND_ROBIN | REPLICATE and CLUSTERED COLUMNSTORE INDEX / HEAP:
- *    "CREATE TABLE (Azure Synapse Analytics)".
- *  - COPY INTO from Parquet on ADLS Gen2: managed identity needs the .dfs endpoint, SAS needs
- *    the .blob endpoint: "Securely load data using Synapse SQL" (authentication matrix,
- *    footnotes 1 and 2) and "COPY INTO (Transact-SQL)".
+ *    stored procedure / parameterized batch), both products.
  *  - Quoted identifiers in [] with ] doubled: "Database identifiers" / QUOTENAME.
  */
-export const synapseCapabilities: DialectCapabilities = {
-  transactionalDdl: false,
-  merge: true,
-  maxIdentifierLength: 128,
-  maxParameters: 2_100,
+export interface TsqlFeatures {
+  /**
+   * The stage is loaded with COPY INTO from storage ("COPY INTO (Transact-SQL)", Synapse only);
+   * otherwise with bound multi-row INSERT … VALUES read from the local changes file.
+   */
+  copyInto: boolean;
+  /** `WITH (DISTRIBUTION = HASH | ROUND_ROBIN | REPLICATE)`: "CREATE TABLE (Azure Synapse Analytics)". */
+  distribution: boolean;
+  /** `WITH (CLUSTERED COLUMNSTORE INDEX | HEAP)` table options: same page (Synapse syntax; SQL Server spells them as indexes). */
+  columnstore: boolean;
+  /**
+   * PRIMARY KEY NONCLUSTERED … NOT ENFORCED: "Primary key, foreign key, and unique key using
+   * dedicated SQL pool in Azure Synapse Analytics" (the only primary key Synapse has). SQL
+   * Server's primary key is enforced: a doubled version key fails the merge instead of landing.
+   */
+  notEnforced: boolean;
+  /**
+   * CREATE TABLE … WITH (…) AS SELECT: "CREATE TABLE AS SELECT (Azure Synapse Analytics)".
+   * SQL Server has no CTAS; `SELECT * INTO new FROM old` ("SELECT - INTO Clause") instead.
+   */
+  ctas: boolean;
+  /**
+   * INSERT … VALUES with several rows: SQL Server takes up to 1000 row value expressions
+   * ("Table Value Constructor (Transact-SQL)"); Synapse's INSERT takes one row
+   * ("INSERT (Transact-SQL)", Azure Synapse syntax), so keys are bound with UNION ALL there.
+   */
+  multiRowValues: boolean;
+  transactionalDdl: boolean;
+}
+
+export type TsqlProduct = 'synapse' | 'mssql';
+
+export const TSQL_FEATURES: Record<TsqlProduct, TsqlFeatures> = {
+  synapse: { copyInto: true, distribution: true, columnstore: true, notEnforced: true, ctas: true, multiRowValues: false, transactionalDdl: false },
+  // "Transactions (Transact-SQL)": SQL Server runs DDL inside a transaction; tidemark still runs
+  // it before the merge transaction, as on Synapse, so both products take one code path.
+  mssql: { copyInto: false, distribution: false, columnstore: false, notEnforced: false, ctas: false, multiRowValues: true, transactionalDdl: true },
 };
+
+/** Rows per INSERT … VALUES ("Table Value Constructor (Transact-SQL)": at most 1000). */
+export const MAX_VALUES_ROWS = 1_000;
+
+export function tsqlCapabilities(product: TsqlProduct): DialectCapabilities {
+  return { transactionalDdl: TSQL_FEATURES[product].transactionalDdl, merge: true, maxIdentifierLength: 128, maxParameters: 2_100 };
+}
+export const synapseCapabilities: DialectCapabilities = tsqlCapabilities('synapse');
 
 export const quoteBracket = (name: string) => `[${name.replace(/]/g, ']]')}]`;
 const q = quoteBracket;
@@ -47,6 +84,9 @@ const qualify = (n: QualifiedName) => (n.schema ? `${q(n.schema)}.${q(n.name)}` 
 const p = (i: number) => `@p${i}`;
 const TRUE = '1';
 const FALSE = '0';
+
+/** The T-SQL style of the shared SCD renderer (scd-sql.ts). */
+export const tsqlStyle: SqlStyle = { q, qualify, param: p, true: TRUE, false: FALSE, targetByName: true };
 
 /** Type names as the describe query prints them (sys.types name + length/precision/scale). */
 export function synapseTypeName(t: LogicalType): string {
@@ -56,15 +96,19 @@ export function synapseTypeName(t: LogicalType): string {
     case 'integer':
       return t.bits === 128 ? 'decimal(38,0)' : t.bits === 64 ? 'bigint' : t.bits === 32 ? 'int' : 'smallint';
     case 'decimal':
-      if (t.precision > 38) throw new TerminalError(`DECIMAL(${t.precision},${t.scale}) exceeds Synapse's maximum precision 38; cast it in transform.sql`);
+      if (t.precision > 38) throw new TerminalError(`DECIMAL(${t.precision},${t.scale}) exceeds T-SQL's maximum precision 38; cast it in transform.sql`);
       return `decimal(${t.precision},${t.scale})`;
     case 'float':
       return t.bits === 32 ? 'real' : 'float';
     case 'text':
     case 'json':
-      // nvarchar(max) cannot be a distribution column nor sit well in columnstore segments;
-      // 4000 characters is the largest bounded nvarchar ("nchar and nvarchar").
-      return 'nvarchar(4000)';
+      // A bounded nvarchar(4000) makes COPY INTO fail on the first longer value, and the run
+      // with it. `max` is a Synapse type ("CREATE TABLE (Azure Synapse Analytics)", data types:
+      // "max applies only to Azure Synapse Analytics"; its limitations list no restriction of
+      // LOB columns in a clustered columnstore table); SQL Server's columnstore holds LOB
+      // columns since 2017 (Azure update "String and binary columns in clustered columnstore
+      // indexes"). Not provable here: no Synapse runs on this machine.
+      return 'nvarchar(max)';
     case 'date':
       return 'date';
     case 'time':
@@ -74,9 +118,54 @@ export function synapseTypeName(t: LogicalType): string {
       // Values are UTC by tidemark's contract (DESIGN §8), so no offset is stored.
       return 'datetime2(6)';
     case 'binary':
-      return 'varbinary(8000)';
+      return 'varbinary(max)';
     case 'uuid':
       return 'uniqueidentifier';
+  }
+}
+
+/** The logical type of a T-SQL column type as the describe query prints it. */
+export function logicalFromTsql(type: string): LogicalType {
+  const t = type.toLowerCase().replace(/\s+/g, '');
+  const dec = /^(?:decimal|numeric)\((\d+),(\d+)\)$/.exec(t);
+  if (dec) return { kind: 'decimal', precision: Number(dec[1]), scale: Number(dec[2]) };
+  const base = t.replace(/\(.*$/, '');
+  switch (base) {
+    case 'bit':
+      return { kind: 'boolean' };
+    case 'tinyint':
+    case 'smallint':
+      return { kind: 'integer', bits: 16 };
+    case 'int':
+      return { kind: 'integer', bits: 32 };
+    case 'bigint':
+      return { kind: 'integer', bits: 64 };
+    case 'real':
+      return { kind: 'float', bits: 32 };
+    case 'float':
+      return { kind: 'float', bits: 64 };
+    case 'date':
+      return { kind: 'date' };
+    case 'time':
+      return { kind: 'time' };
+    case 'datetime':
+    case 'datetime2':
+    case 'smalldatetime':
+      return { kind: 'timestamp' };
+    case 'datetimeoffset':
+      return { kind: 'timestamptz' };
+    case 'varbinary':
+    case 'binary':
+      return { kind: 'binary' };
+    case 'uniqueidentifier':
+      return { kind: 'uuid' };
+    case 'nvarchar':
+    case 'varchar':
+    case 'nchar':
+    case 'char':
+      return { kind: 'text' };
+    default:
+      throw new TerminalError(`column type ${type} has no tidemark logical type; cast the column in transform.sql`);
   }
 }
 
@@ -84,6 +173,9 @@ export const synapseWidens = widensBy([
   ['smallint', 'int', 'bigint', 'decimal(38,0)'],
   ['real', 'float'],
   ['date', 'datetime2(6)'],
+  // Targets created before text became nvarchar(max) (see synapseTypeName).
+  ['nvarchar(4000)', 'nvarchar(max)'],
+  ['varbinary(8000)', 'varbinary(max)'],
 ]);
 
 const SCD_TYPES = { timestamp: 'datetime2(6)', boolean: 'bit', hash: 'varchar(64)' };
@@ -97,19 +189,34 @@ function distributionClause(d: Distribution, keys: readonly string[]): string {
   return d === 'replicate' ? 'DISTRIBUTION = REPLICATE' : 'DISTRIBUTION = ROUND_ROBIN';
 }
 
-export function synapseCreateTarget(plan: MergePlan, distribution: Distribution): string {
+/** The table options of a CREATE TABLE, per product: Synapse's WITH (…), nothing on SQL Server. */
+function tableOptions(f: TsqlFeatures, distribution: string, storage: 'CLUSTERED COLUMNSTORE INDEX' | 'HEAP'): string {
+  const opts = [...(f.distribution ? [distribution] : []), ...(f.columnstore ? [storage] : [])];
+  return opts.length ? ` WITH (${opts.join(', ')})` : '';
+}
+
+function primaryKey(f: TsqlFeatures, name: string, cols: readonly string[]): string {
+  const c = cols.map(q).join(', ');
+  return f.notEnforced ? `CONSTRAINT ${q(name)} PRIMARY KEY NONCLUSTERED (${c}) NOT ENFORCED` : `CONSTRAINT ${q(name)} PRIMARY KEY (${c})`;
+}
+
+export function tsqlCreateTarget(product: TsqlProduct, plan: MergePlan, distribution: Distribution): string {
+  const f = TSQL_FEATURES[product];
   const cols = [
     ...plan.columns.map((c) => `${q(c.name)} ${synapseTypeName(c.type)} NULL`),
     ...scdColumnDefs(SCD_TYPES).map(([n, t]) => `${q(n)} ${t} ${n === '_tm_version_key' ? 'NOT NULL' : 'NULL'}`),
   ];
-  const pk = `CONSTRAINT ${q(`pk_${plan.target.name}`.slice(0, 128))} PRIMARY KEY NONCLUSTERED (${q('_tm_version_key')}) NOT ENFORCED`;
-  return `CREATE TABLE ${qualify(plan.target)} (${cols.join(', ')}, ${pk}) WITH (${distributionClause(distribution, plan.keys)}, CLUSTERED COLUMNSTORE INDEX)`;
+  const pk = primaryKey(f, `pk_${plan.target.name}`.slice(0, 128), ['_tm_version_key']);
+  return `CREATE TABLE ${qualify(plan.target)} (${cols.join(', ')}, ${pk})${tableOptions(f, distributionClause(distribution, plan.keys), 'CLUSTERED COLUMNSTORE INDEX')}`;
 }
+
+export const synapseCreateTarget = (plan: MergePlan, distribution: Distribution) => tsqlCreateTarget('synapse', plan, distribution);
 
 const objectMissing = (n: QualifiedName, kind: 'U') => `IF OBJECT_ID(N'${qualify(n).replace(/'/g, "''")}', N'${kind}') IS NULL`;
 
 /** The staging table: same distribution as the target on HASH so the joins stay local. */
-export function synapseStageStatements(
+export function tsqlStageStatements(
+  product: TsqlProduct,
   stage: QualifiedName,
   columns: ReadonlyArray<{ name: string; type: LogicalType }>,
   keys: readonly string[],
@@ -119,10 +226,40 @@ export function synapseStageStatements(
   return [
     { sql: `IF OBJECT_ID(N'${qualify(stage).replace(/'/g, "''")}', N'U') IS NOT NULL DROP TABLE ${qualify(stage)}`, parameters: [] },
     {
-      sql: `CREATE TABLE ${qualify(stage)} (${columns.map((c) => `${q(c.name)} ${synapseTypeName(c.type)} NULL`).join(', ')}) WITH (${d}, HEAP)`,
+      sql: `CREATE TABLE ${qualify(stage)} (${columns.map((c) => `${q(c.name)} ${synapseTypeName(c.type)} NULL`).join(', ')})${tableOptions(TSQL_FEATURES[product], d, 'HEAP')}`,
       parameters: [],
     },
   ];
+}
+
+export const synapseStageStatements = (
+  stage: QualifiedName,
+  columns: ReadonlyArray<{ name: string; type: LogicalType }>,
+  keys: readonly string[],
+  distribution: Distribution,
+) => tsqlStageStatements('synapse', stage, columns, keys, distribution);
+
+/** A session temp table for bound key values (checksum scope): Synapse needs its table options. */
+export function tsqlTempTable(product: TsqlProduct, name: string, columns: ReadonlyArray<{ name: string; type: string }>): string {
+  return `CREATE TABLE ${name} (${columns.map((c) => `${q(c.name)} ${c.type} NULL`).join(', ')})${tableOptions(TSQL_FEATURES[product], 'DISTRIBUTION = ROUND_ROBIN', 'HEAP')}`;
+}
+
+/**
+ * Bound rows into a table: multi-row VALUES on SQL Server, `SELECT … UNION ALL SELECT …` on
+ * Synapse (one row per INSERT … VALUES there). Parameters are numbered from 1.
+ */
+export function tsqlInsertRows(product: TsqlProduct, table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): Statement {
+  const params: unknown[] = [];
+  const bind = (row: readonly unknown[]) => row.map((v) => (params.push(v), p(params.length))).join(', ');
+  const body = TSQL_FEATURES[product].multiRowValues
+    ? `VALUES ${rows.map((r) => `(${bind(r)})`).join(', ')}`
+    : rows.map((r) => `SELECT ${bind(r)}`).join(' UNION ALL ');
+  return { sql: `INSERT INTO ${table} (${columns.map(q).join(', ')}) ${body}`, parameters: params as Statement['parameters'] };
+}
+
+/** Rows per bound INSERT: under 2 100 parameters (with room to spare) and 1 000 rows. */
+export function rowsPerInsert(columnCount: number): number {
+  return Math.max(1, Math.min(MAX_VALUES_ROWS, Math.floor(2_000 / Math.max(1, columnCount))));
 }
 
 export interface CopySource {
@@ -137,7 +274,8 @@ const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
  * COPY INTO takes no variables for its source or secret ("COPY INTO (Transact-SQL)"), so both
  * are literals; they come from app settings, never from user input, and are escaped.
  * No column list: Parquet columns map to the stage by ordinal, and the stage is created in the
- * Parquet file's column order.
+ * Parquet file's column order. The file is Snappy (storage/parquet-format.ts): COPY INTO reads
+ * Snappy or GZIP Parquet only.
  */
 export function synapseCopyInto(stage: QualifiedName, src: CopySource): Statement {
   const cred =
@@ -150,65 +288,22 @@ export function synapseCopyInto(stage: QualifiedName, src: CopySource): Statemen
   };
 }
 
-/** The SCD steps in T-SQL; same order and meaning as scd-sql.ts `renderScdSteps`. */
-export function renderSynapseSteps(plan: MergePlan): Statement[] {
-  const T = qualify(plan.target);
-  const S = qualify(plan.stage);
-  // In UPDATE/DELETE the target is referenced by its name (no alias), the stage as s.
-  const tcol = (c: string) => `${T}.${q(c)}`;
-  const onT = plan.keys.map((k) => `${tcol(k)} = s.${q(k)}`).join(' AND ');
-  const onAlias = plan.keys.map((k) => `t.${q(k)} = s.${q(k)}`).join(' AND ');
-  const dataCols = plan.columns.map((c) => q(c.name));
-  const scdCols = ['_tm_valid_from', '_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_row_hash', '_tm_run_id', '_tm_version_key'].map(q);
-  const run = p(1);
-  const steps: Statement[] = [];
+// ---- The run ledger (DESIGN §5): its table and its row, kept here in one place. ----
 
-  if (plan.scd === 1) {
-    const nonKey = plan.columns.filter((c) => !plan.keys.includes(c.name));
-    steps.push({
-      sql: `UPDATE ${T} SET ${[...nonKey.map((c) => `${q(c.name)} = s.${q(c.name)}`), `${q('_tm_valid_from')} = s.${q('_tm_valid_from')}`, `${q('_tm_is_deleted')} = ${FALSE}`, `${q('_tm_row_hash')} = s.${q('_tm_row_hash')}`, `${q('_tm_run_id')} = ${run}`].join(', ')} FROM ${S} AS s WHERE ${onT} AND s.${q('_tm_op')} IN ('update', 'type1', 'insert')`,
-      parameters: [plan.runId],
-    });
-    if (plan.deletes === 'retire') {
-      steps.push({
-        sql: `DELETE FROM ${T} WHERE EXISTS (SELECT 1 FROM ${S} AS s WHERE ${onT} AND s.${q('_tm_op')} = 'delete')`,
-        parameters: [],
-      });
-    } else if (plan.deletes === 'mark') {
-      steps.push({
-        sql: `UPDATE ${T} SET ${q('_tm_is_deleted')} = ${TRUE}, ${q('_tm_run_id')} = ${run} FROM ${S} AS s WHERE ${onT} AND s.${q('_tm_op')} = 'delete'`,
-        parameters: [plan.runId],
-      });
-    }
-    steps.push({
-      sql: `INSERT INTO ${T} (${[...dataCols, ...scdCols].join(', ')}) SELECT ${dataCols.map((c) => `s.${c}`).join(', ')}, s.${q('_tm_valid_from')}, NULL, ${TRUE}, ${FALSE}, s.${q('_tm_row_hash')}, ${run}, s.${q('_tm_version_key')} FROM ${S} AS s WHERE s.${q('_tm_op')} = 'insert' AND NOT EXISTS (SELECT 1 FROM ${T} AS t WHERE ${onAlias})`,
-      parameters: [plan.runId],
-    });
-    return steps;
-  }
+export function tsqlLedgerCreate(product: TsqlProduct, plan: MergePlan): Statement {
+  const L = ledgerName(plan);
+  const f = TSQL_FEATURES[product];
+  return {
+    sql: `${objectMissing(L, 'U')} CREATE TABLE ${qualify(L)} (${q('pipeline')} nvarchar(128) NOT NULL, ${q('run_id')} varchar(64) NOT NULL, ${q('target_table')} nvarchar(300) NOT NULL, ${q('boundary')} datetime2(6) NOT NULL, ${q('inserted')} bigint NULL, ${q('updated')} bigint NULL, ${q('deleted')} bigint NULL, ${q('committed_at')} datetime2(6) NULL, ${primaryKey(f, 'pk__tm_ledger', ['pipeline', 'run_id'])})${tableOptions(f, 'DISTRIBUTION = ROUND_ROBIN', 'HEAP')}`,
+    parameters: [],
+  };
+}
 
-  if (plan.deletes === 'mark') {
-    steps.push({
-      sql: `INSERT INTO ${T} (${[...dataCols, ...scdCols].join(', ')}) SELECT ${dataCols.map((c) => `t.${c}`).join(', ')}, s.${q('_tm_valid_from')}, NULL, ${TRUE}, ${TRUE}, t.${q('_tm_row_hash')}, ${run}, s.${q('_tm_version_key')} FROM ${T} AS t, ${S} AS s WHERE ${onAlias} AND t.${q('_tm_is_current')} = ${TRUE} AND s.${q('_tm_op')} = 'delete'`,
-      parameters: [plan.runId],
-    });
-  }
-  const closing = plan.deletes === 'ignore' ? `('insert', 'update')` : `('insert', 'update', 'delete')`;
-  steps.push({
-    sql: `UPDATE ${T} SET ${q('_tm_valid_to')} = s.${q('_tm_valid_from')}, ${q('_tm_is_current')} = ${FALSE} FROM ${S} AS s WHERE ${onT} AND ${tcol('_tm_is_current')} = ${TRUE} AND ${tcol('_tm_run_id')} <> ${run} AND s.${q('_tm_op')} IN ${closing}`,
-    parameters: [plan.runId],
-  });
-  if (plan.type1Columns.length > 0) {
-    steps.push({
-      sql: `UPDATE ${T} SET ${plan.type1Columns.map((c) => `${q(c)} = s.${q(c)}`).join(', ')} FROM ${S} AS s WHERE ${onT} AND ${tcol('_tm_is_current')} = ${TRUE} AND s.${q('_tm_op')} = 'type1'`,
-      parameters: [],
-    });
-  }
-  steps.push({
-    sql: `INSERT INTO ${T} (${[...dataCols, ...scdCols].join(', ')}) SELECT ${dataCols.map((c) => `s.${c}`).join(', ')}, s.${q('_tm_valid_from')}, NULL, ${TRUE}, ${FALSE}, s.${q('_tm_row_hash')}, ${run}, s.${q('_tm_version_key')} FROM ${S} AS s WHERE s.${q('_tm_op')} IN ('insert', 'update')`,
-    parameters: [plan.runId],
-  });
-  return steps;
+export function tsqlLedgerCheck(plan: MergePlan): Statement {
+  return {
+    sql: `SELECT 1 AS present FROM ${qualify(ledgerName(plan))} WHERE ${q('pipeline')} = ${p(1)} AND ${q('run_id')} = ${p(2)}`,
+    parameters: [plan.pipeline, plan.runId],
+  };
 }
 
 export function synapseLedgerInsert(plan: MergePlan): Statement {
@@ -220,9 +315,10 @@ export function synapseLedgerInsert(plan: MergePlan): Statement {
 }
 
 /**
- * The commit check on Synapse, where the ledger's keys are NOT ENFORCED and reads are READ
+ * The commit check on T-SQL warehouses (written for Synapse, where the ledger's keys are NOT ENFORCED and reads are READ
  * UNCOMMITTED by default ("SET TRANSACTION ISOLATION LEVEL (Transact-SQL)", note for Azure
- * Synapse Analytics). No unique index can stop a second commit on one base, so the merge
+ * Synapse Analytics); SQL Server and Azure SQL run it too, where READ COMMITTED makes `verify`
+ * wait for a concurrent insert instead of reading it dirty, with the same outcome). No unique index can stop a second commit on one base, so the merge
  * transaction does it itself:
  *  1. `lock` first: an UPDATE of the pipeline's own ledger rows (values unchanged). Writers
  *     take exclusive locks whatever the read isolation (READ UNCOMMITTED only drops the shared
@@ -245,20 +341,39 @@ export function synapseCommitGuard(plan: MergePlan): { lock: Statement; verify: 
   };
 }
 
-const synapseLedgerStyle: SqlStyle = { q, qualify, param: p, true: '1', false: '0' };
+/**
+ * Ledgers created before the commit record existed gain its columns in place (COL_LENGTH is
+ * NULL for a missing column on Synapse and SQL Server alike).
+ */
+export function tsqlLedgerUpgrade(plan: MergePlan): Statement[] {
+  const L = ledgerName(plan);
+  const ledgerText = qualify(L).replace(/'/g, "''");
+  return LEDGER_COMMIT_COLUMNS.map(([c, t]) => ({
+    sql: `IF COL_LENGTH(N'${ledgerText}', N'${c}') IS NULL ALTER TABLE ${qualify(L)} ADD ${q(c)} ${t === 'bigint' ? 'bigint' : c === 'base_run_id' ? 'varchar(64)' : 'nvarchar(1000)'} NULL`,
+    parameters: [],
+  }));
+}
 
-/** Builds the dialect for one pipeline's distribution choice. */
-export function synapseDialect(distribution: Distribution = 'hash'): Dialect {
+// ---- end of the ledger ----
+
+/** The SCD steps in T-SQL: scd-sql.ts's one rendering, with the T-SQL style. */
+export function renderSynapseSteps(plan: MergePlan): Statement[] {
+  return renderScdSteps(tsqlStyle, plan);
+}
+
+/** Builds the dialect of one T-SQL product, for one pipeline's distribution choice (Synapse). */
+export function tsqlDialect(product: TsqlProduct, distribution: Distribution = 'hash'): Dialect {
+  const capabilities = tsqlCapabilities(product);
   return {
-    name: 'synapse',
-    capabilities: synapseCapabilities,
+    name: product,
+    capabilities,
     quoteIdent: q,
     qualify,
     param: p,
     typeName: synapseTypeName,
 
     ensureTarget(plan: MergePlan, existing: readonly ExistingColumn[] | undefined): Statement[] {
-      assertIdentifierLengths(plan, 'synapse', synapseCapabilities.maxIdentifierLength);
+      assertIdentifierLengths(plan, product, capabilities.maxIdentifierLength);
       const out: Statement[] = [];
       if (plan.target.schema) {
         // CREATE SCHEMA must be alone in its batch, hence EXEC.
@@ -269,39 +384,30 @@ export function synapseDialect(distribution: Distribution = 'hash'): Dialect {
       }
       const T = qualify(plan.target);
       if (!existing || existing.length === 0) {
-        out.push({ sql: `${objectMissing(plan.target, 'U')} ${synapseCreateTarget(plan, distribution)}`, parameters: [] });
+        out.push({ sql: `${objectMissing(plan.target, 'U')} ${tsqlCreateTarget(product, plan, distribution)}`, parameters: [] });
       } else {
-        const changes = planTargetChanges(plan, existing, synapseTypeName, synapseWidens);
+        // A target created when text was nvarchar(4000) keeps that type unless the pipeline
+        // allows widening (then it is altered to nvarchar(max) in place).
+        const legacy = plan.allowTypeWidening ? existing : existing.map((e) => ({ ...e, type: e.type.replace(/^nvarchar\(4000\)$/i, 'nvarchar(max)').replace(/^varbinary\(8000\)$/i, 'varbinary(max)') }));
+        const changes = planTargetChanges(plan, legacy, synapseTypeName, synapseWidens);
         if (changes.added.length) {
           out.push({ sql: `ALTER TABLE ${T} ADD ${changes.added.map((c) => `${q(c.name)} ${synapseTypeName(c.type)} NULL`).join(', ')}`, parameters: [] });
         }
         for (const c of changes.widened) {
-          out.push({ sql: `ALTER TABLE ${T} ALTER COLUMN ${q(c.name)} ${synapseTypeName(c.type)} NULL`, parameters: [] });
+          // SQL Server: no NULL keyword, the form the Babelfish test engine runs too; the column
+          // stays nullable because the tedious driver connects with ANSI_NULL_DFLT_ON (its
+          // `enableAnsiNullDefault`, on by default). Synapse keeps the explicit NULL.
+          const nullable = product === 'mssql' ? '' : ' NULL';
+          out.push({ sql: `ALTER TABLE ${T} ALTER COLUMN ${q(c.name)} ${synapseTypeName(c.type)}${nullable}`, parameters: [] });
         }
       }
-      const L = ledgerName(plan);
-      out.push({
-        sql: `${objectMissing(L, 'U')} CREATE TABLE ${qualify(L)} (${q('pipeline')} nvarchar(128) NOT NULL, ${q('run_id')} varchar(64) NOT NULL, ${q('target_table')} nvarchar(300) NOT NULL, ${q('boundary')} datetime2(6) NOT NULL, ${q('inserted')} bigint NULL, ${q('updated')} bigint NULL, ${q('deleted')} bigint NULL, ${q('committed_at')} datetime2(6) NULL, CONSTRAINT ${q('pk__tm_ledger')} PRIMARY KEY NONCLUSTERED (${q('pipeline')}, ${q('run_id')}) NOT ENFORCED) WITH (DISTRIBUTION = ROUND_ROBIN, HEAP)`,
-        parameters: [],
-      });
-      const ledgerText = qualify(L).replace(/'/g, "''");
-      for (const [c, t] of LEDGER_COMMIT_COLUMNS) {
-        out.push({
-          sql: `IF COL_LENGTH(N'${ledgerText}', N'${c}') IS NULL ALTER TABLE ${qualify(L)} ADD ${q(c)} ${t === 'bigint' ? 'bigint' : c === 'base_run_id' ? 'varchar(64)' : 'nvarchar(1000)'} NULL`,
-          parameters: [],
-        });
-      }
+      out.push(tsqlLedgerCreate(product, plan), ...tsqlLedgerUpgrade(plan));
       return out;
     },
 
-    ledgerHead: (target, pipeline) => renderLedgerHead(synapseLedgerStyle, target, pipeline, { top: 'TOP 1 ', tail: '' }),
+    ledgerHead: (target, pipeline) => renderLedgerHead(tsqlStyle, target, pipeline, { top: 'TOP 1 ', tail: '' }),
 
-    ledgerCheck(plan: Pick<MergePlan, 'pipeline' | 'runId' | 'target'>): Statement {
-      return {
-        sql: `SELECT 1 AS present FROM ${qualify(ledgerName(plan))} WHERE ${q('pipeline')} = ${p(1)} AND ${q('run_id')} = ${p(2)}`,
-        parameters: [plan.pipeline, plan.runId],
-      };
-    },
+    ledgerCheck: tsqlLedgerCheck,
 
     mergeSteps: (plan) => [...renderSynapseSteps(plan), synapseLedgerInsert(plan)],
 
@@ -328,35 +434,5 @@ export function synapseDialect(distribution: Distribution = 'hash'): Dialect {
   };
 }
 
-/**
- * Canonical text (transform/row-hash.ts) in T-SQL for the checksum. Text is hashed as
- * varchar, i.e. in the database's code page: equal to DuckDB's UTF-8 figure for ASCII text.
- * Floats have no shortest round-trip conversion in T-SQL, so they are refused as checksum
- * columns rather than compared wrongly.
- */
-export function synapseCanonicalText(name: string, type: string): string {
-  const c = q(name);
-  const t = type.toLowerCase();
-  if (t === 'bit') return `CASE WHEN ${c} = 1 THEN 'true' ELSE 'false' END`;
-  if (t === 'date') return `CONVERT(varchar(10), ${c}, 23)`;
-  if (t.startsWith('datetime2') || t === 'datetime') {
-    return `CONVERT(varchar(19), ${c}, 126) + '.' + RIGHT('000000' + CAST(DATEPART(microsecond, ${c}) AS varchar(6)), 6) + 'Z'`;
-  }
-  if (t.startsWith('varbinary') || t.startsWith('binary')) return `LOWER(CONVERT(varchar(max), ${c}, 2))`;
-  if (t === 'uniqueidentifier') return `LOWER(CAST(${c} AS char(36)))`;
-  if (t === 'float' || t === 'real') {
-    throw new TerminalError(`checksum column ${name} is ${t}: Synapse has no shortest round-trip float text, so it cannot match DuckDB's; leave it out of validation.checksumColumns`);
-  }
-  return `CAST(${c} AS varchar(max))`;
-}
-
-export function synapseChecksumSql(columns: ReadonlyArray<{ name: string; type: string }>, relation: string): string {
-  const parts = columns.map((col) => {
-    const text = synapseCanonicalText(col.name, col.type);
-    return `CASE WHEN ${q(col.name)} IS NULL THEN '' ELSE '|' + '${col.name.replace(/'/g, "''")}=' + CAST(DATALENGTH(${text}) AS varchar(20)) + ':' + ${text} END`;
-  });
-  // concat_ws('|', …) skipping NULLs, as DuckDB does: each present part brings its separator.
-  const row = parts.length ? `COALESCE(STUFF(${parts.join(' + ')}, 1, 1, ''), '')` : `''`;
-  const hex = `CONVERT(varchar(32), HASHBYTES('MD5', ${row}), 2)`;
-  return `SELECT COUNT_BIG(*) AS n, COALESCE(SUM(CAST(CAST(CONVERT(varbinary(8), '0' + LEFT(${hex}, 15), 2) AS bigint) AS decimal(38,0))), 0) AS s FROM ${relation}`;
-}
+export const synapseDialect = (distribution: Distribution = 'hash'): Dialect => tsqlDialect('synapse', distribution);
+export const mssqlDialect = (): Dialect => tsqlDialect('mssql');

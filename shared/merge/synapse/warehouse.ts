@@ -8,20 +8,26 @@ import { DuckSession, duckLiteral, type DuckSettings, type SqlValue } from '../.
 import type { ExistingColumn, Statement } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
 import { baseMoved, type BlobRef, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
+import { checksumStatement, formatChecksum } from '../../validate/canonical-sql.js';
 import {
+  logicalFromTsql,
   quoteBracket,
-  synapseChecksumSql,
+  rowsPerInsert,
   synapseCopyInto,
   synapseCommitGuard,
-  synapseDialect,
-  synapseStageStatements,
+  tsqlDialect,
+  tsqlInsertRows,
+  tsqlStageStatements,
+  tsqlTempTable,
   type CopySource,
   type Distribution,
+  type TsqlProduct,
 } from './dialect.js';
 
 /**
- * What the Synapse warehouse needs from a T-SQL connection. The real one is `MssqlDriver`;
- * tests pass a recording fake, because no SQL Server or Synapse can run on a laptop.
+ * What a T-SQL warehouse needs from a connection. The real one is `MssqlDriver`; unit tests
+ * pass a recording fake (no Synapse can run on a laptop), integration tests the real driver
+ * against a real T-SQL engine (test/support/tsql-engine.ts).
  */
 export interface TsqlDriver {
   query(st: Statement): Promise<Record<string, unknown>[]>;
@@ -92,6 +98,9 @@ export interface SynapseOptions {
   duck: DuckSettings;
 }
 
+/** How the stage is loaded: COPY INTO from storage (Synapse) or bound inserts from the local file. */
+type Staging = { kind: 'copyInto'; stagingUrl: string; credential: CopySource['credential'] } | { kind: 'insert' };
+
 /** The URL COPY INTO reads; checks the endpoint the credential needs ("Securely load data using Synapse SQL"). */
 export function copySourceUrl(stagingUrl: string, credential: CopySource['credential'], blob: BlobRef): string {
   let u: URL;
@@ -117,33 +126,24 @@ export function copySourceUrl(stagingUrl: string, credential: CopySource['creden
 }
 
 /**
- * The Synapse dedicated SQL pool warehouse. DDL (schema, target, ledger, stage) runs outside
- * any transaction, as the pool requires; the stage is loaded with COPY INTO from the changes
- * Parquet in storage; then one transaction runs the ledger check, the SCD steps and the ledger
- * insert. The stage table is dropped afterwards, also outside the transaction.
+ * A T-SQL warehouse: Synapse dedicated SQL pool (`SynapseWarehouse`) or SQL Server / Azure SQL
+ * (`MssqlWarehouse`), one class, the product's differences being the dialect's features. DDL
+ * (schema, target, ledger, stage) runs outside any transaction, as the pool requires; the
+ * stage is loaded (COPY INTO from the changes Parquet in storage on Synapse, bound multi-row
+ * inserts from the local changes file on SQL Server); then one transaction runs the ledger
+ * check, the SCD steps and the ledger insert. The stage table is dropped afterwards, outside it.
  */
-export class SynapseWarehouse implements Warehouse {
+export class TsqlWarehouse implements Warehouse {
   readonly dialect;
 
   constructor(
-    private readonly driver: TsqlDriver,
-    private readonly options: SynapseOptions,
+    readonly product: TsqlProduct,
+    protected readonly driver: TsqlDriver,
+    private readonly staging: Staging,
+    private readonly distribution: Distribution,
+    private readonly duck: DuckSettings,
   ) {
-    this.dialect = synapseDialect(options.distribution);
-  }
-
-  static fromConfig(wh: WarehouseConfig, p: PipelineConfig, env: NodeJS.ProcessEnv, duck: DuckSettings): SynapseWarehouse {
-    if (wh.kind !== 'synapse') throw new TerminalError(`warehouse ${p.target.warehouse} is ${wh.kind}, not synapse`);
-    if (!wh.stagingUrlSetting) {
-      throw new ConfigError('tidemark.yaml', `warehouses.${p.target.warehouse}.stagingUrlSetting`, 'synapse needs the app setting holding the ADLS Gen2 endpoint COPY INTO reads from');
-    }
-    let credential: CopySource['credential'] = { kind: 'managedIdentity' };
-    if (wh.credential === 'sas') {
-      if (!wh.sasSetting) throw new ConfigError('tidemark.yaml', `warehouses.${p.target.warehouse}.sasSetting`, 'credential: sas needs the app setting holding the SAS token');
-      credential = { kind: 'sas', token: readSetting(wh.sasSetting, env).replace(/^\?/, '') };
-    }
-    const driver = new MssqlDriver(readSetting(wh.setting, env), parseDuration(wh.requestTimeout));
-    return new SynapseWarehouse(driver, { stagingUrl: readSetting(wh.stagingUrlSetting, env), credential, distribution: p.target.distribution, duck });
+    this.dialect = tsqlDialect(product, distribution);
   }
 
   private stageName(plan: Pick<MergePlan, 'target' | 'pipeline'>): QualifiedName {
@@ -157,7 +157,7 @@ export class SynapseWarehouse implements Warehouse {
   }
 
   private async parquetColumns(file: string): Promise<Array<{ name: string; type: ReturnType<typeof logicalFromDuck> }>> {
-    const duck = await DuckSession.open(':memory:', this.options.duck);
+    const duck = await DuckSession.open(':memory:', this.duck);
     try {
       const rows = await duck.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet(${duckLiteral(file)})`);
       return rows.map((r) => ({ name: r.column_name, type: logicalFromDuck(r.column_type) }));
@@ -167,18 +167,22 @@ export class SynapseWarehouse implements Warehouse {
   }
 
   async merge(planIn: Omit<MergePlan, 'stage'>, changesFile: string, changesBlob?: BlobRef): Promise<MergeOutcome> {
-    if (!changesBlob) throw new TerminalError('the synapse warehouse loads the changes from storage; the merge stage must pass the changes blob');
+    if (this.staging.kind === 'copyInto' && !changesBlob) throw new TerminalError('the synapse warehouse loads the changes from storage; the merge stage must pass the changes blob');
     const plan: MergePlan = { ...planIn, stage: this.stageName(planIn) };
     const existing = await this.describe(plan.target);
     for (const st of this.dialect.ensureTarget(plan, existing)) await this.driver.query(st);
     const check = this.dialect.ledgerCheck(plan);
     if ((await this.driver.query(check)).length > 0) return 'already-merged';
     const columns = await this.parquetColumns(changesFile);
-    for (const st of synapseStageStatements(plan.stage, columns, plan.keys, this.options.distribution)) await this.driver.query(st);
+    for (const st of tsqlStageStatements(this.product, plan.stage, columns, plan.keys, this.distribution)) await this.driver.query(st);
     try {
-      await this.driver.query(
-        synapseCopyInto(plan.stage, { url: copySourceUrl(this.options.stagingUrl, this.options.credential, changesBlob), credential: this.options.credential }),
-      );
+      if (this.staging.kind === 'copyInto') {
+        await this.driver.query(
+          synapseCopyInto(plan.stage, { url: copySourceUrl(this.staging.stagingUrl, this.staging.credential, changesBlob!), credential: this.staging.credential }),
+        );
+      } else {
+        await this.insertStage(plan.stage, columns, changesFile);
+      }
       await this.driver.begin();
       try {
         // READ UNCOMMITTED is the pool's default: the check inside the transaction closes the
@@ -214,9 +218,51 @@ export class SynapseWarehouse implements Warehouse {
   }
 
   /**
+   * Loads the stage from the local changes file with bound multi-row inserts. Every value is
+   * bound as text DuckDB printed exactly (decimals with their scale, hugeints in full,
+   * timestamps to the microsecond, in UTC) and converted by the server to the stage column's
+   * type, so no value goes through a JavaScript number; binary values are bound as bytes.
+   */
+  private async insertStage(stage: QualifiedName, columns: ReadonlyArray<{ name: string; type: ReturnType<typeof logicalFromDuck> }>, changesFile: string): Promise<void> {
+    const dq = (n: string) => `"${n.replace(/"/g, '""')}"`;
+    const select = columns
+      .map((c) => {
+        const col = dq(c.name);
+        if (c.type.kind === 'binary') return col;
+        if (c.type.kind === 'timestamptz') return `strftime(timezone('UTC', ${col}), '%Y-%m-%d %H:%M:%S.%f')`;
+        if (c.type.kind === 'timestamp') return `strftime(${col}, '%Y-%m-%d %H:%M:%S.%f')`;
+        if (c.type.kind === 'boolean') return `CASE WHEN ${col} THEN '1' WHEN NOT ${col} THEN '0' END`;
+        return `CAST(${col} AS VARCHAR)`;
+      })
+      .join(', ');
+    const table = this.dialect.qualify(stage);
+    const names = columns.map((c) => c.name);
+    const perInsert = rowsPerInsert(columns.length);
+    const duck = await DuckSession.open(':memory:', this.duck);
+    try {
+      const result = await duck.conn.stream(`SELECT ${select} FROM read_parquet(${duckLiteral(changesFile)})`);
+      let pending: unknown[][] = [];
+      const flush = async () => {
+        if (!pending.length) return;
+        await this.driver.query(tsqlInsertRows(this.product, table, names, pending));
+        pending = [];
+      };
+      for await (const rows of result.yieldRowsJs()) {
+        for (const r of rows as unknown[][]) {
+          pending.push(r.map((v) => (v instanceof Uint8Array ? Buffer.from(v) : v)));
+          if (pending.length >= perInsert) await flush();
+        }
+      }
+      await flush();
+    } finally {
+      duck.close();
+    }
+  }
+
+  /**
    * For a changes scope, the changed keys are read from the local changes file and bound into
-   * a session temp table in batches (`INSERT … SELECT @p UNION ALL SELECT …`: the pool has no
-   * multi-row VALUES), staying under the 2 100-parameter limit.
+   * a session temp table in batches, staying under the 2 100-parameter limit. The checksum
+   * itself is validate/canonical-sql.ts's T-SQL rendering, its sum returned as text.
    */
   async checksum(target: QualifiedName, columns: readonly string[], keys: readonly string[], scope: 'table' | { changesFile: string }): Promise<string> {
     const existing = await this.describe(target);
@@ -225,19 +271,16 @@ export class SynapseWarehouse implements Warehouse {
       if (!e) throw new TerminalError(`checksum column ${name} is not in the target ${this.dialect.qualify(target)}`);
       return e.type;
     };
-    const typed = columns.map((name) => ({ name, type: typeOf(name) }));
+    const typed = columns.map((name) => ({ name, type: logicalFromTsql(typeOf(name)) }));
     const q = quoteBracket;
     const current = `(SELECT * FROM ${this.dialect.qualify(target)} WHERE ${q('_tm_is_current')} = 1 AND ${q('_tm_is_deleted')} = 0)`;
     let rel = `${current} AS _tm_t`;
     if (scope !== 'table') {
       const K = '#_tm_checksum_keys';
       await this.driver.query({ sql: `IF OBJECT_ID(N'tempdb..${K}') IS NOT NULL DROP TABLE ${K}`, parameters: [] });
-      await this.driver.query({
-        sql: `CREATE TABLE ${K} (${keys.map((k) => `${q(k)} ${typeOf(k)} NULL`).join(', ')}) WITH (DISTRIBUTION = ROUND_ROBIN, HEAP)`,
-        parameters: [],
-      });
+      await this.driver.query({ sql: tsqlTempTable(this.product, K, keys.map((k) => ({ name: k, type: typeOf(k) }))), parameters: [] });
       const perBatch = Math.max(1, Math.floor((this.dialect.capabilities.maxParameters - 100) / keys.length));
-      const duck = await DuckSession.open(':memory:', this.options.duck);
+      const duck = await DuckSession.open(':memory:', this.duck);
       try {
         const result = await duck.conn.stream(
           `SELECT ${keys.map((k) => `CAST(${'"' + k.replace(/"/g, '""') + '"'} AS VARCHAR)`).join(', ')} FROM read_parquet(${duckLiteral(scope.changesFile)}) WHERE _tm_op IN ('insert', 'update', 'type1')`,
@@ -245,10 +288,8 @@ export class SynapseWarehouse implements Warehouse {
         let pending: unknown[][] = [];
         const flush = async () => {
           if (!pending.length) return;
-          const params: SqlValue[] = [];
-          const selects = pending.map((row) => `SELECT ${row.map((v) => (params.push(v as SqlValue), `@p${params.length}`)).join(', ')}`);
-          await this.driver.query({ sql: `INSERT INTO ${K} (${keys.map(q).join(', ')}) ${selects.join(' UNION ALL ')}`, parameters: params });
-          pending = [];
+          await this.driver.query(tsqlInsertRows(this.product, K, keys, pending.splice(0, Math.min(pending.length, 1_000))));
+          if (pending.length) await flush();
         };
         for await (const rows of result.yieldRowsJs()) {
           for (const r of rows) {
@@ -262,8 +303,8 @@ export class SynapseWarehouse implements Warehouse {
       }
       rel = `(SELECT t.* FROM ${current} AS t WHERE EXISTS (SELECT 1 FROM ${K} AS k WHERE ${keys.map((k) => `k.${q(k)} = t.${q(k)}`).join(' AND ')})) AS _tm_t`;
     }
-    const r = (await this.driver.query({ sql: synapseChecksumSql(typed, rel), parameters: [] }))[0];
-    return `${String(r?.n ?? 0)}:${String(r?.s ?? 0)}`;
+    const st = checksumStatement(this.product, { q }, typed, rel);
+    return formatChecksum((await this.driver.query(st))[0] as { n: unknown; s: unknown } | undefined);
   }
 
   asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Promise<Record<string, unknown>[]> {
@@ -305,3 +346,39 @@ export class SynapseWarehouse implements Warehouse {
 }
 
 
+
+/** The Synapse dedicated SQL pool warehouse: COPY INTO staging, distribution and columnstore. */
+export class SynapseWarehouse extends TsqlWarehouse {
+  constructor(driver: TsqlDriver, options: SynapseOptions) {
+    super('synapse', driver, { kind: 'copyInto', stagingUrl: options.stagingUrl, credential: options.credential }, options.distribution, options.duck);
+  }
+
+  static fromConfig(wh: WarehouseConfig, p: PipelineConfig, env: NodeJS.ProcessEnv, duck: DuckSettings): SynapseWarehouse {
+    if (wh.kind !== 'synapse') throw new TerminalError(`warehouse ${p.target.warehouse} is ${wh.kind}, not synapse`);
+    if (!wh.stagingUrlSetting) {
+      throw new ConfigError('tidemark.yaml', `warehouses.${p.target.warehouse}.stagingUrlSetting`, 'synapse needs the app setting holding the ADLS Gen2 endpoint COPY INTO reads from');
+    }
+    let credential: CopySource['credential'] = { kind: 'managedIdentity' };
+    if (wh.credential === 'sas') {
+      if (!wh.sasSetting) throw new ConfigError('tidemark.yaml', `warehouses.${p.target.warehouse}.sasSetting`, 'credential: sas needs the app setting holding the SAS token');
+      credential = { kind: 'sas', token: readSetting(wh.sasSetting, env).replace(/^\?/, '') };
+    }
+    const driver = new MssqlDriver(readSetting(wh.setting, env), parseDuration(wh.requestTimeout));
+    return new SynapseWarehouse(driver, { stagingUrl: readSetting(wh.stagingUrlSetting, env), credential, distribution: p.target.distribution, duck });
+  }
+}
+
+/**
+ * SQL Server, Azure SQL Database, Managed Instance: enforced primary keys, no COPY INTO (the
+ * stage is loaded with bound multi-row inserts, exact for decimals), no distribution.
+ */
+export class MssqlWarehouse extends TsqlWarehouse {
+  constructor(driver: TsqlDriver, duck: DuckSettings) {
+    super('mssql', driver, { kind: 'insert' }, 'round_robin', duck);
+  }
+
+  static fromConfig(wh: WarehouseConfig, p: PipelineConfig, env: NodeJS.ProcessEnv, duck: DuckSettings): MssqlWarehouse {
+    if (wh.kind !== 'mssql') throw new TerminalError(`warehouse ${p.target.warehouse} is ${wh.kind}, not mssql`);
+    return new MssqlWarehouse(new MssqlDriver(readSetting(wh.setting, env), parseDuration(wh.requestTimeout)), duck);
+  }
+}

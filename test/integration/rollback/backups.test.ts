@@ -9,6 +9,10 @@ import { readCheckpoint } from '../../../shared/state/checkpoints.js';
 import { getRun } from '../../../shared/state/runs.js';
 import { withAzurite } from '../../support/azurite.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
+import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+
+// The mssql warehouse runs on the T-SQL engine when there is one (test/support/tsql-engine.ts).
+const engine = await tsqlEngine();
 import { duckExec, makeProject } from '../../support/project.js';
 import { readDimension, type WarehouseKind } from '../../support/scd-harness.js';
 import { projectYaml, whQuery } from '../../support/warehouse-sql.js';
@@ -27,21 +31,25 @@ backup: { keep: 2d }
 
 let az: AzuriteHandle;
 let pgh: PostgresHandle;
+let ms: { url: string; drop(): Promise<void> } | undefined;
 beforeAll(async () => {
   [az, pgh] = await Promise.all([withAzurite(), startPostgres()]);
+  if ('url' in engine) ms = await freshTsqlDatabase(engine.url, 'tm_backups');
 });
 afterAll(async () => {
+  await ms?.drop();
   await az?.stop();
   await pgh?.stop();
 });
 
-describe.each(['duckdb', 'postgres'] as WarehouseKind[])('backups before a full refresh, restore, expiry, admin routes, point in time (%s)', (kind) => {
+describe.each(['duckdb', 'postgres', ...('url' in engine ? ['mssql'] : [])] as WarehouseKind[])('backups before a full refresh, restore, expiry, admin routes, point in time (%s)', (kind) => {
   let stack: LocalStack;
   let dir: string;
-  const P = kind === 'duckdb' ? 'bk_dk' : 'bk_pg';
+  const P = kind === 'duckdb' ? 'bk_dk' : kind === 'postgres' ? 'bk_pg' : 'bk_ms';
+  const url = () => (kind === 'mssql' ? ms!.url : pgh.url);
   const clock = { t: Date.parse('2026-05-01T00:00:00Z') };
-  const q = (sql: string) => whQuery(kind, dir, pgh.url, sql);
-  const table = () => readDimension(kind, kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : pgh.url, `dw.${P}`, ['id', 'name', '_tm_row_hash', '_tm_version_key'], ['id']);
+  const q = (sql: string) => whQuery(kind, dir, url(), sql);
+  const table = () => readDimension(kind, kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : url(), `dw.${P}`, ['id', 'name', '_tm_row_hash', '_tm_version_key'], ['id']);
 
   beforeAll(async () => {
     dir = makeProject({ tidemark: projectYaml(kind), pipelines: { [P]: PIPELINE(P) } });
@@ -51,7 +59,7 @@ describe.each(['duckdb', 'postgres'] as WarehouseKind[])('backups before a full 
       'create table crm.accounts (id integer, name varchar, changed_at timestamp)',
       `insert into crm.accounts values (1, 'Ann', '2026-04-30 10:00:00'), (2, 'Bob', '2026-04-30 10:00:00'), (3, 'Cy', '2026-04-30 10:00:00')`,
     );
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: pgh.url }, now: () => new Date(clock.t) });
+    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t) });
   });
   afterAll(async () => {
     await stack?.close();
@@ -77,7 +85,7 @@ describe.each(['duckdb', 'postgres'] as WarehouseKind[])('backups before a full 
     const [b] = await listBackups(stack.ctx, P);
     expect(b).toMatchObject({ backupId: r2, baseRunId: r1, reason: 'full-refresh', table: `dw.${P}__tm_bk_${r2.replace('-', '_').toLowerCase()}`, rows: 3 });
     expect(Date.parse(b!.expiresAt) - Date.parse(b!.createdAt)).toBe(2 * 86_400_000);
-    const copy = await readDimension(kind, kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : pgh.url, b!.table, ['id', 'name', '_tm_row_hash', '_tm_version_key'], ['id']);
+    const copy = await readDimension(kind, kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : url(), b!.table, ['id', 'name', '_tm_row_hash', '_tm_version_key'], ['id']);
     expect(copy).toEqual(afterR1);
 
     clock.t += 60_000;

@@ -10,6 +10,11 @@ import { getRun, listRuns } from '../../../shared/state/runs.js';
 import { withAzurite } from '../../support/azurite.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, duckQuery, makeProject } from '../../support/project.js';
+import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+import { tsqlQuery } from '../../support/tsql-sql.js';
+
+// The mssql warehouse runs on the T-SQL engine when there is one (test/support/tsql-engine.ts).
+const engine = await tsqlEngine();
 import { readDimension, type WarehouseKind } from '../../support/scd-harness.js';
 
 const pipeline = (name: string, deletes: string) => `name: ${name}
@@ -31,10 +36,13 @@ type Row = Record<string, unknown>;
 
 let az: AzuriteHandle;
 let pgh: PostgresHandle;
+let ms: { url: string; drop(): Promise<void> } | undefined;
 beforeAll(async () => {
   [az, pgh] = await Promise.all([withAzurite(), startPostgres()]);
+  if ('url' in engine) ms = await freshTsqlDatabase(engine.url, 'tm_rollback');
 });
 afterAll(async () => {
+  await ms?.drop();
   await az?.stop();
   await pgh?.stop();
 });
@@ -44,14 +52,16 @@ const CASES: Array<[WarehouseKind, string]> = [
   ['duckdb', 'mark'],
   ['postgres', 'retire'],
   ['postgres', 'mark'],
+  ...('url' in engine ? ([['mssql', 'retire'], ['mssql', 'mark']] as Array<[WarehouseKind, string]>) : []),
 ];
 
 describe.each(CASES)('rollback on %s (deletes: %s)', (kind, deletes) => {
   let stack: LocalStack;
   let dir: string;
-  const name = `acc_${kind === 'duckdb' ? 'dk' : 'pg'}_${deletes}`;
+  const name = `acc_${kind === 'duckdb' ? 'dk' : kind === 'postgres' ? 'pg' : 'ms'}_${deletes}`;
+  const url = () => (kind === 'mssql' ? ms!.url : pgh.url);
   const clock = { t: Date.parse('2026-03-01T00:00:00Z') };
-  const where = () => (kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : pgh.url);
+  const where = () => (kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : url());
 
   /** The whole dimension, every column (SCD columns included) as text. */
   const table = async (): Promise<Row[]> =>
@@ -62,6 +72,7 @@ describe.each(CASES)('rollback on %s (deletes: %s)', (kind, deletes) => {
   const ledger = async (): Promise<string[]> => {
     const sql = `select run_id from dw._tm_ledger where pipeline = '${name}' order by 1`;
     if (kind === 'duckdb') return (await duckQuery<{ run_id: string }>(where(), sql)).map((r) => r.run_id);
+    if (kind === 'mssql') return (await tsqlQuery(url(), sql)).map((r) => String(r.run_id));
     const c = new pg.Client({ connectionString: pgh.url });
     await c.connect();
     try {
@@ -77,7 +88,7 @@ describe.each(CASES)('rollback on %s (deletes: %s)', (kind, deletes) => {
 connections:
   SRC: { kind: duckdb, path: source.duckdb }
 warehouses:
-  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : '{ kind: postgres, setting: TIDEMARK_TEST_WH }'}
+  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : `{ kind: ${kind}, setting: TIDEMARK_TEST_WH }`}
 duckdb: { memoryLimit: 256MB, threads: 1 }
 `,
       pipelines: { [name]: pipeline(name, deletes) },
@@ -88,7 +99,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
       'create table crm.accounts (id integer, name varchar, email varchar, city varchar)',
       `insert into crm.accounts values (1, 'Ann', 'ann@x.com', 'Oslo'), (2, 'Bob', 'bob@x.com', 'Rome'), (3, 'Cy', null, 'Lima')`,
     );
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: pgh.url }, now: () => new Date(clock.t) });
+    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t) });
   });
   afterAll(async () => {
     await stack?.close();

@@ -12,6 +12,10 @@ import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, makeProject } from '../../support/project.js';
 import type { WarehouseKind } from '../../support/scd-harness.js';
 import { projectYaml, whExec, whQuery } from '../../support/warehouse-sql.js';
+import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+
+// The mssql warehouse runs on the T-SQL engine when there is one (test/support/tsql-engine.ts).
+const engine = await tsqlEngine();
 
 const base = (name: string, extra: string) => `name: ${name}
 source:
@@ -44,18 +48,24 @@ validation:
 
 let az: AzuriteHandle;
 let pgh: PostgresHandle;
+let ms: { url: string; drop(): Promise<void> } | undefined;
+afterAll(async () => {
+  await ms?.drop();
+});
 beforeAll(async () => {
   [az, pgh] = await Promise.all([withAzurite(), startPostgres()]);
+  if ('url' in engine) ms = await freshTsqlDatabase(engine.url, 'tm_validation');
 });
 afterAll(async () => {
   await az?.stop();
   await pgh?.stop();
 });
 
-describe.each(['duckdb', 'postgres'] as WarehouseKind[])('validation after the merge, extract validation, hold and quarantine (%s)', (kind) => {
+describe.each(['duckdb', 'postgres', ...('url' in engine ? ['mssql'] : [])] as WarehouseKind[])('validation after the merge, extract validation, hold and quarantine (%s)', (kind) => {
   let stack: LocalStack;
   let dir: string;
-  const sfx = kind === 'duckdb' ? 'dk' : 'pg';
+  const sfx = kind === 'duckdb' ? 'dk' : kind === 'postgres' ? 'pg' : 'ms';
+  const url = () => (kind === 'mssql' ? ms!.url : pgh.url);
   const C = `checked_${sfx}`;
   const n = (base: string) => `${base}_${sfx}`;
   const clock = { t: Date.parse('2026-04-01T00:00:00Z') };
@@ -89,7 +99,7 @@ target:
       'create table crm.dups (id integer, v varchar, changed_at timestamp)',
       `insert into crm.dups values (1, 'a', '2026-01-01'), (1, 'b', '2026-01-02')`,
     );
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: pgh.url }, now: () => new Date(clock.t) });
+    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t) });
     stack.ctx.telemetry = { event: (name, dims) => events.push({ name, dims }), metric: () => undefined };
   });
   afterAll(async () => {
@@ -98,7 +108,7 @@ target:
 
   it('passes rule, sample, count and checksum checks, one row each; quarantined rows are listed with their rule', async () => {
     const r = await runOnce(stack, { pipeline: C });
-    expect(r.status).toBe('succeeded');
+    expect({ status: r.status, error: r.error }).toEqual({ status: 'succeeded', error: undefined });
     expect(r.counts).toMatchObject({ extracted: 3, inserted: 2, quarantined: 1 });
     const v = await readValidations(stack.ctx.tables, C, r.runId);
     expect(v.map((x) => [x.check, x.passed, x.expected, x.actual]).sort()).toEqual(
@@ -118,7 +128,7 @@ target:
 
   it("a warehouse edited behind tidemark's back fails the sample, emits telemetry, and holds the next run until acknowledged", async () => {
     // Someone edits the dimension behind tidemark's back.
-    await whExec(kind, dir, pgh.url, `update dw.${C} set email = 'evil@x.com', score = 9.99 where id = 1 and _tm_is_current`);
+    await whExec(kind, dir, url(), `update dw.${C} set email = 'evil@x.com', score = 9.99 where id = 1 and ${kind === 'mssql' ? '_tm_is_current = 1' : '_tm_is_current'}`);
     clock.t += 3_600_000;
     const r = await runOnce(stack, { pipeline: C });
     expect(r.status).toBe('validation_failed');
@@ -155,7 +165,7 @@ target:
     const schema = await runOnce(stack, { pipeline: n('wrong_schema') });
     expect(schema.status).toBe('failed');
     expect(schema.validations[0]).toMatchObject({ check: 'extract_schema', passed: false, actual: 'id is INTEGER, expected VARCHAR; missing_col missing' });
-    const tables = await whQuery(kind, dir, pgh.url, `select table_name from information_schema.tables where table_name in ('${n('too_few')}', '${n('wrong_schema')}')`);
+    const tables = await whQuery(kind, dir, url(), `select table_name from information_schema.tables where table_name in ('${n('too_few')}', '${n('wrong_schema')}')`);
     expect(tables).toEqual([]);
   });
 

@@ -2,9 +2,9 @@ import type { Dialect } from '../../../shared/merge/dialect.js';
 import { duckdbDialect } from '../../../shared/merge/duckdb/dialect.js';
 import type { MergePlan } from '../../../shared/merge/plan.js';
 import { postgresDialect } from '../../../shared/merge/postgres/dialect.js';
-import { synapseDialect } from '../../../shared/merge/synapse/dialect.js';
+import { mssqlDialect, synapseDialect } from '../../../shared/merge/synapse/dialect.js';
 
-export const dialects: Dialect[] = [duckdbDialect, postgresDialect, synapseDialect('hash')];
+export const dialects: Dialect[] = [duckdbDialect, postgresDialect, synapseDialect('hash'), mssqlDialect()];
 
 export function plan(over: Partial<MergePlan> = {}): MergePlan {
   return {

@@ -1,6 +1,8 @@
 import nodeSqlParser from 'node-sql-parser';
 import { describe, expect, it } from 'vitest';
-import { synapseCopyInto, synapseDialect, synapseStageStatements, synapseChecksumSql } from '../../../shared/merge/synapse/dialect.js';
+import { synapseCopyInto, synapseDialect, synapseStageStatements } from '../../../shared/merge/synapse/dialect.js';
+import { checksumStatement } from '../../../shared/validate/canonical-sql.js';
+import { synapseRollbackStyle } from '../../../shared/rollback/styles.js';
 import { renderAll } from './fixtures.js';
 
 const { Parser } = nodeSqlParser;
@@ -28,7 +30,7 @@ function all(): Array<[string, string]> {
   stage.forEach((s, i) => out.push([`stage#${i + 1}`, s.sql]));
   out.push(['copy#1', synapseCopyInto({ schema: 'dw', name: '_tm_stage_accounts' }, { url: 'https://acct.dfs.core.windows.net/changes/a/r/changes.parquet', credential: { kind: 'managedIdentity' } }).sql]);
   out.push(['copy-sas#1', synapseCopyInto({ schema: 'dw', name: '_tm_stage_accounts' }, { url: 'https://acct.blob.core.windows.net/changes/a/r/changes.parquet', credential: { kind: 'sas', token: 'sv=1&sig=x' } }).sql]);
-  out.push(['checksum#1', synapseChecksumSql([{ name: 'id', type: 'int' }, { name: 'name', type: 'nvarchar(4000)' }], '[dw].[dim_account] AS _tm_t')]);
+  out.push(['checksum#1', checksumStatement('synapse', synapseRollbackStyle, [{ name: 'id', type: { kind: 'integer', bits: 32 } }, { name: 'name', type: { kind: 'text' } }], '[dw].[dim_account] AS _tm_t').sql]);
   return out;
 }
 

@@ -8,6 +8,8 @@ import { copySourceUrl, MssqlDriver, SynapseWarehouse, type TsqlDriver } from '.
 import { pipelineSchema } from '../../../shared/config/schema.js';
 import { warehouseSchema } from '../../../shared/config/schema.js';
 import { duckExec } from '../../support/project.js';
+import { checksumStatement } from '../../../shared/validate/canonical-sql.js';
+import { synapseRollbackStyle } from '../../../shared/rollback/styles.js';
 import { plan } from './fixtures.js';
 
 /**
@@ -135,7 +137,7 @@ describe('Synapse warehouse through a recording fake driver', () => {
     );
     // The stage has the Parquet file's columns, in its order, hashed like the target.
     expect(d.log.find((s) => s.includes('CREATE TABLE [dw].[_tm_stage'))).toBe(
-      'CREATE TABLE [dw].[_tm_stage_accounts] ([id] int NULL, [name] nvarchar(4000) NULL, [email] nvarchar(4000) NULL, [amount] decimal(12,2) NULL, [seen_at] datetime2(6) NULL, [_tm_row_hash] nvarchar(4000) NULL, [_tm_t1_hash] nvarchar(4000) NULL, [_tm_valid_from] datetime2(6) NULL, [_tm_version_key] nvarchar(4000) NULL, [_tm_op] nvarchar(4000) NULL) WITH (DISTRIBUTION = HASH([id]), HEAP)',
+      'CREATE TABLE [dw].[_tm_stage_accounts] ([id] int NULL, [name] nvarchar(max) NULL, [email] nvarchar(max) NULL, [amount] decimal(12,2) NULL, [seen_at] datetime2(6) NULL, [_tm_row_hash] nvarchar(max) NULL, [_tm_t1_hash] nvarchar(max) NULL, [_tm_valid_from] datetime2(6) NULL, [_tm_version_key] nvarchar(max) NULL, [_tm_op] nvarchar(max) NULL) WITH (DISTRIBUTION = HASH([id]), HEAP)',
     );
   });
 
@@ -185,7 +187,7 @@ describe('Synapse warehouse through a recording fake driver', () => {
     await warehouse(d).merge(mergePlan(), changesFile, blob);
     const begin = d.log.indexOf('BEGIN TRANSACTION');
     const alter = d.log.findIndex((s) => s.startsWith('ALTER TABLE'));
-    expect(d.log[alter]).toBe('ALTER TABLE [dw].[dim_account] ADD [email] nvarchar(4000) NULL');
+    expect(d.log[alter]).toBe('ALTER TABLE [dw].[dim_account] ADD [email] nvarchar(max) NULL');
     expect(alter).toBeLessThan(begin);
     expect(d.log.filter((s) => /CREATE TABLE \[dw\]\.\[dim_account\]/.test(s))).toEqual([]);
   });
@@ -240,14 +242,21 @@ describe('Synapse checksum through the fake driver', () => {
     { name: 'email', type: 'nvarchar(4000)' },
   ];
   const answer = (st: Statement) =>
-    st.sql.startsWith('SELECT c.[name]') ? described : st.sql.startsWith('SELECT COUNT_BIG') ? [{ n: 1, s: '123' }] : [];
+    st.sql.startsWith('SELECT c.[name]') ? described : st.sql.startsWith('SELECT CAST(COUNT_BIG') ? [{ n: '1', s: '1833556316665636709' }] : [];
 
-  it('over the whole table', async () => {
+  it('over the whole table, with the T-SQL rendering of validate/canonical-sql.ts and the sum as text', async () => {
     const d = new RecordingDriver(answer);
-    expect(await warehouse(d).checksum({ schema: 'dw', name: 'dim_account' }, ['id', 'email'], ['id'], 'table')).toBe('1:123');
+    // A 19-digit sum: through a JavaScript number it would come back as 1833556316665636600.
+    expect(await warehouse(d).checksum({ schema: 'dw', name: 'dim_account' }, ['id', 'email'], ['id'], 'table')).toBe('1:1833556316665636709');
     expect(d.log.at(-1)).toBe(
-      "SELECT COUNT_BIG(*) AS n, COALESCE(SUM(CAST(CAST(CONVERT(varbinary(8), '0' + LEFT(CONVERT(varchar(32), HASHBYTES('MD5', COALESCE(STUFF(CASE WHEN [id] IS NULL THEN '' ELSE '|' + 'id=' + CAST(DATALENGTH(CAST([id] AS varchar(max))) AS varchar(20)) + ':' + CAST([id] AS varchar(max)) END + CASE WHEN [email] IS NULL THEN '' ELSE '|' + 'email=' + CAST(DATALENGTH(CAST([email] AS varchar(max))) AS varchar(20)) + ':' + CAST([email] AS varchar(max)) END, 1, 1, ''), '')), 2), 15), 2) AS bigint) AS decimal(38,0))), 0) AS s FROM (SELECT * FROM [dw].[dim_account] WHERE [_tm_is_current] = 1 AND [_tm_is_deleted] = 0) AS _tm_t",
+      checksumStatement('synapse', synapseRollbackStyle, [{ name: 'id', type: { kind: 'integer', bits: 32 } }, { name: 'email', type: { kind: 'text' } }], '(SELECT * FROM [dw].[dim_account] WHERE [_tm_is_current] = 1 AND [_tm_is_deleted] = 0) AS _tm_t').sql,
     );
+    expect(d.log.at(-1)).toMatch(/^SELECT CAST\(COUNT_BIG\(\*\) AS VARCHAR\(20\)\) AS n, CAST\(COALESCE\(SUM\(CAST\(.* AS DECIMAL\(38, 0\)\)\), 0\) AS VARCHAR\(40\)\) AS s FROM \(SELECT HASHBYTES\('MD5', /);
+  });
+
+  it('refuses a sum that reached JavaScript as a number past 2^53', async () => {
+    const d = new RecordingDriver((st) => (st.sql.startsWith('SELECT c.[name]') ? described : st.sql.startsWith('SELECT CAST(COUNT_BIG') ? [{ n: 1, s: 1833556316665636600 }] : []));
+    await expect(warehouse(d).checksum({ schema: 'dw', name: 'dim_account' }, ['id'], ['id'], 'table')).rejects.toThrow(/past 2\^53/);
   });
 
   it("over this run's changed keys, bound as parameters into a temp table", async () => {
@@ -272,6 +281,6 @@ describe('Synapse checksum through the fake driver', () => {
 
   it('refuses a float checksum column by name', async () => {
     const d = new RecordingDriver((st) => (st.sql.startsWith('SELECT c.[name]') ? [{ name: 'score', type: 'float' }] : []));
-    await expect(warehouse(d).checksum({ schema: 'dw', name: 'dim_account' }, ['score'], ['id'], 'table')).rejects.toThrow(/checksum column score is float/);
+    await expect(warehouse(d).checksum({ schema: 'dw', name: 'dim_account' }, ['score'], ['id'], 'table')).rejects.toThrow(/column score \(float\) cannot be checksummed or sampled on a T-SQL warehouse/);
   });
 });

@@ -124,3 +124,21 @@ describe('transform performance paths keep the results', () => {
     expect(classificationSql(shape, { fullRead: false, deletes: 'retire' }).classified).toMatch(/^CREATE TEMP TABLE classified/);
   });
 });
+
+describe('the changes file is written in a codec Synapse COPY INTO reads', () => {
+  // "COPY INTO (Transact-SQL)": Parquet must be Snappy or GZIP; the files only DuckDB reads stay zstd.
+  const codecs = async (dir: string, file: string) =>
+    (await duckQuery<{ c: string }>(join(dir, `codec-${Date.now()}.duckdb`), `SELECT DISTINCT compression AS c FROM parquet_metadata('${file}') ORDER BY 1`)).map((r) => r.c);
+
+  it('snappy for the first-load changes, its deduped rewrite and an incremental changes file; zstd for the snapshot', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-codec-'));
+    dirs.push(dir);
+    const first = await transform(dir, [await parquet(dir, 'p0.parquet', `(1, 'Oslo', TIMESTAMP '2026-01-01 00:00:00'), (1, 'Lima', TIMESTAMP '2026-01-02 00:00:00')`)], undefined, 'first');
+    expect(first.out.changesFile).toMatch(/changes-deduped\.parquet$/);
+    expect(await codecs(dir, first.out.changesFile)).toEqual(['SNAPPY']);
+    expect(await codecs(dir, first.out.snapshot.file!)).toEqual(['ZSTD']);
+    const next = await transform(dir, [await parquet(dir, 'p1.parquet', `(1, 'Bergen', TIMESTAMP '2026-01-03 00:00:00')`)], first.out.snapshot, 'next');
+    expect(next.changes.map((c) => [c.id, c.city, c._tm_op])).toEqual([[1, 'Bergen', 'update']]);
+    expect(await codecs(dir, next.out.changesFile)).toEqual(['SNAPPY']);
+  });
+});

@@ -9,21 +9,28 @@ const COLS = [
 
 /** No Synapse here (DESIGN §15): the T-SQL is pinned exactly. The same figure as DuckDB/PostgreSQL is by construction (see canonical-sql.ts). */
 describe('checksum SQL golden', () => {
-  it('synapse: UTF-8 md5, first 60 bits as BIGINT, summed as DECIMAL(38,0); LEN with a sentinel', () => {
-    expect(checksumStatement('synapse', synapseRollbackStyle, COLS, '[dw].[t]').sql).toBe(
-      "SELECT COUNT_BIG(*) AS n, COALESCE(SUM(CAST(CONVERT(BIGINT, CONVERT(VARBINARY(8), '0' + LEFT(CONVERT(VARCHAR(32), HASHBYTES('MD5', CAST((concat_ws('|', CASE WHEN [AccountId] IS NULL THEN NULL ELSE 'AccountId=' + CAST(LEN(CAST([AccountId] AS VARCHAR(60)) + N'.') - 1 AS VARCHAR(20)) + ':' + CAST([AccountId] AS VARCHAR(60)) END, CASE WHEN [Email] IS NULL THEN NULL ELSE 'Email=' + CAST(LEN(CAST([Email] AS NVARCHAR(MAX)) + N'.') - 1 AS VARCHAR(20)) + ':' + CAST([Email] AS NVARCHAR(MAX)) END)) COLLATE Latin1_General_100_BIN2_UTF8 AS VARCHAR(MAX))), 2), 15), 2)) AS DECIMAL(38, 0))), 0) AS s FROM [dw].[t]",
-    );
+  it('synapse and mssql: UTF-8 md5, first 60 bits by binary SUBSTRING and bigint arithmetic, summed as DECIMAL(38,0) and returned as text; LEN with a sentinel', () => {
+    const want =
+      "SELECT CAST(COUNT_BIG(*) AS VARCHAR(20)) AS n, CAST(COALESCE(SUM(CAST(CAST(SUBSTRING(_tm_h, 1, 7) AS BIGINT) * 16 + CAST(SUBSTRING(_tm_h, 8, 1) AS INT) / 16 AS DECIMAL(38, 0))), 0) AS VARCHAR(40)) AS s FROM (SELECT HASHBYTES('MD5', CAST((concat_ws('|', CASE WHEN [AccountId] IS NULL THEN NULL ELSE 'AccountId=' + CAST(LEN(CAST([AccountId] AS VARCHAR(60)) + N'.') - 1 AS VARCHAR(20)) + ':' + CAST([AccountId] AS VARCHAR(60)) END, CASE WHEN [Email] IS NULL THEN NULL ELSE 'Email=' + CAST(LEN(CAST([Email] AS NVARCHAR(MAX)) + N'.') - 1 AS VARCHAR(20)) + ':' + CAST([Email] AS NVARCHAR(MAX)) END)) COLLATE Latin1_General_100_BIN2_UTF8 AS VARCHAR(MAX))) AS _tm_h FROM [dw].[t]) AS _tm_m";
+    expect(checksumStatement('synapse', synapseRollbackStyle, COLS, '[dw].[t]').sql).toBe(want);
+    expect(checksumStatement('mssql', synapseRollbackStyle, COLS, '[dw].[t]').sql).toBe(want);
   });
 
-  it('synapse: a timestamp prints microseconds and Z like DuckDB', () => {
+  it('synapse: a timestamp prints microseconds and Z like DuckDB, through style 120 (the form SQL Server and the test engine both print)', () => {
     const sql = checksumStatement('synapse', synapseRollbackStyle, [{ name: 'At', type: { kind: 'timestamp' } }], 'x').sql;
-    expect(sql).toContain("CONVERT(VARCHAR(19), [At], 126) + '.' + RIGHT('000000' + CAST(DATEPART(MICROSECOND, [At]) AS VARCHAR(6)), 6) + 'Z'");
+    expect(sql).toContain("STUFF(CONVERT(VARCHAR(19), [At], 120), 11, 1, 'T') + '.' + RIGHT('000000' + CAST(DATEPART(MICROSECOND, [At]) AS VARCHAR(6)), 6) + 'Z'");
   });
 
-  it('synapse: refuses a float column, naming it and the fix', () => {
-    expect(() => checksumStatement('synapse', synapseRollbackStyle, [{ name: 'Ratio', type: { kind: 'float', bits: 64 } }], 'x')).toThrow(
-      /column Ratio \(float\) cannot be checksummed or sampled on synapse.*validation\.checksumColumns/,
+  it.each(['float', 'time', 'json'] as const)('synapse: refuses a %s column, naming it and the fix', (kind) => {
+    const type = kind === 'float' ? { kind, bits: 64 as const } : { kind };
+    expect(() => checksumStatement('synapse', synapseRollbackStyle, [{ name: 'Ratio', type }], 'x')).toThrow(
+      new RegExp(`column Ratio \\(${kind}\\) cannot be checksummed or sampled on a T-SQL warehouse.*validation\\.checksumColumns`),
     );
+  });
+
+  it('refuses a sum that reached JavaScript as a number past 2^53 instead of comparing lost digits', () => {
+    expect(() => formatChecksum({ n: 3, s: 1833556316665636600 })).toThrow(/past 2\^53/);
+    expect(formatChecksum({ n: '3', s: '1833556316665636709' })).toBe('3:1833556316665636709');
   });
 
   it('postgres: md5 bits through BIT(64), numeric sum', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { mssqlColumnPlan } from '../../../../shared/extract/mssql/types.js';
+import { describedColumn, mssqlColumnPlan } from '../../../../shared/extract/mssql/types.js';
 
 /**
  * Each SQL Server type: the T-SQL that renders it as text, the DuckDB type, and (run on a real
@@ -69,5 +69,28 @@ describe('SQL Server type mapping', () => {
       /column Shape has SQL Server type geography.*convert it in source.query \(e.g. CAST\(\[Shape\] AS nvarchar\(max\)\)\)/,
     );
     expect(() => mssqlColumnPlan({ name: 'V', system_type_name: 'sql_variant' })).toThrow(/sql_variant/);
+  });
+});
+
+describe('the described type comes from sp_describe_first_result_set’s own columns', () => {
+  // Babelfish prints system_type_name without arguments; SQL Server prints them. Both fill
+  // precision / scale / max_length, so the type is built from those.
+  const row = (system_type_name: string, precision: number, scale: number, max_length: number) => ({ name: 'c', system_type_name, precision, scale, max_length });
+  it.each([
+    [row('decimal', 12, 2, 9), 'decimal(12,2)'],
+    [row('decimal(12,2)', 12, 2, 9), 'decimal(12,2)'],
+    [row('datetime2', 27, 7, 8), 'datetime2(7)'],
+    [row('datetimeoffset', 34, 3, 10), 'datetimeoffset(3)'],
+    [row('time', 16, 6, 5), 'time(6)'],
+    [row('nvarchar', 0, 0, 100), 'nvarchar(50)'],
+    [row('nvarchar', 0, 0, -1), 'nvarchar(max)'],
+    [row('varbinary', 0, 0, 16), 'varbinary(16)'],
+    [row('float', 53, 0, 8), 'float(53)'],
+    [row('int', 10, 0, 4), 'int'],
+  ])('%o → %s', (r, want) => {
+    expect(describedColumn(r).system_type_name).toBe(want);
+  });
+  it('keeps system_type_name when the row has no such columns (older fakes, other drivers)', () => {
+    expect(describedColumn({ name: 'c', system_type_name: 'decimal(9,3)' })).toEqual({ name: 'c', system_type_name: 'decimal(9,3)' });
   });
 });

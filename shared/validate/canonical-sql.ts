@@ -155,7 +155,7 @@ export function formatChecksum(r: { n: unknown; s: unknown } | undefined): strin
   const int = (v: unknown, what: string): string => {
     if (v === null || v === undefined) return '0';
     if (typeof v === 'number' && !Number.isSafeInteger(v)) {
-      throw new TerminalError(`checksum ${what} ${v} reached JavaScript as a number and lost digits; the driver must return it as text or bigint (CAST it to a string type in the checksum SQL)`);
+      throw new TerminalError(`checksum ${what} ${v} came back as a number past 2^53, where a JavaScript number loses digits; the checksum query must return it as text or bigint (CAST it to a string type)`);
     }
     const t = String(v).replace(/\.0+$/, '');
     if (!/^-?\d+$/.test(t)) throw new TerminalError(`checksum ${what} ${JSON.stringify(String(v))} is not an integer`);

@@ -15,8 +15,8 @@ import type { RollbackStyle } from '../rollback/sql.js';
  *   type          duckdb (reference)           postgres                       T-SQL (synapse, mssql)
  *   text          value                        value                          value, as UTF-8 (below)
  *   integer       digits                       ::text                         CAST AS VARCHAR
- *   decimal(p,s)  the number: trailing          ::text, same trim              CAST AS VARCHAR (keeps scale:
- *                 fractional zeros dropped                                     must trim the same, see #15)
+ *   decimal(p,s)  the number: trailing          ::text, same trim              CAST AS VARCHAR, same trim
+ *                 fractional zeros dropped                                     (PATINDEX over REVERSE)
  *   boolean       'true'/'false'               CASE                           CASE on BIT
  *   date          YYYY-MM-DD                   to_char                        CONVERT style 23
  *   timestamp     YYYY-MM-DDTHH:MM:SS.ffffffZ  to_char …US"Z"                 CONVERT style 120, T put in by STUFF,
@@ -76,14 +76,25 @@ function pgText(c: string, t: LogicalType): string {
   }
 }
 
+/**
+ * canonicalNumberText in T-SQL: fractional trailing zeros and then a bare point dropped
+ * (`1.50` → `1.5`, `2.00` → `2`, `100` stays). Synapse has no RTRIM(x, chars) (SQL Server
+ * 2022 only), so the last non-zero character is found with PATINDEX over REVERSE.
+ */
+function tsqlNumberText(x: string): string {
+  const y = `LEFT(${x}, LEN(${x}) - PATINDEX('%[^0]%', REVERSE(${x})) + 1)`;
+  return `CASE WHEN CHARINDEX('.', ${x}) > 0 THEN CASE WHEN RIGHT(${y}, 1) = '.' THEN LEFT(${y}, LEN(${y}) - 1) ELSE ${y} END ELSE ${x} END`;
+}
+
 function tsqlText(c: string, t: LogicalType, name: string): string {
   const micro = (x: string) => `STUFF(CONVERT(VARCHAR(19), ${x}, 120), 11, 1, 'T') + '.' + RIGHT('000000' + CAST(DATEPART(MICROSECOND, ${x}) AS VARCHAR(6)), 6) + 'Z'`;
   switch (t.kind) {
     case 'text':
       return `CAST(${c} AS NVARCHAR(MAX))`;
     case 'integer':
-    case 'decimal':
       return `CAST(${c} AS VARCHAR(60))`;
+    case 'decimal':
+      return tsqlNumberText(`CAST(${c} AS VARCHAR(60))`);
     case 'boolean':
       return `CASE WHEN ${c} = 1 THEN 'true' ELSE 'false' END`;
     case 'date':

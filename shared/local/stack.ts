@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { loadProject, type ResolvedProject } from '../config/load.js';
+import { readProjectSettings } from '../config/settings.js';
 import { createContext, ensureStorage, type EngineContext, type SourceFactory, type WarehouseFactory } from '../engine/context.js';
 import { defaultSourceFor, defaultWarehouseFor } from '../engine/factories.js';
 import { startRun, type StartRunRequest } from '../engine/start-run.js';
@@ -34,8 +35,9 @@ export interface OpenStackOptions {
 
 /** The local stack of DESIGN §13: the project, storage (Azurite unless told otherwise), the host. */
 export async function openLocalStack(o: OpenStackOptions): Promise<LocalStack> {
-  const project = loadProject(o.projectDir);
-  const env = o.env ?? process.env;
+  // One broken pipeline file must not stop the others: it is set aside and named by what needs it.
+  const project = loadProject(o.projectDir, { broken: 'collect' });
+  const env = readProjectSettings(project.dir, o.env ?? process.env).env;
   let cs = o.connectionString ?? env[project.config.storage];
   let azurite: AzuriteHandle | undefined;
   if (!cs || /^\s*UseDevelopmentStorage=true/i.test(cs)) {

@@ -31,6 +31,20 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * `tidemark status | head` closes the pipe early: that is the reader's choice, not an error, so
+ * the process exits quietly (0) instead of printing an EPIPE stack trace.
+ */
+export function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream, exit: (code: number) => void = (c) => process.exit(c)): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') exit(EXIT.ok);
+    else throw err;
+  });
+}
+
+exitQuietlyOnClosedPipe(process.stdout);
+exitQuietlyOnClosedPipe(process.stderr);
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {

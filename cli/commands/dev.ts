@@ -2,10 +2,9 @@ import { apiRoutes } from '../../shared/http/routes.js';
 import { startHttpServer } from '../../shared/local/http-server.js';
 import { startLocalTimers } from '../../shared/local/timers.js';
 import { openLocalStack } from '../../shared/local/stack.js';
-import { createLogger, jsonLineSink, type LogLevel } from '../../shared/telemetry/logger.js';
-import { EXIT, UsageError, parse, projectDir, type Command } from '../common.js';
+import { EXIT, UsageError, cliLogger, parse, projectDir, type Command } from '../common.js';
 
-const usage = 'tidemark dev [--project DIR] [--port 7071] [--no-timers]';
+const usage = 'tidemark dev [--project DIR] [--port 7071] [--no-timers] [--log-format text|json]';
 
 /**
  * The local host of DESIGN §13 in the foreground: queue and blob triggers on Azurite, the
@@ -18,12 +17,12 @@ export const devCommand: Command = {
     const { values } = parse(argv, { port: { type: 'string' }, 'no-timers': { type: 'boolean' } }, usage);
     const port = Number(values.port ?? process.env.TIDEMARK_DEV_PORT ?? 7071);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a TCP port, got ${values.port}\nusage: ${usage}`);
-    const level = (process.env.TIDEMARK_LOG_LEVEL as LogLevel | undefined) ?? 'info';
-    const stack = await openLocalStack({ projectDir: projectDir(values), log: createLogger(jsonLineSink(level)) });
+    const stack = await openLocalStack({ projectDir: projectDir(values), log: cliLogger(values, 'info') });
     const http = await startHttpServer(stack.ctx, apiRoutes, port);
     const timers = values['no-timers'] ? undefined : startLocalTimers(stack.ctx);
     process.stdout.write(`tidemark dev: ${stack.project.pipelines.size} pipeline(s) in ${stack.project.dir}\n`);
     process.stdout.write(`  storage  ${stack.azurite ? 'Azurite (started or found by tidemark)' : stack.project.config.storage}\n`);
+    process.stdout.write(`  page     ${http.url}/api/ui\n`);
     process.stdout.write(`  http     ${http.url}/api/pipelines   ${http.url}/api/openapi.json\n`);
     for (const t of timers?.next() ?? []) process.stdout.write(`  timer    ${t.pipeline}  ${t.schedule}  next ${t.next?.toISOString() ?? '-'} (UTC)\n`);
     process.stdout.write('Ctrl+C stops.\n');

@@ -84,7 +84,7 @@ export interface RunSummary {
     stale: number;
     quarantined: number;
   };
-  validations: Array<{ check: string; passed: boolean; expected: ValidationResult['expected']; actual: ValidationResult['actual'] }>;
+  validations: Array<{ check: string; passed: boolean; expected: ValidationResult['expected']; actual: ValidationResult['actual']; detail?: string }>;
   error?: string;
   timings: RunRecord['timings'];
 }
@@ -113,7 +113,7 @@ export async function summarize(ctx: EngineContext, pipeline: string, runId: str
       stale: c.stale,
       quarantined: c.quarantined,
     },
-    validations: v.map(({ check, passed, expected, actual }) => ({ check, passed, expected, actual })),
+    validations: v.map(({ check, passed, expected, actual, detail }) => ({ check, passed, expected, actual, ...(detail ? { detail } : {}) })),
     ...(r.error ? { error: r.error } : {}),
     timings: r.timings,
   };

@@ -1,0 +1,119 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runCommand } from '../../../cli/commands/run.js';
+import { runsCommand } from '../../../cli/commands/runs.js';
+import { statusCommand } from '../../../cli/commands/status.js';
+import { exitCodeFor } from '../../../cli/common.js';
+import type { AzuriteHandle } from '../../../shared/local/azurite.js';
+import { withAzurite } from '../../support/azurite.js';
+import { duckExec, makeProject } from '../../support/project.js';
+
+/**
+ * A new user's day with the CLI: settings from local.settings.json, one broken pipeline file
+ * among good ones, `runs`, and a failed validation that says why.
+ */
+describe('tidemark CLI, everyday use', () => {
+  const saved = { ...process.env };
+  let az: AzuriteHandle;
+  let dir: string;
+  let out: string[];
+  let err: string[];
+  const printed = () => out.join('');
+
+  beforeAll(async () => {
+    az = await withAzurite();
+    dir = makeProject({
+      pipelines: {
+        accounts: 'name: accounts\nsource: { connection: SRC, table: accounts }\nkey: [id]\ntarget: { warehouse: WH, table: dim_account }\n',
+        ruled: `name: ruled
+source: { connection: SRC, table: accounts }
+key: [id]
+target: { warehouse: WH, table: dim_ruled }
+validation:
+  rules: [{ name: no_such_column, sql: "select count(*) from {{current}} where nope > 0", expect: 0 }]
+`,
+        broken: 'name: broken\nsource: { connection: SRC, table: accounts }\nkey: [id]\ntarget:\n  warehouse: WH\n table: x\n',
+      },
+    });
+    await duckExec(join(dir, 'source.duckdb'), `create table accounts as select range::int as id, 'n' || range as name from range(3)`);
+    // The storage setting only in local.settings.json, as `func start` would read it.
+    writeFileSync(join(dir, 'local.settings.json'), JSON.stringify({ IsEncrypted: false, Values: { AzureWebJobsStorage: az.connectionString } }));
+  });
+  afterAll(async () => {
+    await az?.stop();
+  });
+  beforeEach(() => {
+    out = [];
+    err = [];
+    delete process.env.AzureWebJobsStorage;
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      err.push(String(chunk));
+      return true;
+    });
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+    process.env = { ...saved };
+  });
+
+  it('runs a good pipeline next to a broken file, and fails only what needs the broken one with the parser snippet', async () => {
+    expect(await runCommand.run(['accounts', '--project', dir, '--json'])).toBe(0);
+    expect(JSON.parse(printed())).toMatchObject({ pipeline: 'accounts', status: 'succeeded', counts: { inserted: 3 } });
+
+    const e = await runCommand.run(['broken', '--project', dir]).catch((x: unknown) => x);
+    expect(exitCodeFor(e)).toBe(2);
+    expect(String((e as Error).message)).toBe(
+      'pipelines/broken.yaml: invalid YAML: All mapping items must start at the same column at line 6, column 1:\n\n  warehouse: WH\n table: x\n^',
+    );
+
+    out.length = 0;
+    expect(await statusCommand.run(['--project', dir])).toBe(0);
+    expect(printed()).toContain('accounts  watermark=');
+    expect(printed()).toContain('broken  does not load: pipelines/broken.yaml: invalid YAML');
+  });
+
+  it('prints why a validation failed, and --json carries the detail', async () => {
+    expect(await runCommand.run(['ruled', '--project', dir])).toBe(1);
+    const text = printed();
+    expect(text).toMatch(/rule:no_such_column\s+NO\s+0/);
+    expect(text).toMatch(/\nrule:no_such_column: the rule's SQL failed: .*nope/);
+
+    out.length = 0;
+    expect(await runCommand.run(['ruled', '--project', dir, '--json'])).toBe(1);
+    const json = JSON.parse(printed()) as { validations: Array<{ check: string; passed: boolean; detail?: string }> };
+    expect(json.validations.find((v) => v.check === 'rule:no_such_column')).toMatchObject({ passed: false, detail: expect.stringMatching(/^the rule's SQL failed: .*nope/) });
+  });
+
+  it('lists runs with --limit and --status, and refuses bad values as usage errors', async () => {
+    expect(await runCommand.run(['accounts', '--project', dir, '--json'])).toBe(0);
+    out.length = 0;
+    expect(await runsCommand.run(['accounts', '--project', dir, '--json'])).toBe(0);
+    const all = JSON.parse(printed()) as Array<{ runId: string; status: string; counts: { inserted: number } }>;
+    expect(all.map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
+    expect(all[0]!.runId > all[1]!.runId).toBe(true); // newest first
+    expect(all.map((r) => r.counts.inserted)).toEqual([0, 3]);
+
+    out.length = 0;
+    expect(await runsCommand.run(['accounts', '--project', dir, '--limit', '1'])).toBe(0);
+    expect(printed()).toContain(all[0]!.runId);
+    expect(printed()).not.toContain(all[1]!.runId);
+    expect(printed()).toContain('(1 older run(s); --limit N shows more)');
+
+    out.length = 0;
+    expect(await runsCommand.run(['ruled', '--project', dir, '--status', 'validation_failed', '--json'])).toBe(0);
+    expect((JSON.parse(printed()) as unknown[]).length).toBe(2);
+    out.length = 0;
+    expect(await runsCommand.run(['accounts', '--project', dir, '--status', 'failed'])).toBe(0);
+    expect(printed()).toBe('accounts: no runs with status failed\n');
+
+    for (const bad of [['accounts', '--status', 'done'], ['accounts', '--limit', '0'], ['nope']]) {
+      const e = await runsCommand.run([...bad, '--project', dir]).catch((x: unknown) => x);
+      expect(exitCodeFor(e)).toBe(2);
+    }
+  });
+});

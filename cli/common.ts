@@ -74,3 +74,14 @@ export function table(rows: ReadonlyArray<Record<string, unknown>>, columns: rea
   const line = (vals: readonly string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
+
+/**
+ * `tidemark status | head` closes the pipe early: that is the reader's choice, not an error, so
+ * the process exits quietly (0) instead of printing an EPIPE stack trace.
+ */
+export function exitQuietlyOnClosedPipe(stream: Pick<NodeJS.WriteStream, 'on'>, exit: (code: number) => void = (c) => process.exit(c)): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') exit(EXIT.ok);
+    else throw err;
+  });
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { errorMessage } from '../shared/errors.js';
-import { EXIT, exitCodeFor, table } from './common.js';
+import { EXIT, exitCodeFor, exitQuietlyOnClosedPipe, table } from './common.js';
 import { commands } from './commands/index.js';
 
 function help(): string {
@@ -29,17 +29,6 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`tidemark ${name}: ${errorMessage(err)}\n`);
     return exitCodeFor(err);
   }
-}
-
-/**
- * `tidemark status | head` closes the pipe early: that is the reader's choice, not an error, so
- * the process exits quietly (0) instead of printing an EPIPE stack trace.
- */
-export function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream, exit: (code: number) => void = (c) => process.exit(c)): void {
-  stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') exit(EXIT.ok);
-    else throw err;
-  });
 }
 
 exitQuietlyOnClosedPipe(process.stdout);

@@ -7,7 +7,7 @@ import { EXIT, UsageError, cliLogger, parse, projectDir, type Command } from '..
 const usage = 'tidemark dev [--project DIR] [--port 7071] [--no-timers] [--log-format text|json]';
 
 /**
- * The local host of DESIGN §13 in the foreground: queue and blob triggers on Azurite, the
+ * The local host of docs/design.md §13 in the foreground: queue and blob triggers on Azurite, the
  * pipelines' timers, and every HTTP route under http://127.0.0.1:<port>/api/. Ctrl+C stops it.
  */
 export const devCommand: Command = {

@@ -199,7 +199,7 @@ export const pipelineSchema = z
         initialDelay: duration.default('30s'),
       })
       .default({ attempts: 3, backoff: 'exponential', initialDelay: '30s' }),
-    /** Scale-out by a stable hash of the key (DESIGN §5). */
+    /** Scale-out by a stable hash of the key (docs/design.md §5). */
     buckets: z.number().int().min(1).max(64).default(1),
   })
   .superRefine((p, ctx) => {

@@ -11,7 +11,7 @@ export interface DemoSize {
 export const DEFAULT_DEMO_SIZE: DemoSize = { accounts: 100_000, contacts: 200_000, opportunities: 150_000 };
 
 /**
- * Generates the CRM demo source (DESIGN §13) entirely in DuckDB SQL: deterministic (hash-based
+ * Generates the CRM demo source (docs/design.md §13) entirely in DuckDB SQL: deterministic (hash-based
  * pseudo-randomness, no RNG state), so the demo prints the same figures on every machine.
  */
 export async function generateDemoSource(file: string, size: DemoSize, duck: DuckSettings, at: string): Promise<void> {

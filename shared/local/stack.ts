@@ -33,7 +33,7 @@ export interface OpenStackOptions {
   ports?: Parameters<typeof createContext>[0]['ports'];
 }
 
-/** The local stack of DESIGN §13: the project, storage (Azurite unless told otherwise), the host. */
+/** The local stack of docs/design.md §13: the project, storage (Azurite unless told otherwise), the host. */
 export async function openLocalStack(o: OpenStackOptions): Promise<LocalStack> {
   // One broken pipeline file must not stop the others: it is set aside and named by what needs it.
   const project = loadProject(o.projectDir, { broken: 'collect' });

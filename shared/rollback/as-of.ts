@@ -5,7 +5,7 @@ import { TerminalError } from '../errors.js';
 import { logicalFromDuck } from '../merge/plan.js';
 
 /**
- * The dimension as it was at a UTC instant, read from the SCD2 columns (DESIGN §11): the
+ * The dimension as it was at a UTC instant, read from the SCD2 columns (docs/design.md §11): the
  * version valid then, not deleted. Column types come from the target as the warehouse reports
  * them; only their names are used by `asOf`.
  */

@@ -34,7 +34,7 @@ const qualifiedText = (n: QualifiedName) => (n.schema ? `${n.schema}.${n.name}` 
 
 /**
  * Before a full refresh or a first load the target is copied (CTAS) so that the load can be
- * undone even when rollback cannot (DESIGN §11). Idempotent by run id: a redelivered merge
+ * undone even when rollback cannot (docs/design.md §11). Idempotent by run id: a redelivered merge
  * finds the record and does not copy the already-merged target again. A target that does not
  * exist yet has nothing to keep.
  */

@@ -67,7 +67,7 @@ export async function withMaintenanceLease<T>(ctx: EngineContext, pipeline: stri
 }
 
 /**
- * Undoes every run newer than `toRunId` (DESIGN §11), newest first, in one warehouse
+ * Undoes every run newer than `toRunId` (docs/design.md §11), newest first, in one warehouse
  * transaction; then rewinds the checkpoint and snapshot pointer and marks the runs
  * `rolled_back`. A crash after the warehouse commit is healed by running the same rollback
  * again: runs whose ledger row is gone are treated as already undone in the warehouse.

@@ -14,7 +14,7 @@ import { startPostgres, type PostgresHandle } from '../support/postgres.js';
 import { play, type Played, type Scenario, type WarehouseKind } from '../support/scd-harness.js';
 
 /**
- * DESIGN §8 and issue #3, case by case, through the real chain (Azurite queues and blobs, a
+ * docs/design.md §8 and issue #3, case by case, through the real chain (Azurite queues and blobs, a
  * DuckDB source, the transform, the merge, validation) on both executing warehouses. Each case
  * asserts the whole dimension and that DuckDB and PostgreSQL end with identical tables.
  */

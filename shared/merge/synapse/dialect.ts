@@ -70,7 +70,7 @@ export function synapseTypeName(t: LogicalType): string {
       return 'time(6)';
     case 'timestamp':
     case 'timestamptz':
-      // Values are UTC by tidemark's contract (DESIGN §8), so no offset is stored.
+      // Values are UTC by tidemark's contract (docs/design.md §8), so no offset is stored.
       return 'datetime2(6)';
     case 'binary':
       return 'varbinary(8000)';

@@ -11,7 +11,7 @@ import { duckExec } from '../../support/project.js';
 import { plan } from './fixtures.js';
 
 /**
- * FAKE DRIVER: no SQL Server or Synapse can run here (DESIGN §15). This fake records what the
+ * FAKE DRIVER: no SQL Server or Synapse can run here (docs/design.md §15). This fake records what the
  * Synapse warehouse sends through its driver port, so the tests check the exact statements
  * and where the transaction begins and ends; the SQL itself is pinned by the golden file and
  * parsed in synapse-parse.test.ts.

@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { resolve } from 'node:path';
-import { ConfigError, errorMessage, NotFoundError, NotSupportedError } from '../shared/errors.js';
+import { ConfigError, errorMessage, InvalidInputError, NotFoundError, NotSupportedError } from '../shared/errors.js';
 import { openLocalStack, type LocalStack } from '../shared/local/stack.js';
 import { chooseLogFormat, createLogger, lineSink, type LogFormat, type Logger, type LogLevel } from '../shared/telemetry/logger.js';
 
@@ -60,7 +60,7 @@ export async function withStack<T>(values: CommonValues, fn: (s: LocalStack) => 
 
 /** Config, usage and not-found problems exit 2 with the message; anything else exits 1. */
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof UsageError || err instanceof ConfigError || err instanceof NotFoundError || err instanceof NotSupportedError) return EXIT.usage;
+  if (err instanceof UsageError || err instanceof InvalidInputError || err instanceof ConfigError || err instanceof NotFoundError || err instanceof NotSupportedError) return EXIT.usage;
   return EXIT.failed;
 }
 

@@ -1,7 +1,7 @@
 import { splitQualified } from '../config/identifiers.js';
 import { getPipeline, warehouseOf } from '../config/load.js';
 import type { EngineContext } from '../engine/context.js';
-import { TerminalError } from '../errors.js';
+import { InvalidInputError, TerminalError } from '../errors.js';
 import { logicalFromDuck } from '../merge/plan.js';
 
 /**
@@ -13,7 +13,7 @@ export async function queryAsOf(ctx: EngineContext, req: { pipeline: string; at:
   const p = getPipeline(ctx.project, req.pipeline);
   const ms = Date.parse(req.at);
   if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(req.at) || Number.isNaN(ms)) {
-    throw new TerminalError(`invalid --as-of ${JSON.stringify(req.at)}: give an ISO-8601 time such as 2026-11-24T08:00:00Z (no zone = UTC)`);
+    throw new InvalidInputError(`invalid --as-of ${JSON.stringify(req.at)}: give an ISO-8601 time such as 2026-11-24T08:00:00Z (no zone = UTC)`);
   }
   const at = new Date(/Z|[+-]\d{2}:?\d{2}$/.test(req.at) || req.at.length <= 10 ? ms : Date.parse(`${req.at.replace(' ', 'T')}Z`)).toISOString();
   const target = splitQualified(p.target.table);

@@ -98,6 +98,18 @@ export interface RestoreResult {
  * the runs it predates), then rewinds the checkpoint to the run the backup reflects.
  */
 export async function restoreBackup(ctx: EngineContext, req: { pipeline: string; backupId: string; by: string }): Promise<RestoreResult> {
+  return restoreOrPreview(ctx, req, false);
+}
+
+/**
+ * What a restore would do (rows put back, runs whose effect goes, where the checkpoint lands),
+ * found with reads only: no lease, no warehouse write.
+ */
+export function previewRestore(ctx: EngineContext, req: { pipeline: string; backupId: string }): Promise<RestoreResult> {
+  return restoreOrPreview(ctx, { ...req, by: 'preview' }, true);
+}
+
+async function restoreOrPreview(ctx: EngineContext, req: { pipeline: string; backupId: string; by: string }, dryRun: boolean): Promise<RestoreResult> {
   const p = getPipeline(ctx.project, req.pipeline);
   if (!RUN_ID_PATTERN.test(req.backupId)) throw new RefusedError(`invalid backup id ${JSON.stringify(req.backupId)}: tidemark backups ${p.name} lists them`);
   const stored = await ctx.tables.get<BackupRecord>(TABLES.backups, p.name, req.backupId);
@@ -107,7 +119,10 @@ export async function restoreBackup(ctx: EngineContext, req: { pipeline: string;
     throw new RefusedError(`restore refused: backup ${b.backupId} is a copy of ${b.target}, but ${p.name} now loads ${p.target.table}`);
   }
   if (Date.parse(b.expiresAt) <= ctx.now().getTime()) throw new RefusedError(`restore refused: backup ${b.backupId} expired at ${b.expiresAt} and may already be dropped`);
-  return withMaintenanceLease(ctx, p.name, 'restore', async () => {
+  // Committed runs newer than the backup, and runs the warehouse holds beyond it, newest first.
+  const undoneBy = (history: ReadonlyArray<{ runId: string }>, dropRunIds: readonly string[]) =>
+    [...new Set([...history.map((h) => h.runId).filter((id) => b.baseRunId === null || id > b.baseRunId), ...dropRunIds])].sort().reverse();
+  const work = async (): Promise<RestoreResult> => {
     const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
     if (b.baseRunId !== null && !checkpoint.history.some((h) => h.runId === b.baseRunId)) {
       throw new RefusedError(
@@ -125,11 +140,14 @@ export async function restoreBackup(ctx: EngineContext, req: { pipeline: string;
       if (cols.length === 0) throw new RefusedError(`restore refused: the backup table ${b.table} is gone from the warehouse`);
       const ledger = (await sql.query<{ run_id: string }>(renderLedgerRows(style, target, p.name))).map((r) => r.run_id);
       dropRunIds = ledger.filter((id) => b.baseRunId === null || id > b.baseRunId);
+      if (dryRun) {
+        return { pipeline: p.name, backupId: b.backupId, table: b.table, rows: b.rows, undone: undoneBy(checkpoint.history, dropRunIds), checkpointRunId: b.baseRunId };
+      }
       await sql.transaction(renderRestore(style, { target, backup: bk, columns: cols.map((c) => c.name), pipeline: p.name, dropRunIds }));
     } finally {
       await warehouse.close();
     }
-    const undone = [...new Set([...checkpoint.history.map((h) => h.runId).filter((id) => b.baseRunId === null || id > b.baseRunId), ...dropRunIds])].sort().reverse();
+    const undone = undoneBy(checkpoint.history, dropRunIds);
     const next = await rewindCheckpoint(ctx.tables, p.name, b.baseRunId, ctx.now());
     const at = ctx.now().toISOString();
     for (const id of undone) {
@@ -140,7 +158,8 @@ export async function restoreBackup(ctx: EngineContext, req: { pipeline: string;
     await ctx.tables.upsert(TABLES.backups, { ...b, restoredAt: at });
     ctx.log.log('warn', `restored backup ${b.backupId}`, { pipeline: p.name, undone });
     return { pipeline: p.name, backupId: b.backupId, table: b.table, rows: b.rows, undone, checkpointRunId: next.lastRunId };
-  });
+  };
+  return dryRun ? work() : withMaintenanceLease(ctx, p.name, 'restore', work);
 }
 
 /** Drops every expired backup table and its record (the daily timer, functions/backup-expiry.ts). */

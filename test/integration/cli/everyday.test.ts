@@ -2,6 +2,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runCommand } from '../../../cli/commands/run.js';
+import { backupsCommand } from '../../../cli/commands/backups.js';
+import { queryCommand } from '../../../cli/commands/query.js';
+import { restoreCommand } from '../../../cli/commands/restore.js';
+import { rollbackCommand } from '../../../cli/commands/rollback.js';
 import { runsCommand } from '../../../cli/commands/runs.js';
 import { statusCommand } from '../../../cli/commands/status.js';
 import { exitCodeFor } from '../../../cli/common.js';
@@ -115,5 +119,54 @@ validation:
       const e = await runsCommand.run([...bad, '--project', dir]).catch((x: unknown) => x);
       expect(exitCodeFor(e)).toBe(2);
     }
+  });
+
+  it('rollback and restore show what they will do; --dry-run changes nothing, a script needs --yes, a bad --as-of is a usage error', async () => {
+    const src = join(dir, 'source.duckdb');
+    await duckExec(src, 'create table hist as select range::int as id, 0 as v from range(4)');
+    writeFileSync(join(dir, 'pipelines', 'hist.yaml'), 'name: hist\nsource: { connection: SRC, table: hist }\nkey: [id]\ntarget: { warehouse: WH, table: dim_hist }\n');
+    const ids: string[] = [];
+    // The third run is a full refresh, so a backup of the target as run 2 left it is taken first.
+    for (const [sql, full] of [['select 1', false], ['update hist set v = 1 where id < 2', false], ['delete from hist where id = 3', true]] as const) {
+      await duckExec(src, sql);
+      out.length = 0;
+      expect(await runCommand.run(['hist', '--project', dir, '--json', ...(full ? ['--full'] : [])])).toBe(0);
+      ids.push((JSON.parse(printed()) as { runId: string }).runId);
+    }
+    const [r1, r2, r3] = ids as [string, string, string];
+
+    out.length = 0;
+    expect(await rollbackCommand.run(['hist', '--to-run', r1, '--dry-run', '--project', dir])).toBe(0);
+    expect(printed()).toContain(`hist: rolling back to ${r1} undoes 2 run(s), newest first:`);
+    expect(printed()).toMatch(new RegExp(`${r3}\\s+0\\s+0\\s+1\\n${r2}\\s+0\\s+2\\s+0`));
+    expect(printed()).toContain('the 3 version(s) they closed are open again (0 inserted, 2 updated, 1 deleted key(s) in all)');
+    expect(printed()).toContain('(dry run: nothing was changed)');
+    out.length = 0;
+    expect(await runsCommand.run(['hist', '--project', dir, '--json'])).toBe(0);
+    expect((JSON.parse(printed()) as Array<{ status: string }>).map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+
+    // Not a terminal and no --yes: refused, nothing done.
+    const refused = await rollbackCommand.run(['hist', '--to-run', r1, '--project', dir]).catch((x: unknown) => x);
+    expect(exitCodeFor(refused)).toBe(2);
+    expect(String((refused as Error).message)).toContain('pass --yes to go ahead without a prompt, or --dry-run');
+
+    out.length = 0;
+    expect(await backupsCommand.run(['hist', '--project', dir, '--json'])).toBe(0);
+    const [backup] = JSON.parse(printed()) as Array<{ backupId: string; rows: number }>;
+    out.length = 0;
+    expect(await restoreCommand.run(['hist', '--backup', backup!.backupId, '--dry-run', '--json', '--project', dir])).toBe(0);
+    expect(JSON.parse(printed())).toEqual({ pipeline: 'hist', backupId: backup!.backupId, table: expect.any(String), rows: backup!.rows, undone: [r3], checkpointRunId: r2, dryRun: true });
+    out.length = 0;
+    expect(await restoreCommand.run(['hist', '--backup', backup!.backupId, '--dry-run', '--project', dir])).toBe(0);
+    expect(printed()).toContain(`replaces every row of the target with the ${backup!.rows} row(s) of`);
+    expect(printed()).toContain(`runs whose effect goes (marked rolled_back): ${r3}\n  the checkpoint goes back to ${r2}\n(dry run: nothing was changed)`);
+
+    out.length = 0;
+    expect(await rollbackCommand.run(['hist', '--to-run', r1, '--yes', '--json', '--project', dir])).toBe(0);
+    expect(JSON.parse(printed())).toEqual({ pipeline: 'hist', toRunId: r1, undone: [r3, r2] });
+
+    const bad = await queryCommand.run(['hist', '--as-of', 'yesterday', '--project', dir]).catch((x: unknown) => x);
+    expect(exitCodeFor(bad)).toBe(2);
+    expect(String((bad as Error).message)).toContain('invalid --as-of "yesterday"');
   });
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runCommand } from '../../../cli/commands/run.js';
 import { backupsCommand } from '../../../cli/commands/backups.js';
+import { quarantineCommand } from '../../../cli/commands/quarantine.js';
 import { queryCommand } from '../../../cli/commands/query.js';
 import { restoreCommand } from '../../../cli/commands/restore.js';
 import { rollbackCommand } from '../../../cli/commands/rollback.js';
@@ -168,5 +169,45 @@ validation:
     const bad = await queryCommand.run(['hist', '--as-of', 'yesterday', '--project', dir]).catch((x: unknown) => x);
     expect(exitCodeFor(bad)).toBe(2);
     expect(String((bad as Error).message)).toContain('invalid --as-of "yesterday"');
+  });
+
+  it('quarantine marks the rows of a rolled-back run, and --hide-rolled-back leaves them out', async () => {
+    const src = join(dir, 'source.duckdb');
+    await duckExec(src, `create table q as select 1 as id, 'a' as name, TIMESTAMP '2026-01-01' as modified union all select 2, NULL, TIMESTAMP '2026-01-01'`);
+    writeFileSync(
+      join(dir, 'pipelines', 'qq.yaml'),
+      `name: qq
+source: { connection: SRC, table: q, changeDetection: { mode: timestamp, column: modified } }
+key: [id]
+transform:
+  rules: [{ name: name_present, check: "name is not null", onFail: quarantine }]
+target: { warehouse: WH, table: dim_q }
+validation: { rowCount: none }
+`,
+    );
+    const ids: string[] = [];
+    for (const sql of ['select 1', `insert into q values (3, NULL, TIMESTAMP '2026-01-02')`]) {
+      await duckExec(src, sql);
+      out.length = 0;
+      const code = await runCommand.run(['qq', '--project', dir, '--json']);
+      expect(code, printed()).toBe(0);
+      ids.push((JSON.parse(printed()) as { runId: string }).runId);
+    }
+    const [r1, r2] = ids as [string, string];
+    expect(await rollbackCommand.run(['qq', '--to-run', r1, '--yes', '--json', '--project', dir])).toBe(0);
+
+    out.length = 0;
+    expect(await quarantineCommand.run(['qq', '--project', dir, '--json'])).toBe(0);
+    const listed = JSON.parse(printed()) as Array<{ runId: string; runStatus: string; rolledBack: boolean; row: { id: number } }>;
+    expect(listed.map((r) => [r.runId, r.runStatus, r.rolledBack, r.row.id])).toEqual([
+      [r2, 'rolled_back', true, 3],
+      [r1, 'succeeded', false, 2],
+    ]);
+    out.length = 0;
+    expect(await quarantineCommand.run(['qq', '--project', dir])).toBe(0);
+    expect(printed()).toContain(`${r2} (rolled back)`);
+    out.length = 0;
+    expect(await quarantineCommand.run(['qq', '--project', dir, '--hide-rolled-back', '--json'])).toBe(0);
+    expect((JSON.parse(printed()) as Array<{ runId: string }>).map((r) => r.runId)).toEqual([r1]);
   });
 });

@@ -10,6 +10,11 @@ import { logicalFromDuck } from '../merge/plan.js';
  * them; only their names are used by `asOf`.
  */
 export async function queryAsOf(ctx: EngineContext, req: { pipeline: string; at: string }): Promise<Array<Record<string, unknown>>> {
+  return (await queryAsOfWithTypes(ctx, req)).rows;
+}
+
+/** The same, with each column's type as the warehouse reports it (for printing values exactly). */
+export async function queryAsOfWithTypes(ctx: EngineContext, req: { pipeline: string; at: string }): Promise<{ types: Record<string, string>; rows: Array<Record<string, unknown>> }> {
   const p = getPipeline(ctx.project, req.pipeline);
   const ms = Date.parse(req.at);
   if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(req.at) || Number.isNaN(ms)) {
@@ -32,7 +37,7 @@ export async function queryAsOf(ctx: EngineContext, req: { pipeline: string; at:
       }
       return 0;
     };
-    return rows.sort(keyOrder);
+    return { types: Object.fromEntries(described.map((c) => [c.name, c.type])), rows: rows.sort(keyOrder) };
   } finally {
     await warehouse.close();
   }

@@ -8,6 +8,7 @@ import { queryCommand } from '../../../cli/commands/query.js';
 import { restoreCommand } from '../../../cli/commands/restore.js';
 import { rollbackCommand } from '../../../cli/commands/rollback.js';
 import { runsCommand } from '../../../cli/commands/runs.js';
+import { sqlCommand } from '../../../cli/commands/sql.js';
 import { statusCommand } from '../../../cli/commands/status.js';
 import { exitCodeFor } from '../../../cli/common.js';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
@@ -209,5 +210,31 @@ validation: { rowCount: none }
     out.length = 0;
     expect(await quarantineCommand.run(['qq', '--project', dir, '--hide-rolled-back', '--json'])).toBe(0);
     expect((JSON.parse(printed()) as Array<{ runId: string }>).map((r) => r.runId)).toEqual([r1]);
+  });
+
+  it('query --as-of takes --key, --columns and --limit, and sql --json and query --json print values by the same rule', async () => {
+    const src = join(dir, 'source.duckdb');
+    await duckExec(src, `create table acc as select range::int as id, (range * 1000 + 0.65)::decimal(18,2) as revenue, (9007199254740993::bigint + range)::bigint as big, TIMESTAMP '2026-01-01 01:02:03.123456' as seen from range(1, 6)`);
+    writeFileSync(join(dir, 'pipelines', 'acc.yaml'), 'name: acc\nsource: { connection: SRC, table: acc }\nkey: [id]\ntarget: { warehouse: WH, table: dim_acc }\n');
+    expect(await runCommand.run(['acc', '--project', dir, '--json'])).toBe(0);
+    const now = new Date().toISOString();
+
+    out.length = 0;
+    expect(await queryCommand.run(['acc', '--as-of', now, '--key', '2', '--json', '--project', dir])).toBe(0);
+    const one = JSON.parse(printed()) as unknown[];
+    expect(one).toEqual([{ id: 2, revenue: '2000.65', big: '9007199254740995', seen: '2026-01-01T01:02:03.123Z' }]);
+
+    out.length = 0;
+    expect(await sqlCommand.run(['select id, revenue, big from dim_acc where id = 2 and _tm_is_current', '--json', '--project', dir])).toBe(0);
+    expect(JSON.parse(printed())).toEqual([{ id: 2, revenue: '2000.65', big: '9007199254740995' }]);
+
+    out.length = 0;
+    expect(await queryCommand.run(['acc', '--as-of', now, '--columns', 'id,revenue', '--limit', '2', '--project', dir])).toBe(0);
+    expect(printed()).toBe('id  revenue\n--  -------\n1   1000.65\n2   2000.65\n(2 of 5 rows; --limit N or --key K for others, --json for all)\n');
+
+    for (const bad of [['--columns', 'nope'], ['--limit', '0'], ['--key', '1,2']]) {
+      const e = await queryCommand.run(['acc', '--as-of', now, ...bad, '--project', dir]).catch((x: unknown) => x);
+      expect(exitCodeFor(e), String(e)).toBe(2);
+    }
   });
 });

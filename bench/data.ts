@@ -50,7 +50,7 @@ export interface ChangeMix {
 
 /**
  * How `changes` rows split. With `deletes`, a tenth are hard deletes; the bench's pipeline
- * reads incrementally (timestamp mode), which by design does not see hard deletes (DESIGN §6)
+ * reads incrementally (timestamp mode), which by design does not see hard deletes (docs/design.md §6)
  * and whose exact row-count validation then fails, so the default mix has none: 60 % real
  * updates, 20 % touched-but-unchanged, 20 % new keys.
  */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { errorMessage } from '../shared/errors.js';
-import { EXIT, exitCodeFor, table } from './common.js';
+import { EXIT, exitCodeFor, exitQuietlyOnClosedPipe, table } from './common.js';
 import { commands } from './commands/index.js';
 
 function help(): string {
@@ -30,6 +30,9 @@ async function main(argv: string[]): Promise<number> {
     return exitCodeFor(err);
   }
 }
+
+exitQuietlyOnClosedPipe(process.stdout);
+exitQuietlyOnClosedPipe(process.stderr);
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

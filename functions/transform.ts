@@ -6,7 +6,7 @@ import { invocationSink } from './log-sink.js';
 
 /**
  * Blob trigger on `raw/{pipeline}/{runId}/_manifest.json` (written last by the extract).
- * On Flex Consumption a blob trigger must use the Event Grid source (DESIGN §12).
+ * On Flex Consumption a blob trigger must use the Event Grid source (docs/design.md §12).
  */
 export async function transformHandler(_blob: unknown, ic: InvocationContext): Promise<void> {
   const ctx = await appContext(invocationSink(ic));

@@ -41,6 +41,9 @@ export class ConflictError extends TidemarkError {}
 /** A named thing does not exist (pipeline, run, backup). */
 export class NotFoundError extends TerminalError {}
 
+/** A value given by the caller (CLI option, HTTP field) is malformed; the message says the form expected. */
+export class InvalidInputError extends TerminalError {}
+
 /** Failure of something outside us that may heal (network, throttling, a locked file). */
 export class TransientError extends TidemarkError {}
 

@@ -3,15 +3,14 @@ import { apiRoutes } from '../../shared/http/routes.js';
 import { startHttpServer } from '../../shared/local/http-server.js';
 import { startLocalTimers } from '../../shared/local/timers.js';
 import { openLocalStack } from '../../shared/local/stack.js';
-import { createLogger, jsonLineSink, type LogLevel } from '../../shared/telemetry/logger.js';
-import { EXIT, UsageError, parse, projectDir, type Command } from '../common.js';
+import { EXIT, UsageError, cliLogger, parse, projectDir, type Command } from '../common.js';
 
-const usage = 'tidemark dev [--project DIR] [--port 7071] [--no-timers] [--host 0.0.0.0 --allow-remote]';
+const usage = 'tidemark dev [--project DIR] [--port 7071] [--no-timers] [--host 0.0.0.0 --allow-remote] [--log-format text|json]';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 /**
- * The local host of DESIGN §13 in the foreground: queue and blob triggers on Azurite, the
+ * The local host of docs/design.md §13 in the foreground: queue and blob triggers on Azurite, the
  * pipelines' timers, and every HTTP route under http://127.0.0.1:<port>/api/. Ctrl+C stops it.
  */
 export const devCommand: Command = {
@@ -26,8 +25,7 @@ export const devCommand: Command = {
     }
     const port = Number(values.port ?? process.env.TIDEMARK_DEV_PORT ?? 7071);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a TCP port, got ${values.port}\nusage: ${usage}`);
-    const level = (process.env.TIDEMARK_LOG_LEVEL as LogLevel | undefined) ?? 'info';
-    const stack = await openLocalStack({ projectDir: projectDir(values), log: createLogger(jsonLineSink(level)) });
+    const stack = await openLocalStack({ projectDir: projectDir(values), log: cliLogger(values, 'info') });
     const http = await startHttpServer(stack.ctx, apiRoutes, {
       port,
       host,
@@ -38,6 +36,7 @@ export const devCommand: Command = {
     const timers = values['no-timers'] ? undefined : startLocalTimers(stack.ctx);
     process.stdout.write(`tidemark dev: ${stack.project.pipelines.size} pipeline(s) in ${stack.project.dir}\n`);
     process.stdout.write(`  storage  ${stack.azurite ? 'Azurite (started or found by tidemark)' : stack.project.config.storage}\n`);
+    process.stdout.write(`  page     ${http.url}/api/ui\n`);
     process.stdout.write(`  http     ${http.url}/api/pipelines   ${http.url}/api/openapi.json\n`);
     // The key is for the remote user, who cannot read .tidemark/; the write token is never printed.
     if (http.key) process.stdout.write(`  key      every request needs x-functions-key: ${process.env.TIDEMARK_DEV_KEY ? '(TIDEMARK_DEV_KEY)' : http.key}   page: ${http.url}/api/ui?code=<key>\n`);

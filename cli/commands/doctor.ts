@@ -1,4 +1,5 @@
 import { loadProject } from '../../shared/config/load.js';
+import { readProjectSettings } from '../../shared/config/settings.js';
 import { doctorExitCode, runDoctor } from '../../shared/engine/doctor.js';
 import { parse, printJson, projectDir, table, type Command } from '../common.js';
 
@@ -10,8 +11,10 @@ export const doctorCommand: Command = {
   async run(argv) {
     const { values } = parse(argv, {}, usage);
     // A config error throws ConfigError here, which main.ts turns into exit 2 with the message.
-    const project = loadProject(projectDir(values));
-    const checks = await runDoctor(project, { env: process.env });
+    // Broken pipeline files are reported as failed checks, so every other problem still shows.
+    const project = loadProject(projectDir(values), { broken: 'collect' });
+    const settings = readProjectSettings(project.dir, process.env);
+    const checks = await runDoctor(project, { env: settings.env, originOf: settings.originOf });
     const code = doctorExitCode(checks);
     if (values.json) printJson({ ok: code === 0, checks });
     else {

@@ -3,6 +3,7 @@ import { demoCommand } from './demo.js';
 import { devCommand } from './dev.js';
 import { doctorCommand } from './doctor.js';
 import { runCommand } from './run.js';
+import { runsCommand } from './runs.js';
 import { schemaCommand } from './schema.js';
 import { sqlCommand } from './sql.js';
 import { statusCommand } from './status.js';
@@ -19,6 +20,7 @@ import { planCommand } from './plan.js';
 /** Every `tidemark <command>`; one file per command under cli/commands/. */
 export const commands: Record<string, Command> = {
   run: runCommand,
+  runs: runsCommand,
   status: statusCommand,
   demo: demoCommand,
   sql: sqlCommand,

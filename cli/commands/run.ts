@@ -4,11 +4,19 @@ import { EXIT, UsageError, parse, printJson, progress, table, withStack, type Co
 
 const usage = 'tidemark run <pipeline> [--project DIR] [--full] [--dry-run] [--json]';
 
+const DETAIL_LINES = 5;
+
 export function printSummary(s: RunSummary): void {
   process.stdout.write(`${s.pipeline}  run ${s.runId}  ${s.status}\n`);
   process.stdout.write(`${table([s.counts as unknown as Record<string, unknown>], Object.keys(s.counts))}\n`);
   if (s.validations.length) {
     process.stdout.write(`${table(s.validations.map((v) => ({ ...v, passed: v.passed ? 'yes' : 'NO' })), ['check', 'passed', 'expected', 'actual'])}\n`);
+    // The reason a check failed, not only its figures; long details are cut to their first lines.
+    for (const v of s.validations) {
+      if (v.passed || !v.detail) continue;
+      const lines = v.detail.split('\n');
+      process.stdout.write(`${v.check}: ${lines.slice(0, DETAIL_LINES).join('\n  ')}${lines.length > DETAIL_LINES ? `\n  … ${lines.length - DETAIL_LINES} more line(s): tidemark runs ${s.pipeline} --json, or the page` : ''}\n`);
+    }
   }
   if (s.error) process.stdout.write(`error: ${s.error}\n`);
 }

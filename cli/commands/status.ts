@@ -21,7 +21,8 @@ export const statusCommand: Command = {
           runs: runs.map((r) => ({ runId: r.runId, status: r.status, stage: r.stage, trigger: r.trigger, counts: r.counts, error: r.error ?? null })),
         });
       }
-      if (values.json) printJson(out);
+      const broken = [...(stack.project.broken ?? [])].map(([pipeline, e]) => ({ pipeline, error: e.message }));
+      if (values.json) printJson(broken.length ? [...out, ...broken.map((b) => ({ ...b, broken: true }))] : out);
       else {
         for (const p of out) {
           process.stdout.write(`\n${p.pipeline}  watermark=${p.checkpoint.watermark ?? '-'}  last committed run=${p.checkpoint.lastRunId ?? '-'}\n`);
@@ -35,6 +36,7 @@ export const statusCommand: Command = {
             );
           }
         }
+        for (const b of broken) process.stdout.write(`\n${b.pipeline}  does not load: ${b.error}\n`);
       }
       return EXIT.ok;
     });

@@ -19,6 +19,16 @@ export interface ResolvedProject {
   dir: string;
   config: ProjectConfig;
   pipelines: Map<string, PipelineConfig>;
+  /**
+   * Pipeline files that did not load, by pipeline name (the file's stem), when loaded with
+   * `broken: 'collect'`: the others still run, and anything that needs one of these fails with its error.
+   */
+  broken?: Map<string, ConfigError>;
+}
+
+export interface LoadOptions {
+  /** 'throw' (default): the first bad pipeline file fails the load. 'collect': it is set aside in `broken`. */
+  broken?: 'throw' | 'collect';
 }
 
 export const PROJECT_FILE = 'tidemark.yaml';
@@ -50,7 +60,8 @@ function parseYamlFile(file: string, text: string): unknown {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    throw new ConfigError(file, '', `invalid YAML: ${e.message.split('\n')[0]}`, { cause: e });
+    // prettyErrors puts the offending lines and a caret after "at line L, column C:"; keep them.
+    throw new ConfigError(file, '', `invalid YAML: ${e.message.trimEnd()}`, { cause: e });
   }
   return doc.toJS() ?? {};
 }
@@ -87,53 +98,84 @@ export function validateSchedule(file: string, schedule: string): void {
 }
 
 /** Checks what a single file cannot: names that point into tidemark.yaml or at other pipelines. */
-export function crossCheck(project: ProjectConfig, pipelines: Map<string, PipelineConfig>, fileOf: (name: string) => string): void {
-  for (const p of pipelines.values()) {
-    const file = fileOf(p.name);
-    if (!project.connections[p.source.connection]) {
-      throw new ConfigError(
-        file,
-        'source.connection',
-        `unknown connection ${JSON.stringify(p.source.connection)}; declare it under connections in ${PROJECT_FILE} (known: ${Object.keys(project.connections).join(', ') || 'none'})`,
-      );
-    }
-    if (!project.warehouses[p.target.warehouse]) {
-      throw new ConfigError(
-        file,
-        'target.warehouse',
-        `unknown warehouse ${JSON.stringify(p.target.warehouse)}; declare it under warehouses in ${PROJECT_FILE} (known: ${Object.keys(project.warehouses).join(', ') || 'none'})`,
-      );
-    }
-    p.dependsOn.forEach((d, i) => {
-      if (!pipelines.has(d)) throw new ConfigError(file, `dependsOn[${i}]`, `unknown pipeline ${JSON.stringify(d)}`);
-      if (d === p.name) throw new ConfigError(file, `dependsOn[${i}]`, 'a pipeline cannot depend on itself');
-    });
-    if (p.schedule !== undefined) validateSchedule(file, p.schedule);
-  }
+export function crossCheck(project: ProjectConfig, pipelines: Map<string, PipelineConfig>, fileOf: (name: string) => string, broken?: ReadonlyMap<string, ConfigError>): void {
+  for (const p of pipelines.values()) crossCheckOne(project, pipelines, p, fileOf(p.name), broken);
 }
 
+function crossCheckOne(project: ProjectConfig, pipelines: Map<string, PipelineConfig>, p: PipelineConfig, file: string, broken?: ReadonlyMap<string, ConfigError>): void {
+  if (!project.connections[p.source.connection]) {
+    throw new ConfigError(
+      file,
+      'source.connection',
+      `unknown connection ${JSON.stringify(p.source.connection)}; declare it under connections in ${PROJECT_FILE} (known: ${Object.keys(project.connections).join(', ') || 'none'})`,
+    );
+  }
+  if (!project.warehouses[p.target.warehouse]) {
+    throw new ConfigError(
+      file,
+      'target.warehouse',
+      `unknown warehouse ${JSON.stringify(p.target.warehouse)}; declare it under warehouses in ${PROJECT_FILE} (known: ${Object.keys(project.warehouses).join(', ') || 'none'})`,
+    );
+  }
+  p.dependsOn.forEach((d, i) => {
+    const b = broken?.get(d);
+    if (b) throw new ConfigError(file, `dependsOn[${i}]`, `depends on ${JSON.stringify(d)}, whose file does not load (${b.message})`);
+    if (!pipelines.has(d)) throw new ConfigError(file, `dependsOn[${i}]`, `unknown pipeline ${JSON.stringify(d)}`);
+    if (d === p.name) throw new ConfigError(file, `dependsOn[${i}]`, 'a pipeline cannot depend on itself');
+  });
+  if (p.schedule !== undefined) validateSchedule(file, p.schedule);
+}
+
+const asConfigError = (file: string, err: unknown): ConfigError =>
+  err instanceof ConfigError ? err : new ConfigError(file, '', err instanceof Error ? err.message : String(err), { cause: err });
+
 /** Loads and validates tidemark.yaml and every pipelines/*.yaml of a project folder. */
-export function loadProject(dir: string): ResolvedProject {
+export function loadProject(dir: string, opts: LoadOptions = {}): ResolvedProject {
   const root = resolve(dir);
   const projectFile = join(root, PROJECT_FILE);
   if (!existsSync(projectFile)) {
     throw new ConfigError(PROJECT_FILE, '', `not found in ${JSON.stringify(root)}; run tidemark from a project folder or pass --project DIR`);
   }
   const config = parseProject(PROJECT_FILE, readFileSync(projectFile, 'utf8'));
+  const collect = opts.broken === 'collect';
   const pipelines = new Map<string, PipelineConfig>();
+  const broken = new Map<string, ConfigError>();
+  const fileOf = new Map<string, string>();
   const pipelinesDir = join(root, PIPELINES_DIR);
   const files = existsSync(pipelinesDir)
     ? readdirSync(pipelinesDir).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort()
     : [];
   for (const f of files) {
     const rel = `${PIPELINES_DIR}/${f}`;
-    const p = parsePipeline(rel, readFileSync(join(pipelinesDir, f), 'utf8'));
     const stem = basename(f).replace(/\.ya?ml$/, '');
-    if (p.name !== stem) throw new ConfigError(rel, 'name', `must equal the file name ${JSON.stringify(stem)}`);
-    pipelines.set(p.name, p);
+    try {
+      const p = parsePipeline(rel, readFileSync(join(pipelinesDir, f), 'utf8'));
+      if (p.name !== stem) throw new ConfigError(rel, 'name', `must equal the file name ${JSON.stringify(stem)}`);
+      pipelines.set(p.name, p);
+      fileOf.set(p.name, rel);
+    } catch (err) {
+      if (!collect) throw err;
+      broken.set(stem, asConfigError(rel, err));
+    }
   }
-  crossCheck(config, pipelines, (name) => `${PIPELINES_DIR}/${name}.yaml`);
-  return { dir: root, config, pipelines };
+  if (!collect) {
+    crossCheck(config, pipelines, (name) => `${PIPELINES_DIR}/${name}.yaml`);
+    return { dir: root, config, pipelines };
+  }
+  // A pipeline that depends on a broken one is broken too; repeat until nothing more falls out.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const p of [...pipelines.values()]) {
+      try {
+        crossCheckOne(config, pipelines, p, fileOf.get(p.name) ?? `${PIPELINES_DIR}/${p.name}.yaml`, broken);
+      } catch (err) {
+        pipelines.delete(p.name);
+        broken.set(p.name, asConfigError(fileOf.get(p.name)!, err));
+        changed = true;
+      }
+    }
+  }
+  return { dir: root, config, pipelines, broken };
 }
 
 export function getPipeline(project: ResolvedProject, name: string): PipelineConfig {
@@ -143,6 +185,8 @@ export function getPipeline(project: ResolvedProject, name: string): PipelineCon
     throw new NotFoundError(`invalid pipeline name ${JSON.stringify(name)}: use lowercase letters, digits and _, starting with a letter (at most 63)`);
   }
   const p = project.pipelines.get(name);
+  const broken = project.broken?.get(name);
+  if (!p && broken) throw broken;
   if (!p) {
     throw new NotFoundError(
       `unknown pipeline ${JSON.stringify(name)}; known: ${[...project.pipelines.keys()].join(', ') || 'none'} (add pipelines/${name}.yaml)`,

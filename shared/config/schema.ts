@@ -278,7 +278,7 @@ export const pipelineSchema = z
       })
       .default({ attempts: 3, backoff: 'exponential', initialDelay: '30s' })
       .describe('Retries of transient source failures.'),
-    /** Scale-out by a stable hash of the key (DESIGN §5). */
+    /** Scale-out by a stable hash of the key (docs/design.md §5). */
     buckets: z.number().int().min(1).max(64).default(1).describe('Split a run into this many buckets by a stable hash of the key.'),
   })
   .superRefine((p, ctx) => {

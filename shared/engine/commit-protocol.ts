@@ -7,7 +7,7 @@ import { commitCheckpoint, readCheckpoint, rewindCheckpoint, type Checkpoint } f
 import type { EngineContext } from './context.js';
 
 /**
- * The commit protocol (README "Guarantees", DESIGN §5.3–5.4).
+ * The commit protocol (README "Guarantees", docs/design.md §5.3–5.4).
  *
  * The commit point of a run is the warehouse transaction of its merge: the SCD steps and the
  * ledger row commit together, and the ledger row records the run's sequence number, its base

@@ -7,7 +7,7 @@ import { QUEUES } from '../storage/layout.js';
 import type { EngineContext } from './context.js';
 
 /**
- * dependsOn (DESIGN §3): "start only after these succeeded in this window".
+ * dependsOn (docs/design.md §3): "start only after these succeeded in this window".
  *
  * The window of a run is the schedule tick it belongs to: it starts at the latest tick of the
  * dependent's own schedule at or before the run's start (a timer firing late still belongs to

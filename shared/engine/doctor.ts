@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ResolvedProject } from '../config/load.js';
 import type { ConnectionConfig, WarehouseConfig } from '../config/schema.js';
+import type { SettingOrigin } from '../config/settings.js';
 import { errorMessage } from '../errors.js';
 import { sourceRelation } from '../extract/duckdb-source.js';
 import { SalesforceClient, type SfConnectionConfig } from '../extract/salesforce/client.js';
@@ -16,7 +17,7 @@ import { projectPath } from './context.js';
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
 export interface DoctorCheck {
-  area: 'settings' | 'storage' | 'source' | 'warehouse' | 'telemetry';
+  area: 'settings' | 'pipelines' | 'storage' | 'source' | 'warehouse' | 'telemetry';
   name: string;
   status: CheckStatus;
   detail: string;
@@ -54,6 +55,8 @@ export const defaultProbes: DoctorProbes = {
 
 export interface DoctorOptions {
   env: NodeJS.ProcessEnv;
+  /** Where each setting came from (environment or local.settings.json), shown in its check. */
+  originOf?: (setting: string) => SettingOrigin | undefined;
   probes?: DoctorProbes;
   timeoutMs?: number;
   /** Builds the storage clients; tests pass a fake at the SDK boundary (no Azure RBAC runs here). */
@@ -290,13 +293,20 @@ export async function runDoctor(project: ResolvedProject, o: DoctorOptions): Pro
   const probes = o.probes ?? defaultProbes;
   const timeoutMs = o.timeoutMs ?? 10_000;
   const checks: DoctorCheck[] = [];
+  const from = (setting: string) => {
+    const origin = o.originOf?.(setting);
+    return origin === 'environment' ? ' in the environment' : origin ? ` in ${origin}` : '';
+  };
+  for (const [name, err] of project.broken ?? []) {
+    checks.push({ area: 'pipelines', name, status: 'fail', detail: `${err.message}\n(the other pipelines still load and run)` });
+  }
   for (const s of namedSettings(project)) {
     const set = !!o.env[s.setting];
     checks.push({
       area: 'settings',
       name: s.setting,
       status: set ? 'ok' : s.required ? 'fail' : 'warn',
-      detail: set ? `set (used by ${s.usedBy})` : `not set; ${s.usedBy} needs it: add it to local.settings.json / the environment, or the Function App's app settings`,
+      detail: set ? `set${from(s.setting)} (used by ${s.usedBy})` : `not set; ${s.usedBy} needs it: add it to local.settings.json "Values" or the environment, or the Function App's app settings`,
     });
   }
   checks.push(
@@ -304,7 +314,10 @@ export async function runDoctor(project: ResolvedProject, o: DoctorOptions): Pro
       ? { area: 'telemetry', name: CONNECTION_STRING_SETTING, status: 'ok', detail: 'set: events and metrics go to Application Insights' }
       : { area: 'telemetry', name: CONNECTION_STRING_SETTING, status: 'warn', detail: 'not set: telemetry is off (fine locally; infra/main.bicep sets it in Azure)' },
   );
-  checks.push(...(await checkStorage(project, o.env, timeoutMs, o.storageClients)));
+  const storage = await checkStorage(project, o.env, timeoutMs, o.storageClients);
+  const origin = from(project.config.storage);
+  if (origin && storage[0]) storage[0] = { ...storage[0], detail: `${storage[0].detail} (${project.config.storage} set${origin})` };
+  checks.push(...storage);
   for (const [name, c] of Object.entries(project.config.connections)) {
     if (c.kind === 'duckdb') checks.push(...(await checkDuckSource(project, name, c)));
     else if (c.kind === 'salesforce') checks.push(await checkSalesforce(name, c, o.env, timeoutMs));

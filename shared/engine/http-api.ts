@@ -14,11 +14,21 @@ export interface HttpResult {
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
+/** An ISO-8601 instant with a zone, or a date alone, which means 00:00 UTC of that day. */
+const instant = z
+  .union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'must be an ISO-8601 time with a zone (2026-12-02T00:00:00Z) or a date (2026-12-02, 00:00 UTC)' })
+  .describe('ISO-8601 time with a zone, or a date meaning 00:00 UTC');
+
+/** A date alone becomes its UTC midnight, so everything after parsing sees one form. */
+export function utcInstant(v: string): string {
+  return /^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v;
+}
+
 export const startRunBodySchema = z
   .strictObject({
     mode: z.enum(['incremental', 'full', 'backfill']).default('incremental'),
-    from: z.iso.datetime({ offset: true }).optional(),
-    to: z.iso.datetime({ offset: true }).optional(),
+    from: instant.optional(),
+    to: instant.optional(),
     /** Backfill only: split from..to into windows of this size, each its own run, applied in order. */
     windowSize: z.string().regex(DURATION_PATTERN, 'must be a number and a unit (ms, s, m, h, d), e.g. 1d').optional(),
   })
@@ -30,7 +40,7 @@ export const startRunBodySchema = z
     message: 'windowSize needs mode "backfill" with both from and to',
     path: ['windowSize'],
   })
-  .refine((b) => b.from === undefined || b.to === undefined || Date.parse(b.from) < Date.parse(b.to), {
+  .refine((b) => b.from === undefined || b.to === undefined || Date.parse(utcInstant(b.from)) < Date.parse(utcInstant(b.to)), {
     message: '"to" must be after "from"',
     path: ['to'],
   });
@@ -63,7 +73,7 @@ export async function handleStartRun(ctx: EngineContext, req: { pipeline: string
       parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
     );
   }
-  const b = parsed.data;
+  const b = { ...parsed.data, ...(parsed.data.from ? { from: utcInstant(parsed.data.from) } : {}), ...(parsed.data.to ? { to: utcInstant(parsed.data.to) } : {}) };
   let windows: ReturnType<typeof splitBackfill> | undefined;
   try {
     windows = b.windowSize && b.from && b.to ? splitBackfill(b.from, b.to, b.windowSize) : undefined;

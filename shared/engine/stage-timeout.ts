@@ -21,7 +21,7 @@ export function functionTimeoutMs(env: NodeJS.ProcessEnv): number {
   return (((Number(days ?? 0) * 24 + Number(h)) * 60 + Number(min)) * 60 + Number(s)) * 1000;
 }
 
-/** The stage claim: the function timeout plus a margin (DESIGN §5.2). */
+/** The stage claim: the function timeout plus a margin (docs/design.md §5.2). */
 export function stageClaimTtlMs(env: NodeJS.ProcessEnv): number {
   return functionTimeoutMs(env) + CLAIM_MARGIN_MS;
 }

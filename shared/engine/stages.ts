@@ -381,7 +381,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
         );
       }
       ctx.log.log('info', `merge ${outcome}`, { pipeline: p.name, runId: run.runId });
-      // The checkpoint advances only after the merge committed (DESIGN §5.4); a crash
+      // The checkpoint advances only after the merge committed (docs/design.md §5.4); a crash
       // between the two is healed by the redelivered message: merge no-op, then this.
       await commitCheckpoint(ctx.tables, {
         pipeline: p.name,

@@ -54,7 +54,7 @@ export interface ExtractWarning {
  */
 export const SOURCE_OP_COLUMN = '_tm_source_op';
 
-/** A source streams one window of rows into bounded Parquet parts (DESIGN §6). */
+/** A source streams one window of rows into bounded Parquet parts (docs/design.md §6). */
 export interface Source {
   extract(req: ExtractRequest): Promise<ExtractResult>;
   /** Sources that can split a full read: min / max / count of an integer column, and the window. */

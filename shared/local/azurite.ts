@@ -79,7 +79,7 @@ export interface StartAzuriteOptions {
 }
 
 /**
- * Starts Azurite from the npm package as a child process. Flags per DESIGN §15:
+ * Starts Azurite from the npm package as a child process. Flags per docs/design.md §15:
  * --skipApiVersionCheck (the SDKs are newer than Azurite's API list) and --disableTelemetry;
  * --inMemoryPersistence and --location are mutually exclusive.
  */

@@ -21,7 +21,7 @@ export interface DemoSize {
 export const DEFAULT_DEMO_SIZE: DemoSize = { accounts: 100_000, contacts: 200_000, opportunities: 150_000 };
 
 /**
- * Generates the CRM demo source (DESIGN §13) entirely in DuckDB SQL: deterministic (hash-based
+ * Generates the CRM demo source (docs/design.md §13) entirely in DuckDB SQL: deterministic (hash-based
  * pseudo-randomness, no RNG state), so the demo prints the same figures on every machine.
  */
 export async function generateDemoSource(file: string, size: DemoSize, duck: DuckSettings, at: string): Promise<void> {
@@ -63,10 +63,14 @@ FROM range(1, $2 + 1) t(i)`, [at, size.opportunities, size.accounts]);
   }
 }
 
+/**
+ * `updated` counts the rows an UPDATE wrote; `alreadyNew` of them had the new values already
+ * (the generator gave them the same city / phone / stage), so for the pipeline they are no change.
+ */
 export interface DayOfChanges {
-  accounts: { updated: number; touched: number; deleted: number; inserted: number };
-  contacts: { updated: number; touched: number; inserted: number };
-  opportunities: { updated: number; touched: number; deleted: number; inserted: number };
+  accounts: { updated: number; alreadyNew: number; touched: number; deleted: number; inserted: number };
+  contacts: { updated: number; alreadyNew: number; touched: number; inserted: number };
+  opportunities: { updated: number; alreadyNew: number; touched: number; deleted: number; inserted: number };
 }
 
 /**
@@ -78,8 +82,10 @@ export async function simulateDay(file: string, size: DemoSize, duck: DuckSettin
   const pct = (n: number, p: number) => Math.max(1, Math.floor((n * p) / 100));
   try {
     await s.run(`SET TimeZone = 'UTC'`);
-    const a = { updated: pct(size.accounts, 2), touched: pct(size.accounts, 1), deleted: pct(size.accounts, 0.3), inserted: pct(size.accounts, 0.5) };
+    const count = async (sql: string, params: readonly number[]) => Number((await s.one<{ n: bigint }>(sql, params))?.n ?? 0);
+    const a = { updated: pct(size.accounts, 2), alreadyNew: 0, touched: pct(size.accounts, 1), deleted: pct(size.accounts, 0.3), inserted: pct(size.accounts, 0.5) };
     // Disjoint id ranges per kind of change keep the expected counts exact.
+    a.alreadyNew = await count(`SELECT count(*) AS n FROM crm.accounts WHERE AccountId <= $1 AND City = 'Bergen' AND Country = 'NO'`, [a.updated]);
     await s.run(`UPDATE crm.accounts SET City = 'Bergen', Country = 'NO', ModifiedAt = CAST($1 AS TIMESTAMPTZ) WHERE AccountId <= $2`, [at, a.updated]);
     await s.run(`UPDATE crm.accounts SET ModifiedAt = CAST($1 AS TIMESTAMPTZ) WHERE AccountId > $2 AND AccountId <= $3`, [at, a.updated, a.updated + a.touched]);
     await s.run(`DELETE FROM crm.accounts WHERE AccountId > $1`, [size.accounts - a.deleted]);
@@ -88,7 +94,8 @@ export async function simulateDay(file: string, size: DemoSize, duck: DuckSettin
       [at, size.accounts + 1, size.accounts + 1 + a.inserted],
     );
 
-    const c = { updated: pct(size.contacts, 1), touched: pct(size.contacts, 1), inserted: pct(size.contacts, 0.5) };
+    const c = { updated: pct(size.contacts, 1), alreadyNew: 0, touched: pct(size.contacts, 1), inserted: pct(size.contacts, 0.5) };
+    c.alreadyNew = await count(`SELECT count(*) AS n FROM crm.contacts WHERE ContactId <= $1 AND Phone = '+47 99999999'`, [c.updated]);
     await s.run(`UPDATE crm.contacts SET Phone = '+47 99999999', ModifiedAt = CAST($1 AS TIMESTAMPTZ) WHERE ContactId <= $2`, [at, c.updated]);
     await s.run(`UPDATE crm.contacts SET ModifiedAt = CAST($1 AS TIMESTAMPTZ) WHERE ContactId > $2 AND ContactId <= $3`, [at, c.updated, c.updated + c.touched]);
     await s.run(
@@ -96,7 +103,8 @@ export async function simulateDay(file: string, size: DemoSize, duck: DuckSettin
       [at, size.contacts + 1, size.contacts + 1 + c.inserted],
     );
 
-    const o = { updated: pct(size.opportunities, 3), touched: pct(size.opportunities, 1), deleted: pct(size.opportunities, 0.2), inserted: pct(size.opportunities, 1) };
+    const o = { updated: pct(size.opportunities, 3), alreadyNew: 0, touched: pct(size.opportunities, 1), deleted: pct(size.opportunities, 0.2), inserted: pct(size.opportunities, 1) };
+    o.alreadyNew = await count(`SELECT count(*) AS n FROM crm.opportunities WHERE OpportunityId <= $1 AND Stage = 'Won' AND Probability = 1.0`, [o.updated]);
     await s.run(`UPDATE crm.opportunities SET Stage = 'Won', Probability = 1.0, ModifiedAt = CAST($1 AS TIMESTAMPTZ) WHERE OpportunityId <= $2`, [at, o.updated]);
     await s.run(`UPDATE crm.opportunities SET ModifiedAt = CAST($1 AS TIMESTAMPTZ) WHERE OpportunityId > $2 AND OpportunityId <= $3`, [at, o.updated, o.updated + o.touched]);
     await s.run(`DELETE FROM crm.opportunities WHERE OpportunityId > $1`, [size.opportunities - o.deleted]);

@@ -32,7 +32,7 @@ interface Receipt extends TableEntity {
 }
 
 /**
- * The local stand-in for the Functions host (DESIGN §13): it polls the real Azurite queues with
+ * The local stand-in for the Functions host (docs/design.md §13): it polls the real Azurite queues with
  * real visibility timeouts and dequeue counts, moves messages that keep failing to `-poison`,
  * and fires the transform for new manifests in `raw` with receipts, as the blob trigger does.
  * It calls the same shared/ stage functions the Azure Functions in functions/ call.

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { loadProject, type ResolvedProject } from '../config/load.js';
+import { readProjectSettings } from '../config/settings.js';
 import { createContext, ensureStorage, type EngineContext, type SourceFactory, type WarehouseFactory } from '../engine/context.js';
 import { defaultSourceFor, defaultWarehouseFor } from '../engine/factories.js';
 import { startRun, type StartRunRequest } from '../engine/start-run.js';
@@ -36,12 +37,13 @@ function hasIdentitySettings(setting: string, env: NodeJS.ProcessEnv): boolean {
   return Object.keys(env).some((k) => k.startsWith(`${setting}__`) && !!env[k]);
 }
 
-/** The local stack of DESIGN §13: the project, storage (Azurite unless told otherwise), the host. */
+/** The local stack of docs/design.md §13: the project, storage (Azurite unless told otherwise), the host. */
 export async function openLocalStack(o: OpenStackOptions): Promise<LocalStack> {
-  const project = loadProject(o.projectDir);
-  const env = o.env ?? process.env;
+  // One broken pipeline file must not stop the others: it is set aside and named by what needs it.
+  const project = loadProject(o.projectDir, { broken: 'collect' });
+  const env = readProjectSettings(project.dir, o.env ?? process.env).env;
+  const cs = o.connectionString ?? env[project.config.storage];
   const setting = project.config.storage;
-  const cs = o.connectionString ?? env[setting];
   let azurite: AzuriteHandle | undefined;
   let connection: StorageConnection;
   if (cs && !/^\s*UseDevelopmentStorage=true/i.test(cs)) connection = connectionStringStorage(setting, cs);
@@ -89,7 +91,7 @@ export interface RunSummary {
     stale: number;
     quarantined: number;
   };
-  validations: Array<{ check: string; passed: boolean; expected: ValidationResult['expected']; actual: ValidationResult['actual'] }>;
+  validations: Array<{ check: string; passed: boolean; expected: ValidationResult['expected']; actual: ValidationResult['actual']; detail?: string }>;
   error?: string;
   timings: RunRecord['timings'];
 }
@@ -118,7 +120,7 @@ export async function summarize(ctx: EngineContext, pipeline: string, runId: str
       stale: c.stale,
       quarantined: c.quarantined,
     },
-    validations: v.map(({ check, passed, expected, actual }) => ({ check, passed, expected, actual })),
+    validations: v.map(({ check, passed, expected, actual, detail }) => ({ check, passed, expected, actual, ...(detail ? { detail } : {}) })),
     ...(r.error ? { error: r.error } : {}),
     timings: r.timings,
   };

@@ -1,6 +1,6 @@
 import type { QualifiedName } from '../config/identifiers.js';
 
-/** The SCD2 columns of DESIGN §8, in the order they follow the data columns. */
+/** The SCD2 columns of docs/design.md §8, in the order they follow the data columns. */
 export const SCD_COLUMNS = [
   '_tm_valid_from',
   '_tm_valid_to',
@@ -11,7 +11,7 @@ export const SCD_COLUMNS = [
   '_tm_version_key',
 ] as const;
 
-/** Columns of the run ledger that commits with every merge (DESIGN §5.3). */
+/** Columns of the run ledger that commits with every merge (docs/design.md §5.3). */
 export const LEDGER_TABLE = '_tm_ledger';
 
 export type LogicalType =
@@ -50,7 +50,7 @@ export interface MergePlan {
   /** target.allowTypeWidening: a column may move to a wider type instead of failing the run. */
   allowTypeWidening?: boolean;
   counts: { inserted: number; updated: number; deleted: number; type1: number };
-  /** What the ledger row records beside the counts: the commit point of the run (DESIGN §5.3). */
+  /** What the ledger row records beside the counts: the commit point of the run (docs/design.md §5.3). */
   commit: LedgerCommit;
 }
 

@@ -1,19 +1,24 @@
 import { splitQualified } from '../config/identifiers.js';
 import { getPipeline, warehouseOf } from '../config/load.js';
 import type { EngineContext } from '../engine/context.js';
-import { TerminalError } from '../errors.js';
+import { InvalidInputError, TerminalError } from '../errors.js';
 import { logicalFromDuck } from '../merge/plan.js';
 
 /**
- * The dimension as it was at a UTC instant, read from the SCD2 columns (DESIGN §11): the
+ * The dimension as it was at a UTC instant, read from the SCD2 columns (docs/design.md §11): the
  * version valid then, not deleted. Column types come from the target as the warehouse reports
  * them; only their names are used by `asOf`.
  */
 export async function queryAsOf(ctx: EngineContext, req: { pipeline: string; at: string }): Promise<Array<Record<string, unknown>>> {
+  return (await queryAsOfWithTypes(ctx, req)).rows;
+}
+
+/** The same, with each column's type as the warehouse reports it (for printing values exactly). */
+export async function queryAsOfWithTypes(ctx: EngineContext, req: { pipeline: string; at: string }): Promise<{ types: Record<string, string>; rows: Array<Record<string, unknown>> }> {
   const p = getPipeline(ctx.project, req.pipeline);
   const ms = Date.parse(req.at);
   if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(req.at) || Number.isNaN(ms)) {
-    throw new TerminalError(`invalid --as-of ${JSON.stringify(req.at)}: give an ISO-8601 time such as 2026-11-24T08:00:00Z (no zone = UTC)`);
+    throw new InvalidInputError(`invalid --as-of ${JSON.stringify(req.at)}: give an ISO-8601 time such as 2026-11-24T08:00:00Z (no zone = UTC)`);
   }
   const at = new Date(/Z|[+-]\d{2}:?\d{2}$/.test(req.at) || req.at.length <= 10 ? ms : Date.parse(`${req.at.replace(' ', 'T')}Z`)).toISOString();
   const target = splitQualified(p.target.table);
@@ -32,7 +37,7 @@ export async function queryAsOf(ctx: EngineContext, req: { pipeline: string; at:
       }
       return 0;
     };
-    return rows.sort(keyOrder);
+    return { types: Object.fromEntries(described.map((c) => [c.name, c.type])), rows: rows.sort(keyOrder) };
   } finally {
     await warehouse.close();
   }

@@ -34,7 +34,7 @@ const qualifiedText = (n: QualifiedName) => (n.schema ? `${n.schema}.${n.name}` 
 
 /**
  * Before a full refresh or a first load the target is copied (CTAS) so that the load can be
- * undone even when rollback cannot (DESIGN §11). Idempotent by run id: a redelivered merge
+ * undone even when rollback cannot (docs/design.md §11). Idempotent by run id: a redelivered merge
  * finds the record and does not copy the already-merged target again. A target that does not
  * exist yet has nothing to keep.
  */
@@ -98,6 +98,18 @@ export interface RestoreResult {
  * the runs it predates), then rewinds the checkpoint to the run the backup reflects.
  */
 export async function restoreBackup(ctx: EngineContext, req: { pipeline: string; backupId: string; by: string }): Promise<RestoreResult> {
+  return restoreOrPreview(ctx, req, false);
+}
+
+/**
+ * What a restore would do (rows put back, runs whose effect goes, where the checkpoint lands),
+ * found with reads only: no lease, no warehouse write.
+ */
+export function previewRestore(ctx: EngineContext, req: { pipeline: string; backupId: string }): Promise<RestoreResult> {
+  return restoreOrPreview(ctx, { ...req, by: 'preview' }, true);
+}
+
+async function restoreOrPreview(ctx: EngineContext, req: { pipeline: string; backupId: string; by: string }, dryRun: boolean): Promise<RestoreResult> {
   const p = getPipeline(ctx.project, req.pipeline);
   if (!RUN_ID_PATTERN.test(req.backupId)) throw new RefusedError(`invalid backup id ${JSON.stringify(req.backupId)}: tidemark backups ${p.name} lists them`);
   const stored = await ctx.tables.get<BackupRecord>(TABLES.backups, p.name, req.backupId);
@@ -107,7 +119,14 @@ export async function restoreBackup(ctx: EngineContext, req: { pipeline: string;
     throw new RefusedError(`restore refused: backup ${b.backupId} is a copy of ${b.target}, but ${p.name} now loads ${p.target.table}`);
   }
   if (Date.parse(b.expiresAt) <= ctx.now().getTime()) throw new RefusedError(`restore refused: backup ${b.backupId} expired at ${b.expiresAt} and may already be dropped`);
-  return withMaintenanceLease(ctx, p.name, 'restore', async () => {
+  // Committed runs newer than the backup, and runs the warehouse holds beyond it, newest first.
+  // Newest first in commit order (the history, then ledger rows it lacks), never by run-id text.
+  const undoneBy = (history: ReadonlyArray<{ runId: string }>, dropRunIds: readonly string[]) => {
+    const ids = history.map((h) => h.runId);
+    const newerCommitted = b.baseRunId === null ? ids : ids.slice(ids.indexOf(b.baseRunId) + 1);
+    return newestFirst(ids, dropRunIds, new Set([...newerCommitted, ...dropRunIds]));
+  };
+  const work = async (): Promise<RestoreResult> => {
     const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
     if (b.baseRunId !== null && !checkpoint.history.some((h) => h.runId === b.baseRunId)) {
       throw new RefusedError(
@@ -127,13 +146,14 @@ export async function restoreBackup(ctx: EngineContext, req: { pipeline: string;
       const at = b.baseRunId === null ? -1 : ledger.indexOf(b.baseRunId);
       const kept = new Set(b.baseRunId === null ? [] : checkpoint.history.slice(0, checkpoint.history.findIndex((h) => h.runId === b.baseRunId) + 1).map((h) => h.runId));
       dropRunIds = at >= 0 || b.baseRunId === null ? ledger.slice(at + 1) : ledger.filter((id) => !kept.has(id));
+      if (dryRun) {
+        return { pipeline: p.name, backupId: b.backupId, table: b.table, rows: b.rows, undone: undoneBy(checkpoint.history, dropRunIds), checkpointRunId: b.baseRunId };
+      }
       await sql.transaction(renderRestore(style, { target, backup: bk, columns: cols.map((c) => c.name), pipeline: p.name, dropRunIds }));
     } finally {
       await warehouse.close();
     }
-    const history = checkpoint.history.map((h) => h.runId);
-    const newerCommitted = b.baseRunId === null ? history : history.slice(history.indexOf(b.baseRunId) + 1);
-    const undone = newestFirst(history, dropRunIds, new Set([...newerCommitted, ...dropRunIds]));
+    const undone = undoneBy(checkpoint.history, dropRunIds);
     const next = await rewindCheckpoint(ctx.tables, p.name, b.baseRunId, ctx.now());
     const at = ctx.now().toISOString();
     for (const id of undone) {
@@ -144,7 +164,8 @@ export async function restoreBackup(ctx: EngineContext, req: { pipeline: string;
     await ctx.tables.upsert(TABLES.backups, { ...b, restoredAt: at });
     ctx.log.log('warn', `restored backup ${b.backupId}`, { pipeline: p.name, undone });
     return { pipeline: p.name, backupId: b.backupId, table: b.table, rows: b.rows, undone, checkpointRunId: next.lastRunId };
-  });
+  };
+  return dryRun ? work() : withMaintenanceLease(ctx, p.name, 'restore', work);
 }
 
 /** Drops every expired backup table and its record (the daily timer, functions/backup-expiry.ts). */

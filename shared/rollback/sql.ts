@@ -6,7 +6,7 @@ import { ledgerName, type SqlStyle } from '../merge/scd-sql.js';
  * SQL of rollback, backups and restores, rendered per engine from a small style. Only plain
  * `UPDATE t SET … WHERE col IN (SELECT …)`, `DELETE … WHERE` and `INSERT … SELECT` are used:
  * no alias on the UPDATE target and no join in UPDATE, because Synapse accepts neither
- * (DESIGN §9), so one rendering serves duckdb, postgres and synapse.
+ * (docs/design.md §9), so one rendering serves duckdb, postgres and synapse.
  */
 export interface RollbackStyle extends SqlStyle {
   /** Type name a timestamp parameter is cast to. */

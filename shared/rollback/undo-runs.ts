@@ -20,11 +20,32 @@ export interface RollbackRequest {
   by: string;
 }
 
+/** One run a rollback undoes, with the counts it wrote (its versions go, the ones it closed reopen). */
+export interface UndoneRun {
+  runId: string;
+  inserted: number;
+  updated: number;
+  deleted: number;
+}
+
 export interface RollbackResult {
   pipeline: string;
   toRunId: string;
   /** Runs undone, newest first. */
   undone: string[];
+}
+
+/** What a rollback would undo, newest first; nothing is changed to find out. */
+export interface RollbackPreview {
+  pipeline: string;
+  toRunId: string;
+  runs: UndoneRun[];
+}
+
+/** The preview behind `tidemark rollback --dry-run` and the prompt before it acts. */
+export async function previewRollback(ctx: EngineContext, req: Omit<RollbackRequest, 'by'>): Promise<RollbackPreview> {
+  const r = await undoRuns(ctx, { ...req, by: 'preview' }, true);
+  return { pipeline: r.pipeline, toRunId: r.toRunId, runs: r.runs };
 }
 
 export function warehouseSql(w: Warehouse, what: string): WarehouseSql {
@@ -67,18 +88,23 @@ export async function withMaintenanceLease<T>(ctx: EngineContext, pipeline: stri
 }
 
 /**
- * Undoes every run newer than `toRunId` (DESIGN §11), newest first, in one warehouse
+ * Undoes every run newer than `toRunId` (docs/design.md §11), newest first, in one warehouse
  * transaction; then rewinds the checkpoint and snapshot pointer and marks the runs
  * `rolled_back`. A crash after the warehouse commit is healed by running the same rollback
  * again: runs whose ledger row is gone are treated as already undone in the warehouse.
  */
 export async function rollbackPipeline(ctx: EngineContext, req: RollbackRequest): Promise<RollbackResult> {
+  const r = await undoRuns(ctx, req, false);
+  return { pipeline: r.pipeline, toRunId: r.toRunId, undone: r.undone };
+}
+
+async function undoRuns(ctx: EngineContext, req: RollbackRequest, dryRun: boolean): Promise<RollbackResult & { runs: UndoneRun[] }> {
   const p = getPipeline(ctx.project, req.pipeline);
   if (!RUN_ID_PATTERN.test(req.toRunId)) {
     throw new RefusedError(`invalid run id ${JSON.stringify(req.toRunId)}: expected the form 20261124T021500Z-7f3a (see tidemark status)`);
   }
   if (p.target.scd === 1) throw new RefusedError(`rollback refused: ${p.name} is SCD type 1 (overwritten in place, no history to go back to); restore a backup instead`);
-  return withMaintenanceLease(ctx, p.name, 'rollback', async () => {
+  const work = async (): Promise<RollbackResult & { runs: UndoneRun[] }> => {
     const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
     const idx = checkpoint.history.findIndex((h) => h.runId === req.toRunId);
     if (idx < 0) await explainNotInHistory(ctx, p, req.toRunId, checkpoint.history.map((h) => h.runId));
@@ -86,6 +112,7 @@ export async function rollbackPipeline(ctx: EngineContext, req: RollbackRequest)
 
     const target = splitQualified(p.target.table);
     let toUndo: string[] = [];
+    let summary: UndoneRun[] = [];
     const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
     try {
       const sql = warehouseSql(warehouse, 'rollback');
@@ -97,7 +124,7 @@ export async function rollbackPipeline(ctx: EngineContext, req: RollbackRequest)
       const kept = new Set(checkpoint.history.slice(0, idx + 1).map((h) => h.runId));
       const inWarehouse = at >= 0 ? ledger.slice(at + 1) : ledger.filter((id) => !kept.has(id));
       toUndo = newestFirst(checkpoint.history.map((h) => h.runId), ledger, new Set([...newerCommitted, ...inWarehouse]));
-      if (toUndo.length === 0) return { pipeline: p.name, toRunId: req.toRunId, undone: [] };
+      if (toUndo.length === 0) return { pipeline: p.name, toRunId: req.toRunId, undone: [], runs: [] };
 
       const records = new Map<string, RunRecord>();
       for (const id of toUndo) {
@@ -110,6 +137,11 @@ export async function rollbackPipeline(ctx: EngineContext, req: RollbackRequest)
         }
         records.set(id, r);
       }
+      summary = toUndo.map((id) => {
+        const c = records.get(id)!.counts;
+        return { runId: id, inserted: c.inserted, updated: c.updated, deleted: c.deleted };
+      });
+      if (dryRun) return { pipeline: p.name, toRunId: req.toRunId, undone: toUndo, runs: summary };
       const statements: Statement[] = [];
       for (const id of toUndo.filter((x) => ledger.includes(x))) {
         statements.push(...renderUndoRun(style, { target, keys: p.key, pipeline: p.name, runId: id, boundary: ledgerBoundary(records.get(id)!.boundary) }));
@@ -126,8 +158,10 @@ export async function rollbackPipeline(ctx: EngineContext, req: RollbackRequest)
       await updateRun(ctx.tables, p.name, id, (r) => ({ ...r, status: 'rolled_back', rolledBackAt: at, rolledBackBy: req.by, rolledBackTo: req.toRunId }), ctx.now);
     }
     ctx.log.log('warn', `rolled back to ${req.toRunId}`, { pipeline: p.name, undone });
-    return { pipeline: p.name, toRunId: req.toRunId, undone };
-  });
+    return { pipeline: p.name, toRunId: req.toRunId, undone, runs: summary };
+  };
+  // A preview reads only; it takes no lease, so it neither waits for nor blocks a run.
+  return dryRun ? work() : withMaintenanceLease(ctx, p.name, 'rollback', work);
 }
 
 /**

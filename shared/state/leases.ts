@@ -11,7 +11,7 @@ export interface Lease extends TableEntity {
 const ROW = 'lease';
 
 /**
- * One run per pipeline in flight (DESIGN §5.1). The lease row is taken with ETag concurrency;
+ * One run per pipeline in flight (docs/design.md §5.1). The lease row is taken with ETag concurrency;
  * an expired lease belongs to a stuck run, which `onStale` marks failed before it is taken over.
  */
 export async function acquireLease(

@@ -15,7 +15,7 @@ export interface ClaimHandle {
 const rowKey = (runId: string, stage: string) => `claim-${runId}-${stage}`;
 
 /**
- * One delivery of a stage at a time (DESIGN §5.2 under concurrent duplicates). Azure delivers a
+ * One delivery of a stage at a time (docs/design.md §5.2 under concurrent duplicates). Azure delivers a
  * message or blob event twice, sometimes to two instances at once; two copies of one stage
  * writing the same run's blobs at the same moment could pair one copy's manifest with the
  * other's parts. A claim row (ETag insert) lets the first copy work; a concurrent copy fails

@@ -1,4 +1,4 @@
-/** Every blob, queue and table name tidemark uses, in one place (DESIGN §4). */
+/** Every blob, queue and table name tidemark uses, in one place (docs/design.md §4). */
 export const CONTAINERS = {
   raw: 'raw',
   changes: 'changes',

@@ -1,7 +1,7 @@
 import { quoteDuck } from './duckdb-session.js';
 
 /**
- * The row hash (DESIGN §7), persisted in `_tm_row_hash`. Changing anything here changes every
+ * The row hash (docs/design.md §7), persisted in `_tm_row_hash`. Changing anything here changes every
  * stored hash and would open a new version for every row: a golden test pins it.
  *
  * Canonical text of one column value:

@@ -92,7 +92,7 @@ function paramsFor(sql: string, boundary: string): SqlValue[] {
 }
 
 /**
- * The transform of DESIGN §1: user SQL over the view `extract`, quality rules, NULL-key and
+ * The transform of docs/design.md §1: user SQL over the view `extract`, quality rules, NULL-key and
  * duplicate checks, dedupe per key, row hash, classification against the committed snapshot.
  * Everything runs inside DuckDB (spilling to disk past its memory limit); no row enters JS.
  */
@@ -145,7 +145,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     }
     const keyNames = shape.keys.map((k) => q(k.name));
 
-    // NULL keys: refused before anything reaches the warehouse (DESIGN §8).
+    // NULL keys: refused before anything reaches the warehouse (docs/design.md §8).
     const nullKeys = await count(s, `SELECT count(*) AS n FROM transformed WHERE ${keyNames.map((k) => `${k} IS NULL`).join(' OR ')}`);
     if (nullKeys > 0) {
       throw new TerminalError(

@@ -6,7 +6,7 @@ import { canonicalNumberText, canonicalText } from '../transform/row-hash.js';
 import type { RollbackStyle } from '../rollback/sql.js';
 
 /**
- * The canonical text of a value (DESIGN §7, transform/row-hash.ts) written in each warehouse's
+ * The canonical text of a value (docs/design.md §7, transform/row-hash.ts) written in each warehouse's
  * own SQL, so that a checksum or a sampled field computed inside the warehouse equals the one
  * DuckDB computed on the extract. DuckDB is the reference; the others must print the same text.
  * This module is the one T-SQL renderer of it (synapse and mssql), for the checksum and the

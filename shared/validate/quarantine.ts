@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { getPipeline } from '../config/load.js';
 import type { EngineContext } from '../engine/context.js';
 import { removeDir, scratchDir } from '../storage/files.js';
+import { findRun, type RunStatus } from '../state/runs.js';
 import { CONTAINERS, layout } from '../storage/layout.js';
 import { DuckSession, duckLiteral } from '../transform/duckdb-session.js';
 
@@ -10,10 +11,12 @@ export interface QuarantinedRow {
   /** Names of the quality rules (onFail: quarantine) the row failed. */
   rules: string[];
   row: Record<string, unknown>;
+  /** The run's status: 'rolled_back' means the run's load was undone, so these rows belong to no live load. */
+  runStatus: RunStatus | 'unknown';
 }
 
 /** Rows quarantined by a pipeline's runs (or one run), newest run first, at most `limit`. */
-export async function listQuarantine(ctx: EngineContext, req: { pipeline: string; runId?: string; limit?: number }): Promise<QuarantinedRow[]> {
+export async function listQuarantine(ctx: EngineContext, req: { pipeline: string; runId?: string; limit?: number; includeRolledBack?: boolean }): Promise<QuarantinedRow[]> {
   const p = getPipeline(ctx.project, req.pipeline);
   const names: string[] = [];
   if (req.runId) {
@@ -29,15 +32,18 @@ export async function listQuarantine(ctx: EngineContext, req: { pipeline: string
   try {
     for (const [i, name] of names.entries()) {
       if (out.length >= limit) break;
+      const runId = name.split('/')[1]!;
+      const runStatus = (await findRun(ctx.tables, p.name, runId))?.status ?? 'unknown';
+      // Rows of a rolled-back run are listed only when asked for, and then marked (runStatus).
+      if (runStatus === 'rolled_back' && req.includeRolledBack === false) continue;
       const local = join(dir, `q-${i}.parquet`);
       await ctx.blobs.downloadToFile(CONTAINERS.quarantine, name, local);
       const s = await DuckSession.open(':memory:', ctx.duck);
       try {
         const rows = await s.rows<Record<string, unknown>>(`SELECT * FROM read_parquet(${duckLiteral(local)}) LIMIT ${limit - out.length}`);
-        const runId = name.split('/')[1]!;
         for (const r of rows) {
           const { _tm_failed_rules: rules, ...row } = r;
-          out.push({ runId, rules: Array.isArray(rules) ? rules.map(String) : [], row });
+          out.push({ runId, runStatus, rules: Array.isArray(rules) ? rules.map(String) : [], row });
         }
       } finally {
         s.close();

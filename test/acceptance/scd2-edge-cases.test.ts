@@ -12,7 +12,7 @@ import { describeScenarios, type Played, type Scenario } from '../support/scd-ha
 import { tsqlEngine } from '../support/tsql-engine.js';
 
 /**
- * DESIGN §8 and issue #3, case by case, through the real chain (Azurite queues and blobs, a
+ * docs/design.md §8 and issue #3, case by case, through the real chain (Azurite queues and blobs, a
  * DuckDB source, the transform, the merge, validation) on every executing warehouse: DuckDB,
  * PostgreSQL and, where a T-SQL engine runs (test/support/tsql-engine.ts), the mssql warehouse.
  * Each case asserts the whole dimension and that all of them end with identical tables.

@@ -102,13 +102,58 @@ describe('tidemark doctor against Azurite, DuckDB, PostgreSQL and an unreachable
       expect(await doctorCommand.run(['--project', okDir, '--json'])).toBe(0);
       const printed = JSON.parse(String(out.mock.calls.map((c) => c[0]).join('')));
       expect(printed.ok).toBe(true);
-      writeFileSync(join(okDir, 'pipelines', 'good.yaml'), 'name: good\nkey: []\n');
+      writeFileSync(join(okDir, 'tidemark.yaml'), 'storage: [unclosed\n');
       const err = await doctorCommand.run(['--project', okDir]).catch((e: unknown) => e);
       expect(exitCodeFor(err)).toBe(2);
-      expect(String((err as Error).message)).toContain('pipelines/good.yaml');
+      expect(String((err as Error).message)).toContain('tidemark.yaml: invalid YAML');
     } finally {
       out.mockRestore();
       process.env.AzureWebJobsStorage = saved;
+    }
+  });
+
+  it('reads local.settings.json Values (env wins), says where each setting came from, and reports a broken pipeline file without stopping the rest', async () => {
+    const dir2 = makeProject({
+      tidemark: `storage: AzureWebJobsStorage
+connections:
+  SRC: { kind: duckdb, path: source.duckdb }
+  PG: { kind: postgres, setting: PG_SOURCE }
+warehouses:
+  WH: { kind: duckdb, path: out/warehouse.duckdb }
+`,
+      pipelines: {
+        good: pipe('good', 'crm.accounts'),
+        // A typo: "table" is indented one column too little.
+        typo: 'name: typo\nsource: { connection: SRC, table: crm.accounts }\nkey: [id]\ntarget:\n  warehouse: WH\n table: dw.typo\n',
+        after: pipe('after', 'crm.accounts', 'dependsOn: [typo]\n'),
+      },
+    });
+    await duckExec(join(dir2, 'source.duckdb'), 'create schema crm', 'create table crm.accounts (id integer)');
+    writeFileSync(
+      join(dir2, 'local.settings.json'),
+      JSON.stringify({ IsEncrypted: false, Values: { AzureWebJobsStorage: az.connectionString, PG_SOURCE: 'postgres://nobody@127.0.0.1:1/none' } }),
+    );
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const saved = { ...process.env };
+    delete process.env.AzureWebJobsStorage;
+    process.env.PG_SOURCE = pg.url; // the environment wins over the file, as with func start
+    try {
+      expect(await doctorCommand.run(['--project', dir2, '--json'])).toBe(1);
+      const printed = JSON.parse(String(out.mock.calls.map((c) => c[0]).join(''))) as { checks: DoctorCheck[] };
+      const by = (area: string, name: string) => printed.checks.find((c) => c.area === area && c.name === name)!;
+      expect(by('storage', 'AzureWebJobsStorage')).toMatchObject({ status: 'ok' });
+      expect(by('storage', 'AzureWebJobsStorage').detail).toContain('(AzureWebJobsStorage set in local.settings.json)');
+      expect(by('settings', 'PG_SOURCE')).toMatchObject({ status: 'ok', detail: 'set in the environment (used by connections.PG)' });
+      expect(by('source', 'PG')).toMatchObject({ status: 'ok' });
+      const typo = by('pipelines', 'typo');
+      expect(typo.status).toBe('fail');
+      // The parser's snippet is kept: the line and the caret under the bad column.
+      expect(typo.detail).toContain('pipelines/typo.yaml: invalid YAML: All mapping items must start at the same column at line 6, column 1:\n\n  warehouse: WH\n table: dw.typo\n^');
+      expect(by('pipelines', 'after').detail).toContain('pipelines/after.yaml at dependsOn[0]: depends on "typo", whose file does not load');
+      expect(by('source', 'SRC → good')).toMatchObject({ status: 'ok' });
+    } finally {
+      out.mockRestore();
+      process.env = saved;
     }
   });
 });

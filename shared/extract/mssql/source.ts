@@ -140,7 +140,7 @@ function text(v: unknown): string | null {
 }
 
 /**
- * The SQL Server source (DESIGN §6): every change-detection mode, rows streamed with
+ * The SQL Server source (docs/design.md §6): every change-detection mode, rows streamed with
  * back-pressure into bounded Parquet parts. Values arrive as exact text (types.ts) and are
  * typed by DuckDB when a part is written.
  */

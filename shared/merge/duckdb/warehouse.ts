@@ -71,7 +71,7 @@ export class DuckDbWarehouse implements Warehouse {
       for (const st of this.dialect.ensureTarget(plan, existing)) await s.exec(st);
       const check = this.dialect.ledgerCheck(plan);
       if ((await s.rows(check.sql, check.parameters)).length > 0) return 'already-merged';
-      // A view, not a copy: DuckDB reads the changes Parquet directly in each step (DESIGN §9),
+      // A view, not a copy: DuckDB reads the changes Parquet directly in each step (docs/design.md §9),
       // so a big load is not first materialized into a temp table (the costliest merge step).
       await s.run(`CREATE OR REPLACE TEMP VIEW ${duckStyle.qualify(STAGE)} AS SELECT * FROM read_parquet(${duckLiteral(changesFile)})`);
       try {

@@ -115,7 +115,7 @@ export function synapseTypeName(t: LogicalType): string {
       return 'time(6)';
     case 'timestamp':
     case 'timestamptz':
-      // Values are UTC by tidemark's contract (DESIGN §8), so no offset is stored.
+      // Values are UTC by tidemark's contract (docs/design.md §8), so no offset is stored.
       return 'datetime2(6)';
     case 'binary':
       return 'varbinary(max)';
@@ -288,7 +288,7 @@ export function synapseCopyInto(stage: QualifiedName, src: CopySource): Statemen
   };
 }
 
-// ---- The run ledger (DESIGN §5): its table and its row, kept here in one place. ----
+// ---- The run ledger (docs/design.md §5): its table and its row, kept here in one place. ----
 
 export function tsqlLedgerCreate(product: TsqlProduct, plan: MergePlan): Statement {
   const L = ledgerName(plan);

@@ -15,7 +15,7 @@ import {
 } from '../../support/reliability.js';
 
 /**
- * DESIGN §5.5: for any crash point, the host's normal retry or redelivery ends with the same
+ * docs/design.md §5.5: for any crash point, the host's normal retry or redelivery ends with the same
  * warehouse (dimension and ledger), checkpoint and run history as a fault-free run of the same
  * inputs. Each scenario runs two days (initial load, then changes) on its own Azurite; the fault
  * fires once, in the second run. A fault is a thrown error at the boundary (the instance died

@@ -20,7 +20,7 @@ import {
 } from '../../support/reliability.js';
 import type { LocalStack } from '../../../shared/local/stack.js';
 
-describe('ordering and concurrency of runs (DESIGN §5.1)', () => {
+describe('ordering and concurrency of runs (docs/design.md §5.1)', () => {
   let az: AzuriteHandle;
   let stack: LocalStack;
   let dir: string;

@@ -59,7 +59,7 @@ interface Version {
 
 /**
  * The dimension computed independently of the engine, from the change log alone: replay the
- * source state after each run and apply the SCD2 rules of DESIGN §8 (retire deletes).
+ * source state after each run and apply the SCD2 rules of docs/design.md §8 (retire deletes).
  */
 function modelDimension(log: Change[][], initial: Map<number, Row>, boundaries: string[]): Version[] {
   const state = new Map(initial);

@@ -122,7 +122,7 @@ target:
       ].sort(),
     );
     const q = await listQuarantine(stack.ctx, { pipeline: C });
-    expect(q).toEqual([{ runId: r.runId, rules: ['email_present'], row: expect.objectContaining({ id: 3, name: 'Cy', email: null, city: 'Lima' }) }]);
+    expect(q).toEqual([{ runId: r.runId, runStatus: 'succeeded', rules: ['email_present'], row: expect.objectContaining({ id: 3, name: 'Cy', email: null, city: 'Lima' }) }]);
     expect(await listQuarantine(stack.ctx, { pipeline: C, runId: '20200101T000000Z-0000' })).toEqual([]);
   });
 
@@ -161,7 +161,7 @@ target:
     const few = await runOnce(stack, { pipeline: n('too_few') });
     expect(few.status).toBe('failed');
     expect(few.error).toMatch(/extract validation failed \(extract_min_rows: expected >= 100, got 3\); nothing was transformed or merged/);
-    expect(few.validations).toEqual([{ check: 'extract_min_rows', passed: false, expected: '>= 100', actual: 3 }]);
+    expect(few.validations).toEqual([{ check: 'extract_min_rows', passed: false, expected: '>= 100', actual: 3, detail: 'rows in the extract vs validation.extract.minRows' }]);
     const schema = await runOnce(stack, { pipeline: n('wrong_schema') });
     expect(schema.status).toBe('failed');
     expect(schema.validations[0]).toMatchObject({ check: 'extract_schema', passed: false, actual: 'id is INTEGER, expected VARCHAR; missing_col missing' });

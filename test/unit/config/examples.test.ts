@@ -7,7 +7,7 @@ describe('shipped projects', () => {
     expect([...p.pipelines.keys()]).toEqual(['crm_accounts', 'crm_contacts', 'crm_opportunities']);
   });
 
-  it('the Azure example (SQL Server → Synapse, as in DESIGN §3) loads', () => {
+  it('the Azure example (SQL Server → Synapse, as in docs/design.md §3) loads', () => {
     const p = loadProject(new URL('../../../examples/azure/', import.meta.url).pathname);
     const a = p.pipelines.get('crm_accounts')!;
     expect(a.source.changeDetection).toEqual({ mode: 'timestamp', column: 'ModifiedAt', lag: '5m' });

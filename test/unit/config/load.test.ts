@@ -44,7 +44,7 @@ function configError(fn: () => unknown): ConfigError {
 }
 
 describe('pipeline config', () => {
-  it('accepts the DESIGN example and fills defaults', () => {
+  it('accepts the docs/design.md example and fills defaults', () => {
     const p = parsePipeline('pipelines/accounts.yaml', PIPELINE);
     expect(p.target.scd).toBe(2);
     expect(p.target.deletes).toBe('retire');

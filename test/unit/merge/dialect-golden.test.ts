@@ -48,7 +48,7 @@ describe.each(dialects.map((d) => [d.name, d] as const))('%s dialect', (name, d)
     expect(kinds).toEqual(['mark', 'close', 'type1', 'insert', 'ledger']);
   });
 
-  it('creates the target with every SCD2 column of DESIGN §8', () => {
+  it('creates the target with every SCD2 column of docs/design.md §8', () => {
     const create = d.ensureTarget(plan(), []).find((s) => s.sql.includes('dim_account') && /CREATE TABLE/.test(s.sql))!;
     for (const c of ['_tm_valid_from', '_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_row_hash', '_tm_run_id', '_tm_version_key']) {
       expect(create.sql).toContain(d.quoteIdent(c));

@@ -13,7 +13,7 @@ import { synapseRollbackStyle } from '../../../shared/rollback/styles.js';
 import { plan } from './fixtures.js';
 
 /**
- * FAKE DRIVER: no SQL Server or Synapse can run here (DESIGN §15). This fake records what the
+ * FAKE DRIVER: no SQL Server or Synapse can run here (docs/design.md §15). This fake records what the
  * Synapse warehouse sends through its driver port, so the tests check the exact statements
  * and where the transaction begins and ends; the SQL itself is pinned by the golden file and
  * parsed in synapse-parse.test.ts.

@@ -7,7 +7,7 @@ import { newestFirst } from '../../../shared/rollback/undo-runs.js';
 const T = { schema: 'dw', name: 'dim_account' };
 const RUN = '20261124T021500Z-7f3a';
 
-/** No Synapse runs here (DESIGN §15): its T-SQL is pinned exactly and parsed as T-SQL. */
+/** No Synapse runs here (docs/design.md §15): its T-SQL is pinned exactly and parsed as T-SQL. */
 describe('rollback SQL for synapse (golden)', () => {
   const undo = renderUndoRun(synapseRollbackStyle, { target: T, keys: ['AccountId', 'Region'], pipeline: 'crm', runId: RUN, boundary: '2026-11-24 02:15:00' });
 

@@ -4,7 +4,7 @@ import { DuckSession } from '../../../shared/transform/duckdb-session.js';
 import { HASH_RULE, canonicalRowExpr, canonicalText, hashColumnOrder, rowHashExpr, type HashRule, type TypedColumn } from '../../../shared/transform/row-hash.js';
 
 /**
- * The row hash of DESIGN §7, evaluated by DuckDB exactly as the transform does. Changing any
+ * The row hash of docs/design.md §7, evaluated by DuckDB exactly as the transform does. Changing any
  * expected text here means every stored `_tm_row_hash` changes and every row would open a new
  * version on the next run: such a change needs a migration, not a test update.
  */

@@ -7,7 +7,7 @@ const COLS = [
   { name: 'Email', type: { kind: 'text' } as const },
 ];
 
-/** No Synapse here (DESIGN §15): the T-SQL is pinned exactly. The same figure as DuckDB/PostgreSQL is by construction (see canonical-sql.ts). */
+/** No Synapse here (docs/design.md §15): the T-SQL is pinned exactly. The same figure as DuckDB/PostgreSQL is by construction (see canonical-sql.ts). */
 describe('checksum SQL golden', () => {
   it('synapse and mssql: UTF-8 md5, first 60 bits by binary SUBSTRING and bigint arithmetic, summed as DECIMAL(38,0) and returned as text; LEN with a sentinel', () => {
     const want =

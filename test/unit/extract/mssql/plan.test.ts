@@ -16,7 +16,7 @@ import {
 } from '../../../../shared/extract/mssql/plan.js';
 import { mssqlColumnPlan } from '../../../../shared/extract/mssql/types.js';
 
-// No SQL Server runs here: these pin the exact T-SQL each mode sends (DESIGN §6).
+// No SQL Server runs here: these pin the exact T-SQL each mode sends (docs/design.md §6).
 function pipeline(cd: PipelineInput['source']['changeDetection'], src: Partial<PipelineInput['source']> = {}) {
   return pipelineSchema.parse({
     name: 'accounts',

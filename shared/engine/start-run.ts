@@ -111,15 +111,15 @@ export async function completeCommittedRun(ctx: EngineContext, pipeline: string,
   await validateStage(ctx, { pipeline, runId });
 }
 
-/** Marks a run failed (unless it already ended) and releases the pipeline for the next run. */
-export async function failRun(ctx: EngineContext, pipeline: string, runId: string, error: string): Promise<void> {
+/** Marks a run failed or cancelled (unless it already ended) and releases the pipeline for the next run. */
+export async function failRun(ctx: EngineContext, pipeline: string, runId: string, error: string, status: 'failed' | 'cancelled' = 'failed'): Promise<void> {
   const existing = await findRun(ctx.tables, pipeline, runId);
   if (existing && !isTerminalStatus(existing.status)) {
     await updateRun(
       ctx.tables,
       pipeline,
       runId,
-      (r) => (isTerminalStatus(r.status) ? undefined : { ...r, status: 'failed', error, finishedAt: ctx.now().toISOString() }),
+      (r) => (isTerminalStatus(r.status) ? undefined : { ...r, status, error, finishedAt: ctx.now().toISOString() }),
       ctx.now,
     );
   }

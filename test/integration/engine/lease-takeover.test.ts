@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startScheduledRun } from '../../../shared/engine/schedule.js';
 import { startRun } from '../../../shared/engine/start-run.js';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
 import { openLocalStack, type LocalStack } from '../../../shared/local/stack.js';
@@ -66,5 +67,12 @@ describe('run lease owner and takeover (Azurite + DuckDB)', () => {
     await expect(startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' })).rejects.toThrow(`run ${remote.runId} of acc is in flight`);
     expect(thisProcessOwner().ownerPid).toBe(process.pid);
     await drive(remote.runId);
+  });
+
+  it('a timer start names its Functions invocation in the lease', async () => {
+    expect(await startScheduledRun(stack.ctx, 'acc', { isPastDue: false, invocationId: 'inv-timer-7' })).toBe('started');
+    const lease = await readLease(stack.ctx.tables, 'acc');
+    expect(lease).toMatchObject({ ownerInvocationId: 'inv-timer-7', ownerPid: process.pid });
+    await drive(lease!.runId);
   });
 });

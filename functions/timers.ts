@@ -8,7 +8,7 @@ import { invocationSink } from './log-sink.js';
 export function timerHandler(pipeline: string) {
   return async (timer: Timer, ic: InvocationContext): Promise<void> => {
     const ctx = await appContext(invocationSink(ic));
-    await startScheduledRun(ctx, pipeline, { isPastDue: timer.isPastDue });
+    await startScheduledRun(ctx, pipeline, { isPastDue: timer.isPastDue, invocationId: ic.invocationId });
   };
 }
 

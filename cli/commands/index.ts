@@ -8,6 +8,7 @@ import { schemaCommand } from './schema.js';
 import { sqlCommand } from './sql.js';
 import { statusCommand } from './status.js';
 import { ackCommand } from './ack.js';
+import { cancelCommand } from './cancel.js';
 import { backupsCommand } from './backups.js';
 import { quarantineCommand } from './quarantine.js';
 import { queryCommand } from './query.js';
@@ -28,6 +29,7 @@ export const commands: Record<string, Command> = {
   backups: backupsCommand,
   restore: restoreCommand,
   ack: ackCommand,
+  cancel: cancelCommand,
   quarantine: quarantineCommand,
   query: queryCommand,
   doctor: doctorCommand,

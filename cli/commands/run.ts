@@ -1,4 +1,6 @@
 import { runOnce, type RunSummary } from '../../shared/local/stack.js';
+import { endInFlightRun } from '../../shared/engine/end-run.js';
+import { errorMessage } from '../../shared/errors.js';
 import { runDryRun } from './dry-run.js';
 import { EXIT, UsageError, parse, printJson, progress, table, withStack, type Command } from '../common.js';
 
@@ -32,7 +34,40 @@ export const runCommand: Command = {
     const say = progress(values.json);
     return withStack(values, async (stack) => {
       say(`running ${name}${values.full ? ' (full)' : ''} …`);
-      const s = await runOnce(stack, { pipeline: name, mode: values.full ? 'full' : 'incremental' });
+      let stopping = false;
+      const running = runOnce(stack, { pipeline: name, mode: values.full ? 'full' : 'incremental' });
+      // Ctrl-C / SIGTERM: let the message in hand finish (a stage is atomic at its boundaries),
+      // then end the run this process owns as interrupted (a committed merge is completed
+      // instead), stop the Azurite started here, and exit 128 + signal like a shell expects.
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (stopping) return;
+        stopping = true;
+        void (async () => {
+          stack.host.stop();
+          await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, 30_000).unref())]);
+          try {
+            const ended = await endInFlightRun(stack.ctx, name, { kind: 'interrupted', reason: `tidemark run stopped by ${sig}`, onlyOwnedBy: process.pid });
+            if ('runId' in ended) process.stderr.write(`tidemark run: ${sig}: run ${ended.runId} ${ended.kind === 'completed' ? 'had committed its merge; completed it' : 'marked interrupted, nothing applied'}; the pipeline is free\n`);
+          } catch (err) {
+            process.stderr.write(`tidemark run: ${sig}: could not end the run (${errorMessage(err)}); the next run takes it over\n`);
+          }
+          await stack.close().catch(() => undefined);
+          process.exit(sig === 'SIGINT' ? 130 : 143);
+        })();
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      let s: RunSummary;
+      try {
+        s = await running;
+      } finally {
+        if (!stopping) {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+      }
+      // The signal handler owns the exit from here on.
+      if (stopping) await new Promise(() => undefined);
       if (values.json) {
         const { timings: _t, error, ...rest } = s;
         printJson({ ...rest, ...(error ? { error } : {}) });

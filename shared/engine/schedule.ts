@@ -7,10 +7,10 @@ import { startRun } from './start-run.js';
  * window is computed from the checkpoint, not from the schedule), so overlapping ticks never
  * interleave runs.
  */
-export async function startScheduledRun(ctx: EngineContext, pipeline: string, o: { isPastDue: boolean }): Promise<'started' | 'skipped'> {
+export async function startScheduledRun(ctx: EngineContext, pipeline: string, o: { isPastDue: boolean; invocationId?: string }): Promise<'started' | 'skipped'> {
   if (o.isPastDue) ctx.log.log('warn', 'timer is past due; starting now', { pipeline });
   try {
-    await startRun(ctx, { pipeline, trigger: 'schedule' });
+    await startRun(ctx, { pipeline, trigger: 'schedule', ...(o.invocationId ? { owner: { ownerInvocationId: o.invocationId } } : {}) });
     return 'started';
   } catch (err) {
     if (err instanceof ConflictError) {

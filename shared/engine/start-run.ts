@@ -1,6 +1,7 @@
 import { getPipeline } from '../config/load.js';
 import { assertSupported } from '../config/support.js';
-import { acquireLease, releaseLease } from '../state/leases.js';
+import { acquireLease, releaseLease, type LeaseOwner } from '../state/leases.js';
+import { isLocalOwnerGone, thisProcessOwner } from '../state/lease-owner.js';
 import { assertNotHeld } from '../validate/hold.js';
 import { findRun, isTerminalStatus, newRunRecord, updateRun, type RunMode, type RunRecord, type RunTrigger } from '../state/runs.js';
 import { QUEUES, TABLES } from '../storage/layout.js';
@@ -18,6 +19,8 @@ export interface StartRunRequest {
   backfill?: { from?: string; to?: string };
   /** Windows of a split backfill still to run after this one (shared/engine/backfill.ts). */
   backfillRemaining?: Array<{ from: string; to: string }>;
+  /** Who holds the lease; default: this process (host, pid, start time). Azure adds its invocation id. */
+  owner?: LeaseOwner;
 }
 
 /**
@@ -36,22 +39,32 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
     runId,
     now,
     ttlMs: ctx.leaseTtlMs,
+    owner: { ...thisProcessOwner(), ...req.owner },
+    isOwnerGone: isLocalOwnerGone,
     isActive: async (id) => {
       // A holder without a run record is an operation (rollback, restore) or a start that
       // crashed before writing its record: active until its lease expires.
       const r = await findRun(ctx.tables, pipeline.name, id);
       return r === undefined || !isTerminalStatus(r.status);
     },
-    onStale: async (id) => {
+    onStale: async (id, why, holder) => {
+      const what = why === 'expired' ? 'run lease expired' : `the process holding the run lease (pid ${holder.ownerPid} on ${holder.ownerHost}) is gone`;
       if (await isCommitted(ctx, pipeline, id)) {
         // Its merge committed: failing it would leave the checkpoint behind the warehouse, and
         // the next run would compute the same changes again. Finish it instead.
-        ctx.log.log('warn', 'run lease expired after its merge committed; completing the run', { pipeline: pipeline.name, runId: id });
+        ctx.log.log('warn', `${what} after its merge committed; completing the run`, { pipeline: pipeline.name, runId: id });
         await completeCommittedRun(ctx, pipeline.name, id);
         return;
       }
-      ctx.log.log('warn', 'run lease expired; marking the stuck run failed', { pipeline: pipeline.name, runId: id });
-      await failRun(ctx, pipeline.name, id, `lease expired after ${Math.round(ctx.leaseTtlMs / 60000)} min: the run was stuck and is abandoned`);
+      ctx.log.log('warn', `${what}; marking the run failed`, { pipeline: pipeline.name, runId: id });
+      await failRun(
+        ctx,
+        pipeline.name,
+        id,
+        why === 'expired'
+          ? `lease expired after ${Math.round(ctx.leaseTtlMs / 60000)} min: the run was stuck and is abandoned`
+          : `interrupted: ${what} before its merge committed; nothing was applied, run ${runId} took over`,
+      );
     },
   });
   let seq: number;
@@ -98,15 +111,15 @@ export async function completeCommittedRun(ctx: EngineContext, pipeline: string,
   await validateStage(ctx, { pipeline, runId });
 }
 
-/** Marks a run failed (unless it already ended) and releases the pipeline for the next run. */
-export async function failRun(ctx: EngineContext, pipeline: string, runId: string, error: string): Promise<void> {
+/** Marks a run failed or cancelled (unless it already ended) and releases the pipeline for the next run. */
+export async function failRun(ctx: EngineContext, pipeline: string, runId: string, error: string, status: 'failed' | 'cancelled' = 'failed'): Promise<void> {
   const existing = await findRun(ctx.tables, pipeline, runId);
   if (existing && !isTerminalStatus(existing.status)) {
     await updateRun(
       ctx.tables,
       pipeline,
       runId,
-      (r) => (isTerminalStatus(r.status) ? undefined : { ...r, status: 'failed', error, finishedAt: ctx.now().toISOString() }),
+      (r) => (isTerminalStatus(r.status) ? undefined : { ...r, status, error, finishedAt: ctx.now().toISOString() }),
       ctx.now,
     );
   }

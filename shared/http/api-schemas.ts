@@ -31,7 +31,7 @@ const countsSchema = z.object({
   type1: z.number().optional(),
 });
 
-const statusSchema = z.enum(['queued', 'running', 'succeeded', 'failed', 'validation_failed', 'rolled_back']);
+const statusSchema = z.enum(['queued', 'running', 'succeeded', 'failed', 'validation_failed', 'rolled_back', 'cancelled']);
 const stageSchema = z.enum(['extract', 'transform', 'merge', 'checkpoint', 'validate', 'done']);
 
 export const runAcceptedSchema = z.object({

@@ -2,7 +2,19 @@ import { ConflictError } from '../errors.js';
 import { TABLES } from '../storage/layout.js';
 import type { TableEntity, TableStore } from '../storage/ports.js';
 
-export interface Lease extends TableEntity {
+/**
+ * Who holds a lease: the host, pid and process start time of a local process (so a reused pid
+ * is not mistaken for the holder), or the Functions invocation in Azure.
+ */
+export interface LeaseOwner {
+  ownerHost?: string;
+  ownerPid?: number;
+  /** The process start time as the host reports it (Linux: `/proc/<pid>/stat` field 22); absent where it cannot be read. */
+  ownerStartTime?: string;
+  ownerInvocationId?: string;
+}
+
+export interface Lease extends TableEntity, LeaseOwner {
   runId: string;
   acquiredAt: string;
   expiresAt: string;
@@ -22,13 +34,17 @@ export async function acquireLease(
     now: Date;
     ttlMs: number;
     isActive: (runId: string) => Promise<boolean>;
-    onStale: (runId: string) => Promise<void>;
+    /** `expired`: the lease ran out; `owner-gone`: `isOwnerGone` says its process is dead. */
+    onStale: (runId: string, why: 'expired' | 'owner-gone', holder: Lease) => Promise<void>;
+    owner?: LeaseOwner;
+    isOwnerGone?: (holder: LeaseOwner) => boolean;
   },
 ): Promise<void> {
   const lease: Lease = {
     partitionKey: args.pipeline,
     rowKey: ROW,
     runId: args.runId,
+    ...args.owner,
     acquiredAt: args.now.toISOString(),
     expiresAt: new Date(args.now.getTime() + args.ttlMs).toISOString(),
   };
@@ -44,10 +60,12 @@ export async function acquireLease(
   if (!stored) return insert();
   const holder = stored.entity;
   if (holder.runId !== args.runId && (await args.isActive(holder.runId))) {
-    if (new Date(holder.expiresAt).getTime() > args.now.getTime()) {
+    const expired = new Date(holder.expiresAt).getTime() <= args.now.getTime();
+    const gone = !expired && (args.isOwnerGone?.(holder) ?? false);
+    if (!expired && !gone) {
       throw new ConflictError(`run ${holder.runId} of ${args.pipeline} is in flight (lease until ${holder.expiresAt})`);
     }
-    await args.onStale(holder.runId);
+    await args.onStale(holder.runId, expired ? 'expired' : 'owner-gone', holder);
     // Failing the stuck run released its lease row (and so changed its ETag): take over from
     // what is there now, or every takeover of a stuck run would fail as a conflict.
     stored = await tables.get<Lease>(TABLES.leases, args.pipeline, ROW);

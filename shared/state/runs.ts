@@ -5,12 +5,12 @@ import { emptyCounts } from '../storage/manifest.js';
 import { TABLES } from '../storage/layout.js';
 import type { TableEntity, TableStore } from '../storage/ports.js';
 
-export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'validation_failed' | 'rolled_back';
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'validation_failed' | 'rolled_back' | 'cancelled';
 export type RunStage = 'extract' | 'transform' | 'merge' | 'checkpoint' | 'validate' | 'done';
 export type RunMode = 'incremental' | 'full' | 'backfill';
 export type RunTrigger = 'schedule' | 'http' | 'cli' | 'retry';
 
-export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'validation_failed', 'rolled_back'];
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'validation_failed', 'rolled_back', 'cancelled'];
 
 export function isTerminalStatus(s: RunStatus): boolean {
   return TERMINAL_STATUSES.includes(s);

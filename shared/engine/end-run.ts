@@ -1,0 +1,46 @@
+import { getPipeline } from '../config/load.js';
+import { readLease } from '../state/leases.js';
+import { findRun, isTerminalStatus } from '../state/runs.js';
+import { isCommitted } from './commit-protocol.js';
+import type { EngineContext } from './context.js';
+import { completeCommittedRun, failRun } from './start-run.js';
+
+export type EndedRun =
+  | { kind: 'none' }
+  | { kind: 'operation'; holder: string }
+  | { kind: 'not-ours'; runId: string }
+  | { kind: 'completed'; runId: string }
+  | { kind: 'cancelled' | 'interrupted'; runId: string };
+
+/**
+ * Ends the pipeline's in-flight run on request (`tidemark cancel`) or because the process that
+ * drives it is stopping (SIGINT / SIGTERM). The warehouse ledger decides: a merge that committed
+ * is completed (checkpoint rolled forward, validation run), never undone; otherwise the run is
+ * marked cancelled or failed as interrupted, which applies nothing, and its lease is released.
+ * Stages skip messages of a run that has ended, so its queued messages are drained harmlessly.
+ * `onlyOwnedBy` limits it to a run whose lease this pid holds: a stopping CLI must not end a run
+ * another process started.
+ */
+export async function endInFlightRun(
+  ctx: EngineContext,
+  pipelineName: string,
+  how: { kind: 'cancelled' | 'interrupted'; reason: string; onlyOwnedBy?: number },
+): Promise<EndedRun> {
+  const pipeline = getPipeline(ctx.project, pipelineName);
+  const lease = await readLease(ctx.tables, pipeline.name);
+  if (!lease) return { kind: 'none' };
+  if (how.onlyOwnedBy !== undefined && lease.ownerPid !== how.onlyOwnedBy) return { kind: 'not-ours', runId: lease.runId };
+  const run = await findRun(ctx.tables, pipeline.name, lease.runId);
+  // A holder without a run record is a rollback or restore: it has its own recovery.
+  if (!run) return { kind: 'operation', holder: lease.runId };
+  if (isTerminalStatus(run.status)) return { kind: 'none' };
+  if (await isCommitted(ctx, pipeline, run.runId)) {
+    ctx.log.log('warn', `${how.reason}: the merge of run ${run.runId} already committed; completing the run`, { pipeline: pipeline.name, runId: run.runId });
+    await completeCommittedRun(ctx, pipeline.name, run.runId);
+    return { kind: 'completed', runId: run.runId };
+  }
+  const error = `${how.kind === 'cancelled' ? 'cancelled' : 'interrupted'}: ${how.reason} before its merge committed; nothing was applied`;
+  await failRun(ctx, pipeline.name, run.runId, error, how.kind === 'cancelled' ? 'cancelled' : 'failed');
+  ctx.log.log('warn', error, { pipeline: pipeline.name, runId: run.runId });
+  return { kind: how.kind, runId: run.runId };
+}

@@ -1,0 +1,78 @@
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startScheduledRun } from '../../../shared/engine/schedule.js';
+import { startRun } from '../../../shared/engine/start-run.js';
+import type { AzuriteHandle } from '../../../shared/local/azurite.js';
+import { openLocalStack, type LocalStack } from '../../../shared/local/stack.js';
+import { processStartTime, thisProcessOwner } from '../../../shared/state/lease-owner.js';
+import { readLease } from '../../../shared/state/leases.js';
+import { getRun, isTerminalStatus } from '../../../shared/state/runs.js';
+import { createLogger } from '../../../shared/telemetry/logger.js';
+import { withAzurite } from '../../support/azurite.js';
+import { duckExec, duckQuery, makeProject } from '../../support/project.js';
+
+/** Orphaned runs (issue point "taken over at once"): the lease names its owner, and a dead local owner is taken over without waiting for expiry. */
+describe('run lease owner and takeover (Azurite + DuckDB)', () => {
+  let az: AzuriteHandle;
+  let stack: LocalStack;
+  let dir: string;
+  const lines: Array<{ level: string; message: string; props: Record<string, unknown> }> = [];
+  beforeAll(async () => {
+    az = await withAzurite();
+    dir = makeProject({ pipelines: { acc: 'name: acc\nsource: { connection: SRC, table: accounts }\nkey: [id]\ntarget: { warehouse: WH, table: dim_acc }\n' } });
+    await duckExec(join(dir, 'source.duckdb'), `create table accounts as select range::int as id, 'n' || range as name from range(3)`);
+    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, log: createLogger((level, message, props) => void lines.push({ level, message, props })) });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await az?.stop();
+  });
+  const drive = (runId: string) => stack.host.runUntil(async () => isTerminalStatus((await getRun(stack.ctx.tables, 'acc', runId)).status), 60_000);
+
+  it('records host, pid and process start time in the lease', async () => {
+    const run = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli', owner: { ownerInvocationId: 'inv-1' } });
+    const lease = await readLease(stack.ctx.tables, 'acc');
+    expect(lease).toMatchObject({ runId: run.runId, ownerHost: hostname(), ownerPid: process.pid, ownerInvocationId: 'inv-1' });
+    if (process.platform === 'linux') expect(lease!.ownerStartTime).toBe(processStartTime(process.pid));
+    // A live owner keeps its run: the next start is refused although the lease is far from expiry.
+    await expect(startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' })).rejects.toThrow(`run ${run.runId} of acc is in flight`);
+    await drive(run.runId);
+    expect((await getRun(stack.ctx.tables, 'acc', run.runId)).status).toBe('succeeded');
+  });
+
+  it('a lease held by a dead pid of this host is taken over at once: the orphan is failed as interrupted, the new run finishes', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    await duckExec(join(dir, 'source.duckdb'), `insert into accounts values (7, 'seven')`);
+    const orphan = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli', owner: { ownerPid: dead } });
+    const next = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' });
+    const o = await getRun(stack.ctx.tables, 'acc', orphan.runId);
+    expect(o.status).toBe('failed');
+    expect(o.error).toBe(`interrupted: the process holding the run lease (pid ${dead} on ${hostname()}) is gone before its merge committed; nothing was applied, run ${next.runId} took over`);
+    expect(lines.some((l) => l.level === 'warn' && l.props.runId === orphan.runId && l.message.includes(`pid ${dead}`))).toBe(true);
+    expect(await readLease(stack.ctx.tables, 'acc')).toMatchObject({ runId: next.runId, ownerPid: process.pid });
+    await drive(next.runId);
+    const n = await getRun(stack.ctx.tables, 'acc', next.runId);
+    expect(n).toMatchObject({ status: 'succeeded', counts: { inserted: 1 } });
+    expect(await duckQuery(join(dir, 'warehouse.duckdb'), 'select count(*)::int as n from dim_acc')).toEqual([{ n: 4 }]);
+  });
+
+  it.runIf(process.platform === 'linux')('a reused pid (alive, other start time) counts as gone; an owner on another host does not', async () => {
+    const reused = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli', owner: { ownerStartTime: '1' } });
+    const next = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' });
+    expect((await getRun(stack.ctx.tables, 'acc', reused.runId)).error).toMatch(/^interrupted: /);
+    await drive(next.runId);
+    const remote = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli', owner: { ownerHost: `${hostname()}-elsewhere`, ownerPid: spawnSync(process.execPath, ['-e', '']).pid! } });
+    await expect(startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' })).rejects.toThrow(`run ${remote.runId} of acc is in flight`);
+    expect(thisProcessOwner().ownerPid).toBe(process.pid);
+    await drive(remote.runId);
+  });
+
+  it('a timer start names its Functions invocation in the lease', async () => {
+    expect(await startScheduledRun(stack.ctx, 'acc', { isPastDue: false, invocationId: 'inv-timer-7' })).toBe('started');
+    const lease = await readLease(stack.ctx.tables, 'acc');
+    expect(lease).toMatchObject({ ownerInvocationId: 'inv-timer-7', ownerPid: process.pid });
+    await drive(lease!.runId);
+  });
+});

@@ -121,6 +121,15 @@ function text(v: unknown): string | null {
   return typeof v === 'string' ? v : String(v);
 }
 
+async function describeColumns(conn: MssqlConnector, p: PipelineConfig): Promise<MssqlColumnPlan[]> {
+  const described = await collect(conn, planDescribe(p));
+  const columns: MssqlColumnPlan[] = described
+    .filter((r) => r.is_hidden !== true && r.is_hidden !== 1)
+    .map((r) => mssqlColumnPlan({ name: String(r.name), system_type_name: String(r.system_type_name) }));
+  if (columns.length === 0) throw new TerminalError(`${p.source.table ?? 'source.query'} returns no columns`);
+  return columns;
+}
+
 /**
  * The SQL Server source (DESIGN §6): every change-detection mode, rows streamed with
  * back-pressure into bounded Parquet parts. Values arrive as exact text (types.ts) and are
@@ -153,11 +162,7 @@ export class MssqlSource implements Source {
 
   private async read(conn: MssqlConnector, req: ExtractRequest): Promise<ExtractResult> {
     const p = this.pipeline;
-    const described = await collect(conn, planDescribe(p));
-    const columns: MssqlColumnPlan[] = described
-      .filter((r) => r.is_hidden !== true && r.is_hidden !== 1)
-      .map((r) => mssqlColumnPlan({ name: String(r.name), system_type_name: String(r.system_type_name) }));
-    if (columns.length === 0) throw new TerminalError(`${p.source.table ?? 'source.query'} returns no columns`);
+    const columns = await describeColumns(conn, p);
 
     const warnings: ExtractWarning[] = [];
     let window: ExtractWindow;
@@ -170,7 +175,7 @@ export class MssqlSource implements Source {
       const planned = planWindow(req.window);
       let captured: string | null = null;
       if (mode === 'timestamp') {
-        const upper = (await collect(conn, planCaptureTimestamp(p)))[0]?.upper;
+        const upper = (await collect(conn, planCaptureTimestamp(p, columns)))[0]?.upper;
         captured = typeof upper === 'string' ? `${upper}Z` : null;
       }
       window = completeWindow(req.window, captured);
@@ -253,7 +258,7 @@ export class MssqlSource implements Source {
       if (mode === 'full' || mode === 'timestamp') {
         let captured: string | null = null;
         if (mode === 'timestamp') {
-          const upper = (await collect(conn, planCaptureTimestamp(p)))[0]?.upper;
+          const upper = (await collect(conn, planCaptureTimestamp(p, await describeColumns(conn, p))))[0]?.upper;
           captured = typeof upper === 'string' ? `${upper}Z` : null;
         }
         window = completeWindow(req.window, captured);

@@ -7,8 +7,8 @@ import { ParquetPartWriter } from '../row-writer.js';
 import { SOURCE_OP_COLUMN, type ExtractRequest, type ExtractResult, type ExtractWarning, type KeyStats, type Source } from '../source.js';
 import { compareHex, compareVersion, planVersionWindow, type VersionWindowPlan } from '../version-window.js';
 import { completeWindow, planWindow, readRecord, type WindowInput } from '../window.js';
-import { PARAM_TYPE, type MssqlConnector } from './driver.js';
-import { classifyMssqlError } from './errors.js';
+import { PARAM_TYPE, type MssqlConnector, type MssqlRequester } from './driver.js';
+import { classifyMssqlError, sqlErrorNumber } from './errors.js';
 import {
   planCaptureCdc,
   planCaptureChangeTracking,
@@ -42,7 +42,7 @@ function prepare(req: ReturnType<MssqlConnector['request']>, stmt: MssqlStatemen
  * of a packet already read) wait in a small backlog, so no row is dropped or reordered.
  */
 export function streamRows(
-  conn: MssqlConnector,
+  conn: MssqlRequester,
   stmt: MssqlStatement,
   onRow: (row: Row) => boolean,
   drain: () => Promise<void>,
@@ -102,7 +102,7 @@ export function streamRows(
   });
 }
 
-async function collect(conn: MssqlConnector, stmt: MssqlStatement): Promise<Row[]> {
+async function collect(conn: MssqlRequester, stmt: MssqlStatement): Promise<Row[]> {
   const rows: Row[] = [];
   await streamRows(
     conn,
@@ -121,7 +121,7 @@ function text(v: unknown): string | null {
   return typeof v === 'string' ? v : String(v);
 }
 
-async function describeColumns(conn: MssqlConnector, p: PipelineConfig): Promise<MssqlColumnPlan[]> {
+async function describeColumns(conn: MssqlRequester, p: PipelineConfig): Promise<MssqlColumnPlan[]> {
   const described = await collect(conn, planDescribe(p));
   const columns: MssqlColumnPlan[] = described
     .filter((r) => r.is_hidden !== true && r.is_hidden !== 1)
@@ -152,7 +152,8 @@ export class MssqlSource implements Source {
       throw classifyMssqlError(err, what);
     }
     try {
-      return await this.read(conn, req);
+      if (req.window.mode !== 'changeTracking') return await this.read(conn, req);
+      return await this.readInSnapshot(conn, req);
     } catch (err) {
       throw classifyMssqlError(err, what);
     } finally {
@@ -160,7 +161,36 @@ export class MssqlSource implements Source {
     }
   }
 
-  private async read(conn: MssqlConnector, req: ExtractRequest): Promise<ExtractResult> {
+  /**
+   * Change Tracking: the current and min valid versions and CHANGETABLE (or the re-snapshot)
+   * are read in one SNAPSHOT transaction. Read apart, the cleanup job could remove changes
+   * after the min valid version was checked, and they would be lost without a gap warning.
+   */
+  private async readInSnapshot(conn: MssqlConnector, req: ExtractRequest): Promise<ExtractResult> {
+    const p = this.pipeline;
+    // SQL Server raises 3952 at the first statement of the transaction (or at BEGIN).
+    const notAllowed = (err: unknown) =>
+      sqlErrorNumber(err) === 3952
+        ? new TerminalError(
+            `source ${p.source.connection} (pipeline ${p.name}): Change Tracking is read in a SNAPSHOT isolation transaction, which the database of ${p.source.table} does not allow; run ALTER DATABASE <database> SET ALLOW_SNAPSHOT_ISOLATION ON`,
+            { cause: err },
+          )
+        : err;
+    const tx = await conn.beginSnapshot().catch((err: unknown) => {
+      throw notAllowed(err);
+    });
+    let result: ExtractResult;
+    try {
+      result = await this.read(tx, req);
+    } catch (err) {
+      await tx.rollback().catch(() => undefined);
+      throw notAllowed(err);
+    }
+    await tx.commit();
+    return result;
+  }
+
+  private async read(conn: MssqlRequester, req: ExtractRequest): Promise<ExtractResult> {
     const p = this.pipeline;
     const columns = await describeColumns(conn, p);
 

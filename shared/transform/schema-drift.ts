@@ -1,5 +1,6 @@
 import { TerminalError } from '../errors.js';
 import type { ColumnInfo } from '../storage/manifest.js';
+import { TM_PREFIX } from './classify.js';
 
 export interface SchemaDrift {
   added: ColumnInfo[];
@@ -7,9 +8,16 @@ export interface SchemaDrift {
   retyped: Array<{ name: string; from: string; to: string }>;
 }
 
-/** Column changes of the source between two extracts, by name (case-insensitive, as SQL names are). */
+/**
+ * Column changes of the source between two extracts, by name (case-insensitive, as SQL names are).
+ * Columns with the `_tm_` prefix are tidemark's own (e.g. `_tm_source_op`, present on a CDC /
+ * Change Tracking window read and absent on its re-snapshot), never the source's: left out.
+ */
 export function compareSchemas(before: readonly ColumnInfo[], after: readonly ColumnInfo[]): SchemaDrift {
   const key = (c: ColumnInfo) => c.name.toLowerCase();
+  const user = (c: ColumnInfo) => !key(c).startsWith(TM_PREFIX);
+  before = before.filter(user);
+  after = after.filter(user);
   const was = new Map(before.map((c) => [key(c), c]));
   const now = new Map(after.map((c) => [key(c), c]));
   return {

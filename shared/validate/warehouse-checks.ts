@@ -12,7 +12,7 @@ import type { RollbackStyle } from '../rollback/sql.js';
 import type { ValidationResult } from '../state/validations.js';
 import { CONTAINERS } from '../storage/layout.js';
 import type { ChangesManifest } from '../storage/manifest.js';
-import { DuckSession, duckLiteral } from '../transform/duckdb-session.js';
+import { DuckSession, duckLiteral, quoteDuck } from '../transform/duckdb-session.js';
 import { canonicalRowSql, canonicalTextSql, type EngineName } from './canonical-sql.js';
 
 /** Business-rule and sample checks, run after the merge against the warehouse. */
@@ -130,11 +130,15 @@ async function sampleCheck(
   let extractRows: Array<Record<string, string | null>>;
   try {
     await s.run(`SET TimeZone = 'UTC'`);
-    const rel = `read_parquet(${duckLiteral(local)})`;
-    columns = (await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${rel}`)).map((c) => ({
-      name: c.column_name,
-      type: logicalFromDuck(c.column_type),
-    }));
+    const file = `read_parquet(${duckLiteral(local)})`;
+    const described = await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${file}`);
+    columns = described.map((c) => ({ name: c.column_name, type: logicalFromDuck(c.column_type) }));
+    // A column without a portable type (a list, a struct) is loaded into the warehouse as its
+    // DuckDB text (CAST … AS VARCHAR, every dialect's staging); the sample is compared as that.
+    const asText = described.filter((c, i) => columns[i]!.type.kind === 'text' && !/^VARCHAR(\(\d+\))?$/i.test(c.column_type));
+    const rel = asText.length
+      ? `(SELECT * REPLACE (${asText.map((c) => `CAST(${quoteDuck(c.column_name)} AS VARCHAR) AS ${quoteDuck(c.column_name)}`).join(', ')}) FROM ${file})`
+      : file;
     // DuckDB's own quoting on this side: the warehouse's style is for the warehouse's SQL (with
     // T-SQL's [] here DuckDB failed, so the sample check never ran on synapse).
     extractRows = await s.rows(selectCanonical('duckdb', duckRollbackStyle, p.key, columns, rel, ''));

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { MssqlConnector, MssqlRequestLike } from '../../shared/extract/mssql/driver.js';
+import type { MssqlConnector, MssqlRequestLike, MssqlTransactionLike } from '../../shared/extract/mssql/driver.js';
 
 /**
  * A FAKE SQL Server: no SQL Server can run here. It answers statements by pattern and
@@ -7,7 +7,9 @@ import type { MssqlConnector, MssqlRequestLike } from '../../shared/extract/mssq
  * `recordset` with column metadata, one `row` per row, then `done`, or `error` mid-stream;
  * `pause()` stops rows but, like tedious, still delivers the rest of the packet already read
  * (`rowsAfterPause`), and `resume()` continues. It records every statement with its parameters
- * so tests assert the exact SQL sent.
+ * so tests assert the exact SQL sent. A SNAPSHOT transaction (`beginSnapshot`) is recorded, not
+ * enforced: the fake has no versions, so a test checks which statements were sent inside it
+ * and that it ended with a commit or a rollback.
  */
 export interface FakeAnswer {
   rows: Array<Record<string, unknown>>;
@@ -18,6 +20,13 @@ export interface FakeAnswer {
 export interface SentStatement {
   sql: string;
   parameters: Record<string, unknown>;
+  /** Index into `transactions` of the transaction it was sent in; null when sent on the pool. */
+  transaction: number | null;
+}
+
+export interface FakeTransaction {
+  isolation: 'SNAPSHOT';
+  end: 'commit' | 'rollback' | null;
 }
 
 export class FakeMssql {
@@ -27,6 +36,9 @@ export class FakeMssql {
   maxRowsWhilePaused = 0;
   connects = 0;
   closed = 0;
+  readonly transactions: FakeTransaction[] = [];
+  /** When set, beginSnapshot() fails with it (e.g. SQL Server error 3952). */
+  beginError: unknown = undefined;
 
   constructor(
     private readonly answer: (sql: string, parameters: Record<string, unknown>) => FakeAnswer,
@@ -35,10 +47,32 @@ export class FakeMssql {
 
   connector(): MssqlConnector {
     this.connects++;
-    return { request: () => this.request(), close: async () => void this.closed++ };
+    return {
+      request: () => this.request(null),
+      beginSnapshot: async () => this.begin(),
+      close: async () => void this.closed++,
+    };
   }
 
-  private request(): MssqlRequestLike {
+  private begin(): MssqlTransactionLike {
+    if (this.beginError !== undefined) throw this.beginError;
+    const id = this.transactions.push({ isolation: 'SNAPSHOT', end: null }) - 1;
+    const tx = this.transactions[id]!;
+    const end = (how: 'commit' | 'rollback') => {
+      if (tx.end !== null) throw new Error(`FakeMssql: transaction ${id} already ended with ${tx.end}`);
+      tx.end = how;
+    };
+    return {
+      request: () => {
+        if (tx.end !== null) throw new Error(`FakeMssql: request on transaction ${id} after its ${tx.end}`);
+        return this.request(id);
+      },
+      commit: async () => end('commit'),
+      rollback: async () => end('rollback'),
+    };
+  }
+
+  private request(transaction: number | null): MssqlRequestLike {
     const fake = this;
     const em = new EventEmitter();
     const params: Record<string, unknown> = {};
@@ -77,7 +111,7 @@ export class FakeMssql {
       },
       query(sql) {
         if (!req.stream) throw new Error('FakeMssql: the source must use request.stream = true');
-        fake.sent.push({ sql, parameters: { ...params } });
+        fake.sent.push({ sql, parameters: { ...params }, transaction });
         answer = fake.answer(sql, params);
         setImmediate(() => {
           const first = answer.rows[0];

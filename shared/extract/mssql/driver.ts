@@ -21,9 +21,24 @@ export interface MssqlRequestLike {
   cancel(): unknown;
 }
 
-/** A connection the source asks for requests; the real one is an mssql ConnectionPool. */
-export interface MssqlConnector {
+/** What a statement is sent through: a pool, or one transaction's connection. */
+export interface MssqlRequester {
   request(): MssqlRequestLike;
+}
+
+/** A transaction on one connection of the pool; its requests all run inside it. */
+export interface MssqlTransactionLike extends MssqlRequester {
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+}
+
+/** A connection the source asks for requests; the real one is an mssql ConnectionPool. */
+export interface MssqlConnector extends MssqlRequester {
+  /**
+   * Begins a SNAPSHOT isolation transaction: every statement sent through it reads the same
+   * committed state of the database (which must have ALLOW_SNAPSHOT_ISOLATION ON).
+   */
+  beginSnapshot(): Promise<MssqlTransactionLike>;
   close(): Promise<void>;
 }
 
@@ -67,6 +82,15 @@ export async function connectMssql(conn: MssqlConnectionConfig, connectionString
   await pool.connect();
   return {
     request: () => pool.request() as unknown as MssqlRequestLike,
+    beginSnapshot: async () => {
+      const tx = new mssql.Transaction(pool);
+      await tx.begin(mssql.ISOLATION_LEVEL.SNAPSHOT);
+      return {
+        request: () => new mssql.Request(tx) as unknown as MssqlRequestLike,
+        commit: () => tx.commit(),
+        rollback: () => tx.rollback(),
+      };
+    },
     close: () => pool.close(),
   };
 }

@@ -29,7 +29,7 @@ export const TRANSIENT_SQL_ERRORS: ReadonlyMap<number, string> = new Map([
 /** Driver (tedious) error codes that are network trouble rather than a wrong request. */
 const TRANSIENT_DRIVER_CODES = new Set(['ESOCKET', 'ECONNCLOSED', 'ETIMEOUT', 'ECONNRESET', 'EPIPE']);
 
-function sqlNumber(err: unknown): number | undefined {
+export function sqlErrorNumber(err: unknown): number | undefined {
   const e = err as { number?: unknown; originalError?: { number?: unknown; info?: { number?: unknown } } };
   for (const n of [e?.number, e?.originalError?.number, e?.originalError?.info?.number]) if (typeof n === 'number') return n;
   return undefined;
@@ -42,7 +42,7 @@ function sqlNumber(err: unknown): number | undefined {
 export function classifyMssqlError(err: unknown, what: string): unknown {
   if (err instanceof TerminalError) return err;
   const code = (err as { code?: unknown })?.code;
-  const n = sqlNumber(err);
+  const n = sqlErrorNumber(err);
   if (n !== undefined && TRANSIENT_SQL_ERRORS.has(n)) return err;
   if (typeof code === 'string' && TRANSIENT_DRIVER_CODES.has(code)) return err;
   const msg = err instanceof Error ? err.message : String(err);

@@ -57,10 +57,37 @@ function isoParam(iso: string): string {
 
 /* ---------------- upper bounds, captured before reading ---------------- */
 
-export function planCaptureTimestamp(p: PipelineConfig): MssqlStatement {
+/**
+ * The window's upper bound as UTC text `yyyy-mm-ddThh:mi:ss.fffffff` (the source appends `Z`),
+ * from the change column's own type. A `datetimeoffset` is switched to +00:00 first: style 126
+ * would print its local time without the offset, putting the watermark ahead of the instant by
+ * the offset. Every type goes through datetime2(7), so `datetime` (1/300 s) is captured at the
+ * value the window's `<= CONVERT(datetime2(7), @to, 126)` compares it with. The window's bounds
+ * compare a `datetimeoffset` column as instants (a datetime2 converts to +00:00).
+ */
+export function planCaptureTimestamp(p: PipelineConfig, columns: readonly MssqlColumnPlan[]): MssqlStatement {
   const col = p.source.changeDetection.column!;
-  return { sql: `SELECT CONVERT(varchar(27), MAX(${q(col)}), 126) AS upper FROM ${mssqlRelation(p)}`, parameters: [] };
+  const found = columns.find((c) => c.name.toLowerCase() === col.toLowerCase());
+  if (!found) {
+    throw new TerminalError(
+      `pipelines/${p.name}.yaml: source.changeDetection.column ${col} is not a column of ${p.source.table ?? 'source.query'} (columns: ${columns.map((c) => c.name).join(', ')}); name one of them`,
+    );
+  }
+  const base = /^\s*([a-z0-9_]+)/i.exec(found.sourceType)?.[1]?.toLowerCase() ?? '';
+  const max = `MAX(${q(col)})`;
+  let utc: string;
+  if (base === 'datetimeoffset') utc = `SWITCHOFFSET(${max}, '+00:00')`;
+  else if (TIMESTAMP_TYPES.has(base)) utc = max;
+  else {
+    throw new TerminalError(
+      `pipelines/${p.name}.yaml: timestamp mode needs a date / time change column; ${col} is ${found.sourceType}. Use a datetime2, datetime, smalldatetime, datetimeoffset or date column, or rowversion mode for a rowversion column`,
+    );
+  }
+  return { sql: `SELECT CONVERT(varchar(27), CAST(${utc} AS datetime2(7)), 126) AS upper FROM ${mssqlRelation(p)}`, parameters: [] };
 }
+
+/** Column types timestamp mode compares as UTC wall-clock times (the README says so). */
+const TIMESTAMP_TYPES = new Set(['datetime2', 'datetime', 'smalldatetime', 'date']);
 
 /** MIN_ACTIVE_ROWVERSION(): rows below it are committed, so reading up to it skips no open transaction. */
 export function planCaptureRowversion(): MssqlStatement {

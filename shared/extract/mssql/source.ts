@@ -7,8 +7,8 @@ import { ParquetPartWriter } from '../row-writer.js';
 import { SOURCE_OP_COLUMN, type ExtractRequest, type ExtractResult, type ExtractWarning, type KeyStats, type Source } from '../source.js';
 import { compareHex, compareVersion, planVersionWindow, type VersionWindowPlan } from '../version-window.js';
 import { completeWindow, planWindow, readRecord, type WindowInput } from '../window.js';
-import { PARAM_TYPE, type MssqlConnector } from './driver.js';
-import { classifyMssqlError } from './errors.js';
+import { PARAM_TYPE, type MssqlConnector, type MssqlRequester } from './driver.js';
+import { classifyMssqlError, sqlErrorNumber } from './errors.js';
 import {
   planCaptureCdc,
   planCaptureChangeTracking,
@@ -43,7 +43,7 @@ function prepare(req: ReturnType<MssqlConnector['request']>, stmt: MssqlStatemen
  * of a packet already read) wait in a small backlog, so no row is dropped or reordered.
  */
 export function streamRows(
-  conn: MssqlConnector,
+  conn: MssqlRequester,
   stmt: MssqlStatement,
   onRow: (row: Row) => boolean,
   drain: () => Promise<void>,
@@ -104,7 +104,7 @@ export function streamRows(
 }
 
 /** Column names of what the pipeline reads, as the result set's metadata spells them (no rows read). */
-function resultNames(conn: MssqlConnector, p: PipelineConfig): Promise<string[]> {
+function resultNames(conn: MssqlRequester, p: PipelineConfig): Promise<string[]> {
   return new Promise<string[]>((resolve) => {
     const req = conn.request();
     req.stream = true;
@@ -120,7 +120,7 @@ function resultNames(conn: MssqlConnector, p: PipelineConfig): Promise<string[]>
   });
 }
 
-async function collect(conn: MssqlConnector, stmt: MssqlStatement): Promise<Row[]> {
+async function collect(conn: MssqlRequester, stmt: MssqlStatement): Promise<Row[]> {
   const rows: Row[] = [];
   await streamRows(
     conn,
@@ -137,6 +137,21 @@ async function collect(conn: MssqlConnector, stmt: MssqlStatement): Promise<Row[
 function text(v: unknown): string | null {
   if (v === null || v === undefined) return null;
   return typeof v === 'string' ? v : String(v);
+}
+
+async function describeColumns(conn: MssqlRequester, p: PipelineConfig): Promise<MssqlColumnPlan[]> {
+  const described = await collect(conn, planDescribe(p));
+  const visible = described.filter((r) => r.is_hidden !== true && r.is_hidden !== 1);
+  const names = await resultNames(conn, p);
+  const columns: MssqlColumnPlan[] = visible.map((r, i) => {
+    const col = describedColumn(r);
+    // Some engines (Babelfish) describe lower-cased names; the result set's own metadata
+    // has the names as declared, which is what the pipeline's key and columns refer to.
+    const declared = names[i];
+    return mssqlColumnPlan(declared && declared.toLowerCase() === col.name.toLowerCase() ? { ...col, name: declared } : col);
+  });
+  if (columns.length === 0) throw new TerminalError(`${p.source.table ?? 'source.query'} returns no columns`);
+  return columns;
 }
 
 /**
@@ -161,7 +176,8 @@ export class MssqlSource implements Source {
       throw classifyMssqlError(err, what);
     }
     try {
-      return await this.read(conn, req);
+      if (req.window.mode !== 'changeTracking') return await this.read(conn, req);
+      return await this.readInSnapshot(conn, req);
     } catch (err) {
       throw classifyMssqlError(err, what);
     } finally {
@@ -169,19 +185,38 @@ export class MssqlSource implements Source {
     }
   }
 
-  private async read(conn: MssqlConnector, req: ExtractRequest): Promise<ExtractResult> {
+  /**
+   * Change Tracking: the current and min valid versions and CHANGETABLE (or the re-snapshot)
+   * are read in one SNAPSHOT transaction. Read apart, the cleanup job could remove changes
+   * after the min valid version was checked, and they would be lost without a gap warning.
+   */
+  private async readInSnapshot(conn: MssqlConnector, req: ExtractRequest): Promise<ExtractResult> {
     const p = this.pipeline;
-    const described = await collect(conn, planDescribe(p));
-    const visible = described.filter((r) => r.is_hidden !== true && r.is_hidden !== 1);
-    const names = await resultNames(conn, p);
-    const columns: MssqlColumnPlan[] = visible.map((r, i) => {
-      const col = describedColumn(r);
-      // Some engines (Babelfish) describe lower-cased names; the result set's own metadata
-      // has the names as declared, which is what the pipeline's key and columns refer to.
-      const declared = names[i];
-      return mssqlColumnPlan(declared && declared.toLowerCase() === col.name.toLowerCase() ? { ...col, name: declared } : col);
+    // SQL Server raises 3952 at the first statement of the transaction (or at BEGIN).
+    const notAllowed = (err: unknown) =>
+      sqlErrorNumber(err) === 3952
+        ? new TerminalError(
+            `source ${p.source.connection} (pipeline ${p.name}): Change Tracking is read in a SNAPSHOT isolation transaction, which the database of ${p.source.table} does not allow; run ALTER DATABASE <database> SET ALLOW_SNAPSHOT_ISOLATION ON`,
+            { cause: err },
+          )
+        : err;
+    const tx = await conn.beginSnapshot().catch((err: unknown) => {
+      throw notAllowed(err);
     });
-    if (columns.length === 0) throw new TerminalError(`${p.source.table ?? 'source.query'} returns no columns`);
+    let result: ExtractResult;
+    try {
+      result = await this.read(tx, req);
+    } catch (err) {
+      await tx.rollback().catch(() => undefined);
+      throw notAllowed(err);
+    }
+    await tx.commit();
+    return result;
+  }
+
+  private async read(conn: MssqlRequester, req: ExtractRequest): Promise<ExtractResult> {
+    const p = this.pipeline;
+    const columns = await describeColumns(conn, p);
 
     const warnings: ExtractWarning[] = [];
     let window: ExtractWindow;
@@ -194,7 +229,7 @@ export class MssqlSource implements Source {
       const planned = planWindow(req.window);
       let captured: string | null = null;
       if (mode === 'timestamp') {
-        const upper = (await collect(conn, planCaptureTimestamp(p)))[0]?.upper;
+        const upper = (await collect(conn, planCaptureTimestamp(p, columns)))[0]?.upper;
         captured = typeof upper === 'string' ? `${upper}Z` : null;
       }
       window = completeWindow(req.window, captured);
@@ -277,7 +312,7 @@ export class MssqlSource implements Source {
       if (mode === 'full' || mode === 'timestamp') {
         let captured: string | null = null;
         if (mode === 'timestamp') {
-          const upper = (await collect(conn, planCaptureTimestamp(p)))[0]?.upper;
+          const upper = (await collect(conn, planCaptureTimestamp(p, await describeColumns(conn, p))))[0]?.upper;
           captured = typeof upper === 'string' ? `${upper}Z` : null;
         }
         window = completeWindow(req.window, captured);

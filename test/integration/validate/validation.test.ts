@@ -79,6 +79,18 @@ describe.each(['duckdb', 'postgres', ...('url' in engine ? ['mssql'] : [])] as W
         [n('too_few')]: base(n('too_few'), 'validation:\n  extract: { minRows: 100 }\n'),
         [n('wrong_schema')]: base(n('wrong_schema'), 'validation:\n  extract: { columns: { id: VARCHAR, name: any, missing_col: any } }\n'),
         [n('bad_rule')]: base(n('bad_rule'), 'validation:\n  rules:\n    - { name: broken, sql: "select count(*) from no_such_table", expect: 0 }\n    - { name: typo, sql: "select 1 from {{tagret}}", expect: 1 }\n'),
+        [n('lists')]: `name: ${n('lists')}
+source:
+  connection: SRC
+  table: crm.tagged
+  changeDetection: { mode: full }
+key: [id]
+target:
+  warehouse: WH
+  table: dw.${n('lists')}
+validation:
+  sample: 10
+`,
         [n('dup_full')]: `name: ${n('dup_full')}
 source:
   connection: SRC
@@ -98,6 +110,8 @@ target:
       `insert into crm.accounts values (1, 'Ann', 'ANN@x.com', 'Oslo', 1.50), (2, 'Bob', 'bob@x.com', 'Rome', null), (3, 'Cy', null, 'Lima', 3.00)`,
       'create table crm.dups (id integer, v varchar, changed_at timestamp)',
       `insert into crm.dups values (1, 'a', '2026-01-01'), (1, 'b', '2026-01-02')`,
+      'create table crm.tagged (id integer, tags varchar[], ints integer[])',
+      `insert into crm.tagged values (1, ['a', 'b'], [1, 2]), (2, [], null), (3, null, [3])`,
     );
     stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t) });
     stack.ctx.telemetry = { event: (name, dims) => events.push({ name, dims }), metric: () => undefined };
@@ -126,6 +140,19 @@ target:
     expect(await listQuarantine(stack.ctx, { pipeline: C, runId: '20200101T000000Z-0000' })).toEqual([]);
   });
 
+  it('list columns (what a PostgreSQL text[] / integer[] extracts to) land as their list text and pass the sample check', async () => {
+    const r = await runOnce(stack, { pipeline: n('lists') });
+    expect(r.status).toBe('succeeded');
+    const v = await readValidations(stack.ctx.tables, n('lists'), r.runId);
+    expect(v.find((x) => x.check === 'sample')).toMatchObject({ passed: true, expected: 3, actual: 3 });
+    const rows = await whQuery(kind, dir, pgh.url, `select id, tags, ints from dw.${n('lists')} order by id`);
+    expect(rows.map((x) => [Number(x.id), x.tags, x.ints])).toEqual([
+      [1, '[a, b]', '[1, 2]'],
+      [2, '[]', null],
+      [3, null, '[3]'],
+    ]);
+  });
+
   it("a warehouse edited behind tidemark's back fails the sample, emits telemetry, and holds the next run until acknowledged", async () => {
     // Someone edits the dimension behind tidemark's back.
     await whExec(kind, dir, url(), `update dw.${C} set email = 'evil@x.com', score = 9.99 where id = 1 and ${kind === 'mssql' ? '_tm_is_current = 1' : '_tm_is_current'}`);
@@ -136,7 +163,7 @@ target:
     const sample = v.find((x) => x.check === 'sample')!;
     expect(sample).toMatchObject({ passed: false, expected: 2, actual: 1 });
     expect(sample.detail).toContain('email "ann@x.com" ≠ "evil@x.com"');
-    expect(sample.detail).toContain('score "1.50" ≠ "9.99"');
+    expect(sample.detail).toContain('score "1.5" ≠ "9.99"'); // canonical number text: scale-free (hash rule 2)
     // The checksum covers only this run's changed rows here (a quarantine makes the extract
     // partial), and nothing changed: edits to untouched rows are what the sample is for.
     expect(v.find((x) => x.check === 'checksum')!.passed).toBe(true);

@@ -33,4 +33,15 @@ describe('schema drift', () => {
     expect(() => checkSchemaDrift('p', 'fail', retyped)).toThrow(/\(id changed from INTEGER to BIGINT\) and pipelines\/p.yaml has source.schemaDrift: fail/);
     expect(() => checkSchemaDrift('p', 'fail', compareSchemas(before, before))).not.toThrow();
   });
+
+  it("leaves tidemark's _tm_ columns out: a CDC / Change Tracking window read after a re-snapshot is no drift", () => {
+    const window = [...before, { name: '_tm_source_op', type: 'VARCHAR' }];
+    const snapshot = before;
+    expect(compareSchemas(snapshot, window)).toEqual({ added: [], dropped: [], retyped: [] });
+    expect(compareSchemas(window, snapshot)).toEqual({ added: [], dropped: [], retyped: [] });
+    expect(compareSchemas([...before, { name: '_TM_SOURCE_OP', type: 'VARCHAR' }], [...before, { name: '_tm_source_op', type: 'INTEGER' }])).toEqual({ added: [], dropped: [], retyped: [] });
+    expect(() => checkSchemaDrift('p', 'fail', compareSchemas(snapshot, window))).not.toThrow();
+    // A real user column next to it is still drift.
+    expect(compareSchemas(window, [...window, { name: 'c', type: 'DATE' }]).added).toEqual([{ name: 'c', type: 'DATE' }]);
+  });
 });

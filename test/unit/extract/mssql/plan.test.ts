@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TerminalError } from '../../../../shared/errors.js';
 import { pipelineSchema, type PipelineInput } from '../../../../shared/config/schema.js';
 import {
   planCaptureCdc,
@@ -52,7 +53,7 @@ describe('mssql planners: exact SQL per mode', () => {
 
   it('timestamp: upper bound captured first, then (from, to] with the values bound', () => {
     const p = pipeline({ mode: 'timestamp', column: 'ModifiedAt', lag: '5m' });
-    expect(planCaptureTimestamp(p)).toEqual({ sql: 'SELECT CONVERT(varchar(27), MAX([ModifiedAt]), 126) AS upper FROM [dbo].[Accounts]', parameters: [] });
+    expect(planCaptureTimestamp(p, columns)).toEqual({ sql: 'SELECT CONVERT(varchar(27), CAST(MAX([ModifiedAt]) AS datetime2(7)), 126) AS upper FROM [dbo].[Accounts]', parameters: [] });
     expect(planTimestamp(p, columns, { from: '2026-01-01T00:55:00.000Z', to: '2026-01-01T01:00:00.1234567Z' })).toEqual({
       sql: `SELECT ${list('_tm_src')} FROM [dbo].[Accounts] AS _tm_src WHERE _tm_src.[ModifiedAt] > CONVERT(datetime2(7), @from, 126) AND _tm_src.[ModifiedAt] <= CONVERT(datetime2(7), @to, 126)`,
       parameters: [
@@ -67,6 +68,28 @@ describe('mssql planners: exact SQL per mode', () => {
       sql: 'SELECT COUNT_BIG(*) AS n FROM [dbo].[Accounts] WHERE [ModifiedAt] <= CONVERT(datetime2(7), @to, 126)',
       parameters: [{ name: 'to', value: '2026-01-01T01:00:00' }],
     });
+  });
+
+  it('timestamp: the upper bound is captured as UTC for each SQL Server time type', () => {
+    const p = pipeline({ mode: 'timestamp', column: 'modifiedat' });
+    const capture = (type: string) => planCaptureTimestamp(p, [columns[0]!, mssqlColumnPlan({ name: 'ModifiedAt', system_type_name: type })]).sql;
+    const from = ' AS upper FROM [dbo].[Accounts]';
+    // Wall-clock types are read as UTC; datetime2(7) is what the window compares with.
+    expect(capture('datetime')).toBe(`SELECT CONVERT(varchar(27), CAST(MAX([modifiedat]) AS datetime2(7)), 126)${from}`);
+    expect(capture('datetime2(3)')).toBe(`SELECT CONVERT(varchar(27), CAST(MAX([modifiedat]) AS datetime2(7)), 126)${from}`);
+    expect(capture('smalldatetime')).toBe(`SELECT CONVERT(varchar(27), CAST(MAX([modifiedat]) AS datetime2(7)), 126)${from}`);
+    expect(capture('date')).toBe(`SELECT CONVERT(varchar(27), CAST(MAX([modifiedat]) AS datetime2(7)), 126)${from}`);
+    // datetimeoffset: switched to +00:00 before its offset is dropped, so 10:00+02:00 is captured as 08:00.
+    expect(capture('datetimeoffset(7)')).toBe(`SELECT CONVERT(varchar(27), CAST(SWITCHOFFSET(MAX([modifiedat]), '+00:00') AS datetime2(7)), 126)${from}`);
+    expect(capture('datetimeoffset')).toBe(`SELECT CONVERT(varchar(27), CAST(SWITCHOFFSET(MAX([modifiedat]), '+00:00') AS datetime2(7)), 126)${from}`);
+    expect(() => capture('int')).toThrow(
+      new TerminalError(
+        'pipelines/accounts.yaml: timestamp mode needs a date / time change column; modifiedat is int. Use a datetime2, datetime, smalldatetime, datetimeoffset or date column, or rowversion mode for a rowversion column',
+      ),
+    );
+    expect(() => planCaptureTimestamp(pipeline({ mode: 'timestamp', column: 'UpdatedAt' }), columns)).toThrow(
+      new TerminalError('pipelines/accounts.yaml: source.changeDetection.column UpdatedAt is not a column of dbo.Accounts (columns: AccountId, Name, ModifiedAt); name one of them'),
+    );
   });
 
   it('rowversion: rv >= saved and rv < MIN_ACTIVE_ROWVERSION() as captured', () => {

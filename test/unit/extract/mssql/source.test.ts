@@ -165,6 +165,57 @@ describe('MssqlSource over the driver event shapes (fake SQL Server)', () => {
     await expect(extract(off, { mode: 'changeTracking' }, { saved: '99' })).rejects.toThrow(/Change Tracking is not enabled on table dbo.Accounts/);
   });
 
+  it('changeTracking: versions and CHANGETABLE are read in one SNAPSHOT transaction, committed; other modes use the pool', async () => {
+    const ok = new FakeMssql(route({ current_version: '1000', min_valid: '90' }, { rows: [row(1, 'delete')] }));
+    await extract(ok, { mode: 'changeTracking' }, { saved: '999' });
+    expect(ok.transactions).toEqual([{ isolation: 'SNAPSHOT', end: 'commit' }]);
+    expect(ok.sent.map((s) => [s.transaction, s.sql.slice(0, 60)])).toEqual([
+      [0, 'EXEC sys.sp_describe_first_result_set @tsql = @tsql, @params'],
+      [0, 'SELECT CAST(CHANGE_TRACKING_CURRENT_VERSION() AS varchar(20)'],
+      [0, expect.stringMatching(/^SELECT CAST\(ct\.\[AccountId\]/)],
+    ]);
+    expect(ok.sent[1]).toEqual({
+      sql: 'SELECT CAST(CHANGE_TRACKING_CURRENT_VERSION() AS varchar(20)) AS current_version, CAST(CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(@table)) AS varchar(20)) AS min_valid',
+      parameters: { table: '[dbo].[Accounts]' },
+      transaction: 0,
+    });
+    expect(ok.sent[2]!.sql).toContain('FROM CHANGETABLE(CHANGES [dbo].[Accounts], CAST(@from AS bigint))');
+    // A gap re-snapshot reads the table in the same snapshot as the min valid version it checked.
+    const gap = new FakeMssql(route({ current_version: '1000', min_valid: '500' }, { rows: [row(1)] }));
+    await extract(gap, { mode: 'changeTracking' }, { saved: '99' });
+    expect(gap.transactions).toEqual([{ isolation: 'SNAPSHOT', end: 'commit' }]);
+    expect(gap.sent.map((s) => s.transaction)).toEqual([0, 0, 0]);
+    expect(gap.sent[2]!.sql).toMatch(/FROM \[dbo\]\.\[Accounts\] AS _tm_src$/);
+    const ts = new FakeMssql(route({ upper: '2026-01-01T01:00:00.0000000' }, { rows: [row(1)] }));
+    await extract(ts, { mode: 'timestamp', column: 'ModifiedAt' }, { runMode: 'full' });
+    expect(ts.transactions).toEqual([]);
+    expect(ts.sent.every((s) => s.transaction === null)).toBe(true);
+  });
+
+  it('changeTracking: an error mid-read rolls the transaction back; snapshot isolation not allowed is terminal with the fix', async () => {
+    const transient = Object.assign(new Error('Database is not currently available'), { number: 40613 });
+    const mid = new FakeMssql(route({ current_version: '1000', min_valid: '90' }, { rows: [row(1), row(2)], errorAfter: { rows: 1, error: transient } }));
+    expect(await extract(mid, { mode: 'changeTracking' }, { saved: '999' }).catch((e: unknown) => e)).toBe(transient);
+    expect(mid.transactions).toEqual([{ isolation: 'SNAPSHOT', end: 'rollback' }]);
+    expect(mid.closed).toBe(1);
+    const msg =
+      'source CRM (pipeline accounts): Change Tracking is read in a SNAPSHOT isolation transaction, which the database of dbo.Accounts does not allow; run ALTER DATABASE <database> SET ALLOW_SNAPSHOT_ISOLATION ON';
+    const denied = Object.assign(new Error("Snapshot isolation transaction failed accessing database 'crm' because snapshot isolation is not allowed in this database."), { number: 3952 });
+    // SQL Server raises it at the first statement inside the transaction ...
+    const first = new FakeMssql((sql) => (sql.startsWith('EXEC') ? { rows: [], errorAfter: { rows: 0, error: denied } } : { rows: [] }));
+    const e1 = await extract(first, { mode: 'changeTracking' }, { saved: '999' }).catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(TerminalError);
+    expect((e1 as Error).message).toBe(msg);
+    expect((e1 as Error).cause).toBe(denied);
+    expect(first.transactions).toEqual([{ isolation: 'SNAPSHOT', end: 'rollback' }]);
+    // ... or, on some drivers, at BEGIN.
+    const atBegin = new FakeMssql(route({}, { rows: [] }));
+    atBegin.beginError = denied;
+    const e2 = await extract(atBegin, { mode: 'changeTracking' }, { saved: '999' }).catch((e: unknown) => e);
+    expect((e2 as Error).message).toBe(msg);
+    expect(atBegin.sent).toEqual([]);
+  });
+
   it('errors: a transient error number mid-stream is retryable, a wrong object is terminal with the server text', async () => {
     const rows = Array.from({ length: 50 }, (_, i) => row(i + 1));
     const transient = Object.assign(new Error('Database is not currently available'), { number: 40613 });

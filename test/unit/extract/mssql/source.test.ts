@@ -171,21 +171,23 @@ describe('MssqlSource over the driver event shapes (fake SQL Server)', () => {
     expect(ok.transactions).toEqual([{ isolation: 'SNAPSHOT', end: 'commit' }]);
     expect(ok.sent.map((s) => [s.transaction, s.sql.slice(0, 60)])).toEqual([
       [0, 'EXEC sys.sp_describe_first_result_set @tsql = @tsql, @params'],
+      // The result set's own column names (engines that describe them lower-cased).
+      [0, 'SELECT TOP 0 * FROM [dbo].[Accounts]'],
       [0, 'SELECT CAST(CHANGE_TRACKING_CURRENT_VERSION() AS varchar(20)'],
       [0, expect.stringMatching(/^SELECT CAST\(ct\.\[AccountId\]/)],
     ]);
-    expect(ok.sent[1]).toEqual({
+    expect(ok.sent[2]).toEqual({
       sql: 'SELECT CAST(CHANGE_TRACKING_CURRENT_VERSION() AS varchar(20)) AS current_version, CAST(CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(@table)) AS varchar(20)) AS min_valid',
       parameters: { table: '[dbo].[Accounts]' },
       transaction: 0,
     });
-    expect(ok.sent[2]!.sql).toContain('FROM CHANGETABLE(CHANGES [dbo].[Accounts], CAST(@from AS bigint))');
+    expect(ok.sent[3]!.sql).toContain('FROM CHANGETABLE(CHANGES [dbo].[Accounts], CAST(@from AS bigint))');
     // A gap re-snapshot reads the table in the same snapshot as the min valid version it checked.
     const gap = new FakeMssql(route({ current_version: '1000', min_valid: '500' }, { rows: [row(1)] }));
     await extract(gap, { mode: 'changeTracking' }, { saved: '99' });
     expect(gap.transactions).toEqual([{ isolation: 'SNAPSHOT', end: 'commit' }]);
-    expect(gap.sent.map((s) => s.transaction)).toEqual([0, 0, 0]);
-    expect(gap.sent[2]!.sql).toMatch(/FROM \[dbo\]\.\[Accounts\] AS _tm_src$/);
+    expect(gap.sent.map((s) => s.transaction)).toEqual([0, 0, 0, 0]);
+    expect(gap.sent[3]!.sql).toMatch(/FROM \[dbo\]\.\[Accounts\] AS _tm_src$/);
     const ts = new FakeMssql(route({ upper: '2026-01-01T01:00:00.0000000' }, { rows: [row(1)] }));
     await extract(ts, { mode: 'timestamp', column: 'ModifiedAt' }, { runMode: 'full' });
     expect(ts.transactions).toEqual([]);

@@ -151,6 +151,8 @@ function plan(i: number, schema: string, r = RUNS[i]!): Omit<MergePlan, 'stage'>
     deletes: 'mark',
     scd: 2,
     counts: { inserted: n('insert'), updated: n('update'), deleted: n('delete'), type1: 0 },
+    // Each run is computed against the one before it (the commit check of the ledger).
+    commit: { baseRunId: i === 0 ? null : RUNS[i - 1]!.runId, runSeq: i + 1, readTo: null, snapshot: `p/${r.runId}.json` },
   };
 }
 

@@ -2,6 +2,7 @@ import type { QualifiedName } from '../../config/identifiers.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
 import { ledgerName, renderLedgerCheck, renderLedgerHead, renderLedgerInsert, renderLedgerUpgrade, renderScdSteps, type SqlStyle } from '../scd-sql.js';
+import { canonicalNumberText } from '../../transform/row-hash.js';
 import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
 
 /**
@@ -154,6 +155,8 @@ export function pgCanonicalText(name: string, type: string): string {
   if (t.startsWith('timestamp')) return `to_char(${c}, ${TS})`;
   if (t === 'bytea') return `encode(${c}, 'hex')`;
   if (t === 'uuid') return `lower(${c}::text)`;
+  // Hash rule 2: the number without its declared scale, as DuckDB's canonicalText gives it.
+  if (t.startsWith('numeric')) return canonicalNumberText(`(${c})::text`);
   if (t === 'double precision' || t === 'real') {
     // DuckDB prints integral floats below 1e16 in full with '.0' (FLOAT too), PostgreSQL
     // switches to exponent form earlier (1e15 is '1000000000000000.0' in DuckDB, '1e+15' here;

@@ -316,7 +316,9 @@ export async function runDoctor(project: ResolvedProject, o: DoctorOptions): Pro
   );
   const storage = await checkStorage(project, o.env, timeoutMs, o.storageClients);
   const origin = from(project.config.storage);
-  if (origin && storage[0]) storage[0] = { ...storage[0], detail: `${storage[0].detail} (${project.config.storage} set${origin})` };
+  // Where the setting came from goes on the check named after it (the credential check comes first).
+  const at = Math.max(0, storage.findIndex((c) => c.name === project.config.storage));
+  if (origin && storage[at]) storage[at] = { ...storage[at], detail: `${storage[at].detail} (${project.config.storage} set${origin})` };
   checks.push(...storage);
   for (const [name, c] of Object.entries(project.config.connections)) {
     if (c.kind === 'duckdb') checks.push(...(await checkDuckSource(project, name, c)));

@@ -15,6 +15,7 @@ import { readCheckpoint } from '../state/checkpoints.js';
 import type { RunMode } from '../state/runs.js';
 import type { ExtractWindow } from '../storage/manifest.js';
 import { DuckSession, duckLiteral } from '../transform/duckdb-session.js';
+import { ledgerName } from '../merge/scd-sql.js';
 import { projectPath, type EngineContext } from './context.js';
 
 export interface DryRunReport {
@@ -102,7 +103,13 @@ export async function dryRun(ctx: EngineContext, req: { pipeline: string; mode?:
       window: { ...window, fullRead: planned.fullRead },
       source: { sql: plan.select.sql, parameters: plan.select.parameters },
       estimatedRows,
-      target: { table: p.target.table, exists, ddl: dialect.ensureTarget(mergePlan, existing).filter((st) => !exists || /ALTER TABLE/.test(st.sql)) },
+      // The target's own DDL: the run ledger's idempotent upkeep (CREATE / ADD COLUMN IF NOT
+      // EXISTS on _tm_ledger) is bookkeeping, not a change to the user's table.
+      target: {
+        table: p.target.table,
+        exists,
+        ddl: dialect.ensureTarget(mergePlan, existing).filter((st) => !st.sql.includes(dialect.qualify(ledgerName(mergePlan))) && (!exists || /ALTER TABLE/.test(st.sql))),
+      },
       writes: 'none',
     };
   } finally {

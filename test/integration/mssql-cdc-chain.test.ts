@@ -49,6 +49,8 @@ describe('mssql cdc through the local stack (fake SQL Server)', () => {
     if (sql.startsWith('EXEC sys.sp_describe_first_result_set')) {
       return { rows: [{ is_hidden: false, name: 'AccountId', system_type_name: 'int' }, { is_hidden: false, name: 'Email', system_type_name: 'nvarchar(200)' }] };
     }
+    // The source reads the result set's own column names (no rows).
+    if (sql.startsWith('SELECT TOP 0 * FROM [dbo].[Accounts]')) return { rows: [] };
     if (sql.includes('AS max_lsn')) return { rows: [{ min_lsn: db.minLsn, max_lsn: db.maxLsn }] };
     if (sql.includes('fn_cdc_get_net_changes_dbo_Accounts')) {
       expect(params.to).toBe(db.maxLsn);

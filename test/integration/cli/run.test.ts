@@ -49,7 +49,7 @@ target: { warehouse: WH, table: dim_account }
       runId: expect.stringMatching(/^\d{8}T\d{6}Z-[0-9a-f]{4}$/),
       status: 'succeeded',
       counts: { extracted: 4, inserted: 4, updated: 0, deleted: 0, unchanged: 0, stale: 0, quarantined: 0 },
-      validations: [{ check: 'row_count', passed: true, expected: 4, actual: 4 }],
+      validations: [{ check: 'row_count', passed: true, expected: 4, actual: 4, detail: 'distinct keys of the full read (after dedupe, less quarantined) vs current target rows' }],
     });
     if (!wasListening) expect(existsSync(join(dir, '.tidemark', 'azurite'))).toBe(true);
 

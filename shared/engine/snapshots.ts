@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TerminalError } from '../errors.js';
 import { readCheckpoint } from '../state/checkpoints.js';
+import { runIdSecond } from '../state/runs.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
 import { CONTAINERS, layout } from '../storage/layout.js';
 import { parseManifest, snapshotManifestSchema, type SnapshotManifest } from '../storage/manifest.js';
@@ -127,7 +128,8 @@ export async function pruneSnapshots(ctx: EngineContext, pipeline: string): Prom
   const doomed: string[] = [];
   for await (const b of ctx.blobs.list(CONTAINERS.state, prefix)) {
     const runId = b.name.slice(prefix.length).split('.')[0]!;
-    if (!keep.has(b.name) && runId < oldest) doomed.push(b.name);
+    // Strictly older seconds only: within one second the id's suffix says nothing of start order.
+    if (!keep.has(b.name) && runIdSecond(runId) < runIdSecond(oldest)) doomed.push(b.name);
   }
   for (const name of doomed) await ctx.blobs.deletePrefix(CONTAINERS.state, name);
   return doomed;

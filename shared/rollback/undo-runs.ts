@@ -8,7 +8,7 @@ import type { Statement } from '../merge/dialect.js';
 import type { Warehouse, WarehouseSql } from '../merge/warehouse.js';
 import { readCheckpoint, rewindCheckpoint } from '../state/checkpoints.js';
 import { acquireLease, releaseLease } from '../state/leases.js';
-import { findRun, isTerminalStatus, updateRun, type RunRecord } from '../state/runs.js';
+import { compareRunStart, findRun, isTerminalStatus, updateRun, type RunRecord } from '../state/runs.js';
 import { RefusedError } from './refused.js';
 import { renderLedgerRows, renderUndoRun } from './sql.js';
 import { rollbackStyleFor } from './styles.js';
@@ -184,10 +184,14 @@ async function ledgerRunIds(sql: WarehouseSql, style: ReturnType<typeof rollback
   }
 }
 
+function isBeforeHistory(run: RunRecord, first: RunRecord | undefined): boolean {
+  return first !== undefined && compareRunStart(run, first) < 0;
+}
+
 async function explainNotInHistory(ctx: EngineContext, p: PipelineConfig, runId: string, history: string[]): Promise<never> {
   const run = await findRun(ctx.tables, p.name, runId);
   if (!run) throw new NotFoundError(`run ${runId} of pipeline ${p.name} not found (tidemark status lists the runs)`);
-  if (history.length > 0 && runId < history[0]!) {
+  if (history.length > 0 && isBeforeHistory(run, await findRun(ctx.tables, p.name, history[0]!))) {
     throw new RefusedError(`rollback refused: run ${runId} is older than the checkpoint history of ${p.name} (it starts at ${history[0]}); restore a backup instead`);
   }
   if (run.status === 'rolled_back') throw new RefusedError(`rollback refused: run ${runId} was itself rolled back; choose a committed run (tidemark status)`);

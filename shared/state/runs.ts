@@ -108,8 +108,27 @@ export async function updateRun(
   }
 }
 
-/** Newest first. Run ids sort by time, so the row key order is the start order. */
+/**
+ * Start order of two runs, oldest first. The sequence number (state/run-sequence.ts) where both
+ * carry one: run ids only sort by the second they started in, and two runs started within one
+ * second sort by their random suffix. Runs from before sequence numbers fall back to the id.
+ */
+export function compareRunStart(a: Pick<RunRecord, 'runId' | 'seq'>, b: Pick<RunRecord, 'runId' | 'seq'>): number {
+  if (typeof a.seq === 'number' && typeof b.seq === 'number' && a.seq !== b.seq) return a.seq - b.seq;
+  const ta = runIdSecond(a.runId);
+  const tb = runIdSecond(b.runId);
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
+}
+
+/** The start second a run id carries (`20261202T003440Z-491a` → `20261202T003440Z`). */
+export function runIdSecond(runId: string): string {
+  const dash = runId.indexOf('-');
+  return dash < 0 ? runId : runId.slice(0, dash);
+}
+
+/** Newest first, in start order (compareRunStart). */
 export async function listRuns(tables: TableStore, pipeline: string, limit = 50): Promise<RunRecord[]> {
   const all = await tables.list<RunRecord>(TABLES.runs, pipeline);
-  return all.sort((a, b) => (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0)).slice(0, limit);
+  return all.sort((a, b) => compareRunStart(b, a)).slice(0, limit);
 }

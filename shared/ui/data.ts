@@ -5,7 +5,7 @@ import type { PipelineConfig } from '../config/schema.js';
 import type { EngineContext } from '../engine/context.js';
 import { NotFoundError } from '../errors.js';
 import { readCheckpoint } from '../state/checkpoints.js';
-import { isTerminalStatus, type RunRecord } from '../state/runs.js';
+import { compareRunStart, isTerminalStatus, type RunRecord } from '../state/runs.js';
 import type { ValidationRow } from '../state/validations.js';
 import { TABLES } from '../storage/layout.js';
 import {
@@ -24,10 +24,6 @@ export const MAX_RUN_LIMIT = 500;
 
 /** Bad input from the page's query string or path: the route answers 400 with this message. */
 export class UiInputError extends Error {}
-
-function byRunIdAsc(a: { runId: string }, b: { runId: string }): number {
-  return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
-}
 
 function toUiRun(r: RunRecord, validations: UiValidation[], now: Date): UiRun {
   const c = r.counts;
@@ -114,7 +110,7 @@ async function loadPipeline(ctx: EngineContext, p: PipelineConfig, runLimit: num
     ctx.tables.list<ValidationRow>(TABLES.validations, p.name),
     readCheckpoint(ctx.tables, p.name),
   ]);
-  records.sort(byRunIdAsc);
+  records.sort(compareRunStart);
   const validations = groupValidations(validationRows);
   const lastSuccess = [...records].reverse().find((r) => r.status === 'succeeded');
   const recent = records.slice(-runLimit).map((r) => toUiRun(r, validations.get(r.runId) ?? [], now));

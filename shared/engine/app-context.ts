@@ -1,7 +1,7 @@
-import { loadProject } from '../config/load.js';
+import { loadProject, type ResolvedProject } from '../config/load.js';
 import { createContext, ensureStorage, type EngineContext } from './context.js';
 import { defaultSourceFor, defaultWarehouseFor } from './factories.js';
-import { createLogger, type LogSink } from '../telemetry/logger.js';
+import { createLogger, jsonLineSink, type Logger, type LogSink } from '../telemetry/logger.js';
 import { startAzureMonitor } from '../telemetry/otel.js';
 
 let cached: Promise<EngineContext> | undefined;
@@ -12,12 +12,25 @@ export function appProjectDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
+ * The deployed project. A broken pipeline file is set aside and logged as an error (an App
+ * Insights trace), so that one typo does not stop the worker from indexing every other
+ * pipeline's functions; runs of the broken pipeline fail with the file's error (terminal).
+ */
+export function loadAppProject(dir: string = appProjectDir(), log: Logger = createLogger(jsonLineSink())): ResolvedProject {
+  const project = loadProject(dir, { broken: 'collect' });
+  for (const [pipeline, err] of project.broken ?? []) {
+    log.log('error', 'PipelineConfigBroken', { pipeline, file: err.file, error: err.message });
+  }
+  return project;
+}
+
+/**
  * The engine context of the Function App, built once per worker process from app settings.
  * `sink` receives log lines; functions/ passes the invocation's logger through it.
  */
 export function appContext(sink?: LogSink): Promise<EngineContext> {
   cached ??= (async () => {
-    const project = loadProject(appProjectDir());
+    const project = loadAppProject(appProjectDir(), sink ? createLogger(sink) : undefined);
     const ctx = createContext({
       project,
       telemetry: await startAzureMonitor(),

@@ -63,6 +63,9 @@ export function parseJsonBody(text: string): { ok: true; value: unknown } | { ok
 /** POST /api/pipelines/{name}/runs */
 export async function handleStartRun(ctx: EngineContext, req: { pipeline: string; bodyText: string; baseUrl: string }): Promise<HttpResult> {
   if (!PIPELINE_NAME_PATTERN.test(req.pipeline)) return bad('invalid pipeline name: lowercase letters, digits and _', [{ path: 'name', message: 'invalid' }]);
+  const broken = ctx.project.broken?.get(req.pipeline);
+  // Its file is there but does not load: say what is wrong with it, not that it is unknown.
+  if (broken) return { status: 422, jsonBody: { error: broken.message } };
   if (!ctx.project.pipelines.has(req.pipeline)) return { status: 404, jsonBody: { error: `unknown pipeline ${req.pipeline}` } };
   const body = parseJsonBody(req.bodyText);
   if (!body.ok) return body.result;

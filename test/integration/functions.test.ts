@@ -6,7 +6,8 @@ import { mergeHandler } from '../../functions/merge.js';
 import { startRunHandler } from '../../functions/start-run.js';
 import { transformHandler } from '../../functions/transform.js';
 import { validateHandler } from '../../functions/validate.js';
-import { resetAppContext } from '../../shared/engine/app-context.js';
+import { loadAppProject, resetAppContext } from '../../shared/engine/app-context.js';
+import { createLogger } from '../../shared/telemetry/logger.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
 import { getRun } from '../../shared/state/runs.js';
 import { AzureTableStore } from '../../shared/state/azure-tables.js';
@@ -28,7 +29,8 @@ describe('functions/ handlers drive a run end to end', () => {
 
   beforeAll(async () => {
     az = await withAzurite();
-    dir = makeProject({ pipelines: { accounts: PIPELINE } });
+    // A broken file beside it: the worker must still load, and only runs of that pipeline fail.
+    dir = makeProject({ pipelines: { accounts: PIPELINE, broken: 'name: broken\nsource: { connection: SRC\n' } });
     await duckExec(join(dir, 'source.duckdb'), `create table accounts as select range::int as id, 'n' || range as name from range(5)`);
     process.env.TIDEMARK_PROJECT_DIR = dir;
     process.env.AzureWebJobsStorage = az.connectionString;
@@ -83,6 +85,16 @@ describe('functions/ handlers drive a run end to end', () => {
     expect((await post('accounts', '{not json')).status).toBe(400);
     expect((await post('nope', '{}')).status).toBe(404);
     expect((await post('../etc', '{}')).status).toBe(400);
+    const broken = await post('broken', '{}');
+    expect(broken.status).toBe(422);
+    expect((broken.jsonBody as { error: string }).error).toContain('pipelines/broken.yaml');
+  });
+
+  it('loads the deployed project with the broken file set aside and logged', async () => {
+    const lines: Array<[string, string, Record<string, unknown>]> = [];
+    const project = loadAppProject(dir, createLogger((level, message, props) => lines.push([level, message, props])));
+    expect([...project.pipelines.keys()]).toEqual(['accounts']);
+    expect(lines).toEqual([['error', 'PipelineConfigBroken', expect.objectContaining({ pipeline: 'broken', file: 'pipelines/broken.yaml' })]]);
   });
 
   it('drops a malformed queue message instead of retrying it', async () => {

@@ -3,7 +3,7 @@
  * Kept apart from the harness so they are unit-tested (test/unit/bench/report.test.ts).
  */
 
-export type ScenarioId = 'A' | 'B' | 'C' | 'D';
+export type ScenarioId = 'A' | 'B' | 'C' | 'D' | 'E';
 
 export interface Measured {
   /** Wall-clock seconds, end to end. */
@@ -61,9 +61,10 @@ function target(scenario: ScenarioId, name: string, actual: number, limit: numbe
 
 /**
  * The targets of issue #8, evaluated on what ran (a scenario that did not run has no target):
- * A ≤ 1.5× baseline and peak RSS ≤ 1.5 GB; B ≤ 2× baseline and < 10 s; C ≤ 10× B; D ≤ 3× B.
+ * A ≤ 1.5× baseline and peak RSS ≤ 1.5 GB; B ≤ 2× baseline and < 10 s; C ≤ 10× B; D ≤ 3× B;
+ * E (the fixed cost of a no-change CLI run, issue #19) ≤ 1 s, its median over the repeats.
  */
-export function evaluateTargets(results: readonly ScenarioResult[]): Target[] {
+export function evaluateTargets(results: readonly ScenarioResult[], fixedCost?: { medianSeconds: number }): Target[] {
   const by = new Map(results.map((r) => [r.id, r]));
   const out: Target[] = [];
   const a = by.get('A');
@@ -80,6 +81,7 @@ export function evaluateTargets(results: readonly ScenarioResult[]): Target[] {
   if (c && b) out.push(target('C', 'C / B', ratio(c.pipeline.seconds, b.pipeline.seconds), 10, '×'));
   const d = by.get('D');
   if (d && b) out.push(target('D', 'D / B', ratio(d.pipeline.seconds, b.pipeline.seconds), 3, '×'));
+  if (fixedCost) out.push(target('E', 'E no-change CLI run', fixedCost.medianSeconds, 1, 's'));
   return out;
 }
 
@@ -148,4 +150,9 @@ export function markdownTargets(targets: readonly Target[]): string {
 /** File name of a results file: sortable, no characters a file system refuses. */
 export function resultFileName(startedAt: Date): string {
   return `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`;
+}
+
+/** Scenario E as one line of Markdown: the median, the spread, and the floor node itself costs. */
+export function markdownFixedCost(e: { rows: number; runs: readonly number[]; medianSeconds: number; minSeconds: number; nodeStartSeconds: number }): string {
+  return `E. no-change \`tidemark run\` of a ${fmtRows(e.rows)}-row pipeline through the CLI: median ${fmtNum(e.medianSeconds, 2)} s over ${e.runs.length} runs (min ${fmtNum(e.minSeconds, 2)} s; \`node -e ""\` alone ${fmtNum(e.nodeStartSeconds, 2)} s)`;
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseProcStatusField } from '../../../bench/memory.js';
 import { changeMix } from '../../../bench/data.js';
-import { GB, evaluateTargets, fmtRows, markdownTable, markdownTargets, ratio, resultFileName, rowsPerSecond, type ScenarioResult } from '../../../bench/report.js';
+import { median } from '../../../bench/fixed-cost.js';
+import { GB, evaluateTargets, fmtRows, markdownFixedCost, markdownTable, markdownTargets, ratio, resultFileName, rowsPerSecond, type ScenarioResult } from '../../../bench/report.js';
 
 function scenario(id: ScenarioResult['id'], pipelineS: number, baselineS: number, rss = 0.5 * GB): ScenarioResult {
   return {
@@ -46,6 +47,18 @@ describe('bench report helpers', () => {
     expect(lines).toHaveLength(3);
     expect(lines[2]).toContain('| A. scenario A | 10 M | 10 M | 15.0 | 10.0 | 1.50× | 666.7 k | 1 M | 1.0 | 2.5 | – | – | 1024 | 512 | 200 |');
     expect(markdownTargets(evaluateTargets([scenario('A', 30, 10)]))).toContain('| A / baseline | 3.00× | ≤ 1.5× | **no** |');
+  });
+
+  it('judges scenario E by the median of its runs against 1 s, and prints the spread and the node floor', () => {
+    const runs = [1.4, 0.8, 0.95, 2.5, 0.9];
+    expect(median(runs)).toBe(0.95);
+    expect(median([1, 2])).toBe(1.5);
+    const [e] = evaluateTargets([], { medianSeconds: median(runs) });
+    expect(e).toMatchObject({ scenario: 'E', actual: 0.95, limit: 1, holds: true });
+    expect(evaluateTargets([], { medianSeconds: 1.01 })[0]!.holds).toBe(false);
+    expect(markdownFixedCost({ rows: 1000, runs, medianSeconds: 0.95, minSeconds: 0.8, nodeStartSeconds: 0.05 })).toBe(
+      'E. no-change `tidemark run` of a 1 k-row pipeline through the CLI: median 0.95 s over 5 runs (min 0.80 s; `node -e ""` alone 0.05 s)',
+    );
   });
 
   it('formats row counts and result file names', () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DuckSession, duckLiteral, quoteDuck as q, type DuckSettings } from '../shared/transform/duckdb-session.js';
 import { rowHashExpr, versionKeyExpr, type TypedColumn } from '../shared/transform/row-hash.js';
@@ -9,6 +9,8 @@ export interface BaselineRun {
   seconds: number;
   steps: Record<string, number>;
   rows: number;
+  /** Bytes of the Parquet it wrote (its only file besides the warehouse). */
+  bytesWritten: Record<string, number>;
 }
 
 /**
@@ -65,6 +67,7 @@ export class Baseline {
       const raw = join(this.dir, `raw-${this.run}.parquet`);
       await s.run(`COPY (SELECT * FROM ${rel}${where}) TO ${duckLiteral(raw)} (${PARQUET_COPY_OPTIONS})`);
       step('extract');
+      const bytesWritten = { raw: statSync(raw).size };
 
       const b = `CAST(CAST(${duckLiteral(boundary)} AS TIMESTAMPTZ) AS TIMESTAMP)`;
       const data = columns.map((c) => q(c.name)).join(', ');
@@ -96,7 +99,7 @@ WHERE NOT EXISTS (SELECT 1 FROM dim_account AS t WHERE t.${q(KEY)} = s.${q(KEY)}
       }
       this.watermark = upper ?? this.watermark;
       rmSync(raw, { force: true });
-      return { seconds: (performance.now() - started) / 1000, steps, rows };
+      return { seconds: (performance.now() - started) / 1000, steps, rows, bytesWritten };
     } finally {
       s.close();
     }

@@ -70,3 +70,40 @@ export class PeakMonitor {
     };
   }
 }
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat;
+ * null off Linux or when the process is gone. Read before and after a measurement, the
+ * difference is what the process spent on it — Azurite's share apart from tidemark's.
+ */
+export function cpuSeconds(pid: number | 'self'): number | null {
+  try {
+    return parseProcStatCpu(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+export function parseProcStatCpu(text: string): number | null {
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / USER_HZ : null;
+}
+
+/** CPU seconds of a process between `start()` and `stop()`; null where it cannot be read. */
+export class CpuMeter {
+  private readonly from: number | null;
+  constructor(private readonly pid: number | 'self' | undefined) {
+    this.from = pid === undefined ? null : cpuSeconds(pid);
+  }
+  stop(): number | null {
+    if (this.pid === undefined || this.from === null) return null;
+    const to = cpuSeconds(this.pid);
+    return to === null ? null : to - this.from;
+  }
+}

@@ -12,11 +12,17 @@ export interface Measured {
   peakRssBytes: number;
   /** Per-step seconds (pipeline: the run record's stage timings; baseline: its SQL steps). */
   steps: Record<string, number>;
+  /** CPU seconds of the tidemark (bench) process, all threads, over the measurement; null off Linux. */
+  cpuSeconds?: number | null;
+  /** Bytes the run wrote to storage, per stage (pipeline: raw / changes / snapshot blobs; baseline: its Parquet). */
+  bytesWritten?: Record<string, number>;
 }
 
 export interface PipelineMeasured extends Measured {
   /** Peak RSS of the Azurite child process during the run, bytes; counted apart. */
   azuritePeakRssBytes: number | null;
+  /** CPU seconds of the Azurite child over the run: local storage work Azure would do elsewhere. */
+  azuriteCpuSeconds?: number | null;
   counts: Record<string, number>;
   runId: string;
 }
@@ -101,6 +107,14 @@ function fmtMiB(bytes: number | null): string {
   return bytes === null ? '–' : `${Math.round(bytes / 2 ** 20)}`;
 }
 
+function fmtCpu(s: number | null | undefined): string {
+  return s === null || s === undefined ? '–' : fmtNum(s);
+}
+
+function fmtMB(bytes: number): string {
+  return fmtNum(bytes / 1e6);
+}
+
 /** The scenario table as Markdown (also what the terminal shows): one row per scenario. */
 export function markdownTable(results: readonly ScenarioResult[]): string {
   const head = [
@@ -116,6 +130,10 @@ export function markdownTable(results: readonly ScenarioResult[]): string {
     'peak RSS MiB',
     'baseline RSS MiB',
     'Azurite RSS MiB',
+    'tidemark CPU s',
+    'Azurite CPU s',
+    'written MB (raw/changes/snapshot)',
+    'baseline written MB',
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
   for (const r of results) {
@@ -132,6 +150,10 @@ export function markdownTable(results: readonly ScenarioResult[]): string {
       fmtMiB(r.pipeline.peakRssBytes),
       fmtMiB(r.baseline.peakRssBytes),
       fmtMiB(r.pipeline.azuritePeakRssBytes),
+      fmtCpu(r.pipeline.cpuSeconds),
+      fmtCpu(r.pipeline.azuriteCpuSeconds),
+      r.pipeline.bytesWritten ? ['raw', 'changes', 'snapshot'].map((k) => fmtMB(r.pipeline.bytesWritten![k] ?? 0)).join('/') : '–',
+      r.baseline.bytesWritten ? fmtMB(Object.values(r.baseline.bytesWritten).reduce((a, b) => a + b, 0)) : '–',
     ];
     lines.push(`| ${cells.join(' | ')} |`);
   }

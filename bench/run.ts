@@ -13,11 +13,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startAzurite, type AzuriteHandle } from '../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack } from '../shared/local/stack.js';
+import { CONTAINERS, layout } from '../shared/storage/layout.js';
 import type { DuckSettings } from '../shared/transform/duckdb-session.js';
 import { Baseline, warehouseFigures, type WarehouseFigures } from './baseline.js';
 import { CHANGE_COLUMN, KEY, SOURCE_TABLE, applyChanges, changeMix, generateSource, type ChangeMix } from './data.js';
 import { measureFixedCost, type FixedCostResult } from './fixed-cost.js';
-import { PeakMonitor } from './memory.js';
+import { CpuMeter, PeakMonitor } from './memory.js';
 import { installProfiler, summarizeProfile, takeProfile } from './profile.js';
 import {
   evaluateTargets,
@@ -132,10 +133,15 @@ async function measure(
   takeProfile();
   const monitor = new PeakMonitor(az.process?.pid);
   monitor.start();
+  const selfCpu = new CpuMeter('self');
+  const azCpu = new CpuMeter(az.process?.pid);
   const t = performance.now();
   const run = await runOnce(d.stack, { pipeline: d.pipeline }, 4 * 3600_000);
   const seconds = (performance.now() - t) / 1000;
   const peak = monitor.stop();
+  const cpuSeconds = selfCpu.stop();
+  const azuriteCpuSeconds = azCpu.stop();
+  const bytesWritten = await stageBytes(d.stack, d.pipeline, run.runId);
   if (run.status !== 'succeeded') {
     throw new Error(`scenario ${id}: the pipeline run ${run.runId} ended ${run.status}: ${run.error ?? run.validations.filter((v) => !v.passed).map((v) => v.check).join(', ')}`);
   }
@@ -147,8 +153,10 @@ async function measure(
 
   const bm = new PeakMonitor(undefined);
   bm.start();
+  const baseCpu = new CpuMeter('self');
   const base = await d.baseline.load(new Date().toISOString());
   const bpeak = bm.stop();
+  const baseCpuSeconds = baseCpu.stop();
   log(`${id}: baseline ${base.seconds.toFixed(1)} s (${JSON.stringify(base.steps)})`);
   const bprofile = takeProfile();
   if (bprofile.length) log(`${id}: where the baseline's time went\n${redactPaths(summarizeProfile(bprofile, 8), d.root)}`);
@@ -169,13 +177,30 @@ async function measure(
       seconds,
       peakRssBytes: peak.selfBytes,
       azuritePeakRssBytes: peak.childBytes,
+      cpuSeconds,
+      azuriteCpuSeconds,
+      bytesWritten,
       steps,
       counts: { ...run.counts },
       runId: run.runId,
     },
-    baseline: { seconds: base.seconds, peakRssBytes: bpeak.selfBytes, steps: base.steps },
+    baseline: { seconds: base.seconds, peakRssBytes: bpeak.selfBytes, steps: base.steps, cpuSeconds: baseCpuSeconds, bytesWritten: base.bytesWritten },
     checks: { pipeline: pipelineFigures, baseline: baselineFigures },
     ...(pipelineProfile ? { profile: pipelineProfile.split('\n') } : {}),
+  };
+}
+
+/** What the run left in storage, per stage: its raw extract, its changes, its snapshot layers. */
+async function stageBytes(stack: LocalStack, pipeline: string, runId: string): Promise<Record<string, number>> {
+  const sum = async (container: string, prefix: string) => {
+    let n = 0;
+    for await (const b of stack.ctx.blobs.list(container, prefix)) n += b.size;
+    return n;
+  };
+  return {
+    raw: await sum(CONTAINERS.raw, layout.rawPrefix(pipeline, runId)),
+    changes: await sum(CONTAINERS.changes, `${pipeline}/${runId}/`),
+    snapshot: await sum(CONTAINERS.state, `${layout.snapshotPrefix(pipeline)}${runId}.`),
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseProcStatusField } from '../../../bench/memory.js';
+import { parseProcStatCpu, parseProcStatusField } from '../../../bench/memory.js';
 import { changeMix } from '../../../bench/data.js';
 import { median } from '../../../bench/fixed-cost.js';
 import { GB, evaluateTargets, fmtRows, markdownFixedCost, markdownTable, markdownTargets, ratio, resultFileName, rowsPerSecond, type ScenarioResult } from '../../../bench/report.js';
@@ -45,7 +45,11 @@ describe('bench report helpers', () => {
     const md = markdownTable([scenario('A', 15, 10, 2 ** 30)]);
     const lines = md.split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[2]).toContain('| A. scenario A | 10 M | 10 M | 15.0 | 10.0 | 1.50× | 666.7 k | 1 M | 1.0 | 2.5 | – | – | 1024 | 512 | 200 |');
+    expect(lines[2]).toBe('| A. scenario A | 10 M | 10 M | 15.0 | 10.0 | 1.50× | 666.7 k | 1 M | 1.0 | 2.5 | – | – | 1024 | 512 | 200 | – | – | – | – |');
+    const measured = scenario('A', 15, 10, 2 ** 30);
+    measured.pipeline = { ...measured.pipeline, cpuSeconds: 21.26, azuriteCpuSeconds: 3.04, bytesWritten: { raw: 512e6, changes: 640e6, snapshot: 96e6 } };
+    measured.baseline = { ...measured.baseline, bytesWritten: { raw: 505e6 } };
+    expect(markdownTable([measured]).split('\n')[2]).toMatch(/\| 21\.3 \| 3\.0 \| 512\.0\/640\.0\/96\.0 \| 505\.0 \|$/);
     expect(markdownTargets(evaluateTargets([scenario('A', 30, 10)]))).toContain('| A / baseline | 3.00× | ≤ 1.5× | **no** |');
   });
 
@@ -67,6 +71,12 @@ describe('bench report helpers', () => {
     expect(fmtRows(100_000)).toBe('100 k');
     expect(fmtRows(999)).toBe('999');
     expect(resultFileName(new Date('2026-11-24T21:05:03.123Z'))).toBe('2026-11-24T21-05-03-123Z.json');
+  });
+
+  it('reads user + system CPU from /proc stat text, a command name with spaces and parentheses included', () => {
+    const stat = '4242 (node (azurite) x) S 1 4242 4242 0 -1 4194304 1200 0 0 0 1234 566 0 0 20 0 11 0 100 0 0';
+    expect(parseProcStatCpu(stat)).toBeCloseTo(18.0, 6);
+    expect(parseProcStatCpu('1 (x) S')).toBeNull();
   });
 
   it('reads VmHWM / VmRSS from /proc status text', () => {

@@ -46,17 +46,9 @@ describe('interval rules on a change feed with validFrom: { column }', () => {
     );
     const out2 = join(dir, 'run2');
     mkdirSync(out2);
-    const r2 = await runTransform({
-      pipeline: p,
-      parts: [feed],
-      schema: [...schema, { name: '_tm_source_op', type: 'VARCHAR' }],
-      snapshot: { layers: [{ file: r1.snapshot.file!, rows: r1.snapshot.rows }], current: r1.snapshot.current },
-      fullRead: false,
-      boundary: '2026-01-01T01:00:00.000Z',
-      sourceRowCount: null,
-      outDir: out2,
-      duck,
-    });
+    const snapshot = { layers: [{ file: r1.snapshot.file!, rows: r1.snapshot.rows }], current: r1.snapshot.current };
+    const feedSchema = [...schema, { name: '_tm_source_op', type: 'VARCHAR' }];
+    const r2 = await runTransform({ pipeline: p, parts: [feed], schema: feedSchema, snapshot, fullRead: false, boundary: '2026-01-01T01:00:00.000Z', sourceRowCount: null, outDir: out2, duck });
     expect(r2.counts).toMatchObject({ inserted: 0, updated: 0, type1: 1, deleted: 2, stale: 1 });
     const changes = await duckQuery<{ id: number; name: string | null; op: string; vf: string }>(
       ':memory:',

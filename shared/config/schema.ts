@@ -122,7 +122,7 @@ export const changeDetectionSchema = z.strictObject({
   column: identifier.optional().describe('timestamp: the modified-at column; rowversion: the rowversion column.'),
   lag: duration.optional().describe('timestamp: re-read this far behind the saved watermark against clock skew and late commits, e.g. 5m.'),
   /** CDC capture instance (cdc mode). */
-  captureInstance: identifier.optional().describe('cdc: the capture instance; default <schema>_<table>.'),
+  captureInstance: identifier.optional().describe('cdc: the capture instance; default: the newest capture instance of the table that covers the pipeline and reaches back to the saved LSN.'),
 });
 
 const ruleSchema = z.strictObject({

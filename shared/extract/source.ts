@@ -43,7 +43,8 @@ export interface ExtractResult {
 }
 
 export interface ExtractWarning {
-  event: 'SnapshotGap' | 'NullChangeColumn';
+  /** CaptureInstance: which of several CDC capture instances was read; CaptureDrift: table columns the capture instance lacks. */
+  event: 'SnapshotGap' | 'NullChangeColumn' | 'CaptureInstance' | 'CaptureDrift';
   message: string;
 }
 

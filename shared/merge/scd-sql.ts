@@ -10,7 +10,7 @@ import { LEDGER_TABLE, type MergePlan } from './plan.js';
  * Order matters:
  *  1. `mark` deletes: insert a deleted-flagged copy of the current version (before it is closed)
  *  2. close the current version of every key that gets a new one or is deleted
- *  3. type 1 columns overwritten on the current version
+ *  3. type 1 changes and same-time corrections overwritten on the current version
  *  4. insert the new versions
  *  5. the ledger row
  * Steps 1 and 2 exclude versions written by this run, so the plan is safe to render once and
@@ -157,9 +157,15 @@ export function renderScdSteps(s: SqlStyle, plan: MergePlan): Statement[] {
     sql: `UPDATE ${ut} SET ${s.q('_tm_valid_to')} = s.${s.q('_tm_valid_from')}, ${s.q('_tm_is_current')} = ${s.false} FROM ${S} AS s WHERE ${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true} AND ${t}.${s.q('_tm_run_id')} <> ${run} AND s.${s.q('_tm_op')} IN ${closing}`,
     parameters: [plan.runId],
   });
-  if (plan.type1Columns.length > 0) {
+  // In place on the current version: type 1 changes, and (validFrom: { column }) corrections,
+  // rows with the current version's own start time and other values (README, SCD2 interval
+  // rules). Both write the source's values of every column and the row hash, so that a
+  // correction's tracked columns land too; for a plain type 1 change the tracked ones are equal.
+  if (plan.type1Columns.length > 0 || plan.counts.type1 > 0) {
+    const nonKey = plan.columns.map((c) => c.name).filter((c) => !plan.keys.includes(c));
+    const inPlace = [...plan.type1Columns, ...nonKey.filter((c) => !plan.type1Columns.includes(c)), '_tm_row_hash'];
     steps.push({
-      sql: `UPDATE ${ut} SET ${plan.type1Columns.map((c) => `${s.q(c)} = s.${s.q(c)}`).join(', ')} FROM ${S} AS s WHERE ${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true} AND s.${s.q('_tm_op')} = 'type1'`,
+      sql: `UPDATE ${ut} SET ${inPlace.map((c) => `${s.q(c)} = s.${s.q(c)}`).join(', ')} FROM ${S} AS s WHERE ${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true} AND s.${s.q('_tm_op')} = 'type1'`,
       parameters: [],
     });
   }

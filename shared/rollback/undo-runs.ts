@@ -132,7 +132,7 @@ async function undoRuns(ctx: EngineContext, req: RollbackRequest, dryRun: boolea
         if (!r) throw new RefusedError(`rollback refused: run ${id} is in the warehouse ledger but has no run record; the state of ${p.name} is not tidemark's own`);
         if ((r.counts.type1 ?? 0) > 0) {
           throw new RefusedError(
-            `rollback refused: run ${id} overwrote type 1 columns in place (${r.counts.type1} row(s)); their old values are not kept. Restore a backup instead (tidemark backups ${p.name})`,
+            `rollback refused: run ${id} overwrote the current version in place (${r.counts.type1} row(s): type 1 changes, or corrections with the same target.validFrom time); the old values are not kept. Restore a backup instead (tidemark backups ${p.name})`,
           );
         }
         records.set(id, r);

@@ -11,6 +11,8 @@ export type TelemetryEventName =
   | 'ValidationFailed'
   | 'SnapshotGap'
   | 'NullChangeColumn'
+  | 'CaptureInstance'
+  | 'CaptureDrift'
   | 'MessagePoisoned'
   | 'WebhookFailed';
 

@@ -95,14 +95,27 @@ FROM (${batchSelect}) AS b`;
   const snapHit =
     lookup === 'snap_hit' ? `CREATE TEMP TABLE snap_hit AS SELECT s.* FROM snap s SEMI JOIN (${probeKeys}) p ON ${keyJoin(shape, 'p', 's')}` : undefined;
 
-  const staleCase = shape.validFromColumn ? `WHEN b._tm_valid_from <= s._tm_valid_from THEN 'stale' ` : '';
+  // Interval rules (README, "SCD2"): a key's versions never overlap or invert. Every new
+  // version starts strictly after the key's latest recorded start `s._tm_valid_from` (its
+  // current version, or its delete): where the source time (or the run boundary) is not later,
+  // it takes that start + 1 µs, the smallest later instant every warehouse stores.
+  // validFrom: { column }: a row whose values differ from the current version's is stale when
+  // its time is older, and a correction of that version (overwritten in place, as a type 1
+  // change is) when its time is the same; a re-insert after a delete is never stale.
+  const staleCase = shape.validFromColumn
+    ? `WHEN b._tm_row_hash = s._tm_row_hash AND b._tm_t1_hash IS NOT DISTINCT FROM s._tm_t1_hash THEN 'unchanged'
+       WHEN b._tm_valid_from < s._tm_valid_from THEN 'stale' WHEN b._tm_valid_from = s._tm_valid_from THEN 'type1'
+       `
+    : '';
+  const after = (start: string) =>
+    `CASE WHEN s._tm_valid_from IS NOT NULL AND ${start} <= s._tm_valid_from THEN s._tm_valid_from + INTERVAL 1 MICROSECOND ELSE ${start} END`;
   // The version key is computed in `changes`, for the rows that open a version only: most
   // rows of an incremental batch are unchanged and a big load pays one md5 less per row.
   const classified = opts.firstLoad
     ? `CREATE TEMP VIEW classified AS
 SELECT b.*, 'insert' AS _tm_op, CAST(NULL AS TIMESTAMP) AS _tm_prev_valid_from FROM batch b`
     : `CREATE TEMP TABLE classified AS
-SELECT b.*,
+SELECT b.* REPLACE (${after('b._tm_valid_from')} AS _tm_valid_from),
   CASE WHEN s._tm_row_hash IS NULL OR s._tm_deleted THEN 'insert' ${staleCase}WHEN b._tm_row_hash <> s._tm_row_hash THEN 'update'
        WHEN b._tm_t1_hash IS DISTINCT FROM s._tm_t1_hash THEN 'type1' ELSE 'unchanged' END AS _tm_op,
   s._tm_valid_from AS _tm_prev_valid_from
@@ -113,17 +126,22 @@ FROM batch b LEFT JOIN ${lookup} s ON ${keyJoin(shape, 'b', 's')}`;
   const deletedKeys = opts.fullRead
     ? ''
     : `EXISTS (SELECT 1 FROM source_deletes d WHERE ${keyJoin(shape, 'd', 's')}) AND `;
+  // A delete has no source time (a full read sees the key absent, a change feed's delete row
+  // carries only the key): the run boundary, never at or before the version it closes.
+  const deletedAt = after('CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP)');
   const deletesSql =
     (opts.fullRead || opts.sourceDeletes) && opts.deletes !== 'ignore'
       ? `CREATE TEMP TABLE deleted AS
 SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
-  CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP) AS _tm_valid_from,
-  ${versionKeyExpr(shape.keys, 'CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP)', 's')} AS _tm_version_key
+  ${deletedAt} AS _tm_valid_from,
+  ${versionKeyExpr(shape.keys, deletedAt, 's')} AS _tm_version_key
 FROM ${lookup} s WHERE NOT s._tm_deleted AND ${deletedKeys}NOT EXISTS (SELECT 1 FROM extract_keys e WHERE ${keyJoin(shape, 'e', 's')})`
       : `CREATE TEMP TABLE deleted AS SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
   CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS VARCHAR) AS _tm_version_key FROM snap s WHERE false`;
 
-  const changes = `SELECT * EXCLUDE (_tm_prev_valid_from), ${versionKeyExpr(shape.keys, '_tm_valid_from')} AS _tm_version_key
+  // A row written in place (type 1, correction) keeps its version's start; the 1 µs step is for new versions only.
+  const changes = `SELECT * EXCLUDE (_tm_prev_valid_from) REPLACE (CASE WHEN _tm_op = 'type1' THEN _tm_prev_valid_from ELSE _tm_valid_from END AS _tm_valid_from),
+  ${versionKeyExpr(shape.keys, '_tm_valid_from')} AS _tm_version_key
 FROM classified WHERE _tm_op IN ('insert', 'update', 'type1')
 UNION ALL BY NAME SELECT * FROM deleted`;
 
@@ -138,11 +156,14 @@ SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, s._tm_row_hash, s.
 FROM deleted d JOIN ${lookup} s ON ${keyJoin(shape, 'd', 's')}`;
 
   // A whole snapshot (a base layer): the current snapshot with this run's changes applied.
-  // With `deletes: retire` a deleted key has nothing left to hide, so its tombstone goes.
-  const compacted = `SELECT * FROM changed${opts.deletes === 'mark' ? '' : ' WHERE NOT _tm_deleted'}
+  // With `deletes: retire` a deleted key has nothing left to hide, so its tombstone goes;
+  // except with validFrom: { column }, where it holds the delete's time, which a re-insert with
+  // an older source time must start after.
+  const keepTombstones = opts.deletes === 'mark' || shape.validFromColumn !== undefined;
+  const compacted = `SELECT * FROM changed${keepTombstones ? '' : ' WHERE NOT _tm_deleted'}
 UNION ALL BY NAME
 SELECT s.* FROM snap s WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE ${keyJoin(shape, 'c', 's')})${
-    opts.deletes === 'mark' ? '' : ' AND NOT s._tm_deleted'
+    keepTombstones ? '' : ' AND NOT s._tm_deleted'
   }`;
 
   const emptySnapshot = `CREATE TEMP TABLE snap AS SELECT ${keysList}, CAST(NULL AS VARCHAR) AS _tm_row_hash,

@@ -276,6 +276,20 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     const byOp = await s.rows<{ op: string; n: bigint }>(`SELECT _tm_op AS op, count(*)::BIGINT AS n FROM classified GROUP BY 1`);
     const op = (name: string) => Number(byOp.find((r) => r.op === name)?.n ?? 0);
     const deleted = await count(s, 'SELECT count(*) AS n FROM deleted');
+    if (shape.validFromColumn) {
+      const corrected = await count(s, `SELECT count(*) AS n FROM classified WHERE _tm_op = 'type1' AND _tm_row_hash <> (SELECT sn._tm_row_hash FROM ${hasSnapshot && !input.fullRead ? 'snap_hit' : 'snap'} sn WHERE ${shape.keys.map((k) => `sn.${q(k.name)} = classified.${q(k.name)}`).join(' AND ')})`);
+      if (corrected > 0) {
+        warnings.push(
+          `${corrected} row(s) of ${p.name} carry the same target.validFrom.column ${shape.validFromColumn} time as the current version of their key with other values: corrected in place (no new version)`,
+        );
+      }
+    }
+    if (shape.validFromColumn && op('stale') > 0) {
+      const ex = await s.rows<Record<string, unknown>>(`SELECT ${keyNames.join(', ')} FROM classified WHERE _tm_op = 'stale' ORDER BY ALL LIMIT 3`);
+      warnings.push(
+        `${op('stale')} row(s) of ${p.name} are older (target.validFrom.column ${shape.validFromColumn}) than the current version of their key and were not applied (keys ${ex.map((d) => `(${p.key.map((k) => String(d[k])).join(', ')})`).join(', ')}${op('stale') > ex.length ? ', …' : ''}); counted as stale`,
+      );
+    }
     const snapshot = await writeSnapshotLayer(s, input, sql.compacted, { inserted: op('insert'), deleted });
     // Sampled keys for the field-by-field check after the merge: chosen by a hash of the key so
     // the choice is stable and spread over the key space; stale rows are not in the warehouse.

@@ -3,6 +3,7 @@ import type { LocalStack, RunSummary } from '../../shared/local/stack.js';
 import { CONTAINERS, layout } from '../../shared/storage/layout.js';
 import { parseManifest, rawManifestSchema, type ExtractRead } from '../../shared/storage/manifest.js';
 import { describeScenarios, type ScenarioCase } from '../support/scd-harness.js';
+import { tsqlEngine } from '../support/tsql-engine.js';
 
 /**
  * Issue #14, change detection and validation edges, through the real chain (Azurite, a DuckDB
@@ -162,3 +163,88 @@ const cases: ScenarioCase[] = [
 ];
 
 describeScenarios('change detection and validation edges on duckdb and postgres', cases);
+
+/**
+ * Point 7, the interval rules of validFrom: { column } (README, SCD2): the harness checks on
+ * every warehouse, by direct SQL, that each key's intervals are disjoint and valid_from <
+ * valid_to. Times are shown to the second; the 1 µs steps are what keeps the intervals apart.
+ * Full reads every run, so deletes are seen (by absent keys) and take the run boundary.
+ */
+const intervals = (deletes: 'retire' | 'mark') => (o: { name: string; table: string }) => `name: ${o.name}
+source:
+  connection: SRC
+  table: app.items
+  changeDetection: { mode: full }
+key: [id]
+target:
+  warehouse: WH
+  table: ${o.table}
+  trackedColumns: [name, city]
+  validFrom: { column: eff }
+  deletes: ${deletes}
+validation:
+  rowCount: exact
+  sample: 10
+`;
+const intervalSteps = {
+  keys: ['id'],
+  columns: ['id', 'name', 'city'],
+  setup: [
+    `create table app.items (id integer, name varchar, city varchar, eff timestamp)`,
+    // 1's source clock runs ahead of the run boundaries (01:00, 02:00 …).
+    `insert into app.items values (1, 'Ann', 'Oslo', '2026-01-01 05:00'), (2, 'Bob', 'Rome', '2025-12-31 08:00'), (3, 'Cy', 'Kyiv', '2025-12-31 08:00'), (4, 'Di', 'Bern', '2025-12-31 08:00')`,
+  ],
+  steps: [
+    { source: [] },
+    // 1 and 4 deleted (at the boundary 01:00, but never at or before 1's start 05:00); 2
+    // corrected with the same source time as its current version (in place, no new version).
+    { source: [`delete from app.items where id in (1, 4)`, `update app.items set city = 'Lima' where id = 2`] },
+    // 1 re-inserted with a source time before its delete; 4 after it; 3 with an older time (stale).
+    {
+      source: [
+        `insert into app.items values (1, 'Ann', 'Bergen', '2026-01-01 03:00'), (4, 'Di', 'Bern', '2026-01-01 01:30')`,
+        `update app.items set city = 'Baku', eff = '2025-12-31 07:00' where id = 3`,
+      ],
+    },
+  ],
+};
+const D = '2025-12-31T08:00:00';
+const intervalCheck = (p: { runs: RunSummary[] }) => {
+  expect(p.runs.map((r) => [r.counts.inserted, r.counts.updated, r.counts.deleted, r.counts.stale])).toEqual([
+    [4, 0, 0, 0],
+    [0, 1, 2, 0],
+    [2, 0, 0, 1],
+  ]);
+};
+const intervalCases: ScenarioCase[] = [
+  {
+    sc: { name: 'intervals_retire', pipeline: intervals('retire'), ...intervalSteps },
+    expectTable: [
+      row(1, 'Ann', 'Oslo', H(5), H(5), false, false, 'r1'),
+      row(1, 'Ann', 'Bergen', H(5), null, true, false, 'r3'),
+      // Corrected in place: same start, the run that opened it.
+      row(2, 'Bob', 'Lima', D, null, true, false, 'r1'),
+      row(3, 'Cy', 'Kyiv', D, null, true, false, 'r1'),
+      row(4, 'Di', 'Bern', D, H(1), false, false, 'r1'),
+      row(4, 'Di', 'Bern', '2026-01-01T01:30:00', null, true, false, 'r3'),
+    ],
+    check: intervalCheck,
+  },
+  {
+    sc: { name: 'intervals_mark', pipeline: intervals('mark'), ...intervalSteps },
+    expectTable: [
+      row(1, 'Ann', 'Oslo', H(5), H(5), false, false, 'r1'),
+      row(1, 'Ann', 'Oslo', H(5), H(5), false, true, 'r2'),
+      row(1, 'Ann', 'Bergen', H(5), null, true, false, 'r3'),
+      // Corrected in place: same start, the run that opened it.
+      row(2, 'Bob', 'Lima', D, null, true, false, 'r1'),
+      row(3, 'Cy', 'Kyiv', D, null, true, false, 'r1'),
+      row(4, 'Di', 'Bern', D, H(1), false, false, 'r1'),
+      row(4, 'Di', 'Bern', H(1), '2026-01-01T01:30:00', false, true, 'r2'),
+      row(4, 'Di', 'Bern', '2026-01-01T01:30:00', null, true, false, 'r3'),
+    ],
+    check: intervalCheck,
+  },
+];
+
+describeScenarios('validFrom: { column } interval rules', intervalCases, await tsqlEngine());

@@ -52,6 +52,9 @@ describe('mssql cdc through the local stack (fake SQL Server)', () => {
     // The source reads the result set's own column names (no rows).
     if (sql.startsWith('SELECT TOP 0 * FROM [dbo].[Accounts]')) return { rows: [] };
     if (sql.includes('AS max_lsn')) return { rows: [{ min_lsn: db.minLsn, max_lsn: db.maxLsn }] };
+    if (sql.includes('FROM cdc.change_tables')) {
+      return { rows: ['AccountId', 'Email'].map((c) => ({ capture_instance: 'dbo_Accounts', start_lsn: '0x00000001000000000001', created: '2026-01-01T00:00:00', column_name: c })) };
+    }
     if (sql.includes('fn_cdc_get_net_changes_dbo_Accounts')) {
       expect(params.to).toBe(db.maxLsn);
       return { rows: db.changes.map((c) => ({ AccountId: String(c.id), Email: c.email, _tm_source_op: c.op })) };

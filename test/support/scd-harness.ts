@@ -38,6 +38,8 @@ export interface Played {
   /** The whole dimension, every value as text, run ids replaced by r1, r2, … */
   table: Array<Record<string, string | null>>;
   after?: unknown;
+  /** Versions breaking the interval rules (README, SCD2): empty when every key's intervals are disjoint and valid_from < valid_to. */
+  intervals: string[];
 }
 
 const START = Date.parse('2026-01-01T00:00:00Z');
@@ -75,9 +77,11 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
       runs.push(await runOnce(stack, { pipeline: pipelineName }, 60_000));
     }
     const after = sc.after ? await sc.after(stack, runs, pipelineName) : undefined;
-    const rows = await readDimension(kind, kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : pgUrl, table, sc.columns, sc.keys);
+    const where = kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : pgUrl;
+    const rows = await readDimension(kind, where, table, sc.columns, sc.keys);
     const ids = new Map(runs.map((r, i) => [r.runId, `r${i + 1}`]));
-    return { runs, after, table: rows.map((r) => ({ ...r, run: r.run == null ? null : (ids.get(r.run) ?? r.run) })) };
+    const intervals = (await dimensionExists(kind, where, table)) ? await intervalViolations(kind, where, table, sc.keys) : [];
+    return { runs, after, intervals, table: rows.map((r) => ({ ...r, run: r.run == null ? null : (ids.get(r.run) ?? r.run) })) };
   } finally {
     await stack.close();
   }
@@ -118,6 +122,35 @@ export async function readDimension(kind: WarehouseKind, where: string, table: s
        from "${schema}"."${name}" order by ${order}`,
     );
     return r.rows.map(textRow);
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * The interval rules, checked on the warehouse itself (direct SQL, the same on every engine):
+ * per key, no version with valid_to at or before its valid_from, no two versions whose
+ * half-open intervals [valid_from, valid_to) overlap, and no repeated version key.
+ */
+export async function intervalViolations(kind: WarehouseKind, where: string, table: string, keys: string[]): Promise<string[]> {
+  const [schema, name] = table.split('.') as [string, string];
+  const q = (c: string) => (kind === 'mssql' ? `[${c}]` : `"${c}"`);
+  const T = `${q(schema)}.${q(name)}`;
+  const ts = kind === 'mssql' ? 'datetime2(6)' : 'TIMESTAMP';
+  const text = (e: string) => (kind === 'mssql' ? `CAST(${e} AS nvarchar(100))` : `CAST(${e} AS VARCHAR)`);
+  const key = (a: string) => keys.map((k) => text(`${a}.${q(k)}`)).join(kind === 'mssql' ? " + ',' + " : " || ',' || ");
+  const end = (a: string) => `COALESCE(${a}._tm_valid_to, CAST('9999-12-31' AS ${ts}))`;
+  const sql = `SELECT 'inverted ' + ${key('a')} AS v FROM ${T} a WHERE a._tm_valid_to IS NOT NULL AND a._tm_valid_to <= a._tm_valid_from
+UNION ALL SELECT 'overlap ' + ${key('a')} AS v FROM ${T} a JOIN ${T} b ON ${keys.map((k) => `a.${q(k)} = b.${q(k)}`).join(' AND ')}
+  AND a._tm_version_key < b._tm_version_key AND a._tm_valid_from < ${end('b')} AND b._tm_valid_from < ${end('a')}
+UNION ALL SELECT 'repeated version key ' + MIN(a._tm_version_key) AS v FROM ${T} a GROUP BY a._tm_version_key HAVING COUNT(*) > 1`;
+  const portable = kind === 'mssql' ? sql : sql.replaceAll("' + ", "' || ");
+  if (kind === 'mssql') return (await tsqlQuery(where, portable)).map((r) => String(r.v));
+  if (kind === 'duckdb') return (await duckQuery<{ v: string }>(where, portable)).map((r) => r.v);
+  const c = new pg.Client({ connectionString: where });
+  await c.connect();
+  try {
+    return (await c.query<{ v: string }>(portable)).rows.map((r) => r.v);
   } finally {
     await c.end();
   }
@@ -195,6 +228,7 @@ export function describeScenarios(title: string, cases: readonly ScenarioCase[],
             expect({ kind, run: i + 1, status: r.status, error: r.error, v: r.validations.filter((v) => !v.passed) }).toEqual({ kind, run: i + 1, status: 'succeeded', error: undefined, v: [] });
           }
           expect(p.table, kind).toEqual(c.expectTable);
+          expect({ kind, intervals: p.intervals }).toEqual({ kind, intervals: [] });
           c.check?.(p);
         }
         for (const kind of kinds.slice(1)) {

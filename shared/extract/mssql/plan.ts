@@ -102,11 +102,132 @@ export function captureInstanceOf(p: PipelineConfig): string {
   return `${t.schema ?? 'dbo'}_${t.name}`;
 }
 
-export function planCaptureCdc(p: PipelineConfig): MssqlStatement {
+export function planCaptureCdc(p: PipelineConfig, captureInstance: string = captureInstanceOf(p)): MssqlStatement {
   return {
     sql: 'SELECT CONVERT(varchar(22), sys.fn_cdc_get_min_lsn(@capture), 1) AS min_lsn, CONVERT(varchar(22), sys.fn_cdc_get_max_lsn(), 1) AS max_lsn',
-    parameters: [{ name: 'capture', value: captureInstanceOf(p) }],
+    parameters: [{ name: 'capture', value: captureInstance }],
   };
+}
+
+/**
+ * Every capture instance of the table with the columns it captures (a table has at most two),
+ * newest first. The change functions return the capture instance's columns, fixed when it was
+ * created, not the table's: a column added later is not in them.
+ */
+export function planCaptureInstances(p: PipelineConfig): MssqlStatement {
+  const t = splitQualified(requireTable(p));
+  return {
+    sql:
+      'SELECT ct.capture_instance AS capture_instance, CONVERT(varchar(22), ct.start_lsn, 1) AS start_lsn, CONVERT(varchar(27), ct.create_date, 126) AS created, cc.column_name AS column_name ' +
+      'FROM cdc.change_tables AS ct JOIN cdc.captured_columns AS cc ON cc.object_id = ct.object_id ' +
+      'WHERE ct.source_object_id = OBJECT_ID(@table) ORDER BY ct.create_date DESC, ct.capture_instance, cc.column_ordinal',
+    parameters: [{ name: 'table', value: `${q(t.schema ?? 'dbo')}.${q(t.name)}` }],
+  };
+}
+
+export interface CaptureInstance {
+  name: string;
+  startLsn: string;
+  created: string;
+  columns: string[];
+}
+
+/** Rows of planCaptureInstances, one entry per capture instance, newest first. */
+export function groupCaptureInstances(rows: ReadonlyArray<Record<string, unknown>>): CaptureInstance[] {
+  const out: CaptureInstance[] = [];
+  for (const r of rows) {
+    const name = String(r.capture_instance);
+    let ci = out.find((x) => x.name === name);
+    if (!ci) out.push((ci = { name, startLsn: String(r.start_lsn), created: String(r.created), columns: [] }));
+    ci.columns.push(String(r.column_name));
+  }
+  return out;
+}
+
+export interface CaptureChoice {
+  instance: CaptureInstance;
+  /** The table's columns the capture instance has, in table order: the select list of every read. */
+  columns: MssqlColumnPlan[];
+  /** Said in the run's warnings: which instance was chosen among several, and columns it lacks. */
+  notes: Array<{ event: 'CaptureInstance' | 'CaptureDrift'; message: string }>;
+}
+
+/**
+ * The capture instance a CDC read uses. `captureInstance` in config wins. Otherwise, of the
+ * instances that cover the pipeline (every key column, and every column the pipeline names,
+ * captured), the newest whose changes reach back to the saved LSN `from`, so that rolling a
+ * second capture instance loses nothing: the old one is read until the watermark passes the new
+ * one's start, then the new one. If none reaches back, the newest (the gap re-snapshots).
+ */
+export function chooseCaptureInstance(
+  p: PipelineConfig,
+  instances: readonly CaptureInstance[],
+  tableColumns: readonly MssqlColumnPlan[],
+  from: string | null,
+  compareLsn: (a: string, b: string) => number,
+): CaptureChoice {
+  const table = requireTable(p);
+  const t = splitQualified(table);
+  const lower = (xs: readonly string[]) => new Set(xs.map((x) => x.toLowerCase()));
+  if (instances.length === 0) {
+    throw new TerminalError(
+      `CDC is not enabled on table ${table}: it has no capture instance in cdc.change_tables; run EXEC sys.sp_cdc_enable_table @source_schema = N'${t.schema ?? 'dbo'}', @source_name = N'${t.name}', @role_name = NULL`,
+    );
+  }
+  const cd = p.source.changeDetection;
+  const named = [
+    ...p.key,
+    ...(Array.isArray(p.target.trackedColumns) ? p.target.trackedColumns : []),
+    ...p.target.type1Columns,
+    ...(typeof p.target.validFrom === 'object' ? [p.target.validFrom.column] : []),
+  ];
+  const missing = (ci: CaptureInstance) => named.filter((c) => !lower(ci.columns).has(c.toLowerCase()));
+  let instance: CaptureInstance;
+  const notes: CaptureChoice['notes'] = [];
+  const list = instances.map((ci) => ci.name).join(', ');
+  if (cd.captureInstance) {
+    const found = instances.find((ci) => ci.name.toLowerCase() === cd.captureInstance!.toLowerCase());
+    if (!found) {
+      throw new TerminalError(
+        `pipelines/${p.name}.yaml: source.changeDetection.captureInstance ${cd.captureInstance} is not a capture instance of ${table} (it has: ${list}); name one of them, or leave it out to take the newest that covers the pipeline`,
+      );
+    }
+    instance = found;
+  } else {
+    const covering = instances.filter((ci) => missing(ci).length === 0);
+    if (covering.length === 0) {
+      throw new TerminalError(
+        `no capture instance of ${table} captures the columns ${p.name} needs (${instances.map((ci) => `${ci.name} lacks ${missing(ci).join(', ')}`).join('; ')}); roll a capture instance that captures them (README, CDC)`,
+      );
+    }
+    const reaches = covering.filter((ci) => from === null || compareLsn(ci.startLsn, from) <= 0);
+    instance = reaches[0] ?? covering[0]!;
+    if (instances.length > 1) {
+      const why =
+        from === null
+          ? 'the newest that covers the pipeline'
+          : reaches[0]
+            ? `the newest that covers the pipeline whose changes reach back to the saved LSN ${from}`
+            : `the newest that covers the pipeline; none reaches back to the saved LSN ${from}, so the run re-snapshots`;
+      notes.push({ event: 'CaptureInstance', message: `${p.name}: ${table} has capture instances ${list}; reading ${instance.name}, ${why}` });
+    }
+  }
+  const captured = lower(instance.columns);
+  const columns = tableColumns.filter((c) => captured.has(c.name.toLowerCase()));
+  const uncaptured = tableColumns.filter((c) => !captured.has(c.name.toLowerCase())).map((c) => c.name);
+  if (uncaptured.length > 0) {
+    const next = `${instance.name}_v2`;
+    notes.push({
+      event: 'CaptureDrift',
+      message:
+        `${p.name}: column(s) ${uncaptured.join(', ')} of ${table} are not captured by capture instance ${instance.name} (added after it was created), so they are not read. ` +
+        `To read them, roll a second capture instance: EXEC sys.sp_cdc_enable_table @source_schema = N'${t.schema ?? 'dbo'}', @source_name = N'${t.name}', @role_name = NULL, @capture_instance = N'${next}'; ` +
+        `tidemark switches to it once the saved LSN passes its start (or set source.changeDetection.captureInstance: ${next}); ` +
+        `then EXEC sys.sp_cdc_disable_table @source_schema = N'${t.schema ?? 'dbo'}', @source_name = N'${t.name}', @capture_instance = N'${instance.name}'`,
+    });
+  }
+  if (columns.length === 0) throw new TerminalError(`capture instance ${instance.name} captures none of the columns ${table} has now (${tableColumns.map((c) => c.name).join(', ')})`);
+  return { instance, columns, notes };
 }
 
 export function planCaptureChangeTracking(p: PipelineConfig): MssqlStatement {
@@ -200,8 +321,8 @@ export function planCountTimestamp(p: PipelineConfig, to: string): MssqlStatemen
  * 1 delete, 2 insert, 4 update (net changes with row filter 'all'); a deleted row carries its
  * last values, of which only the key is used.
  */
-export function planCdc(p: PipelineConfig, columns: readonly MssqlColumnPlan[], w: { from: string; to: string }): MssqlStatement {
-  const fn = `cdc.${q(`fn_cdc_get_net_changes_${captureInstanceOf(p)}`)}`;
+export function planCdc(p: PipelineConfig, columns: readonly MssqlColumnPlan[], w: { from: string; to: string }, captureInstance: string = captureInstanceOf(p)): MssqlStatement {
+  const fn = `cdc.${q(`fn_cdc_get_net_changes_${captureInstance}`)}`;
   return {
     sql:
       `SELECT ${selectList(columns, 'ct')}, CASE ct.[__$operation] WHEN 1 THEN 'delete' WHEN 2 THEN 'insert' WHEN 4 THEN 'update' END AS ${q(SOURCE_OP_COLUMN)} ` +

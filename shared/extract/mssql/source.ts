@@ -15,6 +15,9 @@ import {
   planCaptureRowversion,
   planCaptureTimestamp,
   planCdc,
+  planCaptureInstances,
+  chooseCaptureInstance,
+  groupCaptureInstances,
   planChangeTracking,
   planCountRowversion,
   planCountTimestamp,
@@ -216,9 +219,19 @@ export class MssqlSource implements Source {
 
   private async read(conn: MssqlRequester, req: ExtractRequest): Promise<ExtractResult> {
     const p = this.pipeline;
-    const columns = await describeColumns(conn, p);
-
     const warnings: ExtractWarning[] = [];
+    let columns = await describeColumns(conn, p);
+    // CDC: every read (changes and re-snapshots alike) selects the capture instance's columns,
+    // so that a column added to the table is drift to report, not a broken change function.
+    let captureInstance: string | undefined;
+    if (req.window.mode === 'cdc') {
+      const fresh = req.window.runMode === 'full' ? null : req.window.saved;
+      const choice = chooseCaptureInstance(p, groupCaptureInstances(await collect(conn, planCaptureInstances(p))), columns, fresh, compareHex);
+      captureInstance = choice.instance.name;
+      columns = choice.columns;
+      warnings.push(...choice.notes);
+    }
+
     let window: ExtractWindow;
     let stmt: MssqlStatement | null;
     let changeFeed = false;
@@ -246,7 +259,7 @@ export class MssqlSource implements Source {
         const upper = text((await collect(conn, planCaptureRowversion()))[0]?.upper);
         plan = planVersionWindow(req.window, { upper }, compareHex);
       } else if (mode === 'cdc') {
-        const r = (await collect(conn, planCaptureCdc(p)))[0] ?? {};
+        const r = (await collect(conn, planCaptureCdc(p, captureInstance)))[0] ?? {};
         const max = text(r.max_lsn);
         const min = text(r.min_lsn);
         if (max === null) throw new TerminalError(`CDC is not enabled on the database of ${p.source.table}: sys.fn_cdc_get_max_lsn() is NULL; run sys.sp_cdc_enable_db`);
@@ -275,7 +288,7 @@ export class MssqlSource implements Source {
       } else {
         changeFeed = true;
         const w = { from: window.from!, to: window.to! };
-        stmt = mode === 'cdc' ? planCdc(p, columns, w) : planChangeTracking(p, columns, w);
+        stmt = mode === 'cdc' ? planCdc(p, columns, w, captureInstance) : planChangeTracking(p, columns, w);
       }
     }
 

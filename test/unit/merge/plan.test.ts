@@ -56,9 +56,18 @@ describe('SCD2 merge planning (duckdb)', () => {
 
   it('overwrites type 1 columns on the current version only', () => {
     const steps = duckdbDialect.mergeSteps({ ...plan, type1Columns: ['city'] });
+    // The row hash too: a same-time correction (validFrom: { column }) is written by this step.
     expect(steps[1]!.sql).toBe(
-      `UPDATE "dw"."dim_account" AS t SET "city" = s."city" FROM "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'type1'`,
+      `UPDATE "dw"."dim_account" AS t SET "city" = s."city", "_tm_row_hash" = s."_tm_row_hash" FROM "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'type1'`,
     );
+  });
+
+  it('renders the in-place step for corrections when there are no type 1 columns, and not when nothing is in place', () => {
+    const inPlace = (counts: { type1: number }) => duckdbDialect.mergeSteps({ ...plan, type1Columns: [], counts: { ...plan.counts, ...counts } }).filter((st) => st.sql.includes(`s."_tm_op" = 'type1'`));
+    expect(inPlace({ type1: 0 })).toEqual([]);
+    expect(inPlace({ type1: 2 }).map((st) => st.sql)).toEqual([
+      `UPDATE "dw"."dim_account" AS t SET "city" = s."city", "_tm_row_hash" = s."_tm_row_hash" FROM "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'type1'`,
+    ]);
   });
 
   it('creates the target with the SCD2 columns and adds new columns later', () => {

@@ -34,9 +34,15 @@ function pipeline(cd: PipelineInput['source']['changeDetection']) {
 
 const duck = () => ({ memoryLimit: '256MB', threads: 1, tempDir: join(tmpdir(), 'tidemark-test-spill') });
 
-function route(capture: Record<string, unknown>, data: FakeAnswer, count = '0') {
+/** Capture instances as cdc.change_tables ⋈ cdc.captured_columns answers, newest first. */
+const instanceRows = (...instances: Array<{ name: string; start: string; created: string; columns: string[] }>) =>
+  instances.flatMap((i) => i.columns.map((c) => ({ capture_instance: i.name, start_lsn: i.start, created: i.created, column_name: c })));
+const oneInstance = instanceRows({ name: 'dbo_Accounts', start: '0x00000001000000000001', created: '2025-01-01T00:00:00', columns: ['AccountId', 'Balance', 'ModifiedAt'] });
+
+function route(capture: Record<string, unknown>, data: FakeAnswer, count = '0', instances = oneInstance) {
   return (sql: string): FakeAnswer => {
     if (sql.startsWith('EXEC sys.sp_describe_first_result_set')) return { rows: describeRows };
+    if (sql.includes('FROM cdc.change_tables')) return { rows: instances };
     if (sql.includes('AS upper') || sql.includes('AS max_lsn') || sql.includes('AS current_version')) return { rows: [capture] };
     if (sql.startsWith('SELECT COUNT_BIG')) return { rows: [{ n: count }] };
     return data;
@@ -127,6 +133,80 @@ describe('MssqlSource over the driver event shapes (fake SQL Server)', () => {
     const { rows, types } = await readParts(r.files);
     expect(types).toContain('_tm_source_op VARCHAR');
     expect(rows.map((x) => x._tm_source_op)).toEqual(['insert', 'update', 'delete']);
+  });
+
+  // Point 4 of issue #14. CDC cannot run on the T-SQL engine: FakeMssql, with the exact SQL.
+  it('cdc: the select list is the capture instance\'s columns; a table column it lacks is reported as drift with how to roll a second instance', async () => {
+    const fake = new FakeMssql(
+      route(
+        { min_lsn: '0x00000010000000100001', max_lsn: '0x00000020000000200002' },
+        { rows: [{ AccountId: '1', Balance: '1.5000', _tm_source_op: 'insert' }] },
+        '0',
+        instanceRows({ name: 'dbo_Accounts', start: '0x00000001000000000001', created: '2025-01-01T00:00:00', columns: ['AccountId', 'Balance'] }),
+      ),
+    );
+    const r = await extract(fake, { mode: 'cdc' }, { saved: '0x00000015000000000001' });
+    expect(fake.sent.find((s) => s.sql.includes('FROM cdc.change_tables'))).toEqual({
+      sql:
+        'SELECT ct.capture_instance AS capture_instance, CONVERT(varchar(22), ct.start_lsn, 1) AS start_lsn, CONVERT(varchar(27), ct.create_date, 126) AS created, cc.column_name AS column_name ' +
+        'FROM cdc.change_tables AS ct JOIN cdc.captured_columns AS cc ON cc.object_id = ct.object_id ' +
+        'WHERE ct.source_object_id = OBJECT_ID(@table) ORDER BY ct.create_date DESC, ct.capture_instance, cc.column_ordinal',
+      parameters: { table: '[dbo].[Accounts]' },
+      transaction: null,
+    });
+    expect(fake.sent.find((s) => s.sql.includes('fn_cdc_get_net_changes'))!.sql).toBe(
+      `SELECT CAST(ct.[AccountId] AS varchar(11)) AS [AccountId], CONVERT(varchar(30), ct.[Balance], 2) AS [Balance], CASE ct.[__$operation] WHEN 1 THEN 'delete' WHEN 2 THEN 'insert' WHEN 4 THEN 'update' END AS [_tm_source_op] ` +
+        `FROM cdc.[fn_cdc_get_net_changes_dbo_Accounts](sys.fn_cdc_increment_lsn(CONVERT(binary(10), @from, 1)), CONVERT(binary(10), @to, 1), N'all') AS ct`,
+    );
+    expect(r.warnings).toEqual([
+      {
+        event: 'CaptureDrift',
+        message:
+          "accounts: column(s) ModifiedAt of dbo.Accounts are not captured by capture instance dbo_Accounts (added after it was created), so they are not read. " +
+          "To read them, roll a second capture instance: EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'Accounts', @role_name = NULL, @capture_instance = N'dbo_Accounts_v2'; " +
+          'tidemark switches to it once the saved LSN passes its start (or set source.changeDetection.captureInstance: dbo_Accounts_v2); ' +
+          "then EXEC sys.sp_cdc_disable_table @source_schema = N'dbo', @source_name = N'Accounts', @capture_instance = N'dbo_Accounts'",
+      },
+    ]);
+    expect(r.schema.map((c) => `${c.name} ${c.type}`)).toEqual(['AccountId INTEGER', 'Balance DECIMAL(19,4)', '_tm_source_op VARCHAR']);
+  });
+
+  it('cdc: of two capture instances, the newest that covers the pipeline and reaches back to the saved LSN, and it says so', async () => {
+    const two = instanceRows(
+      { name: 'dbo_Accounts_v2', start: '0x00000018000000000001', created: '2026-01-02T00:00:00', columns: ['AccountId', 'Balance', 'ModifiedAt'] },
+      { name: 'dbo_Accounts', start: '0x00000001000000000001', created: '2025-01-01T00:00:00', columns: ['AccountId', 'Balance'] },
+    );
+    const lsns = { min_lsn: '0x00000001000000000001', max_lsn: '0x00000020000000200002' };
+    const read = async (saved: string) => {
+      const fake = new FakeMssql(route(lsns, { rows: [] }, '0', two));
+      const r = await extract(fake, { mode: 'cdc' }, { saved });
+      return { r, fn: fake.sent.find((s) => s.sql.includes('fn_cdc_get_net_changes'))!.sql, min: fake.sent.find((s) => s.sql.includes('AS max_lsn'))!.parameters };
+    };
+    // The new instance starts after the saved LSN: reading it would skip changes, so the old one.
+    const before = await read('0x00000015000000000001');
+    expect(before.fn).toContain('cdc.[fn_cdc_get_net_changes_dbo_Accounts](');
+    expect(before.fn).not.toContain('[ModifiedAt]');
+    expect(before.min).toEqual({ capture: 'dbo_Accounts' });
+    expect(before.r.warnings?.map((w) => w.event)).toEqual(['CaptureInstance', 'CaptureDrift']);
+    expect(before.r.warnings?.[0]?.message).toBe(
+      'accounts: dbo.Accounts has capture instances dbo_Accounts_v2, dbo_Accounts; reading dbo_Accounts, the newest that covers the pipeline whose changes reach back to the saved LSN 0x00000015000000000001',
+    );
+    // Past its start: the new one, with every column, and no drift.
+    const after = await read('0x00000019000000000001');
+    expect(after.fn).toContain('cdc.[fn_cdc_get_net_changes_dbo_Accounts_v2](');
+    expect(after.fn).toContain('AS [ModifiedAt]');
+    expect(after.min).toEqual({ capture: 'dbo_Accounts_v2' });
+    expect(after.r.warnings?.map((w) => w.event)).toEqual(['CaptureInstance']);
+  });
+
+  it('cdc: a configured capture instance must exist; none at all names sp_cdc_enable_table', async () => {
+    const lsns = { min_lsn: '0x00000001000000000001', max_lsn: '0x00000020000000200002' };
+    await expect(extract(new FakeMssql(route(lsns, { rows: [] })), { mode: 'cdc', captureInstance: 'dbo_Accounts_v9' }, { saved: '0x00000015000000000001' })).rejects.toThrow(
+      'pipelines/accounts.yaml: source.changeDetection.captureInstance dbo_Accounts_v9 is not a capture instance of dbo.Accounts (it has: dbo_Accounts)',
+    );
+    await expect(extract(new FakeMssql(route(lsns, { rows: [] }, '0', [])), { mode: 'cdc' }, { saved: '0x00000015000000000001' })).rejects.toThrow(
+      /CDC is not enabled on table dbo.Accounts: it has no capture instance in cdc.change_tables; run EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'Accounts'/,
+    );
   });
 
   it('cdc cleanup gap: saved LSN older than the min LSN → full re-snapshot and a SnapshotGap warning, never a change read', async () => {
@@ -245,6 +325,7 @@ describe('MssqlSource partitions (fake SQL Server)', () => {
       if (sql.includes('AS max_lsn')) return { rows: [{ min_lsn: '0x00000001000000000001', max_lsn: '0x00000009000000000001' }] };
       if (sql.includes('MIN([AccountId])')) return { rows: [{ mn: '1', mx: '50000000', n: '49999000' }] };
       if (sql.startsWith('EXEC')) return { rows: describeRows };
+      if (sql.includes('FROM cdc.change_tables')) return { rows: oneInstance };
       return { rows: [row(7)] };
     });
     const src = new MssqlSource(async () => fake.connector(), pipeline({ mode: 'cdc' }), duck());

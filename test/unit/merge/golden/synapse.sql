@@ -53,7 +53,7 @@ SELECT TOP 1 [run_id] AS run_id, [base_run_id] AS base_run_id, [run_seq] AS run_
 UPDATE [dw].[dim_account] SET [_tm_valid_to] = s.[_tm_valid_from], [_tm_is_current] = 0 FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND [dw].[dim_account].[_tm_run_id] <> @p1 AND s.[_tm_op] IN ('insert', 'update', 'delete');
 
 -- scd2-retire#2
-UPDATE [dw].[dim_account] SET [email] = s.[email] FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND s.[_tm_op] = 'type1';
+UPDATE [dw].[dim_account] SET [email] = s.[email], [name] = s.[name], [amount] = s.[amount], [seen_at] = s.[seen_at], [_tm_row_hash] = s.[_tm_row_hash] FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND s.[_tm_op] = 'type1';
 
 -- scd2-retire#3
 INSERT INTO [dw].[dim_account] ([id], [name], [email], [amount], [seen_at], [_tm_valid_from], [_tm_valid_to], [_tm_is_current], [_tm_is_deleted], [_tm_row_hash], [_tm_run_id], [_tm_version_key]) SELECT s.[id], s.[name], s.[email], s.[amount], s.[seen_at], s.[_tm_valid_from], NULL, 1, 0, s.[_tm_row_hash], @p1, s.[_tm_version_key] FROM [dw].[_tm_stage_accounts] AS s WHERE s.[_tm_op] IN ('insert', 'update');
@@ -68,7 +68,7 @@ INSERT INTO [dw].[dim_account] ([id], [name], [email], [amount], [seen_at], [_tm
 UPDATE [dw].[dim_account] SET [_tm_valid_to] = s.[_tm_valid_from], [_tm_is_current] = 0 FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND [dw].[dim_account].[_tm_run_id] <> @p1 AND s.[_tm_op] IN ('insert', 'update', 'delete');
 
 -- scd2-mark#3
-UPDATE [dw].[dim_account] SET [email] = s.[email] FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND s.[_tm_op] = 'type1';
+UPDATE [dw].[dim_account] SET [email] = s.[email], [name] = s.[name], [amount] = s.[amount], [seen_at] = s.[seen_at], [_tm_row_hash] = s.[_tm_row_hash] FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND s.[_tm_op] = 'type1';
 
 -- scd2-mark#4
 INSERT INTO [dw].[dim_account] ([id], [name], [email], [amount], [seen_at], [_tm_valid_from], [_tm_valid_to], [_tm_is_current], [_tm_is_deleted], [_tm_row_hash], [_tm_run_id], [_tm_version_key]) SELECT s.[id], s.[name], s.[email], s.[amount], s.[seen_at], s.[_tm_valid_from], NULL, 1, 0, s.[_tm_row_hash], @p1, s.[_tm_version_key] FROM [dw].[_tm_stage_accounts] AS s WHERE s.[_tm_op] IN ('insert', 'update');
@@ -80,9 +80,12 @@ INSERT INTO [dw].[_tm_ledger] ([pipeline], [run_id], [target_table], [boundary],
 UPDATE [dw].[dim_account] SET [_tm_valid_to] = s.[_tm_valid_from], [_tm_is_current] = 0 FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND [dw].[dim_account].[_tm_run_id] <> @p1 AND s.[_tm_op] IN ('insert', 'update');
 
 -- scd2-ignore#2
-INSERT INTO [dw].[dim_account] ([id], [name], [email], [amount], [seen_at], [_tm_valid_from], [_tm_valid_to], [_tm_is_current], [_tm_is_deleted], [_tm_row_hash], [_tm_run_id], [_tm_version_key]) SELECT s.[id], s.[name], s.[email], s.[amount], s.[seen_at], s.[_tm_valid_from], NULL, 1, 0, s.[_tm_row_hash], @p1, s.[_tm_version_key] FROM [dw].[_tm_stage_accounts] AS s WHERE s.[_tm_op] IN ('insert', 'update');
+UPDATE [dw].[dim_account] SET [name] = s.[name], [email] = s.[email], [amount] = s.[amount], [seen_at] = s.[seen_at], [_tm_row_hash] = s.[_tm_row_hash] FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND s.[_tm_op] = 'type1';
 
 -- scd2-ignore#3
+INSERT INTO [dw].[dim_account] ([id], [name], [email], [amount], [seen_at], [_tm_valid_from], [_tm_valid_to], [_tm_is_current], [_tm_is_deleted], [_tm_row_hash], [_tm_run_id], [_tm_version_key]) SELECT s.[id], s.[name], s.[email], s.[amount], s.[seen_at], s.[_tm_valid_from], NULL, 1, 0, s.[_tm_row_hash], @p1, s.[_tm_version_key] FROM [dw].[_tm_stage_accounts] AS s WHERE s.[_tm_op] IN ('insert', 'update');
+
+-- scd2-ignore#4
 INSERT INTO [dw].[_tm_ledger] ([pipeline], [run_id], [target_table], [boundary], [inserted], [updated], [deleted], [run_seq], [base_run_id], [read_to], [snapshot], [committed_at]) VALUES (@p1, @p2, @p3, CAST(@p4 AS datetime2(6)), @p5, @p6, @p7, @p8, @p9, @p10, @p11, SYSUTCDATETIME());
 
 -- scd1-retire#1

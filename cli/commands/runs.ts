@@ -1,10 +1,10 @@
 import { getPipeline } from '../../shared/config/load.js';
-import { listRuns, type RunStatus } from '../../shared/state/runs.js';
+import { RUN_STATUSES, listRuns, type RunStatus } from '../../shared/state/runs.js';
+import { runSummary, shownCounts } from '../../shared/state/run-view.js';
 import { EXIT, UsageError, parse, printJson, table, withStack, type Command } from '../common.js';
 
 const usage = 'tidemark runs <pipeline> [--limit N] [--status S] [--project DIR] [--json]';
 
-const STATUSES: readonly RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'validation_failed', 'rolled_back'];
 
 export const runsCommand: Command = {
   summary: "a pipeline's runs, newest first (status, stage, counts, error)",
@@ -16,23 +16,13 @@ export const runsCommand: Command = {
     const limit = values.limit === undefined ? 20 : Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer, got ${JSON.stringify(values.limit)}\nusage: ${usage}`);
     const status = values.status as RunStatus | undefined;
-    if (status !== undefined && !STATUSES.includes(status)) throw new UsageError(`--status must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(values.status)}\nusage: ${usage}`);
+    if (status !== undefined && !RUN_STATUSES.includes(status)) throw new UsageError(`--status must be one of ${RUN_STATUSES.join(', ')}, got ${JSON.stringify(values.status)}\nusage: ${usage}`);
     return withStack(values, async (stack) => {
       getPipeline(stack.project, name);
       // Filter before the limit, so `--status failed --limit 5` is the last five failures.
       const all = await listRuns(stack.ctx.tables, name, Number.MAX_SAFE_INTEGER);
       const runs = all.filter((r) => !status || r.status === status).slice(0, limit);
-      const out = runs.map((r) => ({
-        runId: r.runId,
-        status: r.status,
-        stage: r.stage,
-        trigger: r.trigger,
-        mode: r.mode,
-        createdAt: r.createdAt,
-        finishedAt: r.finishedAt ?? null,
-        counts: r.counts,
-        error: r.error ?? null,
-      }));
+      const out = runs.map(runSummary);
       if (values.json) printJson(out);
       else if (out.length === 0) process.stdout.write(`${name}: no runs${status ? ` with status ${status}` : ''}\n`);
       else {
@@ -42,8 +32,8 @@ export const runsCommand: Command = {
           stage: r.stage,
           trigger: r.trigger,
           mode: r.mode,
-          ins: r.counts.inserted,
-          upd: r.counts.updated + (r.counts.type1 ?? 0),
+          ins: shownCounts(r.counts).inserted,
+          upd: shownCounts(r.counts).updated,
           del: r.counts.deleted,
           same: r.counts.unchanged,
           error: (r.error ?? '').split('\n')[0],

@@ -6,6 +6,7 @@ import type { EngineContext } from '../engine/context.js';
 import { NotFoundError } from '../errors.js';
 import { readCheckpoint } from '../state/checkpoints.js';
 import { compareRunStart, isTerminalStatus, type RunRecord } from '../state/runs.js';
+import { runSummary, shownCounts, validationView } from '../state/run-view.js';
 import type { ValidationRow } from '../state/validations.js';
 import { TABLES } from '../storage/layout.js';
 import {
@@ -26,40 +27,32 @@ export const MAX_RUN_LIMIT = 500;
 export class UiInputError extends Error {}
 
 function toUiRun(r: RunRecord, validations: UiValidation[], now: Date): UiRun {
-  const c = r.counts;
   const end = r.finishedAt ? Date.parse(r.finishedAt) : isTerminalStatus(r.status) ? Date.parse(r.updatedAt) : now.getTime();
   const timings: UiRun['timings'] = {};
   for (const s of UI_STAGES) if (typeof r.timings?.[s] === 'number') timings[s] = r.timings[s];
+  const { runId, status, stage, trigger, mode, createdAt, finishedAt, error } = runSummary(r);
   return {
-    runId: r.runId,
-    status: r.status,
-    stage: r.stage,
-    trigger: r.trigger,
-    mode: r.mode,
-    createdAt: r.createdAt,
-    finishedAt: r.finishedAt ?? null,
+    runId,
+    status,
+    stage,
+    trigger,
+    mode,
+    createdAt,
+    finishedAt,
     durationMs: Number.isFinite(end) ? Math.max(0, end - Date.parse(r.createdAt)) : null,
-    counts: {
-      extracted: c.extracted,
-      inserted: c.inserted,
-      updated: c.updated + (c.type1 ?? 0),
-      deleted: c.deleted,
-      unchanged: c.unchanged,
-      stale: c.stale,
-      quarantined: c.quarantined,
-    },
+    counts: shownCounts(r.counts),
     timings,
-    error: r.error ?? null,
+    error,
     validations,
   };
 }
 
 function groupValidations(rows: readonly ValidationRow[]): Map<string, UiValidation[]> {
   const out = new Map<string, UiValidation[]>();
-  for (const { runId, check, passed, expected, actual, detail } of rows) {
-    const list = out.get(runId) ?? [];
-    list.push({ check, passed, expected, actual, ...(detail ? { detail } : {}) });
-    out.set(runId, list);
+  for (const row of rows) {
+    const list = out.get(row.runId) ?? [];
+    list.push(validationView(row));
+    out.set(row.runId, list);
   }
   for (const list of out.values()) list.sort((a, b) => a.check.localeCompare(b.check));
   return out;

@@ -5,6 +5,8 @@ import type { PipelineConfig } from '../config/schema.js';
 import type { EngineContext } from '../engine/context.js';
 import { NotFoundError } from '../errors.js';
 import { readCheckpoint } from '../state/checkpoints.js';
+import { readLease } from '../state/leases.js';
+import { holdingRuns } from '../validate/hold.js';
 import { compareRunStart, isTerminalStatus, type RunRecord } from '../state/runs.js';
 import { runSummary, shownCounts, validationView } from '../state/run-view.js';
 import type { ValidationRow } from '../state/validations.js';
@@ -149,8 +151,30 @@ export function parseRunLimit(text: string | null): number {
 
 /** One pipeline with its newest `limit` runs (oldest first), their counts, timings and validations. */
 export async function uiPipelineDetail(ctx: EngineContext, name: string, limit = DEFAULT_RUN_LIMIT): Promise<UiPipelineDetail> {
-  const { pipeline, runs } = await loadPipeline(ctx, pipelineOf(ctx, name), limit);
-  return { generatedAt: ctx.now().toISOString(), pipeline, runs, limit };
+  const p = pipelineOf(ctx, name);
+  const [{ pipeline, runs }, holding, lease] = await Promise.all([loadPipeline(ctx, p, limit), holdingRuns(ctx, p), readLease(ctx.tables, p.name)]);
+  const now = ctx.now().getTime();
+  return {
+    generatedAt: ctx.now().toISOString(),
+    pipeline,
+    hold: holding.length
+      ? { runIds: holding.map((r) => r.runId), message: `run(s) ${holding.map((r) => r.runId).join(', ')} failed validation; a new run is refused until they are acknowledged or rolled back` }
+      : null,
+    lease: lease
+      ? {
+          runId: lease.runId,
+          ownerHost: lease.ownerHost ?? null,
+          ownerPid: lease.ownerPid ?? null,
+          ownerInvocationId: lease.ownerInvocationId ?? null,
+          acquiredAt: lease.acquiredAt,
+          expiresAt: lease.expiresAt,
+          ageMs: Math.max(0, now - Date.parse(lease.acquiredAt)),
+          expired: Date.parse(lease.expiresAt) <= now,
+        }
+      : null,
+    runs,
+    limit,
+  };
 }
 
 export async function uiRunDetail(ctx: EngineContext, name: string, runId: string): Promise<UiRunDetail> {

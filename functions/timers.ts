@@ -1,6 +1,5 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
-import { loadProject } from '../shared/config/load.js';
-import { appContext, appProjectDir } from '../shared/engine/app-context.js';
+import { appContext, appProjectDir, loadAppProject } from '../shared/engine/app-context.js';
 import { startScheduledRun } from '../shared/engine/schedule.js';
 import { invocationSink } from './log-sink.js';
 
@@ -12,6 +11,6 @@ export function timerHandler(pipeline: string) {
   };
 }
 
-for (const p of loadProject(appProjectDir()).pipelines.values()) {
+for (const p of loadAppProject(appProjectDir()).pipelines.values()) {
   if (p.schedule) app.timer(`timer-${p.name}`, { schedule: p.schedule, handler: timerHandler(p.name) });
 }

@@ -34,15 +34,7 @@ export function runSummary(r: RunRecord): RunSummary {
 }
 
 /** The counts a person reads: `updated` is type 2 updates plus type 1 overwrites, both change the current row. */
-export interface ShownCounts {
-  extracted: number;
-  inserted: number;
-  updated: number;
-  deleted: number;
-  unchanged: number;
-  stale: number;
-  quarantined: number;
-}
+export type ShownCounts = Omit<Counts, 'type1'>;
 
 export function shownCounts(c: Counts): ShownCounts {
   return {

@@ -40,7 +40,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       title: 'tidemark',
       version: '1',
       description:
-        'Start runs, read run status and history, roll back. Authenticate with a function key (x-functions-key header or ?code=); rollback needs the admin (host master) key. Locally (`tidemark dev`) no key is needed: the server binds to 127.0.0.1.',
+        'Start runs, read run status and history, acknowledge a validation hold, cancel the run in flight, roll back. Authenticate with a function key (x-functions-key header or ?code=); rollback needs the admin (host master) key. Locally (`tidemark dev`) no key is needed: the server binds to 127.0.0.1.',
     },
     servers: [{ url: `${baseUrl}/api` }],
     components: {

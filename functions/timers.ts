@@ -1,5 +1,6 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
-import { appContext, appProjectDir, loadAppProject } from '../shared/engine/app-context.js';
+import { loadProject } from '../shared/config/load.js';
+import { appContext, appProjectDir } from '../shared/engine/app-context.js';
 import { startScheduledRun } from '../shared/engine/schedule.js';
 import { invocationSink } from './log-sink.js';
 
@@ -11,6 +12,6 @@ export function timerHandler(pipeline: string) {
   };
 }
 
-for (const p of loadAppProject(appProjectDir()).pipelines.values()) {
+for (const p of loadProject(appProjectDir()).pipelines.values()) {
   if (p.schedule) app.timer(`timer-${p.name}`, { schedule: p.schedule, handler: timerHandler(p.name) });
 }

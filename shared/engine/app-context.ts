@@ -1,7 +1,7 @@
-import { loadProject, type ResolvedProject } from '../config/load.js';
+import { loadProject } from '../config/load.js';
 import { createContext, ensureStorage, type EngineContext } from './context.js';
 import { defaultSourceFor, defaultWarehouseFor } from './factories.js';
-import { createLogger, type Logger, type LogSink } from '../telemetry/logger.js';
+import { createLogger, type LogSink } from '../telemetry/logger.js';
 import { startAzureMonitor } from '../telemetry/otel.js';
 
 let cached: Promise<EngineContext> | undefined;
@@ -12,34 +12,18 @@ export function appProjectDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
- * The deployed project, loaded the way the CLI loads it: a broken pipeline file is set aside (and
- * reported on `log`, error level, with the parser's message) so it stops only what needs it, not
- * every other pipeline's timers, queues and routes.
- */
-export function loadAppProject(dir: string): ResolvedProject {
-  return loadProject(dir, { broken: 'collect' });
-}
-
-export function reportBroken(project: ResolvedProject, log: Logger): void {
-  for (const [name, err] of project.broken ?? []) {
-    log.log('error', `pipeline ${name} is not loaded, the others run: ${err.message}`, { pipeline: name });
-  }
-}
-
-/**
  * The engine context of the Function App, built once per worker process from app settings.
  * `sink` receives log lines; functions/ passes the invocation's logger through it.
  */
 export function appContext(sink?: LogSink): Promise<EngineContext> {
   cached ??= (async () => {
-    const project = loadAppProject(appProjectDir());
+    const project = loadProject(appProjectDir());
     const ctx = createContext({
       project,
       telemetry: await startAzureMonitor(),
       sourceFor: defaultSourceFor,
       warehouseFor: defaultWarehouseFor,
     });
-    reportBroken(project, ctx.log);
     await ensureStorage(ctx);
     return ctx;
   })().catch((err: unknown) => {

@@ -63,11 +63,7 @@ export function parseJsonBody(text: string): { ok: true; value: unknown } | { ok
 /** POST /api/pipelines/{name}/runs */
 export async function handleStartRun(ctx: EngineContext, req: { pipeline: string; bodyText: string; baseUrl: string }): Promise<HttpResult> {
   if (!PIPELINE_NAME_PATTERN.test(req.pipeline)) return bad('invalid pipeline name: lowercase letters, digits and _', [{ path: 'name', message: 'invalid' }]);
-  if (!ctx.project.pipelines.has(req.pipeline)) {
-    // Its file did not load (the others did): say why rather than "unknown".
-    const broken = ctx.project.broken?.get(req.pipeline);
-    return broken ? { status: 422, jsonBody: { error: broken.message } } : { status: 404, jsonBody: { error: `unknown pipeline ${req.pipeline}` } };
-  }
+  if (!ctx.project.pipelines.has(req.pipeline)) return { status: 404, jsonBody: { error: `unknown pipeline ${req.pipeline}` } };
   const body = parseJsonBody(req.bodyText);
   if (!body.ok) return body.result;
   const parsed = startRunBodySchema.safeParse(body.value);

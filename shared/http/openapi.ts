@@ -72,7 +72,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             '404': err('unknown pipeline'),
             '409': err('a run of this pipeline is in flight'),
             '413': err('body too large'),
-            '422': err('the pipeline uses a feature this release cannot run, or its file did not load (the error says why)'),
+            '422': err('the pipeline uses a feature this release cannot run'),
           },
         },
         get: {

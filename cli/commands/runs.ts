@@ -1,4 +1,5 @@
 import { getPipeline } from '../../shared/config/load.js';
+import { leaseOwnerText, readLease } from '../../shared/state/leases.js';
 import { RUN_STATUSES, listRuns, type RunStatus } from '../../shared/state/runs.js';
 import { runSummary, shownCounts } from '../../shared/state/run-view.js';
 import { EXIT, UsageError, parse, printJson, table, withStack, type Command } from '../common.js';
@@ -40,6 +41,16 @@ export const runsCommand: Command = {
         }));
         process.stdout.write(`${table(rows, ['run', 'status', 'stage', 'trigger', 'mode', 'ins', 'upd', 'del', 'same', 'error'])}\n`);
         if (all.length > runs.length && !status) process.stdout.write(`(${all.length - runs.length} older run(s); --limit N shows more)\n`);
+        // A run that stays "running" is only explained by its lease: who holds it and since when.
+        const lease = await readLease(stack.ctx.tables, name);
+        if (lease) {
+          const now = stack.ctx.now().getTime();
+          const minutes = Math.round((now - Date.parse(lease.acquiredAt)) / 60_000);
+          const expired = Date.parse(lease.expiresAt) <= now;
+          process.stdout.write(
+            `in flight: ${lease.runId} · owner ${leaseOwnerText(lease)} · for ${minutes} min · ${expired ? `lease expired at ${lease.expiresAt}: stuck` : `lease until ${lease.expiresAt}`} (tidemark cancel ${name} ends it)\n`,
+          );
+        }
       }
       return EXIT.ok;
     });

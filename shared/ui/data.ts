@@ -5,7 +5,7 @@ import type { PipelineConfig } from '../config/schema.js';
 import type { EngineContext } from '../engine/context.js';
 import { NotFoundError } from '../errors.js';
 import { readCheckpoint } from '../state/checkpoints.js';
-import { readLease } from '../state/leases.js';
+import { leaseOwnerText, readLease } from '../state/leases.js';
 import { holdingRuns } from '../validate/hold.js';
 import { compareRunStart, isTerminalStatus, type RunRecord } from '../state/runs.js';
 import { runSummary, shownCounts, validationView } from '../state/run-view.js';
@@ -163,6 +163,7 @@ export async function uiPipelineDetail(ctx: EngineContext, name: string, limit =
     lease: lease
       ? {
           runId: lease.runId,
+          owner: leaseOwnerText(lease),
           ownerHost: lease.ownerHost ?? null,
           ownerPid: lease.ownerPid ?? null,
           ownerInvocationId: lease.ownerInvocationId ?? null,

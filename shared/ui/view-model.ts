@@ -80,6 +80,8 @@ export interface UiHold {
 /** The lease of the run in flight: who drives it and since when (a stuck run shows here). */
 export interface UiLease {
   runId: string;
+  /** The owner as a person reads it (host and pid, or the Functions invocation). */
+  owner: string;
   ownerHost: string | null;
   ownerPid: number | null;
   /** The Functions invocation holding it, in Azure. */

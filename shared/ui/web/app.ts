@@ -292,7 +292,7 @@ function runsTable(name: string, runs: UiRun[], lease: UiPipelineDetail['lease']
             {},
             badge(r.status),
             r.status === 'running' || r.status === 'queued' ? h('div', { class: 'muted' }, r.stage) : null,
-            lease?.runId === r.runId ? h('div', { class: `muted lease-owner${lease.expired ? ' fresh-stale' : ''}` }, `${owner(lease)} · ${span(lease.ageMs)}${lease.expired ? ' · lease expired' : ''}`) : null,
+            lease?.runId === r.runId ? h('div', { class: `muted lease-owner${lease.expired ? ' fresh-stale' : ''}` }, `${lease.owner} · ${span(lease.ageMs)}${lease.expired ? ' · lease expired' : ''}`) : null,
           ),
           h('td', { class: 'num' }, span(r.durationMs)),
           ...nums.map(([k]) => h('td', { class: 'num', 'data-count': k }, num(r.counts[k]))),
@@ -356,12 +356,6 @@ function holdCard(p: UiPipeline, hold: NonNullable<UiPipelineDetail['hold']>): H
   );
 }
 
-function owner(l: NonNullable<UiPipelineDetail['lease']>): string {
-  if (l.ownerHost !== null || l.ownerPid !== null) return `${l.ownerHost ?? 'unknown host'} pid ${l.ownerPid ?? '?'}`;
-  if (l.ownerInvocationId !== null) return `Functions invocation ${l.ownerInvocationId}`;
-  return 'unknown owner';
-}
-
 /** The run in flight: who drives it, since when, when its lease lapses, and a way to end it. */
 function leaseCard(p: UiPipeline, l: NonNullable<UiPipelineDetail['lease']>): HTMLElement {
   const message = h('span', { class: 'message', id: 'cancel-message' });
@@ -374,7 +368,7 @@ function leaseCard(p: UiPipeline, l: NonNullable<UiPipelineDetail['lease']>): HT
   return h(
     'div',
     { class: `card notice${l.expired ? ' held' : ''}`, id: 'lease', 'data-run': l.runId },
-    h('div', {}, 'In flight: run ', link(runHref(p.name, l.runId), l.runId, { class: 'mono' }), ` · owner ${owner(l)} · for ${span(l.ageMs)}`),
+    h('div', {}, 'In flight: run ', link(runHref(p.name, l.runId), l.runId, { class: 'mono' }), ` · owner ${l.owner} · for ${span(l.ageMs)}`),
     h('div', { class: 'muted' }, l.expired ? `lease expired at ${utc(l.expiresAt)}: the run is stuck; the next start takes over and fails it` : `lease held until ${utc(l.expiresAt)} (renewed while the run makes progress)`),
     h('div', { class: 'actions' }, button, message),
   );

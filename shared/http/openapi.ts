@@ -11,6 +11,7 @@ import {
   runListSchema,
 } from './api-schemas.js';
 import { restoreBodySchema, rollbackBodySchema } from '../rollback/http.js';
+import { ackBodySchema, cancelBodySchema } from './actions.js';
 
 /** OpenAPI 3.1 uses JSON Schema 2020-12, which is what z.toJSONSchema emits by default. */
 function schema(s: z.ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
@@ -39,7 +40,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       title: 'tidemark',
       version: '1',
       description:
-        'Start runs, read run status and history, roll back. Authenticate with a function key (x-functions-key header or ?code=); rollback needs the admin (host master) key. Locally (`tidemark dev`) no key is needed: the server binds to 127.0.0.1.',
+        'Start runs, read run status and history, acknowledge a validation hold, cancel the run in flight, roll back. Authenticate with a function key (x-functions-key header or ?code=); rollback needs the admin (host master) key. Locally (`tidemark dev`) no key is needed: the server binds to 127.0.0.1.',
     },
     servers: [{ url: `${baseUrl}/api` }],
     components: {
@@ -118,6 +119,36 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             '400': err('invalid body or name'),
             '404': err('unknown pipeline or backup'),
             '409': err('a run of this pipeline is in flight, or the backup expired'),
+          },
+        },
+      },
+      '/pipelines/{name}/ack': {
+        post: {
+          operationId: 'ack',
+          summary: 'Acknowledge failed validations so a held pipeline (validation.holdOnFailure) runs again',
+          security: functionKey,
+          parameters: [nameParam],
+          requestBody: { required: false, content: { 'application/json': { schema: schema(ackBodySchema, 'input') } } },
+          responses: {
+            '200': { description: 'the runs acknowledged (none when nothing held the pipeline)', content: { 'application/json': { schema: { type: 'object' } } } },
+            '400': err('invalid body or name'),
+            '404': err('unknown pipeline or run'),
+            '409': err('the run did not fail validation'),
+          },
+        },
+      },
+      '/pipelines/{name}/cancel': {
+        post: {
+          operationId: 'cancel',
+          summary: "End the pipeline's in-flight run: a committed merge is completed, anything else applies nothing",
+          security: functionKey,
+          parameters: [nameParam],
+          requestBody: { required: false, content: { 'application/json': { schema: schema(cancelBodySchema, 'input') } } },
+          responses: {
+            '200': { description: 'kind: none (nothing in flight), cancelled or completed, with the run id', content: { 'application/json': { schema: { type: 'object' } } } },
+            '400': err('invalid body or name'),
+            '404': err('unknown pipeline'),
+            '409': err('the given run is no longer in flight, or a rollback / restore holds the pipeline'),
           },
         },
       },

@@ -1,7 +1,8 @@
 import type { z } from 'zod';
 import type { EngineContext } from '../engine/context.js';
 import { readCheckpoint } from '../state/checkpoints.js';
-import { findRun, listRuns, type RunRecord } from '../state/runs.js';
+import { findRun, listRuns } from '../state/runs.js';
+import { runSummary } from '../state/run-view.js';
 import { readValidations } from '../state/validations.js';
 import {
   listRunsQuerySchema,
@@ -10,7 +11,6 @@ import {
   type pipelineListSchema,
   type runDetailSchema,
   type runListSchema,
-  type runSummarySchema,
 } from './api-schemas.js';
 import type { ApiResponse } from './route.js';
 
@@ -32,20 +32,6 @@ function checkPipeline(ctx: EngineContext, name: string): ApiResponse | undefine
     return notFound(`unknown pipeline ${name}; known: ${[...ctx.project.pipelines.keys()].join(', ') || 'none'}`);
   }
   return undefined;
-}
-
-export function runSummary(r: RunRecord): z.infer<typeof runSummarySchema> {
-  return {
-    runId: r.runId,
-    trigger: r.trigger,
-    mode: r.mode,
-    status: r.status,
-    stage: r.stage,
-    createdAt: r.createdAt,
-    finishedAt: r.finishedAt ?? null,
-    counts: r.counts,
-    error: r.error ?? null,
-  };
 }
 
 /** GET /api/pipelines — every pipeline with its checkpoint and last run. */

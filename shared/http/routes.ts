@@ -5,6 +5,7 @@ import { handleGetRun, handleListPipelines, handleListRuns } from './pipelines-a
 import type { ApiRoute } from './route.js';
 import { uiRoutes } from '../ui/routes.js';
 import { restoreRoute, rollbackRoute } from '../rollback/http.js';
+import { ackRoute, cancelRoute } from './actions.js';
 
 export const startRunRoute: ApiRoute = {
   name: 'startRun',
@@ -51,4 +52,4 @@ export const openApiRoute: ApiRoute = {
 };
 
 /** Every route of the API, in the order the local server tries them. */
-export const apiRoutes: ApiRoute[] = [startRunRoute, listPipelinesRoute, listRunsRoute, getRunRoute, rollbackRoute, restoreRoute, openApiRoute, ...uiRoutes];
+export const apiRoutes: ApiRoute[] = [startRunRoute, listPipelinesRoute, listRunsRoute, getRunRoute, rollbackRoute, restoreRoute, ackRoute, cancelRoute, openApiRoute, ...uiRoutes];

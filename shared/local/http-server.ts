@@ -7,6 +7,7 @@ import type { EngineContext } from '../engine/context.js';
 import { errorMessage } from '../errors.js';
 import { matchRoute, type ApiRoute } from '../http/route.js';
 import { MAX_BODY_BYTES } from '../engine/http-api.js';
+import { FAVICON_ICO } from '../ui/favicon.js';
 
 /** The header the page and the CLI send the per-start token in, with every state-changing request. */
 export const LOCAL_TOKEN_HEADER = 'x-tidemark-token';
@@ -118,6 +119,9 @@ export async function startHttpServer(ctx: EngineContext, routes: readonly ApiRo
         if (refused) {
           ctx.log.log('warn', `HTTP ${method} ${url.pathname} ${refused.status}: ${refused.error}`);
           return send(refused.status, { error: refused.error });
+        }
+        if (url.pathname === '/favicon.ico' && (method === 'GET' || method === 'HEAD')) {
+          return send(200, FAVICON_ICO, { 'content-type': 'image/x-icon', 'cache-control': 'public, max-age=86400' });
         }
         if (!url.pathname.startsWith('/api/')) return send(404, { error: 'not found' });
         const path = url.pathname.slice('/api/'.length);

@@ -10,6 +10,7 @@ import { connectionStringStorage, createStorageClients, resolveStorageConnection
 import type { Logger } from '../telemetry/logger.js';
 import { ensureAzurite, type AzuriteHandle } from './azurite.js';
 import { LocalHost, type LocalHostOptions } from './host.js';
+import { shownCounts, validationView, type ShownCounts } from '../state/run-view.js';
 
 export interface LocalStack {
   project: ResolvedProject;
@@ -82,16 +83,8 @@ export interface RunSummary {
   pipeline: string;
   runId: string;
   status: RunRecord['status'];
-  counts: {
-    extracted: number;
-    inserted: number;
-    updated: number;
-    deleted: number;
-    unchanged: number;
-    stale: number;
-    quarantined: number;
-  };
-  validations: Array<{ check: string; passed: boolean; expected: ValidationResult['expected']; actual: ValidationResult['actual']; detail?: string }>;
+  counts: ShownCounts;
+  validations: ValidationResult[];
   error?: string;
   timings: RunRecord['timings'];
 }
@@ -106,21 +99,12 @@ export async function runOnce(stack: LocalStack, req: Omit<StartRunRequest, 'tri
 export async function summarize(ctx: EngineContext, pipeline: string, runId: string): Promise<RunSummary> {
   const r = await getRun(ctx.tables, pipeline, runId);
   const v = await readValidations(ctx.tables, pipeline, runId);
-  const c = r.counts;
   return {
     pipeline,
     runId,
     status: r.status,
-    counts: {
-      extracted: c.extracted,
-      inserted: c.inserted,
-      updated: c.updated + (c.type1 ?? 0),
-      deleted: c.deleted,
-      unchanged: c.unchanged,
-      stale: c.stale,
-      quarantined: c.quarantined,
-    },
-    validations: v.map(({ check, passed, expected, actual, detail }) => ({ check, passed, expected, actual, ...(detail ? { detail } : {}) })),
+    counts: shownCounts(r.counts),
+    validations: v.map(validationView),
     ...(r.error ? { error: r.error } : {}),
     timings: r.timings,
   };

@@ -38,6 +38,10 @@ export interface Dialect {
   describeTarget(target: QualifiedName): Statement;
   /** Current (not deleted) rows of the target. */
   currentRowCount(target: QualifiedName): Statement;
-  /** The dimension as of a UTC instant (point-in-time read). */
-  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Statement;
+  /** The dimension as of a UTC instant (point-in-time read), in key order when `keys` are given, at most `limit` rows. */
+  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string, o?: { keys?: readonly string[]; limit?: number }): Statement;
+  /** How many rows `asOf` has at the instant (column n). */
+  asOfCount(target: QualifiedName, at: string): Statement;
+  /** Every version of one key, oldest first, with `_tm_at` = 1 on the one valid at the instant (see read-sql.ts). */
+  keyHistory(target: QualifiedName, columns: readonly PlanColumn[], key: ReadonlyArray<{ name: string; value: string }>, at: string): Statement;
 }

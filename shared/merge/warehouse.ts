@@ -44,7 +44,7 @@ export interface Warehouse {
    * all of them or only those whose keys are in the given changes file.
    */
   checksum(target: QualifiedName, columns: readonly string[], keys: readonly string[], scope: 'table' | { changesFile: string }): Promise<string>;
-  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Promise<Record<string, unknown>[]>;
+  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string, o?: { keys?: readonly string[]; limit?: number }): Promise<Record<string, unknown>[]>;
   /**
    * Generic SQL access for validation rules, rollback, backups and restores (shared/rollback,
    * shared/validate). Optional so a warehouse can be merged before it supports them; callers

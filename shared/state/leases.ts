@@ -14,6 +14,13 @@ export interface LeaseOwner {
   ownerInvocationId?: string;
 }
 
+/** The owner as a person reads it: `build-7 pid 4242`, or the Functions invocation. */
+export function leaseOwnerText(o: LeaseOwner): string {
+  if (o.ownerHost !== undefined || o.ownerPid !== undefined) return `${o.ownerHost ?? 'unknown host'} pid ${o.ownerPid ?? '?'}`;
+  if (o.ownerInvocationId !== undefined) return `Functions invocation ${o.ownerInvocationId}`;
+  return 'unknown owner';
+}
+
 export interface Lease extends TableEntity, LeaseOwner {
   runId: string;
   acquiredAt: string;

@@ -11,6 +11,7 @@ export type RunMode = 'incremental' | 'full' | 'backfill';
 export type RunTrigger = 'schedule' | 'http' | 'cli' | 'retry';
 
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'validation_failed', 'rolled_back', 'cancelled'];
+export const RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', ...TERMINAL_STATUSES];
 
 export function isTerminalStatus(s: RunStatus): boolean {
   return TERMINAL_STATUSES.includes(s);

@@ -5,7 +5,10 @@ import type { PipelineConfig } from '../config/schema.js';
 import type { EngineContext } from '../engine/context.js';
 import { NotFoundError } from '../errors.js';
 import { readCheckpoint } from '../state/checkpoints.js';
+import { leaseOwnerText, readLease } from '../state/leases.js';
+import { holdingRuns } from '../validate/hold.js';
 import { compareRunStart, isTerminalStatus, type RunRecord } from '../state/runs.js';
+import { runSummary, shownCounts, validationView } from '../state/run-view.js';
 import type { ValidationRow } from '../state/validations.js';
 import { TABLES } from '../storage/layout.js';
 import {
@@ -26,40 +29,32 @@ export const MAX_RUN_LIMIT = 500;
 export class UiInputError extends Error {}
 
 function toUiRun(r: RunRecord, validations: UiValidation[], now: Date): UiRun {
-  const c = r.counts;
   const end = r.finishedAt ? Date.parse(r.finishedAt) : isTerminalStatus(r.status) ? Date.parse(r.updatedAt) : now.getTime();
   const timings: UiRun['timings'] = {};
   for (const s of UI_STAGES) if (typeof r.timings?.[s] === 'number') timings[s] = r.timings[s];
+  const { runId, status, stage, trigger, mode, createdAt, finishedAt, error } = runSummary(r);
   return {
-    runId: r.runId,
-    status: r.status,
-    stage: r.stage,
-    trigger: r.trigger,
-    mode: r.mode,
-    createdAt: r.createdAt,
-    finishedAt: r.finishedAt ?? null,
+    runId,
+    status,
+    stage,
+    trigger,
+    mode,
+    createdAt,
+    finishedAt,
     durationMs: Number.isFinite(end) ? Math.max(0, end - Date.parse(r.createdAt)) : null,
-    counts: {
-      extracted: c.extracted,
-      inserted: c.inserted,
-      updated: c.updated + (c.type1 ?? 0),
-      deleted: c.deleted,
-      unchanged: c.unchanged,
-      stale: c.stale,
-      quarantined: c.quarantined,
-    },
+    counts: shownCounts(r.counts),
     timings,
-    error: r.error ?? null,
+    error,
     validations,
   };
 }
 
 function groupValidations(rows: readonly ValidationRow[]): Map<string, UiValidation[]> {
   const out = new Map<string, UiValidation[]>();
-  for (const { runId, check, passed, expected, actual, detail } of rows) {
-    const list = out.get(runId) ?? [];
-    list.push({ check, passed, expected, actual, ...(detail ? { detail } : {}) });
-    out.set(runId, list);
+  for (const row of rows) {
+    const list = out.get(row.runId) ?? [];
+    list.push(validationView(row));
+    out.set(row.runId, list);
   }
   for (const list of out.values()) list.sort((a, b) => a.check.localeCompare(b.check));
   return out;
@@ -156,8 +151,31 @@ export function parseRunLimit(text: string | null): number {
 
 /** One pipeline with its newest `limit` runs (oldest first), their counts, timings and validations. */
 export async function uiPipelineDetail(ctx: EngineContext, name: string, limit = DEFAULT_RUN_LIMIT): Promise<UiPipelineDetail> {
-  const { pipeline, runs } = await loadPipeline(ctx, pipelineOf(ctx, name), limit);
-  return { generatedAt: ctx.now().toISOString(), pipeline, runs, limit };
+  const p = pipelineOf(ctx, name);
+  const [{ pipeline, runs }, holding, lease] = await Promise.all([loadPipeline(ctx, p, limit), holdingRuns(ctx, p), readLease(ctx.tables, p.name)]);
+  const now = ctx.now().getTime();
+  return {
+    generatedAt: ctx.now().toISOString(),
+    pipeline,
+    hold: holding.length
+      ? { runIds: holding.map((r) => r.runId), message: `run(s) ${holding.map((r) => r.runId).join(', ')} failed validation; a new run is refused until they are acknowledged or rolled back` }
+      : null,
+    lease: lease
+      ? {
+          runId: lease.runId,
+          owner: leaseOwnerText(lease),
+          ownerHost: lease.ownerHost ?? null,
+          ownerPid: lease.ownerPid ?? null,
+          ownerInvocationId: lease.ownerInvocationId ?? null,
+          acquiredAt: lease.acquiredAt,
+          expiresAt: lease.expiresAt,
+          ageMs: Math.max(0, now - Date.parse(lease.acquiredAt)),
+          expired: Date.parse(lease.expiresAt) <= now,
+        }
+      : null,
+    runs,
+    limit,
+  };
 }
 
 export async function uiRunDetail(ctx: EngineContext, name: string, runId: string): Promise<UiRunDetail> {

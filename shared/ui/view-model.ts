@@ -71,9 +71,34 @@ export interface UiOverview {
   pipelines: UiPipeline[];
 }
 
+/** validation.holdOnFailure: failed validations nobody acknowledged; the next run is refused until then. */
+export interface UiHold {
+  runIds: string[];
+  message: string;
+}
+
+/** The lease of the run in flight: who drives it and since when (a stuck run shows here). */
+export interface UiLease {
+  runId: string;
+  /** The owner as a person reads it (host and pid, or the Functions invocation). */
+  owner: string;
+  ownerHost: string | null;
+  ownerPid: number | null;
+  /** The Functions invocation holding it, in Azure. */
+  ownerInvocationId: string | null;
+  acquiredAt: string;
+  expiresAt: string;
+  /** now − acquiredAt, ms. */
+  ageMs: number;
+  /** Past expiresAt: the next start takes it over and fails the run. */
+  expired: boolean;
+}
+
 export interface UiPipelineDetail {
   generatedAt: string;
   pipeline: UiPipeline;
+  hold: UiHold | null;
+  lease: UiLease | null;
   /** Oldest first (chart order), at most `limit` of the newest runs. */
   runs: UiRun[];
   limit: number;

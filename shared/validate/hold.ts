@@ -24,13 +24,18 @@ function unacknowledged(runs: readonly RunRecord[]): RunRecord[] {
  * someone acknowledges it (`tidemark ack`) or rolls it back (its status becomes rolled_back).
  */
 export async function assertNotHeld(ctx: EngineContext, p: PipelineConfig): Promise<void> {
-  if (!p.validation.holdOnFailure) return;
-  const open = unacknowledged(await listRuns(ctx.tables, p.name, HOLD_LOOKBACK));
+  const open = await holdingRuns(ctx, p);
   if (open.length === 0) return;
   const ids = open.map((r) => r.runId).join(', ');
   throw new HeldError(
     `${p.name} is held: run(s) ${ids} failed validation. Look at them (tidemark status), then acknowledge with \`tidemark ack ${p.name}\` or undo with \`tidemark rollback ${p.name} --to-run <run>\``,
   );
+}
+
+/** The runs that hold the pipeline (newest first): none unless `validation.holdOnFailure`. */
+export async function holdingRuns(ctx: EngineContext, p: PipelineConfig): Promise<RunRecord[]> {
+  if (!p.validation.holdOnFailure) return [];
+  return unacknowledged(await listRuns(ctx.tables, p.name, HOLD_LOOKBACK));
 }
 
 /** Acknowledges one failed run, or every unacknowledged one; returns the run ids. */

@@ -7,6 +7,9 @@ import type { AzuriteHandle } from '../../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack, type RunSummary } from '../../shared/local/stack.js';
 import { startLocalUi, type LocalUi } from '../../shared/local/ui.js';
 import type { UiOverview, UiPipelineDetail, UiRunDetail } from '../../shared/ui/view-model.js';
+import { acquireLease, readLease } from '../../shared/state/leases.js';
+import { getRun, newRunRecord } from '../../shared/state/runs.js';
+import { TABLES } from '../../shared/storage/layout.js';
 import { withAzurite } from '../support/azurite.js';
 import { duckExec, makeProject } from '../support/project.js';
 
@@ -59,6 +62,20 @@ target:
   table: dw.dim_missing
 `;
 
+// A rule that fails on every run, with holdOnFailure: the pipeline is held after its first run.
+const HELD = `name: held
+source:
+  connection: SRC
+  table: crm.accounts
+key: [id]
+target:
+  warehouse: WH
+  table: dw.dim_held
+validation:
+  holdOnFailure: true
+  rules: [{ name: never_empty, sql: "select count(*) from {{current}}", expect: 0 }]
+`;
+
 async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as T };
@@ -72,10 +89,11 @@ describe('the run-history page after two runs', () => {
   let first: RunSummary;
   let second: RunSummary;
   let broken: RunSummary;
+  let held: RunSummary;
 
   beforeAll(async () => {
     az = await withAzurite();
-    dir = makeProject({ pipelines: { accounts: ACCOUNTS, contacts: CONTACTS, broken: BROKEN } });
+    dir = makeProject({ pipelines: { accounts: ACCOUNTS, contacts: CONTACTS, broken: BROKEN, held: HELD } });
     const src = join(dir, 'source.duckdb');
     await duckExec(
       src,
@@ -94,6 +112,7 @@ describe('the run-history page after two runs', () => {
     );
     second = await runOnce(stack, { pipeline: 'accounts' });
     broken = await runOnce(stack, { pipeline: 'broken' });
+    held = await runOnce(stack, { pipeline: 'held' });
     // Port 0: never the shared 7071 or Azurite's default ports.
     ui = await startLocalUi(stack, { port: 0 });
   });
@@ -112,6 +131,7 @@ describe('the run-history page after two runs', () => {
     expect(second.counts).toMatchObject({ inserted: 2, updated: 1, deleted: 1, unchanged: 1 });
     expect(broken.status).toBe('failed');
     expect(broken.error).toMatch(/missing/);
+    expect(held.status).toBe('validation_failed');
   });
 
   it('serves the page and its JSON data over HTTP, with 400/404 for bad input', async () => {
@@ -125,7 +145,7 @@ describe('the run-history page after two runs', () => {
     const overview = await getJson<UiOverview>(`${ui.baseUrl}/api/ui/data`);
     expect(overview.status).toBe(200);
     const byName = new Map(overview.body.pipelines.map((p) => [p.name, p]));
-    expect([...byName.keys()].sort()).toEqual(['accounts', 'broken', 'contacts']);
+    expect([...byName.keys()].sort()).toEqual(['accounts', 'broken', 'contacts', 'held']);
     const acc = byName.get('accounts')!;
     expect(acc.lastRun).toMatchObject({ runId: second.runId, status: 'succeeded' });
     expect(acc.checkpoint).toMatchObject({ lastRunId: second.runId, watermark: null });
@@ -160,6 +180,20 @@ describe('the run-history page after two runs', () => {
     expect(badLimit.body.error).toMatch(/limit must be a whole number from 1 to 500/);
     expect((await getJson(`${ui.baseUrl}/api/ui/pipelines/accounts/runs/not-a-run`)).status).toBe(400);
     expect((await getJson(`${ui.baseUrl}/api/ui/pipelines/Bad%20Name`)).status).toBe(400);
+
+    // The page's actions: cancel and ack validate their input before touching anything.
+    const write = async (path: string, body: string) => {
+      const res = await fetch(`${ui.baseUrl}/api/${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-tidemark-token': ui.token }, body });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    expect((await write('pipelines/nope/cancel', '{}')).status).toBe(404);
+    expect((await write('pipelines/accounts/cancel', '{"runId":"x"}')).status).toBe(400);
+    expect((await write('pipelines/accounts/ack', '{"extra":1}')).status).toBe(400);
+    expect((await write('pipelines/accounts/ack', 'not json')).status).toBe(400);
+    const stale = await write('pipelines/accounts/cancel', JSON.stringify({ runId: first.runId }));
+    expect(stale).toEqual({ status: 409, body: { error: `run ${first.runId} of accounts is no longer in flight` } });
+    expect(await write('pipelines/accounts/cancel', '{}')).toEqual({ status: 200, body: { pipeline: 'accounts', kind: 'none' } });
+    expect(await write('pipelines/accounts/ack', '{}')).toEqual({ status: 200, body: { pipeline: 'accounts', acknowledged: [] } });
   });
 
   describe('in a real headless Chromium', () => {
@@ -245,13 +279,13 @@ describe('the run-history page after two runs', () => {
           };
         });
       const before = await chartData();
-      expect(before.rowLabels).toEqual(['inserted', 'updated', 'deleted', 'unchanged', 'quarantined']);
+      expect(before.rowLabels).toEqual(['inserted', 'updated', 'deleted', 'quarantined', 'unchanged (right axis)']);
       expect(before.rows).toEqual([
         [3, 2],
         [0, 1],
         [0, 1],
-        [0, 1],
         [0, 0],
+        [0, 1],
       ]);
       expect(before.stageLabels).toEqual(['extract', 'transform', 'merge', 'checkpoint', 'validate']);
       // Every stage that ran has a duration on the chart (seconds, ≥ 0).
@@ -275,7 +309,15 @@ describe('the run-history page after two runs', () => {
       await expect.poll(async () => (await chartData()).x.length, { timeout: 10_000 }).toBe(3);
       const after = await chartData();
       // No source change since the second run: four unchanged rows, nothing else.
-      expect(after.rows.map((s) => s[2])).toEqual([0, 0, 0, 4, 0]);
+      expect(after.rows.map((s) => s[2])).toEqual([0, 0, 0, 0, 4]);
+      // Unchanged rows have their own scale: the changes' axis stays sized to the changes (≤ 3).
+      const scales = await page.evaluate(() => {
+        const plot = (window as unknown as { tidemarkCharts: Record<string, { plot: { scales: Record<string, { max?: number }>; series: Array<{ scale?: string }> } }> }).tidemarkCharts['chart-rows']!.plot;
+        return { y: plot.scales.y!.max, unchanged: plot.scales.unchanged!.max, seriesScales: plot.series.slice(1).map((x) => x.scale) };
+      });
+      expect(scales.seriesScales).toEqual(['y', 'y', 'y', 'y', 'unchanged']);
+      expect(scales.y).toBeLessThan(4);
+      expect(scales.unchanged).toBeGreaterThanOrEqual(4);
 
       if (shots) await page.screenshot({ path: join(shots, 'ui.png'), fullPage: true });
 
@@ -284,6 +326,93 @@ describe('the run-history page after two runs', () => {
       expect(await page.locator('#run-id').innerText()).toBe(second.runId);
       if (shots) await page.screenshot({ path: join(shots, 'ui-run.png'), fullPage: true });
       expect(await page.locator('#validations tr[data-check="row_count"]').innerText()).toMatch(/passed\s+4\s+4/);
+      expect(problems).toEqual([]);
+    });
+
+    it.skipIf(!hasChromium)('fits 1400 px, shows a hold with its way out, and a stuck run with its owner, age and a cancel that works', async () => {
+      await page.setViewportSize({ width: 1400, height: 900 });
+      const fits = () => page.evaluate(() => {
+        const box = document.querySelector('#runs-box .scroll')!;
+        return { scroll: box.scrollWidth, client: box.clientWidth, page: document.documentElement.scrollWidth, view: window.innerWidth };
+      });
+      for (const name of ['accounts', 'broken']) {
+        await page.goto(`${ui.pageUrl}#/pipelines/${name}`);
+        await page.locator('#runs tr[data-run]').first().waitFor();
+        const w = await fits();
+        expect(w.scroll, `${name}: the runs table scrolls sideways at 1400 px`).toBeLessThanOrEqual(w.client);
+        expect(w.page).toBeLessThanOrEqual(w.view);
+      }
+
+      // Held: the hold is shown with the failed run, Re-run now is disabled, and Acknowledge lifts it.
+      await page.goto(`${ui.pageUrl}#/pipelines/held`);
+      await page.locator('#hold').waitFor();
+      expect(await page.locator('#hold').innerText()).toContain(held.runId);
+      expect(await page.locator('#rerun').isDisabled()).toBe(true);
+      await page.locator('#ack').click();
+      await page.locator('#hold').waitFor({ state: 'detached' });
+      await expect.poll(() => page.locator('#rerun').isDisabled()).toBe(false);
+      const acked = (await getJson<UiPipelineDetail>(`${ui.baseUrl}/api/ui/pipelines/held`)).body;
+      expect(acked.hold).toBeNull();
+
+      // A stuck run: a record left running and a lease that expired 10 minutes ago, owned by a
+      // process on another host (nothing drives it: no message is queued for it).
+      const runId = '20260101T000000Z-dead';
+      const t0 = Date.now() - 20 * 60_000;
+      await stack.ctx.tables.insert(TABLES.runs, {
+        ...newRunRecord({ pipeline: 'contacts', runId, trigger: 'schedule', mode: 'incremental', now: new Date(t0) }),
+        status: 'running',
+        stage: 'validate',
+      });
+      await acquireLease(stack.ctx.tables, {
+        pipeline: 'contacts',
+        runId,
+        now: new Date(t0),
+        ttlMs: 10 * 60_000,
+        owner: { ownerHost: 'build-agent-7', ownerPid: 4242 },
+        isActive: async () => true,
+        onStale: async () => undefined,
+      });
+      await page.goto(`${ui.pageUrl}#/pipelines/contacts`);
+      await page.locator('#lease').waitFor();
+      const lease = await page.locator('#lease').innerText();
+      expect(lease).toContain(runId);
+      expect(lease).toMatch(/owner build-agent-7 pid 4242 · for 20 min/);
+      expect(lease).toContain('lease expired');
+      expect(await page.locator(`#runs tr[data-run="${runId}"] .lease-owner`).innerText()).toMatch(/build-agent-7 pid 4242 · 20 min · lease expired/);
+
+      // The cancel route keeps the local server's rules: no token, a foreign origin, text/plain → 403, nothing ends.
+      const post = (headers: Record<string, string>) => fetch(`${ui.baseUrl}/api/pipelines/contacts/cancel`, { method: 'POST', headers, body: JSON.stringify({ runId }) });
+      expect((await post({ 'content-type': 'application/json' })).status).toBe(403);
+      expect((await post({ 'content-type': 'application/json', 'x-tidemark-token': ui.token, origin: 'http://evil.example' })).status).toBe(403);
+      expect((await post({ 'content-type': 'text/plain', 'x-tidemark-token': ui.token })).status).toBe(403);
+      expect((await getRun(stack.ctx.tables, 'contacts', runId)).status).toBe('running');
+
+      await page.locator('#cancel').click();
+      await page.locator('#lease').waitFor({ state: 'detached' });
+      const row = page.locator(`#runs tr[data-run="${runId}"]`);
+      await expect.poll(() => row.getAttribute('data-status')).toBe('cancelled');
+      expect((await getRun(stack.ctx.tables, 'contacts', runId)).status).toBe('cancelled');
+      expect(await readLease(stack.ctx.tables, 'contacts')).toBeUndefined();
+      // The cancelled badge has its own style (not the unstyled default grey).
+      const styles = await page.evaluate(() => {
+        const probe = (cls: string) => {
+          const el = document.createElement('span');
+          el.className = `badge ${cls}`;
+          document.body.append(el);
+          const st = getComputedStyle(el);
+          const out = `${st.backgroundColor} ${st.borderStyle}`;
+          el.remove();
+          return out;
+        };
+        return { cancelled: probe('cancelled'), plain: probe('no-such-status') };
+      });
+      expect(styles.cancelled).not.toBe(styles.plain);
+
+      // The icon the browser asks for at the root.
+      const icon = await fetch(`${ui.baseUrl}/favicon.ico`);
+      expect(icon.status).toBe(200);
+      expect(icon.headers.get('content-type')).toBe('image/x-icon');
+      expect([...new Uint8Array(await icon.arrayBuffer()).slice(0, 4)]).toEqual([0, 0, 1, 0]);
       expect(problems).toEqual([]);
     });
   });

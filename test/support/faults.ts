@@ -174,7 +174,7 @@ export function faultyWarehouseFor(inner: WarehouseFactory, plan: FaultPlan): Wa
       merge: (p, f, blob) => plan.around('warehouse.merge', pipeline.name, () => w.merge(p, f, blob)),
       currentRowCount: (t) => w.currentRowCount(t),
       checksum: (t, c, k, s) => w.checksum(t, c, k, s),
-      asOf: (t, c, a) => w.asOf(t, c, a),
+      asOf: (t, c, a, o) => w.asOf(t, c, a, o),
       ...(w.sql ? { sql: w.sql } : {}),
       close: () => w.close(),
     };

@@ -1,6 +1,7 @@
 import type { QualifiedName } from '../../config/identifiers.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
+import { renderAsOf, renderAsOfCount, renderKeyHistory, type ReadStyle } from '../read-sql.js';
 import { ledgerName, renderLedgerCheck, renderLedgerHead, renderLedgerInsert, renderLedgerUpgrade, renderScdSteps, type SqlStyle } from '../scd-sql.js';
 import { assertIdentifierLengths, scdColumnDefs, planTargetChanges, widensBy } from '../target.js';
 
@@ -32,6 +33,8 @@ export const duckStyle: SqlStyle = {
   true: 'true',
   false: 'false',
 };
+
+const duckRead: ReadStyle = { s: duckStyle, text: duckTypeName({ kind: 'text' }), instant: (p) => `CAST(${p} AS TIMESTAMP)`, limit: 'limit' };
 
 export function duckTypeName(t: LogicalType): string {
   switch (t.kind) {
@@ -118,11 +121,8 @@ export const duckdbDialect: Dialect = {
     };
   },
 
-  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Statement {
-    return {
-      sql: `SELECT ${columns.map((c) => quote(c.name)).join(', ')} FROM ${duckStyle.qualify(target)} WHERE ${quote('_tm_valid_from')} <= CAST($1 AS TIMESTAMP) AND (${quote('_tm_valid_to')} IS NULL OR ${quote('_tm_valid_to')} > CAST($1 AS TIMESTAMP)) AND NOT ${quote('_tm_is_deleted')}`,
-      parameters: [at],
-    };
-  },
+  asOf: (target, columns, at, o) => renderAsOf(duckRead, target, columns, at, o),
+  asOfCount: (target, at) => renderAsOfCount(duckRead, target, at),
+  keyHistory: (target, columns, key, at) => renderKeyHistory(duckRead, target, columns, key, at),
 };
 

@@ -128,9 +128,9 @@ export class DuckDbWarehouse implements Warehouse {
     });
   }
 
-  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Promise<Record<string, unknown>[]> {
+  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string, o?: { keys?: readonly string[]; limit?: number }): Promise<Record<string, unknown>[]> {
     return this.session(async (s) => {
-      const st = this.dialect.asOf(target, columns, at);
+      const st = this.dialect.asOf(target, columns, at, o);
       return s.rows(st.sql, st.parameters);
     });
   }

@@ -1,6 +1,7 @@
 import type { QualifiedName } from '../../config/identifiers.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
+import { renderAsOf, renderAsOfCount, renderKeyHistory, type ReadStyle } from '../read-sql.js';
 import { ledgerName, renderLedgerCheck, renderLedgerHead, renderLedgerInsert, renderLedgerUpgrade, renderScdSteps, type SqlStyle } from '../scd-sql.js';
 import { canonicalNumberText } from '../../transform/row-hash.js';
 import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
@@ -28,6 +29,8 @@ export const pgStyle: SqlStyle = {
   true: 'true',
   false: 'false',
 };
+
+const pgRead: ReadStyle = { s: pgStyle, text: pgTypeName({ kind: 'text' }), instant: (p) => `CAST(${p} AS TIMESTAMPTZ) AT TIME ZONE 'UTC'`, limit: 'limit' };
 
 /** Type names exactly as `format_type()` prints them, so that describe and render compare equal. */
 export function pgTypeName(t: LogicalType): string {
@@ -132,12 +135,9 @@ export const postgresDialect: Dialect = {
     };
   },
 
-  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Statement {
-    return {
-      sql: `SELECT ${columns.map((c) => quote(c.name)).join(', ')} FROM ${pgStyle.qualify(target)} WHERE ${quote('_tm_valid_from')} <= CAST($1 AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AND (${quote('_tm_valid_to')} IS NULL OR ${quote('_tm_valid_to')} > CAST($1 AS TIMESTAMPTZ) AT TIME ZONE 'UTC') AND NOT ${quote('_tm_is_deleted')}`,
-      parameters: [at],
-    };
-  },
+  asOf: (target, columns, at, o) => renderAsOf(pgRead, target, columns, at, o),
+  asOfCount: (target, at) => renderAsOfCount(pgRead, target, at),
+  keyHistory: (target, columns, key, at) => renderKeyHistory(pgRead, target, columns, key, at),
 };
 
 /**

@@ -197,8 +197,8 @@ export class PostgresWarehouse implements Warehouse {
     });
   }
 
-  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Promise<Record<string, unknown>[]> {
-    return this.session(async (c) => (await PostgresWarehouse.exec(c, this.dialect.asOf(target, columns, at))).rows as Record<string, unknown>[]);
+  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string, o?: { keys?: readonly string[]; limit?: number }): Promise<Record<string, unknown>[]> {
+    return this.session(async (c) => (await PostgresWarehouse.exec(c, this.dialect.asOf(target, columns, at, o))).rows as Record<string, unknown>[]);
   }
 
   /** Generic SQL for validation rules, rollback and backups (shared/validate, shared/rollback). */

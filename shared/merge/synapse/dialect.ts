@@ -2,6 +2,7 @@ import type { QualifiedName } from '../../config/identifiers.js';
 import { TerminalError } from '../../errors.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
+import { renderAsOf, renderAsOfCount, renderKeyHistory, type ReadStyle } from '../read-sql.js';
 import { LEDGER_COMMIT_COLUMNS, baseKey, ledgerInsertParameters, ledgerName, renderLedgerHead, renderScdSteps, type SqlStyle } from '../scd-sql.js';
 import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
 
@@ -87,6 +88,10 @@ const FALSE = '0';
 
 /** The T-SQL style of the shared SCD renderer (scd-sql.ts). */
 export const tsqlStyle: SqlStyle = { q, qualify, param: p, true: TRUE, false: FALSE, targetByName: true };
+
+const tsqlRead: ReadStyle = { s: tsqlStyle, text: synapseTypeName({ kind: 'text' }), instant: (x) => `CAST(${x} AS datetime2(6))`, limit: 'top' };
+/** datetime2 takes no zone designator: the instant as '2026-01-01 12:00:00.000'. */
+const tsqlInstant = (at: string) => at.replace('T', ' ').replace('Z', '');
 
 /** Type names as the describe query prints them (sys.types name + length/precision/scale). */
 export function synapseTypeName(t: LogicalType): string {
@@ -425,12 +430,9 @@ export function tsqlDialect(product: TsqlProduct, distribution: Distribution = '
       };
     },
 
-    asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Statement {
-      return {
-        sql: `SELECT ${columns.map((c) => q(c.name)).join(', ')} FROM ${qualify(target)} WHERE ${q('_tm_valid_from')} <= CAST(${p(1)} AS datetime2(6)) AND (${q('_tm_valid_to')} IS NULL OR ${q('_tm_valid_to')} > CAST(${p(1)} AS datetime2(6))) AND ${q('_tm_is_deleted')} = ${FALSE}`,
-        parameters: [at.replace('T', ' ').replace('Z', '')],
-      };
-    },
+    asOf: (target, columns, at, o) => renderAsOf(tsqlRead, target, columns, tsqlInstant(at), o),
+    asOfCount: (target, at) => renderAsOfCount(tsqlRead, target, tsqlInstant(at)),
+    keyHistory: (target, columns, key, at) => renderKeyHistory(tsqlRead, target, columns, key, tsqlInstant(at)),
   };
 }
 

@@ -307,8 +307,8 @@ export class TsqlWarehouse implements Warehouse {
     return formatChecksum((await this.driver.query(st))[0] as { n: unknown; s: unknown } | undefined);
   }
 
-  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string): Promise<Record<string, unknown>[]> {
-    return this.driver.query(this.dialect.asOf(target, columns, at));
+  asOf(target: QualifiedName, columns: readonly PlanColumn[], at: string, o?: { keys?: readonly string[]; limit?: number }): Promise<Record<string, unknown>[]> {
+    return this.driver.query(this.dialect.asOf(target, columns, at, o));
   }
 
   /**

@@ -183,12 +183,24 @@ function renderOverview(data: UiOverview): void {
   setUpdated(data.generatedAt);
 }
 
-const ROW_SERIES: Array<{ key: keyof UiRun['counts']; label: string; stroke: string }> = [
+interface SeriesDef {
+  label: string;
+  stroke: string;
+  /** A series on its own y scale, drawn against the right-hand axis. */
+  scale?: string;
+}
+
+/**
+ * Unchanged rows are usually most of a run (100 000 unchanged next to 40 updated): on a shared
+ * axis every change would lie flat on zero. They get their own scale and right-hand axis, dashed.
+ */
+const UNCHANGED_SCALE = 'unchanged';
+const ROW_SERIES: Array<SeriesDef & { key: keyof UiRun['counts'] }> = [
   { key: 'inserted', label: 'inserted', stroke: '#17803d' },
   { key: 'updated', label: 'updated', stroke: '#1f6fd1' },
   { key: 'deleted', label: 'deleted', stroke: '#c4262e' },
-  { key: 'unchanged', label: 'unchanged', stroke: '#8a94a3' },
   { key: 'quarantined', label: 'quarantined', stroke: '#b26a00' },
+  { key: 'unchanged', label: 'unchanged (right axis)', stroke: '#8a94a3', scale: UNCHANGED_SCALE },
 ];
 const STAGE_COLORS: Record<UiStage, string> = {
   extract: '#6f42c1',
@@ -207,23 +219,33 @@ function durationData(runs: UiRun[]): uPlot.AlignedData {
   return [runs.map((r) => Date.parse(r.createdAt) / 1000), ...UI_STAGES.map((s) => runs.map((r) => (r.timings[s] === undefined ? null : r.timings[s]! / 1000)))];
 }
 
-function drawChart(id: string, title: string, labels: string[], colors: string[], data: uPlot.AlignedData, unit: string): HTMLElement {
+function drawChart(id: string, title: string, defs: readonly SeriesDef[], data: uPlot.AlignedData, unit: string): HTMLElement {
+  const labels = defs.map((d) => d.label);
   const box = h('div', { class: 'chart card', id });
   box.append(h('h3', {}, title));
   // Two columns above 1000 px (see style.css): half the row minus the gap, card padding and border.
   const columns = window.innerWidth > 1000 ? 2 : 1;
   const room = document.getElementById('charts')?.clientWidth || 1200;
   const width = Math.max(300, Math.floor((room - 12 * (columns - 1)) / columns) - 34);
+  const fromZero: uPlot.Scale = { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] };
+  const own = [...new Set(defs.flatMap((d) => (d.scale ? [d.scale] : [])))];
   const opts: uPlot.Options = {
     width,
     height: 240,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
     legend: { live: false },
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
-    axes: [{}, { label: unit, size: 60 }],
+    scales: { x: { time: true }, y: fromZero, ...Object.fromEntries(own.map((k) => [k, fromZero])) },
+    axes: [{}, { label: unit, size: 60 }, ...own.map((k) => ({ scale: k, side: 1, label: `${k} ${unit}`, size: 60, grid: { show: false } }))],
     series: [
       { label: 'run start (UTC)' },
-      ...labels.map((label, i) => ({ label, stroke: colors[i]!, width: 2, points: { show: true, size: 7, fill: colors[i]! } })),
+      ...defs.map((d) => ({
+        label: d.label,
+        stroke: d.stroke,
+        width: 2,
+        scale: d.scale ?? 'y',
+        ...(d.scale ? { dash: [6, 4] } : {}),
+        points: { show: true, size: 7, fill: d.stroke },
+      })),
     ],
   };
   const plot = new uPlot(opts, data, box);
@@ -241,13 +263,21 @@ function updateChart(id: string, data: uPlot.AlignedData): boolean {
   return true;
 }
 
-function runsTable(name: string, runs: UiRun[]): HTMLElement {
-  const head = ['run', 'started', 'trigger', 'status', 'duration'];
-  const nums = ['extracted', 'inserted', 'updated', 'deleted', 'unchanged', 'quarantined'] as const;
+function runsTable(name: string, runs: UiRun[], lease: UiPipelineDetail['lease']): HTMLElement {
+  const head = ['run · started', 'trigger', 'status', 'duration'];
+  // Short headers (as `tidemark runs` prints them), the full name on hover: the table fits 1400 px.
+  const nums = [
+    ['extracted', 'read'],
+    ['inserted', 'ins'],
+    ['updated', 'upd'],
+    ['deleted', 'del'],
+    ['unchanged', 'same'],
+    ['quarantined', 'quar'],
+  ] as const;
   return h(
     'table',
     { id: 'runs' },
-    h('thead', {}, h('tr', {}, ...head.map((t) => h('th', {}, t)), ...nums.map((t) => h('th', { class: 'num' }, t)), h('th', {}, 'validation'), h('th', {}, 'error'))),
+    h('thead', {}, h('tr', {}, ...head.map((t) => h('th', {}, t)), ...nums.map(([k, t]) => h('th', { class: 'num', title: k }, t)), h('th', {}, 'validation'), h('th', {}, 'error'))),
     h(
       'tbody',
       {},
@@ -255,12 +285,17 @@ function runsTable(name: string, runs: UiRun[]): HTMLElement {
         h(
           'tr',
           { 'data-run': r.runId, 'data-status': r.status },
-          h('td', { class: 'mono' }, link(runHref(name, r.runId), r.runId)),
-          h('td', { class: 'nowrap' }, utc(r.createdAt)),
+          h('td', { class: 'mono' }, link(runHref(name, r.runId), r.runId), h('div', { class: 'muted' }, utc(r.createdAt))),
           h('td', {}, `${r.trigger} · ${r.mode}`),
-          h('td', {}, badge(r.status), r.status === 'running' || r.status === 'queued' ? h('div', { class: 'muted' }, r.stage) : null),
+          h(
+            'td',
+            {},
+            badge(r.status),
+            r.status === 'running' || r.status === 'queued' ? h('div', { class: 'muted' }, r.stage) : null,
+            lease?.runId === r.runId ? h('div', { class: `muted lease-owner${lease.expired ? ' fresh-stale' : ''}` }, `${lease.owner} · ${span(lease.ageMs)}${lease.expired ? ' · lease expired' : ''}`) : null,
+          ),
           h('td', { class: 'num' }, span(r.durationMs)),
-          ...nums.map((k) => h('td', { class: 'num', 'data-count': k }, num(r.counts[k]))),
+          ...nums.map(([k]) => h('td', { class: 'num', 'data-count': k }, num(r.counts[k]))),
           h('td', {}, validationSummary(r)),
           h('td', { class: 'error-text' }, r.error ?? ''),
         ),
@@ -285,8 +320,63 @@ function summaryGrid(p: UiPipeline): HTMLElement {
 
 let detailKey = '';
 
+/** A write the page makes (JSON, with the local token): the result or the error goes into `message`. */
+function act(button: HTMLButtonElement, message: HTMLElement, busy: string, path: string, body: unknown, done: (r: Record<string, unknown>) => Child[]): void {
+  button.disabled = true;
+  message.className = 'message';
+  message.textContent = busy;
+  api<Record<string, unknown>>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    .then((r) => {
+      message.replaceChildren(...kids(...done(r)));
+    })
+    .catch((err: unknown) => {
+      message.className = 'message error';
+      message.textContent = (err as Error).message;
+    })
+    .finally(() => {
+      // Enabled again, then the refresh decides (a held pipeline disables Re-run now).
+      button.disabled = false;
+      return refresh();
+    });
+}
+
+/** validation.holdOnFailure held the pipeline: say which runs, and offer the way out. */
+function holdCard(p: UiPipeline, hold: NonNullable<UiPipelineDetail['hold']>): HTMLElement {
+  const message = h('span', { class: 'message', id: 'ack-message' });
+  const button = h('button', { id: 'ack', type: 'button' }, 'Acknowledge and allow runs');
+  button.addEventListener('click', () =>
+    act(button, message, 'acknowledging…', `pipelines/${encodeURIComponent(p.name)}/ack`, {}, (r) => [`acknowledged ${((r.acknowledged as string[] | undefined) ?? []).join(', ') || 'nothing'}; Re-run now is available again`]),
+  );
+  return h(
+    'div',
+    { class: 'card notice held', id: 'hold' },
+    h('div', {}, badge('held', 'failed'), ' ', h('strong', {}, `${p.name} is held: `), hold.message),
+    h('div', { class: 'muted' }, 'Look at the failed runs below first. To undo one instead, roll it back: ', h('span', { class: 'mono' }, `tidemark rollback ${p.name} --to-run <run>`)),
+    h('div', { class: 'actions' }, button, ...hold.runIds.map((id) => link(runHref(p.name, id), id, { class: 'mono' })), message),
+  );
+}
+
+/** The run in flight: who drives it, since when, when its lease lapses, and a way to end it. */
+function leaseCard(p: UiPipeline, l: NonNullable<UiPipelineDetail['lease']>): HTMLElement {
+  const message = h('span', { class: 'message', id: 'cancel-message' });
+  const button = h('button', { id: 'cancel', type: 'button', class: 'danger' }, 'Cancel run');
+  button.addEventListener('click', () =>
+    act(button, message, 'cancelling…', `pipelines/${encodeURIComponent(p.name)}/cancel`, { runId: l.runId }, (r) => [
+      r.kind === 'completed' ? `run ${String(r.runId)} had already committed its merge; it was completed` : r.kind === 'cancelled' ? `run ${String(r.runId)} cancelled; nothing was applied` : 'no run was in flight',
+    ]),
+  );
+  return h(
+    'div',
+    { class: `card notice${l.expired ? ' held' : ''}`, id: 'lease', 'data-run': l.runId },
+    h('div', {}, 'In flight: run ', link(runHref(p.name, l.runId), l.runId, { class: 'mono' }), ` · owner ${l.owner} · for ${span(l.ageMs)}`),
+    h('div', { class: 'muted' }, l.expired ? `lease expired at ${utc(l.expiresAt)}: the run is stuck; the next start takes over and fails it` : `lease held until ${utc(l.expiresAt)} (renewed while the run makes progress)`),
+    h('div', { class: 'actions' }, button, message),
+  );
+}
+
 function renderPipeline(d: UiPipelineDetail): void {
   const p = d.pipeline;
+  const held = d.hold !== null;
   const key = `pipeline:${p.name}`;
   const quarantined = d.runs.reduce((a, r) => a + r.counts.quarantined, 0);
   const header = h(
@@ -296,48 +386,45 @@ function renderPipeline(d: UiPipelineDetail): void {
     h('h1', {}, p.name),
     p.description ? h('p', { class: 'muted' }, p.description) : null,
     summaryGrid(p),
+    d.hold ? holdCard(p, d.hold) : null,
+    d.lease ? leaseCard(p, d.lease) : null,
   );
   const tableBox = h(
     'div',
     { id: 'runs-box' },
     h('h2', {}, `Runs (newest ${d.runs.length} of ${p.runCount}) · ${num(quarantined)} rows quarantined in these runs`),
-    h('div', { class: 'scroll' }, runsTable(p.name, d.runs)),
+    h('div', { class: 'scroll' }, runsTable(p.name, d.runs, d.lease)),
   );
+  const heldTitle = held ? 'held: acknowledge the failed validation above first' : '';
   if (detailKey === key && updateChart('chart-rows', rowsData(d.runs)) && updateChart('chart-durations', durationData(d.runs))) {
     document.getElementById('detail-header')!.replaceWith(header);
     document.getElementById('runs-box')!.replaceWith(tableBox);
+    const rerun = document.getElementById('rerun') as HTMLButtonElement | null;
+    if (rerun) {
+      rerun.disabled = held;
+      rerun.title = heldTitle;
+    }
     setUpdated(d.generatedAt);
     return;
   }
   detailKey = key;
   const message = h('span', { class: 'message', id: 'rerun-message' });
   const button = h('button', { id: 'rerun', type: 'button' }, 'Re-run now');
-  button.addEventListener('click', () => {
-    button.disabled = true;
-    message.className = 'message';
-    message.textContent = 'starting…';
-    api<{ runId: string; status: string }>(`pipelines/${encodeURIComponent(p.name)}/runs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ mode: 'incremental' }),
-    })
-      .then((r) => {
-        message.replaceChildren('started run ', link(runHref(p.name, r.runId), r.runId, { class: 'mono' }), '; it shows below as it progresses');
-        return refresh();
-      })
-      .catch((err: unknown) => {
-        message.className = 'message error';
-        message.textContent = `could not start a run: ${(err as Error).message}`;
-      })
-      .finally(() => {
-        button.disabled = false;
-      });
-  });
+  button.addEventListener('click', () =>
+    act(button, message, 'starting…', `pipelines/${encodeURIComponent(p.name)}/runs`, { mode: 'incremental' }, (r) => [
+      'started run ',
+      link(runHref(p.name, String(r.runId)), String(r.runId), { class: 'mono' }),
+      '; it shows below as it progresses',
+    ]),
+  );
+  // Held: starting would only be refused; the hold card above says why and offers the way out.
+  button.disabled = held;
+  button.title = heldTitle;
   main().replaceChildren(header, h('div', { class: 'actions' }, button, message), h('h2', {}, 'Runs over time'), h('div', { class: 'charts', id: 'charts' }));
   const chartsBox = document.getElementById('charts')!;
   chartsBox.append(
-    drawChart('chart-rows', 'Rows per run', ROW_SERIES.map((s) => s.label), ROW_SERIES.map((s) => s.stroke), rowsData(d.runs), 'rows'),
-    drawChart('chart-durations', 'Duration per stage (s)', [...UI_STAGES], UI_STAGES.map((s) => STAGE_COLORS[s]), durationData(d.runs), 'seconds'),
+    drawChart('chart-rows', 'Rows per run (unchanged on the right axis)', ROW_SERIES, rowsData(d.runs), 'rows'),
+    drawChart('chart-durations', 'Duration per stage (s)', UI_STAGES.map((s) => ({ label: s, stroke: STAGE_COLORS[s] })), durationData(d.runs), 'seconds'),
   );
   main().append(tableBox);
   setUpdated(d.generatedAt);

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { hostname } from 'node:os';
 import { cancelCommand } from '../../../cli/commands/cancel.js';
+import { runsCommand } from '../../../cli/commands/runs.js';
 import { commands } from '../../../cli/commands/index.js';
 import { getPipeline } from '../../../shared/config/load.js';
 import { isCommitted } from '../../../shared/engine/commit-protocol.js';
@@ -49,6 +51,19 @@ describe('tidemark cancel (Azurite + DuckDB)', () => {
   it('is registered and says so when nothing is in flight', async () => {
     expect(commands.cancel).toBe(cancelCommand);
     expect(await cancel()).toEqual({ code: 0, body: { pipeline: 'acc', kind: 'none' } });
+  });
+
+  it('runs names the in-flight run with its lease owner and age, and says how to end it', async () => {
+    const run = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' });
+    out.length = 0;
+    expect(await runsCommand.run(['acc', '--project', dir])).toBe(0);
+    expect(out.join('')).toContain(`in flight: ${run.runId} · owner ${hostname()} pid ${process.pid} · for 0 min · lease until `);
+    expect(out.join('')).toContain('(tidemark cancel acc ends it)');
+    expect((await cancel()).body).toMatchObject({ kind: 'cancelled', runId: run.runId });
+    out.length = 0;
+    expect(await runsCommand.run(['acc', '--project', dir, '--status', 'cancelled'])).toBe(0);
+    expect(out.join('')).toContain(run.runId);
+    expect(out.join('')).not.toContain('in flight');
   });
 
   it('an uncommitted run is marked cancelled, applies nothing, releases the lease; its queued messages are drained harmlessly', async () => {

@@ -221,8 +221,8 @@ validation: { rowCount: none }
 
     out.length = 0;
     expect(await queryCommand.run(['acc', '--as-of', now, '--key', '2', '--json', '--project', dir])).toBe(0);
-    const one = JSON.parse(printed()) as unknown[];
-    expect(one).toEqual([{ id: 2, revenue: '2000.65', big: '9007199254740995', seen: '2026-01-01T01:02:03.123Z' }]);
+    const one = JSON.parse(printed()) as Array<{ current: boolean; values: unknown }>;
+    expect(one.map((v) => [v.current, v.values])).toEqual([[true, { id: 2, revenue: '2000.65', big: '9007199254740995', seen: '2026-01-01T01:02:03.123456Z' }]]);
 
     out.length = 0;
     expect(await sqlCommand.run(['select id, revenue, big from dim_acc where id = 2 and _tm_is_current', '--json', '--project', dir])).toBe(0);
@@ -231,6 +231,10 @@ validation: { rowCount: none }
     out.length = 0;
     expect(await queryCommand.run(['acc', '--as-of', now, '--columns', 'id,revenue', '--limit', '2', '--project', dir])).toBe(0);
     expect(printed()).toBe('id  revenue\n--  -------\n1   1000.65\n2   2000.65\n(2 of 5 rows; --limit N or --key K for others, --json for all)\n');
+
+    out.length = 0;
+    expect(await sqlCommand.run(['select seen from dim_acc where id = 2', '--json', '--project', dir])).toBe(0);
+    expect(JSON.parse(printed())).toEqual([{ seen: '2026-01-01T01:02:03.123456Z' }]);
 
     for (const bad of [['--columns', 'nope'], ['--limit', '0'], ['--key', '1,2']]) {
       const e = await queryCommand.run(['acc', '--as-of', now, ...bad, '--project', dir]).catch((x: unknown) => x);

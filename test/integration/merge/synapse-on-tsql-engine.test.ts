@@ -271,6 +271,25 @@ describe.skipIf(!('url' in engine))('the synapse dialect on the T-SQL engine, be
     }
   });
 
+  it("reads one key's history like DuckDB: every version, the one valid at the instant marked, the 38-digit decimal as text", async () => {
+    const cols: PlanColumn[] = [...COLUMNS.slice(0, 3), { name: '_tm_is_deleted', type: { kind: 'boolean' } }, { name: '_tm_run_id', type: { kind: 'text' } }];
+    const history = (w: Warehouse, schema: string, id: string, at: string) => w.sql!.query(w.dialect.keyHistory({ schema, name: 'dim' }, cols, [{ name: 'id', value: id }], at));
+    for (const [id, versions] of [['1', 2], ['3', 2]] as const) {
+      for (const at of ['2026-01-01T00:30:00Z', '2026-01-01T02:30:00Z']) {
+        const want = canon(await history(dk, 'dw', id, at));
+        expect(canon(await history(syn, 'syn', id, at))).toEqual(want);
+        expect(want.length).toBeGreaterThanOrEqual(versions);
+        expect(want.filter((r) => r._tm_at === '1').length).toBeLessThanOrEqual(1);
+      }
+    }
+    const ann = canon(await history(syn, 'syn', '1', '2026-01-01T00:30:00Z'));
+    expect(ann.map((r) => [r.name, r.amount, r._tm_at])).toEqual([
+      ['Ann', '12345678901234567890123456789012.3456', '1'],
+      ['Ann B', '1.0000', '0'],
+    ]);
+    expect(await history(syn, 'syn', "1' OR 1=1 --", '2026-01-01T00:30:00Z')).toEqual([]);
+  });
+
   it('undoes the newest run, backs up and restores, with the rollback SQL in one transaction', async () => {
     const input = (schema: string) => ({ target: { schema, name: 'dim' }, keys: ['id'], pipeline: 'p', runId: RUNS[2]!.runId, boundary: '2026-01-01 02:00:00.000' });
     await syn.sql!.transaction(renderUndoRun(synapseRollbackStyle, input('syn')));

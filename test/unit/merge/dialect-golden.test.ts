@@ -33,6 +33,12 @@ describe.each(dialects.map((d) => [d.name, d] as const))('%s dialect', (name, d)
     expect(d.ledgerHead(plan().target, 'accounts').parameters).toEqual(['accounts']);
     for (const s of steps) expect(s.sql).not.toContain('20260101T000000Z-abcd');
     expect(d.ledgerCheck(plan()).parameters).toEqual(['accounts', '20260101T000000Z-abcd']);
+    // A key's history binds the instant and the key's values; the point-in-time read binds its limit.
+    const history = d.keyHistory(plan().target, plan().columns, [{ name: 'id', value: '7' }, { name: 'name', value: "O'Brien" }], '2026-01-01T12:00:00Z');
+    expect(history.sql).not.toContain('Brien');
+    expect(history.parameters.slice(1)).toEqual(['7', "O'Brien"]);
+    expect(d.asOf(plan().target, plan().columns, '2026-01-01T12:00:00Z', { limit: 50 }).parameters).toHaveLength(2);
+    expect(d.asOf(plan().target, plan().columns, '2026-01-01T12:00:00Z', { limit: 50 }).sql).not.toContain('50');
   });
 
   it('closes only versions of earlier runs, so the steps can be rendered once and applied in one transaction', () => {

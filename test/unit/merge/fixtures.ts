@@ -53,5 +53,8 @@ export function renderAll(d: Dialect): Array<[string, string]> {
   add('describe', [d.describeTarget(plan().target)]);
   add('current-count', [d.currentRowCount(plan().target)]);
   add('as-of', [d.asOf(plan().target, plan().columns, '2026-01-01T12:00:00Z')]);
+  add('as-of-limited', [d.asOf(plan().target, plan().columns, '2026-01-01T12:00:00Z', { keys: ['id', 'name'], limit: 50 })]);
+  add('as-of-count', [d.asOfCount(plan().target, '2026-01-01T12:00:00Z')]);
+  add('key-history', [d.keyHistory(plan().target, plan().columns, [{ name: 'id', value: '7' }, { name: 'name', value: "O'Brien" }], '2026-01-01T12:00:00Z')]);
   return out;
 }

@@ -125,4 +125,13 @@ SELECT column_name AS name, data_type AS type FROM information_schema.columns WH
 SELECT count(*)::BIGINT AS n FROM "dw"."dim_account" WHERE "_tm_is_current" AND NOT "_tm_is_deleted";
 
 -- as-of#1
-SELECT "id", "name", "email", "amount", "seen_at" FROM "dw"."dim_account" WHERE "_tm_valid_from" <= CAST($1 AS TIMESTAMP) AND ("_tm_valid_to" IS NULL OR "_tm_valid_to" > CAST($1 AS TIMESTAMP)) AND NOT "_tm_is_deleted";
+SELECT "id", "name", "email", CAST("amount" AS VARCHAR) AS "amount", "seen_at" FROM "dw"."dim_account" WHERE "_tm_valid_from" <= CAST($1 AS TIMESTAMP) AND ("_tm_valid_to" IS NULL OR "_tm_valid_to" > CAST($1 AS TIMESTAMP)) AND "_tm_is_deleted" = false;
+
+-- as-of-limited#1
+SELECT "id", "name", "email", CAST("amount" AS VARCHAR) AS "amount", "seen_at" FROM "dw"."dim_account" WHERE "_tm_valid_from" <= CAST($1 AS TIMESTAMP) AND ("_tm_valid_to" IS NULL OR "_tm_valid_to" > CAST($1 AS TIMESTAMP)) AND "_tm_is_deleted" = false ORDER BY "id", "name" LIMIT $2;
+
+-- as-of-count#1
+SELECT COUNT(*) AS n FROM "dw"."dim_account" WHERE "_tm_valid_from" <= CAST($1 AS TIMESTAMP) AND ("_tm_valid_to" IS NULL OR "_tm_valid_to" > CAST($1 AS TIMESTAMP)) AND "_tm_is_deleted" = false;
+
+-- key-history#1
+SELECT "id", "name", "email", CAST("amount" AS VARCHAR) AS "amount", "seen_at", CASE WHEN "_tm_valid_from" <= CAST($1 AS TIMESTAMP) AND ("_tm_valid_to" IS NULL OR "_tm_valid_to" > CAST($1 AS TIMESTAMP)) AND "_tm_is_deleted" = false THEN 1 ELSE 0 END AS "_tm_at" FROM "dw"."dim_account" WHERE CAST("id" AS VARCHAR) = $2 AND CAST("name" AS VARCHAR) = $3 ORDER BY "_tm_valid_from", "_tm_is_deleted";

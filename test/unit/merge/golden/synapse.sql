@@ -119,4 +119,13 @@ SELECT c.[name] AS [name], CASE WHEN ty.[name] IN ('nvarchar', 'nchar') THEN ty.
 SELECT COUNT_BIG(*) AS n FROM [dw].[dim_account] WHERE [_tm_is_current] = 1 AND [_tm_is_deleted] = 0;
 
 -- as-of#1
-SELECT [id], [name], [email], [amount], [seen_at] FROM [dw].[dim_account] WHERE [_tm_valid_from] <= CAST(@p1 AS datetime2(6)) AND ([_tm_valid_to] IS NULL OR [_tm_valid_to] > CAST(@p1 AS datetime2(6))) AND [_tm_is_deleted] = 0;
+SELECT [id], [name], [email], CAST([amount] AS nvarchar(max)) AS [amount], [seen_at] FROM [dw].[dim_account] WHERE [_tm_valid_from] <= CAST(@p1 AS datetime2(6)) AND ([_tm_valid_to] IS NULL OR [_tm_valid_to] > CAST(@p1 AS datetime2(6))) AND [_tm_is_deleted] = 0;
+
+-- as-of-limited#1
+SELECT TOP (@p2) [id], [name], [email], CAST([amount] AS nvarchar(max)) AS [amount], [seen_at] FROM [dw].[dim_account] WHERE [_tm_valid_from] <= CAST(@p1 AS datetime2(6)) AND ([_tm_valid_to] IS NULL OR [_tm_valid_to] > CAST(@p1 AS datetime2(6))) AND [_tm_is_deleted] = 0 ORDER BY [id], [name];
+
+-- as-of-count#1
+SELECT COUNT(*) AS n FROM [dw].[dim_account] WHERE [_tm_valid_from] <= CAST(@p1 AS datetime2(6)) AND ([_tm_valid_to] IS NULL OR [_tm_valid_to] > CAST(@p1 AS datetime2(6))) AND [_tm_is_deleted] = 0;
+
+-- key-history#1
+SELECT [id], [name], [email], CAST([amount] AS nvarchar(max)) AS [amount], [seen_at], CASE WHEN [_tm_valid_from] <= CAST(@p1 AS datetime2(6)) AND ([_tm_valid_to] IS NULL OR [_tm_valid_to] > CAST(@p1 AS datetime2(6))) AND [_tm_is_deleted] = 0 THEN 1 ELSE 0 END AS [_tm_at] FROM [dw].[dim_account] WHERE CAST([id] AS nvarchar(max)) = @p2 AND CAST([name] AS nvarchar(max)) = @p3 ORDER BY [_tm_valid_from], [_tm_is_deleted];

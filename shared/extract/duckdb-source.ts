@@ -22,13 +22,17 @@ export function sourceRelation(p: PipelineConfig): string {
   return `(${p.source.query}) AS _tm_q`;
 }
 
+/** What the raw Parquet carries a HUGEINT / UHUGEINT column as (the manifest's schema says so too). */
+export const WIDE_INTEGER_CARRIER = 'DECIMAL(38,0)';
+const isWideInteger = (type: string) => /^U?HUGEINT$/i.test(type);
+
 /**
  * Pure planner for the DuckDB source's SQL. The window bounds are bound parameters; the
  * column and relation come from validated config and are quoted.
  */
 export function planDuckExtract(
   p: PipelineConfig,
-  req: { from: string | null; to: string | null; fullRead: boolean; range?: KeyRange; columnType?: string },
+  req: { from: string | null; to: string | null; fullRead: boolean; range?: KeyRange; columnType?: string; wideIntegers?: readonly string[] },
 ) {
   const rel = sourceRelation(p);
   const col = p.source.changeDetection.column;
@@ -54,7 +58,11 @@ export function planDuckExtract(
       where.push(`${quoteDuck(col)} <= ${bound(parameters.length)}`);
     }
   }
-  const select = `SELECT * FROM ${rel}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+  // Parquet has no 128-bit integer: DuckDB would write HUGEINT / UHUGEINT as DOUBLE and lose
+  // every digit past the 17th. DECIMAL(38,0) keeps 38 exactly; a wider value fails the cast.
+  const wide = req.wideIntegers ?? [];
+  const star = wide.length ? `* REPLACE (${wide.map((c) => `CAST(${quoteDuck(c)} AS ${WIDE_INTEGER_CARRIER}) AS ${quoteDuck(c)}`).join(', ')})` : '*';
+  const select = `SELECT ${star} FROM ${rel}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
   return {
     upper: col ? { sql: `SELECT strftime(CAST(max(${quoteDuck(col)}) AS TIMESTAMPTZ), ${ISO}) AS upper FROM ${rel}`, parameters: [] } : undefined,
     select: { sql: select, parameters },
@@ -114,9 +122,11 @@ export class DuckDbSource implements Source {
     return this.withSource('extract', async (s) => {
       const { window, fullRead } = await this.captureWindow(s, req.window);
       const nothingToRead = !fullRead && window.to === null;
-      const schema = (await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${sourceRelation(this.pipeline)}`)).map(
+      const described = (await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${sourceRelation(this.pipeline)}`)).map(
         (r) => ({ name: r.column_name, type: r.column_type }),
       );
+      const wideIntegers = described.filter((c) => isWideInteger(c.type)).map((c) => c.name);
+      const schema = described.map((c) => (isWideInteger(c.type) ? { ...c, type: WIDE_INTEGER_CARRIER } : c));
       const columnType = schema.find((c) => c.name === this.pipeline.source.changeDetection.column)?.type;
       const plan = planDuckExtract(this.pipeline, {
         from: window.from,
@@ -124,15 +134,26 @@ export class DuckDbSource implements Source {
         fullRead,
         ...(req.range ? { range: req.range } : {}),
         ...(columnType ? { columnType } : {}),
+        wideIntegers,
       });
       mkdirSync(req.outDir, { recursive: true });
       if (!nothingToRead) {
         const rowGroup = Math.min(ROW_GROUP_ROWS, req.partRows);
         const groupsPerFile = Math.max(1, Math.ceil(req.partRows / rowGroup));
-        await s.run(
-          `COPY (${plan.select.sql}) TO ${duckLiteral(req.outDir)} (${PARQUET_COPY_OPTIONS}, ROW_GROUP_SIZE ${rowGroup}, ROW_GROUPS_PER_FILE ${groupsPerFile}, FILE_SIZE_BYTES ${duckLiteral(req.partBytes)}, OVERWRITE_OR_IGNORE true)`,
-          plan.select.parameters,
-        );
+        try {
+          await s.run(
+            `COPY (${plan.select.sql}) TO ${duckLiteral(req.outDir)} (${PARQUET_COPY_OPTIONS}, ROW_GROUP_SIZE ${rowGroup}, ROW_GROUPS_PER_FILE ${groupsPerFile}, FILE_SIZE_BYTES ${duckLiteral(req.partBytes)}, OVERWRITE_OR_IGNORE true)`,
+            plan.select.parameters,
+          );
+        } catch (err) {
+          if (wideIntegers.length && /Conversion Error/i.test((err as Error).message)) {
+            throw new TerminalError(
+              `source ${this.pipeline.source.connection} of ${this.pipeline.name}: a value of ${wideIntegers.join(' / ')} (${described.find((c) => c.name === wideIntegers[0])?.type}) has more than 38 digits, which no warehouse column holds exactly; nothing was loaded. Carry it as text with source.query (SELECT * REPLACE (CAST(${quoteDuck(wideIntegers[0]!)} AS VARCHAR) AS ${quoteDuck(wideIntegers[0]!)}) FROM …) or narrow it in the source`,
+              { cause: err },
+            );
+          }
+          throw err;
+        }
       }
       let sourceRowCount: number | null = null;
       if (req.countSource) {

@@ -2,12 +2,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Statement } from '../../../shared/merge/dialect.js';
 import type { MergePlan } from '../../../shared/merge/plan.js';
 import { TSQL_FEATURES, tsqlColumnTypes, tsqlDialect, tsqlStageStatements, type TsqlProduct } from '../../../shared/merge/synapse/dialect.js';
 import { MssqlWarehouse, SynapseWarehouse, type TsqlDriver } from '../../../shared/merge/synapse/warehouse.js';
 import { duckExec } from '../../support/project.js';
-import { plan as basePlan } from './fixtures.js';
+import { plan as basePlan, RecordingDriver } from './fixtures.js';
 
 /**
  * Which text and binary columns are bounded on each T-SQL product, as exact SQL: keys (the HASH
@@ -91,26 +90,8 @@ describe.each(products)('%s: targets created with the older types keep working',
   });
 });
 
-class RecordingDriver implements TsqlDriver {
-  readonly log: string[] = [];
-  constructor(private readonly existing: Array<{ name: string; type: string }> = []) {}
-  async query(st: Statement) {
-    this.log.push(st.sql);
-    if (st.sql.startsWith('SELECT c.[name]')) return this.existing;
-    if (st.sql.startsWith('SELECT TOP 1 [run_id]')) return [{ run_id: plan().commit.baseRunId }];
-    return [];
-  }
-  async begin() {
-    this.log.push('BEGIN TRANSACTION');
-  }
-  async commit() {
-    this.log.push('COMMIT');
-  }
-  async rollback() {
-    this.log.push('ROLLBACK');
-  }
-  async close() {}
-}
+/** The recording fake (fixtures.ts), answering the describe query with `existing`. */
+const recording = (existing: Array<{ name: string; type: string }> = []) => new RecordingDriver((st) => (st.sql.startsWith('SELECT c.[name]') ? existing : []));
 
 const duck = { memoryLimit: '128MB', threads: 1, tempDir: join(tmpdir(), 'tidemark-test-spill') };
 const blob = { container: 'changes', name: 'accounts/r/changes.parquet' };
@@ -135,7 +116,7 @@ describe('a value longer than its bounded column is refused before the merge (go
   });
 
   it('a 4001-character key: the error names pipeline, column, length and fix; only the describe query ran', async () => {
-    const d = new RecordingDriver();
+    const d = recording();
     const file = await changes('key4001', "repeat('k', 4001)", "'n'");
     const err = await synapse(d).merge(mergePlan(), file, blob).catch((e: Error) => e);
     expect((err as Error).message).toBe(
@@ -146,10 +127,10 @@ describe('a value longer than its bounded column is refused before the merge (go
   });
 
   it('a 4000-unit key passes; a non-key value of 3999 characters and one emoji (4001 UTF-16 units) is refused with its key', async () => {
-    const ok = new RecordingDriver();
+    const ok = recording();
     expect(await synapse(ok).merge(mergePlan(), await changes('key4000', "repeat('k', 4000)", "'n'"), blob)).toBe('merged');
     expect(ok.log.some((s) => s.startsWith('COPY INTO'))).toBe(true);
-    const d = new RecordingDriver();
+    const d = recording();
     const err = await synapse(d).merge(mergePlan(), await changes('note4001', "'K1'", "repeat('n', 3999) || '😀'"), blob).catch((e: Error) => e);
     expect((err as Error).message).toBe(
       "pipeline accounts: column note has a value of 4001 characters (UTF-16 code units) (key K1), longer than its synapse type nvarchar(4000) holds; synapse's clustered columnstore tables hold no nvarchar(max) or varbinary(max), so text is nvarchar(4000) and binary varbinary(8000). Nothing was merged and no value was cut: shorten or split note in transform.sql (e.g. left(note, 4000)), then run the pipeline again.",
@@ -158,18 +139,18 @@ describe('a value longer than its bounded column is refused before the merge (go
   });
 
   it('binary is measured in bytes: 8001 bytes refused on Synapse', async () => {
-    const d = new RecordingDriver();
+    const d = recording();
     const err = await synapse(d).merge(mergePlan(), await changes('doc8001', "'K2'", "'n'", "repeat('\\x01'::BLOB, 8001)"), blob).catch((e: Error) => e);
     expect((err as Error).message).toMatch(/^pipeline accounts: column doc has a value of 8001 bytes \(key K2\), longer than its synapse type varbinary\(8000\) holds;/);
   });
 
   it('mssql: a long non-key value is no concern, a legacy nvarchar(max) key takes a 4001-character key, a legacy nvarchar(4000) column names allowTypeWidening', async () => {
     const long = await changes('mssql', "repeat('k', 4001)", "repeat('n', 9001)");
-    const fresh = new RecordingDriver();
+    const fresh = recording();
     await expect(new MssqlWarehouse(fresh, duck).merge(mergePlan(), long)).rejects.toThrow(/key column code has a value of 4001 characters/);
-    const legacy = new RecordingDriver([{ name: 'code', type: 'nvarchar(max)' }, { name: 'note', type: 'nvarchar(max)' }, { name: 'doc', type: 'varbinary(max)' }, ...SCD]);
+    const legacy = recording([{ name: 'code', type: 'nvarchar(max)' }, { name: 'note', type: 'nvarchar(max)' }, { name: 'doc', type: 'varbinary(max)' }, ...SCD]);
     expect(await new MssqlWarehouse(legacy, duck).merge(mergePlan(), long)).toBe('merged');
-    const old = new RecordingDriver([{ name: 'code', type: 'nvarchar(max)' }, { name: 'note', type: 'nvarchar(4000)' }, { name: 'doc', type: 'varbinary(max)' }, ...SCD]);
+    const old = recording([{ name: 'code', type: 'nvarchar(max)' }, { name: 'note', type: 'nvarchar(4000)' }, { name: 'doc', type: 'varbinary(max)' }, ...SCD]);
     await expect(new MssqlWarehouse(old, duck).merge(mergePlan(), long)).rejects.toThrow(
       /column note has a value of 9001 characters \(UTF-16 code units\) \(key k+…\), longer than its mssql type nvarchar\(4000\) holds; the target column was created as nvarchar\(4000\); set target\.allowTypeWidening: true/,
     );

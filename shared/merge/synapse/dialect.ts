@@ -137,12 +137,14 @@ export const tsqlStyle: SqlStyle = { q, qualify, param: p, true: TRUE, false: FA
 
 /**
  * Type names as the describe query prints them (sys.types name + length/precision/scale). `lob`
- * says whether text and binary may be `max` here (tsqlLobAllowed); otherwise they take the
+ * says whether text and binary may be `max` here: for a column, tsqlColumnType decides it from
+ * the product and the column's role (tsqlLobAllowed); a cast inside a query (no column) keeps
+ * the default, `max`, so no value is cut. Otherwise they take the
  * largest bounded types, nvarchar(4000) and varbinary(8000) ("nchar and nvarchar (Transact-SQL)",
  * "binary and varbinary (Transact-SQL)"), and a longer value is refused before the merge
  * (oversizeChecks), never cut.
  */
-export function synapseTypeName(t: LogicalType, lob = false): string {
+export function synapseTypeName(t: LogicalType, lob = true): string {
   switch (t.kind) {
     case 'boolean':
       return 'bit';

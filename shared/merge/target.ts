@@ -62,7 +62,8 @@ function tableName(plan: Pick<MergePlan, 'target'>): string {
 export function planTargetChanges(
   plan: MergePlan,
   existing: readonly ExistingColumn[],
-  typeName: (t: LogicalType) => string,
+  /** The type the column should have; the T-SQL dialects also look at its name (its role). */
+  typeName: (t: LogicalType, column: string) => string,
   widening: (from: string, to: string) => boolean = () => false,
 ): TargetChanges {
   const have = new Map(existing.map((c) => [c.name.toLowerCase(), c]));
@@ -81,7 +82,7 @@ export function planTargetChanges(
       added.push(c);
       continue;
     }
-    const want = norm(typeName(c.type));
+    const want = norm(typeName(c.type, c.name));
     const got = norm(e.type);
     if (want === got) continue;
     if (plan.allowTypeWidening && widening(got, want)) {

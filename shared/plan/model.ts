@@ -4,7 +4,7 @@ import type { PipelineConfig } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
 import { duckTypeName } from '../merge/duckdb/dialect.js';
 import { pgTypeName } from '../merge/postgres/dialect.js';
-import { synapseTypeName } from '../merge/synapse/dialect.js';
+import { tsqlColumnType } from '../merge/synapse/dialect.js';
 import type { LogicalType } from '../merge/plan.js';
 import { logicalFromDuck } from '../merge/plan.js';
 import { modifiedAtCandidates, type TableProfile } from './profile.js';
@@ -106,9 +106,9 @@ export function logicalFromSource(kind: string, type: string): LogicalType {
   return { kind: 'text' };
 }
 
-function targetTypeName(dialect: string, t: LogicalType): string {
+function targetTypeName(dialect: string, t: LogicalType, isKey: boolean): string {
   if (dialect === 'postgres') return pgTypeName(t);
-  if (dialect === 'synapse' || dialect === 'mssql') return synapseTypeName(t);
+  if (dialect === 'synapse' || dialect === 'mssql') return tsqlColumnType(dialect, t, isKey ? 'key' : 'value');
   return duckTypeName(t);
 }
 
@@ -240,7 +240,7 @@ export function buildPlan(i: PlanInputs): MigrationPlan {
         target: p.target.table,
         dialect,
         viaTransform: p.transform.sql !== undefined,
-        columns: (prof?.columns ?? []).map((c) => ({ source: c.name, sourceType: c.type, targetType: targetTypeName(dialect, logicalFromSource(kind, c.type)) })),
+        columns: (prof?.columns ?? []).map((c) => ({ source: c.name, sourceType: c.type, targetType: targetTypeName(dialect, logicalFromSource(kind, c.type), p.key.includes(c.name)) })),
       };
     }),
     validation: ordered.map((p) => ({

@@ -2,7 +2,8 @@ import { TerminalError } from '../errors.js';
 import { duckTypeName } from '../merge/duckdb/dialect.js';
 import type { LogicalType, PlanColumn } from '../merge/plan.js';
 import type { Statement } from '../merge/dialect.js';
-import { canonicalNumberText, canonicalText } from '../transform/row-hash.js';
+import { checksumSql } from '../transform/classify.js';
+import { canonicalNumberText, canonicalRowExpr, canonicalText, type TypedColumn } from '../transform/row-hash.js';
 import type { RollbackStyle } from '../rollback/sql.js';
 
 /**
@@ -67,8 +68,11 @@ function pgText(c: string, t: LogicalType): string {
     case 'decimal':
       return canonicalNumberText(`CAST(${c} AS TEXT)`);
     case 'float':
-      // DuckDB prints integral doubles below 1e16 as '3.0'; PostgreSQL prints '3' (and '1e+15').
-      return `CASE WHEN ${c} = trunc(${c}) AND abs(${c}) < 1e16 THEN CAST(CAST(trunc(${c}) AS NUMERIC) AS TEXT) || '.0' ELSE CAST(${c} AS TEXT) END`;
+      // DuckDB prints integral doubles below 1e16 as '3.0' (FLOAT too); PostgreSQL switches to
+      // exponent form earlier ('1e+15', 1e7::real '1e+07'). Above 1e16 both print '1e+16'.
+      // Infinity and NaN: DuckDB prints 'inf', '-inf', 'nan' (PostgreSQL's NaN = NaN is true and
+      // NaN sorts above every number, so it is caught first). -0.0 = trunc(-0.0) gives '0.0'.
+      return `CASE WHEN ${c} IN ('Infinity', '-Infinity', 'NaN') THEN lower(replace(CAST(${c} AS TEXT), 'Infinity', 'inf')) WHEN ${c} = trunc(${c}) AND abs(${c}) < 1e16 THEN CAST(CAST(trunc(${c}) AS NUMERIC) AS TEXT) || '.0' ELSE CAST(${c} AS TEXT) END`;
     case 'binary':
       return `encode(${c}, 'hex')`;
     default:
@@ -119,8 +123,14 @@ function lengthSql(engine: EngineName, text: string): string {
   return isTsql(engine) ? `CAST(LEN(${text} + N'.') - 1 AS VARCHAR(20))` : `CAST(length(${text}) AS VARCHAR)`;
 }
 
-/** The canonical row text of the columns, in the given order, in the engine's SQL. */
+const duckColumns = (columns: readonly PlanColumn[]): TypedColumn[] => columns.map((c) => ({ name: c.name, type: duckTypeName(c.type) }));
+
+/**
+ * The canonical row text of the columns, in the given order, in the engine's SQL. On DuckDB it
+ * is transform/row-hash.ts's own expression, the one the row hash is computed from.
+ */
 export function canonicalRowSql(engine: EngineName, s: Pick<RollbackStyle, 'q'>, columns: readonly PlanColumn[], qualifier?: string): string {
+  if (engine === 'duckdb') return canonicalRowExpr(duckColumns(columns), qualifier);
   if (columns.length === 0) return `''`;
   const parts = columns.map((col) => {
     const text = canonicalTextSql(engine, s, col, qualifier);
@@ -137,10 +147,9 @@ export function canonicalRowSql(engine: EngineName, s: Pick<RollbackStyle, 'q'>,
  * figure as transform/classify.ts checksumSql). Returns columns `n` and `s`.
  */
 export function checksumStatement(engine: EngineName, s: Pick<RollbackStyle, 'q'>, columns: readonly PlanColumn[], relation: string): Statement {
+  // DuckDB's is the transform's own checksum (transform/classify.ts), the reference figure.
+  if (engine === 'duckdb') return { sql: checksumSql(duckColumns(columns), relation), parameters: [] };
   const row = canonicalRowSql(engine, s, columns);
-  if (engine === 'duckdb') {
-    return { sql: `SELECT count(*)::BIGINT AS n, coalesce(sum(('0x' || substr(md5(${row}), 1, 15))::BIGINT), 0)::HUGEINT AS s FROM ${relation}`, parameters: [] };
-  }
   if (engine === 'postgres') {
     return {
       sql: `SELECT count(*) AS n, coalesce(sum(CAST(CAST(CAST('x' || lpad(substr(md5(${row}), 1, 15), 16, '0') AS BIT(64)) AS BIGINT) AS NUMERIC)), 0) AS s FROM ${relation}`,

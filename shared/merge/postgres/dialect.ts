@@ -3,7 +3,6 @@ import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '..
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
 import { renderAsOf, renderAsOfCount, renderKeyHistory, type ReadStyle } from '../read-sql.js';
 import { ledgerName, renderLedgerCheck, renderLedgerHead, renderLedgerInsert, renderLedgerUpgrade, renderScdSteps, type SqlStyle } from '../scd-sql.js';
-import { canonicalNumberText } from '../../transform/row-hash.js';
 import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
 
 /**
@@ -60,6 +59,49 @@ export function pgTypeName(t: LogicalType): string {
     case 'json':
       // json, not jsonb: jsonb rewrites the text, and the canonical text must stay the source's.
       return 'json';
+  }
+}
+
+/**
+ * The logical type of a target column as `format_type()` prints it: the inverse of pgTypeName,
+ * so that the checksum and the sample render the canonical text (validate/canonical-sql.ts)
+ * from the target's own types. Anything else (arrays, enums) is text: its `::text` output.
+ */
+export function logicalFromPg(type: string): LogicalType {
+  const t = type.toLowerCase().trim();
+  const num = /^numeric(?:\((\d+),(\d+)\))?$/.exec(t);
+  // An unconstrained numeric has no precision; the canonical number text does not depend on it.
+  if (num) return { kind: 'decimal', precision: Number(num[1] ?? 38), scale: Number(num[2] ?? 0) };
+  switch (t) {
+    case 'boolean':
+      return { kind: 'boolean' };
+    case 'smallint':
+      return { kind: 'integer', bits: 16 };
+    case 'integer':
+      return { kind: 'integer', bits: 32 };
+    case 'bigint':
+      return { kind: 'integer', bits: 64 };
+    case 'real':
+      return { kind: 'float', bits: 32 };
+    case 'double precision':
+      return { kind: 'float', bits: 64 };
+    case 'date':
+      return { kind: 'date' };
+    case 'time without time zone':
+      return { kind: 'time' };
+    case 'timestamp without time zone':
+      return { kind: 'timestamp' };
+    case 'timestamp with time zone':
+      return { kind: 'timestamptz' };
+    case 'bytea':
+      return { kind: 'binary' };
+    case 'uuid':
+      return { kind: 'uuid' };
+    case 'json':
+    case 'jsonb':
+      return { kind: 'json' };
+    default:
+      return { kind: 'text' };
   }
 }
 
@@ -139,41 +181,3 @@ export const postgresDialect: Dialect = {
   asOfCount: (target, at) => renderAsOfCount(pgRead, target, at),
   keyHistory: (target, columns, key, at) => renderKeyHistory(pgRead, target, columns, key, at),
 };
-
-/**
- * Canonical text of one value in PostgreSQL, the same text DuckDB gives in
- * transform/row-hash.ts `canonicalText` for the same value (proven on a real PostgreSQL in
- * test/integration/merge/postgres-warehouse.test.ts). `type` is a `format_type()` name.
- */
-export function pgCanonicalText(name: string, type: string): string {
-  const c = quote(name);
-  const t = type.toLowerCase();
-  const TS = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
-  if (t === 'boolean') return `CASE WHEN ${c} THEN 'true' ELSE 'false' END`;
-  if (t === 'date') return `to_char(${c}, 'YYYY-MM-DD')`;
-  if (t === 'timestamp with time zone') return `to_char(${c} AT TIME ZONE 'UTC', ${TS})`;
-  if (t.startsWith('timestamp')) return `to_char(${c}, ${TS})`;
-  if (t === 'bytea') return `encode(${c}, 'hex')`;
-  if (t === 'uuid') return `lower(${c}::text)`;
-  // Hash rule 2: the number without its declared scale, as DuckDB's canonicalText gives it.
-  if (t.startsWith('numeric')) return canonicalNumberText(`(${c})::text`);
-  if (t === 'double precision' || t === 'real') {
-    // DuckDB prints integral floats below 1e16 in full with '.0' (FLOAT too), PostgreSQL
-    // switches to exponent form earlier (1e15 is '1000000000000000.0' in DuckDB, '1e+15' here;
-    // 1e7::real is '10000000.0' there, '1e+07' here). Above 1e16 both print '1e+16'.
-    const raw = `(${c})::text`;
-    return `CASE WHEN ${c} IN ('Infinity', '-Infinity', 'NaN') THEN lower(replace(${raw}, 'Infinity', 'inf')) WHEN abs(${c}) < 1e16 AND ${c} = trunc(${c}) THEN trunc(${c}::double precision)::numeric::text || '.0' ELSE ${raw} END`;
-  }
-  return `(${c})::text`;
-}
-
-/** The `count:sum` checksum of transform/classify.ts `checksumSql`, in PostgreSQL. */
-export function pgChecksumSql(columns: ReadonlyArray<{ name: string; type: string }>, relation: string): string {
-  const parts = columns.map((col) => {
-    const text = pgCanonicalText(col.name, col.type);
-    const tag = col.name.replace(/'/g, "''");
-    return `CASE WHEN ${quote(col.name)} IS NULL THEN NULL ELSE '${tag}=' || length(${text})::text || ':' || ${text} END`;
-  });
-  const row = parts.length ? `concat_ws('|', ${parts.join(', ')})` : `''`;
-  return `SELECT count(*) AS n, coalesce(sum(('x' || lpad(substr(md5(${row}), 1, 15), 16, '0'))::bit(64)::bigint), 0)::text AS s FROM ${relation}`;
-}

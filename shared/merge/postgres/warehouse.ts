@@ -5,7 +5,8 @@ import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue }
 import type { ExistingColumn, Statement } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
 import { baseMoved, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
-import { pgChecksumSql, pgStyle, pgTypeName, postgresDialect } from './dialect.js';
+import { checksumStatement, formatChecksum } from '../../validate/canonical-sql.js';
+import { logicalFromPg, pgStyle, pgTypeName, postgresDialect } from './dialect.js';
 
 const STAGE: QualifiedName = { name: '_tm_stage' };
 const KEYS_STAGE: QualifiedName = { name: '_tm_checksum_keys' };
@@ -181,7 +182,7 @@ export class PostgresWarehouse implements Warehouse {
       const typed = columns.map((name) => {
         const e = existing.find((x) => x.name === name);
         if (!e) throw new TerminalError(`checksum column ${name} is not in the target ${pgStyle.qualify(target)}`);
-        return { name, type: e.type };
+        return { name, type: logicalFromPg(e.type) };
       });
       const q = pgStyle.q;
       const current = `(SELECT * FROM ${pgStyle.qualify(target)} WHERE ${q('_tm_is_current')} AND NOT ${q('_tm_is_deleted')})`;
@@ -192,8 +193,8 @@ export class PostgresWarehouse implements Warehouse {
           .map((k) => `k.${q(k)} = t.${q(k)}`)
           .join(' AND ')})) AS _tm_t`;
       }
-      const r = (await c.query(pgChecksumSql(typed, rel))).rows[0] as { n: string; s: string } | undefined;
-      return `${r?.n ?? 0}:${r?.s ?? 0}`;
+      // The one PostgreSQL rendering of the canonical text, shared with the sample check.
+      return formatChecksum((await c.query(checksumStatement('postgres', pgStyle, typed, rel).sql)).rows[0] as { n: unknown; s: unknown } | undefined);
     });
   }
 

@@ -60,15 +60,62 @@ export interface TsqlFeatures {
    */
   multiRowValues: boolean;
   transactionalDdl: boolean;
+  /**
+   * Whether nvarchar(max) / varbinary(max) may be columns of the target. Synapse: no. Its target
+   * is a clustered columnstore table, and "Indexes on dedicated SQL pool tables in Azure Synapse
+   * Analytics" (section "Clustered columnstore indexes") says columnstore tables don't support
+   * varchar(max), nvarchar(max) and varbinary(max) (Microsoft Q&A "Integrating Spark with Azure
+   * Synapse Dedicated sql instance" answers the same: no MAX in a CCI table). SQL Server: yes;
+   * its target is a rowstore table (and its columnstore holds LOB columns since 2017: Azure
+   * update "String and binary columns in clustered columnstore indexes").
+   */
+  lobInTarget: boolean;
+  /**
+   * Whether the HASH distribution column may be a LOB type. No Synapse page allows it ("CREATE
+   * TABLE (Azure Synapse Analytics)" lists none, "Table data types for dedicated SQL pool" says to
+   * prefer nvarchar(4000) / varchar(8000) over MAX), so it is bounded. Not provable here.
+   */
+  lobInDistribution: boolean;
+  /**
+   * Whether a primary key column may be a LOB type: no on both. SQL Server's primary key is an
+   * index, and "CREATE INDEX (Transact-SQL)" refuses varchar(max), nvarchar(max) and
+   * varbinary(max) as index key columns; Synapse's PRIMARY KEY NONCLUSTERED … NOT ENFORCED is
+   * the same nonclustered index syntax. tidemark's primary key is `_tm_version_key`
+   * (varchar(64)); the pipeline's key columns are bounded too, so that an index on them (the
+   * first thing a DBA adds for the merge's joins on SQL Server) and the HASH distribution work.
+   */
+  lobInPrimaryKey: boolean;
 }
 
 export type TsqlProduct = 'synapse' | 'mssql';
 
 export const TSQL_FEATURES: Record<TsqlProduct, TsqlFeatures> = {
-  synapse: { copyInto: true, distribution: true, columnstore: true, notEnforced: true, ctas: true, multiRowValues: false, transactionalDdl: false },
+  synapse: {
+    copyInto: true,
+    distribution: true,
+    columnstore: true,
+    notEnforced: true,
+    ctas: true,
+    multiRowValues: false,
+    transactionalDdl: false,
+    lobInTarget: false,
+    lobInDistribution: false,
+    lobInPrimaryKey: false,
+  },
   // "Transactions (Transact-SQL)": SQL Server runs DDL inside a transaction; tidemark still runs
   // it before the merge transaction, as on Synapse, so both products take one code path.
-  mssql: { copyInto: false, distribution: false, columnstore: false, notEnforced: false, ctas: false, multiRowValues: true, transactionalDdl: true },
+  mssql: {
+    copyInto: false,
+    distribution: false,
+    columnstore: false,
+    notEnforced: false,
+    ctas: false,
+    multiRowValues: true,
+    transactionalDdl: true,
+    lobInTarget: true,
+    lobInDistribution: false,
+    lobInPrimaryKey: false,
+  },
 };
 
 /** Rows per INSERT … VALUES ("Table Value Constructor (Transact-SQL)": at most 1000). */
@@ -93,8 +140,17 @@ const tsqlRead: ReadStyle = { s: tsqlStyle, text: synapseTypeName({ kind: 'text'
 /** datetime2 takes no zone designator: the instant as '2026-01-01 12:00:00.000'. */
 const tsqlInstant = (at: string) => at.replace('T', ' ').replace('Z', '');
 
-/** Type names as the describe query prints them (sys.types name + length/precision/scale). */
-export function synapseTypeName(t: LogicalType): string {
+
+/**
+ * Type names as the describe query prints them (sys.types name + length/precision/scale). `lob`
+ * says whether text and binary may be `max` here: for a column, tsqlColumnType decides it from
+ * the product and the column's role (tsqlLobAllowed); a cast inside a query (no column) keeps
+ * the default, `max`, so no value is cut. Otherwise they take the
+ * largest bounded types, nvarchar(4000) and varbinary(8000) ("nchar and nvarchar (Transact-SQL)",
+ * "binary and varbinary (Transact-SQL)"), and a longer value is refused before the merge
+ * (oversizeChecks), never cut.
+ */
+export function synapseTypeName(t: LogicalType, lob = true): string {
   switch (t.kind) {
     case 'boolean':
       return 'bit';
@@ -107,13 +163,7 @@ export function synapseTypeName(t: LogicalType): string {
       return t.bits === 32 ? 'real' : 'float';
     case 'text':
     case 'json':
-      // A bounded nvarchar(4000) makes COPY INTO fail on the first longer value, and the run
-      // with it. `max` is a Synapse type ("CREATE TABLE (Azure Synapse Analytics)", data types:
-      // "max applies only to Azure Synapse Analytics"; its limitations list no restriction of
-      // LOB columns in a clustered columnstore table); SQL Server's columnstore holds LOB
-      // columns since 2017 (Azure update "String and binary columns in clustered columnstore
-      // indexes"). Not provable here: no Synapse runs on this machine.
-      return 'nvarchar(max)';
+      return lob ? 'nvarchar(max)' : `nvarchar(${TSQL_BOUNDED.text})`;
     case 'date':
       return 'date';
     case 'time':
@@ -123,10 +173,101 @@ export function synapseTypeName(t: LogicalType): string {
       // Values are UTC by tidemark's contract (docs/design.md §8), so no offset is stored.
       return 'datetime2(6)';
     case 'binary':
-      return 'varbinary(max)';
+      return lob ? 'varbinary(max)' : `varbinary(${TSQL_BOUNDED.binary})`;
     case 'uuid':
       return 'uniqueidentifier';
   }
+}
+
+/** The largest bounded string (UTF-16 code units) and binary (bytes) lengths. */
+export const TSQL_BOUNDED = { text: 4_000, binary: 8_000 } as const;
+
+/** A pipeline key column (the HASH distribution column is the first) or any other column. */
+export type TsqlColumnRole = 'key' | 'value';
+
+/** Whether a column of this role may be nvarchar(max) / varbinary(max): the facts of TsqlFeatures. */
+export function tsqlLobAllowed(product: TsqlProduct, role: TsqlColumnRole): boolean {
+  const f = TSQL_FEATURES[product];
+  if (!f.lobInTarget) return false;
+  return role === 'value' || (f.lobInPrimaryKey && (!f.distribution || f.lobInDistribution));
+}
+
+/** The type tidemark creates for a column of this role on this product. */
+export function tsqlColumnType(product: TsqlProduct, t: LogicalType, role: TsqlColumnRole): string {
+  return synapseTypeName(t, tsqlLobAllowed(product, role));
+}
+
+const LOB_TYPE = /^(?:nvarchar|varbinary)\(max\)$/i;
+const BOUNDED_TYPE = /^(?:nvarchar\(4000\)|varbinary\(8000\))$/i;
+const sameFamily = (t: LogicalType, type: string) =>
+  t.kind === 'binary' ? /^varbinary\((?:8000|max)\)$/i.test(type) : (t.kind === 'text' || t.kind === 'json') && /^nvarchar\((?:4000|max)\)$/i.test(type);
+
+/**
+ * The type each user column has in the target once ensureTarget ran. A new column gets
+ * tsqlColumnType. An existing text or binary column keeps the bounded or `max` type it has:
+ * targets created when text was nvarchar(4000), or when key columns were nvarchar(max) (before
+ * keys were bounded), keep working unchanged; tidemark never narrows a column in place. With
+ * target.allowTypeWidening a bounded column whose role allows `max` is widened to it.
+ */
+export function tsqlColumnTypes(
+  product: TsqlProduct,
+  plan: Pick<MergePlan, 'keys' | 'columns' | 'allowTypeWidening'>,
+  existing: readonly ExistingColumn[] = [],
+): Map<string, string> {
+  const have = new Map(existing.map((e) => [e.name.toLowerCase(), e.type]));
+  const out = new Map<string, string>();
+  for (const c of plan.columns) {
+    const want = tsqlColumnType(product, c.type, plan.keys.includes(c.name) ? 'key' : 'value');
+    const got = have.get(c.name.toLowerCase());
+    const keep = got !== undefined && sameFamily(c.type, got) && !(plan.allowTypeWidening && BOUNDED_TYPE.test(got) && LOB_TYPE.test(want));
+    out.set(c.name, keep ? got.toLowerCase() : want);
+  }
+  return out;
+}
+
+/** A bounded text or binary column of the target: its values are measured before the merge. */
+export interface OversizeCheck {
+  column: string;
+  role: TsqlColumnRole;
+  unit: 'text' | 'binary';
+  type: string;
+  limit: number;
+}
+
+/** The columns whose type is bounded, hence whose values must fit before anything is merged. */
+export function oversizeChecks(plan: Pick<MergePlan, 'keys' | 'columns'>, types: ReadonlyMap<string, string>): OversizeCheck[] {
+  const out: OversizeCheck[] = [];
+  for (const c of plan.columns) {
+    const type = types.get(c.name);
+    if (!type || !BOUNDED_TYPE.test(type)) continue;
+    const unit = c.type.kind === 'binary' ? 'binary' : 'text';
+    out.push({ column: c.name, role: plan.keys.includes(c.name) ? 'key' : 'value', unit, type, limit: unit === 'binary' ? TSQL_BOUNDED.binary : TSQL_BOUNDED.text });
+  }
+  return out;
+}
+
+/**
+ * The refusal of a value longer than its column's bounded type, naming the pipeline, the
+ * column, the length, why the type is bounded on this product, and the fix. Nothing has been
+ * merged when it is thrown: the run fails and keeps its files, and the next run reads again.
+ */
+export function oversizeError(product: TsqlProduct, pipeline: string, check: OversizeCheck, length: number, key: string | null): TerminalError {
+  const what = check.unit === 'binary' ? `${length} bytes` : `${length} characters (UTF-16 code units)`;
+  const at = key === null || check.role === 'key' ? '' : ` (key ${key.length > 80 ? `${key.slice(0, 80)}…` : key})`;
+  const f = TSQL_FEATURES[product];
+  const why =
+    check.role === 'key'
+      ? `key columns are bounded on ${product}: a primary key or index column cannot be nvarchar(max) or varbinary(max)${f.distribution ? ', nor can the HASH distribution column' : ''}`
+      : !f.lobInTarget
+        ? `${product}'s clustered columnstore tables hold no nvarchar(max) or varbinary(max), so text is nvarchar(${TSQL_BOUNDED.text}) and binary varbinary(${TSQL_BOUNDED.binary})`
+        : `the target column was created as ${check.type}; set target.allowTypeWidening: true to widen it to ${check.unit === 'binary' ? 'varbinary' : 'nvarchar'}(max) in place`;
+  const fix =
+    check.role === 'key'
+      ? `key the pipeline on a shorter column, or on a hash of this one computed in transform.sql (e.g. md5(${check.column}) AS ${check.column}_key)`
+      : `shorten or split ${check.column} in transform.sql (e.g. ${check.unit === 'binary' ? `substr(${check.column}, 1, ${check.limit})` : `left(${check.column}, ${check.limit})`})`;
+  return new TerminalError(
+    `pipeline ${pipeline}: ${check.role === 'key' ? 'key column' : 'column'} ${check.column} has a value of ${what}${at}, longer than its ${product} type ${check.type} holds; ${why}. Nothing was merged and no value was cut: ${fix}, then run the pipeline again.`,
+  );
 }
 
 /** The logical type of a T-SQL column type as the describe query prints it. */
@@ -178,7 +319,7 @@ export const synapseWidens = widensBy([
   ['smallint', 'int', 'bigint', 'decimal(38,0)'],
   ['real', 'float'],
   ['date', 'datetime2(6)'],
-  // Targets created before text became nvarchar(max) (see synapseTypeName).
+  // A bounded text or binary column whose role allows `max` (tsqlColumnTypes).
   ['nvarchar(4000)', 'nvarchar(max)'],
   ['varbinary(8000)', 'varbinary(max)'],
 ]);
@@ -208,7 +349,7 @@ function primaryKey(f: TsqlFeatures, name: string, cols: readonly string[]): str
 export function tsqlCreateTarget(product: TsqlProduct, plan: MergePlan, distribution: Distribution): string {
   const f = TSQL_FEATURES[product];
   const cols = [
-    ...plan.columns.map((c) => `${q(c.name)} ${synapseTypeName(c.type)} NULL`),
+    ...plan.columns.map((c) => `${q(c.name)} ${tsqlColumnType(product, c.type, plan.keys.includes(c.name) ? 'key' : 'value')} NULL`),
     ...scdColumnDefs(SCD_TYPES).map(([n, t]) => `${q(n)} ${t} ${n === '_tm_version_key' ? 'NOT NULL' : 'NULL'}`),
   ];
   const pk = primaryKey(f, `pk_${plan.target.name}`.slice(0, 128), ['_tm_version_key']);
@@ -219,19 +360,25 @@ export const synapseCreateTarget = (plan: MergePlan, distribution: Distribution)
 
 const objectMissing = (n: QualifiedName, kind: 'U') => `IF OBJECT_ID(N'${qualify(n).replace(/'/g, "''")}', N'${kind}') IS NULL`;
 
-/** The staging table: same distribution as the target on HASH so the joins stay local. */
+/**
+ * The staging table: same distribution as the target on HASH so the joins stay local. A user
+ * column takes its type in the target (`types`, from tsqlColumnTypes), so the stage holds what
+ * the target holds; the rest take the type of their role.
+ */
 export function tsqlStageStatements(
   product: TsqlProduct,
   stage: QualifiedName,
   columns: ReadonlyArray<{ name: string; type: LogicalType }>,
   keys: readonly string[],
   distribution: Distribution,
+  types: ReadonlyMap<string, string> = new Map(),
 ): Statement[] {
+  const typeOf = (c: { name: string; type: LogicalType }) => types.get(c.name) ?? tsqlColumnType(product, c.type, keys.includes(c.name) ? 'key' : 'value');
   const d = distribution === 'hash' ? distributionClause('hash', keys) : 'DISTRIBUTION = ROUND_ROBIN';
   return [
     { sql: `IF OBJECT_ID(N'${qualify(stage).replace(/'/g, "''")}', N'U') IS NOT NULL DROP TABLE ${qualify(stage)}`, parameters: [] },
     {
-      sql: `CREATE TABLE ${qualify(stage)} (${columns.map((c) => `${q(c.name)} ${synapseTypeName(c.type)} NULL`).join(', ')})${tableOptions(TSQL_FEATURES[product], d, 'HEAP')}`,
+      sql: `CREATE TABLE ${qualify(stage)} (${columns.map((c) => `${q(c.name)} ${typeOf(c)} NULL`).join(', ')})${tableOptions(TSQL_FEATURES[product], d, 'HEAP')}`,
       parameters: [],
     },
   ];
@@ -375,7 +522,7 @@ export function tsqlDialect(product: TsqlProduct, distribution: Distribution = '
     quoteIdent: q,
     qualify,
     param: p,
-    typeName: synapseTypeName,
+    typeName: (t) => tsqlColumnType(product, t, 'value'),
 
     ensureTarget(plan: MergePlan, existing: readonly ExistingColumn[] | undefined): Statement[] {
       assertIdentifierLengths(plan, product, capabilities.maxIdentifierLength);
@@ -391,19 +538,18 @@ export function tsqlDialect(product: TsqlProduct, distribution: Distribution = '
       if (!existing || existing.length === 0) {
         out.push({ sql: `${objectMissing(plan.target, 'U')} ${tsqlCreateTarget(product, plan, distribution)}`, parameters: [] });
       } else {
-        // A target created when text was nvarchar(4000) keeps that type unless the pipeline
-        // allows widening (then it is altered to nvarchar(max) in place).
-        const legacy = plan.allowTypeWidening ? existing : existing.map((e) => ({ ...e, type: e.type.replace(/^nvarchar\(4000\)$/i, 'nvarchar(max)').replace(/^varbinary\(8000\)$/i, 'varbinary(max)') }));
-        const changes = planTargetChanges(plan, legacy, synapseTypeName, synapseWidens);
+        // Legacy bounded or `max` text and binary columns keep their type (tsqlColumnTypes).
+        const types = tsqlColumnTypes(product, plan, existing);
+        const changes = planTargetChanges(plan, existing, (_t, name) => types.get(name)!, synapseWidens);
         if (changes.added.length) {
-          out.push({ sql: `ALTER TABLE ${T} ADD ${changes.added.map((c) => `${q(c.name)} ${synapseTypeName(c.type)} NULL`).join(', ')}`, parameters: [] });
+          out.push({ sql: `ALTER TABLE ${T} ADD ${changes.added.map((c) => `${q(c.name)} ${types.get(c.name)!} NULL`).join(', ')}`, parameters: [] });
         }
         for (const c of changes.widened) {
           // SQL Server: no NULL keyword, the form the Babelfish test engine runs too; the column
           // stays nullable because the tedious driver connects with ANSI_NULL_DFLT_ON (its
           // `enableAnsiNullDefault`, on by default). Synapse keeps the explicit NULL.
           const nullable = product === 'mssql' ? '' : ' NULL';
-          out.push({ sql: `ALTER TABLE ${T} ALTER COLUMN ${q(c.name)} ${synapseTypeName(c.type)}${nullable}`, parameters: [] });
+          out.push({ sql: `ALTER TABLE ${T} ALTER COLUMN ${q(c.name)} ${types.get(c.name)!}${nullable}`, parameters: [] });
         }
       }
       out.push(tsqlLedgerCreate(product, plan), ...tsqlLedgerUpgrade(plan));

@@ -11,16 +11,20 @@ import { baseMoved, type BlobRef, type LedgerHead, type MergeOutcome, type Wareh
 import { checksumStatement, formatChecksum } from '../../validate/canonical-sql.js';
 import {
   logicalFromTsql,
+  oversizeChecks,
+  oversizeError,
   quoteBracket,
   rowsPerInsert,
   synapseCopyInto,
   synapseCommitGuard,
+  tsqlColumnTypes,
   tsqlDialect,
   tsqlInsertRows,
   tsqlStageStatements,
   tsqlTempTable,
   type CopySource,
   type Distribution,
+  type OversizeCheck,
   type TsqlProduct,
 } from './dialect.js';
 
@@ -98,6 +102,24 @@ export interface SynapseOptions {
   duck: DuckSettings;
 }
 
+/**
+ * DuckDB SQL over the changes file: for each bounded column, its longest value over the limit
+ * (check index, length, the row's key as text), the first check's first. Text is measured in
+ * UTF-16 code units, what nvarchar(n) counts: characters beyond U+FFFF count twice. The UTF-8
+ * byte length is never below that, so it filters cheaply first.
+ */
+export function oversizeQuery(checks: readonly OversizeCheck[], keys: readonly string[], file: string): string {
+  const dq = (n: string) => `"${n.replace(/"/g, '""')}"`;
+  const key = `concat_ws(', ', ${keys.map((k) => `CAST(${dq(k)} AS VARCHAR)`).join(', ')})`;
+  const parts = checks.map((c, i) => {
+    const v = c.unit === 'binary' ? dq(c.column) : `CAST(${dq(c.column)} AS VARCHAR)`;
+    const len = c.unit === 'binary' ? `octet_length(${v})` : `length(${v}) + length(regexp_replace(${v}, '[^\\x{10000}-\\x{10FFFF}]', '', 'g'))`;
+    const bytes = c.unit === 'binary' ? `octet_length(${v})` : `strlen(${v})`;
+    return `(SELECT ${i} AS i, len, k FROM (SELECT ${len} AS len, ${key} AS k FROM read_parquet(${duckLiteral(file)}) WHERE ${bytes} > ${c.limit}) WHERE len > ${c.limit} ORDER BY len DESC LIMIT 1)`;
+  });
+  return `SELECT * FROM (${parts.join(' UNION ALL ')}) ORDER BY i LIMIT 1`;
+}
+
 /** How the stage is loaded: COPY INTO from storage (Synapse) or bound inserts from the local file. */
 type Staging = { kind: 'copyInto'; stagingUrl: string; credential: CopySource['credential'] } | { kind: 'insert' };
 
@@ -170,11 +192,15 @@ export class TsqlWarehouse implements Warehouse {
     if (this.staging.kind === 'copyInto' && !changesBlob) throw new TerminalError('the synapse warehouse loads the changes from storage; the merge stage must pass the changes blob');
     const plan: MergePlan = { ...planIn, stage: this.stageName(planIn) };
     const existing = await this.describe(plan.target);
+    const columns = await this.parquetColumns(changesFile);
+    const types = tsqlColumnTypes(this.product, plan, existing);
+    // Before any statement that changes the warehouse: a value its bounded column cannot hold
+    // would make COPY INTO or the insert fail halfway (or, with ANSI_WARNINGS off, be cut).
+    await this.refuseOversize(plan, types, changesFile);
     for (const st of this.dialect.ensureTarget(plan, existing)) await this.driver.query(st);
     const check = this.dialect.ledgerCheck(plan);
     if ((await this.driver.query(check)).length > 0) return 'already-merged';
-    const columns = await this.parquetColumns(changesFile);
-    for (const st of tsqlStageStatements(this.product, plan.stage, columns, plan.keys, this.distribution)) await this.driver.query(st);
+    for (const st of tsqlStageStatements(this.product, plan.stage, columns, plan.keys, this.distribution, types)) await this.driver.query(st);
     try {
       if (this.staging.kind === 'copyInto') {
         await this.driver.query(
@@ -210,6 +236,20 @@ export class TsqlWarehouse implements Warehouse {
       }
     } finally {
       await this.driver.query({ sql: `IF OBJECT_ID(N'${this.dialect.qualify(plan.stage).replace(/'/g, "''")}', N'U') IS NOT NULL DROP TABLE ${this.dialect.qualify(plan.stage)}`, parameters: [] }).catch(() => undefined);
+    }
+  }
+
+  /** The longest value of each bounded column in the changes file, refused when it does not fit. */
+  private async refuseOversize(plan: MergePlan, types: ReadonlyMap<string, string>, changesFile: string): Promise<void> {
+    const checks = oversizeChecks(plan, types);
+    if (!checks.length) return;
+    const duck = await DuckSession.open(':memory:', this.duck);
+    try {
+      const rows = await duck.rows<{ i: number; len: number | bigint; k: string | null }>(oversizeQuery(checks, plan.keys, changesFile));
+      const worst = rows[0];
+      if (worst) throw oversizeError(this.product, plan.pipeline, checks[Number(worst.i)]!, Number(worst.len), worst.k);
+    } finally {
+      duck.close();
     }
   }
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Statement } from '../../../shared/merge/dialect.js';
 import { DuckDbWarehouse } from '../../../shared/merge/duckdb/warehouse.js';
 import type { MergePlan, PlanColumn } from '../../../shared/merge/plan.js';
-import { tsqlInsertRows } from '../../../shared/merge/synapse/dialect.js';
+import { tsqlCreateTarget, tsqlInsertRows } from '../../../shared/merge/synapse/dialect.js';
 import { MssqlDriver, MssqlWarehouse, SynapseWarehouse, type TsqlDriver } from '../../../shared/merge/synapse/warehouse.js';
 import type { Warehouse } from '../../../shared/merge/warehouse.js';
 import { renderBackup, renderRestore, renderUndoRun } from '../../../shared/rollback/sql.js';
@@ -91,7 +91,9 @@ const COLUMNS: PlanColumn[] = [
   { name: 'amount', type: { kind: 'decimal', precision: 38, scale: 4 } },
   { name: 'seen_at', type: { kind: 'timestamp' } },
 ];
-const LONG = 'x'.repeat(9_000) + 'é';
+// The longest text a Synapse column holds: nvarchar(4000), 4 000 UTF-16 code units (a Synapse
+// columnstore table takes no nvarchar(max): TsqlFeatures.lobInTarget). Longer is refused (below).
+const LONG = 'x'.repeat(3_999) + 'é';
 type Op = [number, string | null, string | null, string | null, 'insert' | 'update' | 'delete'];
 const RUNS: Array<{ runId: string; boundary: string; rows: Op[] }> = [
   {
@@ -205,7 +207,7 @@ describe.skipIf(!('url' in engine))('the synapse dialect on the T-SQL engine, be
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('merges three runs (insert, update, mark delete, re-insert, a 9 001-character text, a 38-digit decimal) to the same tables', async () => {
+  it('merges three runs (insert, update, mark delete, re-insert, a 4 000-character text, a 38-digit decimal) to the same tables', async () => {
     for (let i = 0; i < RUNS.length; i++) {
       const blob = { container: 'changes', name: `p/${RUNS[i]!.runId}/changes-${i}.parquet` };
       expect(await syn.merge(plan(i, 'syn'), files[i]!, blob)).toBe('merged');
@@ -252,7 +254,7 @@ describe.skipIf(!('url' in engine))('the synapse dialect on the T-SQL engine, be
     expect(await syn.sql!.query({ sql: "SELECT 1 AS x WHERE OBJECT_ID(N'[syn].[_tm_stage_p]', N'U') IS NOT NULL", parameters: [] })).toEqual([]);
   });
 
-  it('checksums (text with é and 9 001 characters, a 38-digit decimal, timestamps) equal DuckDB’s, the sum as text', async () => {
+  it('checksums (text with é and 4 000 characters, a 38-digit decimal, timestamps) equal DuckDB’s, the sum as text', async () => {
     const cols = ['id', 'name', 'amount', 'seen_at'];
     const expected = await dk.checksum({ schema: 'dw', name: 'dim' }, cols, ['id'], 'table');
     expect(await syn.checksum({ schema: 'syn', name: 'dim' }, cols, ['id'], 'table')).toBe(expected);
@@ -307,5 +309,44 @@ describe.skipIf(!('url' in engine))('the synapse dialect on the T-SQL engine, be
     // The mssql warehouse's own backup form (SELECT … INTO) runs verbatim.
     await ms.sql!.execute(renderBackup(mssqlRollbackStyle, { schema: 'ms', name: 'dim' }, { schema: 'ms', name: 'dim__tm_bk_1' }));
     expect((await ms.sql!.query<{ n: number }>({ sql: 'SELECT COUNT(*) AS n FROM [ms].[dim__tm_bk_1]', parameters: [] }))[0]!.n).toBe(after[2]!.length);
+  });
+  it('mssql on the engine: a 4 001-character key is refused before anything is created, a 9 001-character non-key value lands whole, a legacy nvarchar(max) key keeps working', async () => {
+    const textPlan = (schema: string, runId: string): Omit<MergePlan, 'stage'> => ({
+      ...plan(0, schema),
+      pipeline: 'codes',
+      runId,
+      keys: ['code'],
+      columns: [
+        { name: 'code', type: { kind: 'text' } },
+        { name: 'note', type: { kind: 'text' } },
+      ],
+      counts: { inserted: 1, updated: 0, deleted: 0, type1: 0 },
+      commit: { baseRunId: null, runSeq: 1, readTo: null, snapshot: `codes/${runId}.json` },
+    });
+    const file = async (name: string, code: number, note: number) => {
+      const f = join(dir, `${name}.parquet`);
+      await duckExec(
+        ':memory:',
+        `COPY (SELECT repeat('k', ${code}) AS code, repeat('n', ${note - 1}) || 'é' AS note, md5('h') AS _tm_row_hash, CAST(NULL AS VARCHAR) AS _tm_t1_hash, TIMESTAMP '2026-01-01 00:00:00' AS _tm_valid_from, md5('${name}') AS _tm_version_key, 'insert' AS _tm_op) TO '${f}' (FORMAT parquet, COMPRESSION snappy)`,
+      );
+      return f;
+    };
+    const lengths = (schema: string) =>
+      ms.sql!.query<{ code: number; note: number }>({ sql: `SELECT LEN([code]) AS code, LEN([note]) AS note FROM [${schema}].[dim]`, parameters: [] });
+    const tooLong = await file('k4001', 4001, 10);
+    await expect(ms.merge(textPlan('ml', '20260101T000000Z-0001'), tooLong)).rejects.toThrow(
+      /^pipeline codes: key column code has a value of 4001 characters \(UTF-16 code units\), longer than its mssql type nvarchar\(4000\) holds; .* Nothing was merged and no value was cut: key the pipeline on a shorter column, or on a hash of this one computed in transform\.sql \(e\.g\. md5\(code\) AS code_key\), then run the pipeline again\.$/,
+    );
+    expect(await ms.sql!.query({ sql: "SELECT 1 AS x WHERE OBJECT_ID(N'[ml].[dim]', N'U') IS NOT NULL", parameters: [] })).toEqual([]);
+    expect(await ms.merge(textPlan('ml', '20260101T000000Z-0002'), await file('k4000', 4000, 9001))).toBe('merged');
+    expect(await lengths('ml')).toEqual([{ code: 4000, note: 9001 }]);
+    // A target an older tidemark created with nvarchar(max) keys takes the longer key as before.
+    await ms.sql!.execute([
+      { sql: "IF SCHEMA_ID(N'mlold') IS NULL EXEC(N'CREATE SCHEMA [mlold]')", parameters: [] },
+      { sql: tsqlCreateTarget('mssql', { ...textPlan('mlold', 'x'), stage: { name: 's' } }, 'round_robin').replace('[code] nvarchar(4000)', '[code] nvarchar(max)'), parameters: [] },
+    ]);
+    expect(await ms.merge(textPlan('mlold', '20260101T000000Z-0003'), tooLong)).toBe('merged');
+    expect(await lengths('mlold')).toEqual([{ code: 4001, note: 10 }]);
+    expect(await ms.describe({ schema: 'mlold', name: 'dim' })).toContainEqual({ name: 'code', type: 'nvarchar(max)' });
   });
 });

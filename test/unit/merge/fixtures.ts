@@ -1,8 +1,9 @@
-import type { Dialect } from '../../../shared/merge/dialect.js';
+import type { Dialect, Statement } from '../../../shared/merge/dialect.js';
 import { duckdbDialect } from '../../../shared/merge/duckdb/dialect.js';
 import type { MergePlan } from '../../../shared/merge/plan.js';
 import { postgresDialect } from '../../../shared/merge/postgres/dialect.js';
 import { mssqlDialect, synapseDialect } from '../../../shared/merge/synapse/dialect.js';
+import type { TsqlDriver } from '../../../shared/merge/synapse/warehouse.js';
 
 export const dialects: Dialect[] = [duckdbDialect, postgresDialect, synapseDialect('hash'), mssqlDialect()];
 
@@ -57,4 +58,38 @@ export function renderAll(d: Dialect): Array<[string, string]> {
   add('as-of-count', [d.asOfCount(plan().target, '2026-01-01T12:00:00Z')]);
   add('key-history', [d.keyHistory(plan().target, plan().columns, [{ name: 'id', value: '7' }, { name: 'name', value: "O'Brien" }], '2026-01-01T12:00:00Z')]);
   return out;
+}
+
+/**
+ * FAKE DRIVER: no SQL Server or Synapse can run here (docs/design.md §15). This fake records what the
+ * Synapse warehouse sends through its driver port, so the tests check the exact statements
+ * and where the transaction begins and ends; the SQL itself is pinned by the golden file and
+ * parsed in synapse-parse.test.ts.
+ */
+export class RecordingDriver implements TsqlDriver {
+  readonly log: string[] = [];
+  constructor(
+    private readonly answer: (st: Statement) => Record<string, unknown>[] = () => [],
+    private readonly failOn?: RegExp,
+    /** What the ledger head query answers: by default the fixture plan's base is the head. */
+    private readonly head: Record<string, unknown>[] = [{ run_id: plan().commit.baseRunId }],
+  ) {}
+  async query(st: Statement) {
+    this.log.push(st.sql);
+    if (this.failOn?.test(st.sql)) throw new Error('Arithmetic overflow (simulated)');
+    if (st.sql.startsWith('SELECT TOP 1 [run_id]')) return this.head;
+    return this.answer(st);
+  }
+  async begin() {
+    this.log.push('BEGIN TRANSACTION');
+  }
+  async commit() {
+    this.log.push('COMMIT');
+  }
+  async rollback() {
+    this.log.push('ROLLBACK');
+  }
+  async close() {
+    this.log.push('CLOSE');
+  }
 }

@@ -10,41 +10,7 @@ import { warehouseSchema } from '../../../shared/config/schema.js';
 import { duckExec } from '../../support/project.js';
 import { checksumStatement } from '../../../shared/validate/canonical-sql.js';
 import { synapseRollbackStyle } from '../../../shared/rollback/styles.js';
-import { plan } from './fixtures.js';
-
-/**
- * FAKE DRIVER: no SQL Server or Synapse can run here (docs/design.md §15). This fake records what the
- * Synapse warehouse sends through its driver port, so the tests check the exact statements
- * and where the transaction begins and ends; the SQL itself is pinned by the golden file and
- * parsed in synapse-parse.test.ts.
- */
-class RecordingDriver implements TsqlDriver {
-  readonly log: string[] = [];
-  constructor(
-    private readonly answer: (st: Statement) => Record<string, unknown>[] = () => [],
-    private readonly failOn?: RegExp,
-    /** What the ledger head query answers: by default the fixture plan's base is the head. */
-    private readonly head: Record<string, unknown>[] = [{ run_id: plan().commit.baseRunId }],
-  ) {}
-  async query(st: Statement) {
-    this.log.push(st.sql);
-    if (this.failOn?.test(st.sql)) throw new Error('Arithmetic overflow (simulated)');
-    if (st.sql.startsWith('SELECT TOP 1 [run_id]')) return this.head;
-    return this.answer(st);
-  }
-  async begin() {
-    this.log.push('BEGIN TRANSACTION');
-  }
-  async commit() {
-    this.log.push('COMMIT');
-  }
-  async rollback() {
-    this.log.push('ROLLBACK');
-  }
-  async close() {
-    this.log.push('CLOSE');
-  }
-}
+import { plan, RecordingDriver } from './fixtures.js';
 
 const duck = { memoryLimit: '128MB', threads: 1, tempDir: join(tmpdir(), 'tidemark-test-spill') };
 const blob = { container: 'changes', name: 'accounts/20260101T000000Z-abcd/changes.parquet' };
@@ -137,7 +103,7 @@ describe('Synapse warehouse through a recording fake driver', () => {
     );
     // The stage has the Parquet file's columns, in its order, hashed like the target.
     expect(d.log.find((s) => s.includes('CREATE TABLE [dw].[_tm_stage'))).toBe(
-      'CREATE TABLE [dw].[_tm_stage_accounts] ([id] int NULL, [name] nvarchar(max) NULL, [email] nvarchar(max) NULL, [amount] decimal(12,2) NULL, [seen_at] datetime2(6) NULL, [_tm_row_hash] nvarchar(max) NULL, [_tm_t1_hash] nvarchar(max) NULL, [_tm_valid_from] datetime2(6) NULL, [_tm_version_key] nvarchar(max) NULL, [_tm_op] nvarchar(max) NULL) WITH (DISTRIBUTION = HASH([id]), HEAP)',
+      'CREATE TABLE [dw].[_tm_stage_accounts] ([id] int NULL, [name] nvarchar(4000) NULL, [email] nvarchar(4000) NULL, [amount] decimal(12,2) NULL, [seen_at] datetime2(6) NULL, [_tm_row_hash] nvarchar(4000) NULL, [_tm_t1_hash] nvarchar(4000) NULL, [_tm_valid_from] datetime2(6) NULL, [_tm_version_key] nvarchar(4000) NULL, [_tm_op] nvarchar(4000) NULL) WITH (DISTRIBUTION = HASH([id]), HEAP)',
     );
   });
 
@@ -187,7 +153,8 @@ describe('Synapse warehouse through a recording fake driver', () => {
     await warehouse(d).merge(mergePlan(), changesFile, blob);
     const begin = d.log.indexOf('BEGIN TRANSACTION');
     const alter = d.log.findIndex((s) => s.startsWith('ALTER TABLE'));
-    expect(d.log[alter]).toBe('ALTER TABLE [dw].[dim_account] ADD [email] nvarchar(max) NULL');
+    // nvarchar(4000): a Synapse columnstore table holds no nvarchar(max) (TsqlFeatures.lobInTarget).
+    expect(d.log[alter]).toBe('ALTER TABLE [dw].[dim_account] ADD [email] nvarchar(4000) NULL');
     expect(alter).toBeLessThan(begin);
     expect(d.log.filter((s) => /CREATE TABLE \[dw\]\.\[dim_account\]/.test(s))).toEqual([]);
   });

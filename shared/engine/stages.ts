@@ -34,6 +34,7 @@ import { withRetry } from './retry.js';
 import type { StageMessage } from './messages.js';
 import { publishRawManifest, uploadParts } from './raw-output.js';
 import { loadSnapshot, publishSnapshot, snapshotLayerName } from './snapshots.js';
+import { extractReconcile, transformReconcile } from './reconcile.js';
 import { BackgroundUploads } from '../storage/background-uploads.js';
 import { extractPartition, partitionsDue, startPartitions } from './partitioned-extract.js';
 import type { WindowInput } from '../extract/window.js';
@@ -107,6 +108,19 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
     // The manifest is written last: if it exists, this stage completed and the blob trigger
     // owns the run now. A redelivered extract message must not rewrite parts under it.
     if (await ctx.blobs.exists(CONTAINERS.raw, manifestName)) return 'skipped';
+    if (run.mode === 'reconcile') {
+      // A repair of what is committed: it waits for no dependency and reads no window.
+      await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'extract' }), ctx.now);
+      const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'extract');
+      try {
+        await withRetry(retryPolicy(p), () => extractReconcile(ctx, p, run, dir), (err, attempt, delay) =>
+          ctx.log.log('warn', `key-only read failed (attempt ${attempt}), retrying in ${delay} ms: ${errorMessage(err)}`, { pipeline: p.name, runId: run.runId }),
+        );
+      } finally {
+        await removeScratchDir(dir);
+      }
+      return 'done';
+    }
     if ((await awaitDependencies(ctx, p, run)) === 'waiting') return 'skipped';
     await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'extract' }), ctx.now);
     const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
@@ -206,8 +220,11 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         `the checkpoint moved to ${checkpoint.lastRunId} after this run extracted against ${manifest.baseRunId ?? 'nothing'}; start a new run`,
       );
     }
-    await assertExtractValid(ctx, p, manifest, run.mode === 'backfill');
-    await checkSchemaDriftAgainstBase(ctx, p, manifest);
+    // A reconcile's parts are keys only: no extract checks, no drift against a whole-row base.
+    if (run.mode !== 'reconcile') {
+      await assertExtractValid(ctx, p, manifest, run.mode === 'backfill');
+      await checkSchemaDriftAgainstBase(ctx, p, manifest);
+    }
     await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'transform' }), ctx.now);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
     const uploads = new BackgroundUploads(ctx.blobs);
@@ -234,6 +251,11 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         }
       });
       if (partFiles.length > 0) assertSameSchema(where, manifest.schema, stats.schema);
+      if (run.mode === 'reconcile') {
+        await transformReconcile(ctx, p, run, manifest, partFiles, checkpoint, dir);
+        for (const part of manifest.parts) await cache.evict(CONTAINERS.raw, part.name);
+        return 'done';
+      }
 
       const committed = await loadSnapshot(ctx, p.name, checkpoint.snapshot, dir);
       // Decided by what the extract recorded it did, never by the window's bounds (issue #14).

@@ -6,7 +6,7 @@ import { TerminalError } from '../errors.js';
 import type { DuckSettings } from '../transform/duckdb-session.js';
 import { pgColumnPlan, type PgColumnPlan } from './postgres-types.js';
 import { ParquetPartWriter } from './row-writer.js';
-import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, Source } from './source.js';
+import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, KeysRequest, KeysResult, Source } from './source.js';
 import type { WindowInput } from './window.js';
 import { completeWindow, nullChangeColumnWarning, planWindow, readRecord } from './window.js';
 
@@ -77,6 +77,11 @@ export function planPgSelect(
     }
   }
   return { sql: `SELECT ${list} FROM ${pgRelation(p)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`, parameters };
+}
+
+/** The key columns of every source row (a reconcile's key-only read), as the select list renders them. */
+export function planPgKeys(p: PipelineConfig, keyColumns: readonly PgColumnPlan[]): PgStatement {
+  return { sql: `SELECT ${keyColumns.map((c) => `${c.select(quotePg(c.name))} AS ${quotePg(c.name)}`).join(', ')} FROM ${pgRelation(p)}`, parameters: [] };
 }
 
 /** min / max / count of the partition column, in the same snapshot as the window. */
@@ -177,6 +182,43 @@ export class PostgresSource implements Source {
       const read = readRecord(planned.fullRead ? 'full' : nothing ? 'empty' : 'window', window, nullRows);
       const warnings = nullChangeColumnWarning(p.name, col ?? '', read.kind, nullRows);
       return { files, window, read, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}) };
+    } catch (err) {
+      throw classifyPgError(err, what);
+    } finally {
+      writer?.close();
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async extractKeys(req: KeysRequest): Promise<KeysResult> {
+    const p = this.pipeline;
+    const what = `source ${p.source.connection} (pipeline ${p.name}), key-only read`;
+    const client = this.client();
+    let writer: ParquetPartWriter | undefined;
+    try {
+      await client.connect();
+      await client.query(`SET TIME ZONE 'UTC'`);
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // The key columns' types, from the relation itself (nothing but the keys is selected).
+      const d = { sql: `SELECT ${p.key.map(quotePg).join(', ')} FROM ${pgRelation(p)} LIMIT 0`, parameters: [] };
+      const described = await client.query(d.sql, d.parameters);
+      const t = planPgTypes(described.fields);
+      const types = (await client.query<{ type: string }>(t.sql, t.parameters)).rows.map((r) => r.type);
+      const columns = described.fields.map((f, i) => pgColumnPlan(f.name, types[i]!));
+      writer = await ParquetPartWriter.open({ outDir: req.outDir, columns, partRows: req.partRows, partBytes: req.partBytes, duck: this.duck });
+      const s = planPgKeys(p, columns);
+      await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${s.sql}`, s.parameters);
+      for (;;) {
+        const batch = await client.query({ text: `FETCH FORWARD ${FETCH_ROWS} FROM ${CURSOR}`, rowMode: 'array' });
+        for (const row of batch.rows as Array<Array<string | null>>) {
+          if (writer.add(row)) await writer.flush();
+        }
+        if (batch.rows.length < FETCH_ROWS) break;
+      }
+      await client.query(`CLOSE ${CURSOR}`);
+      const files = await writer.finish();
+      await client.query('COMMIT');
+      return { files, schema: writer.schema() };
     } catch (err) {
       throw classifyPgError(err, what);
     } finally {

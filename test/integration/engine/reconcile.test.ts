@@ -6,7 +6,9 @@ import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/
 import { previewReconcile, reconcileReportOf } from '../../../shared/engine/reconcile.js';
 import { rollbackPipeline } from '../../../shared/rollback/undo-runs.js';
 import { readCheckpoint } from '../../../shared/state/checkpoints.js';
-import { getRun } from '../../../shared/state/runs.js';
+import { getRun, isTerminalStatus } from '../../../shared/state/runs.js';
+import { handleDryRun } from '../../../shared/engine/dry-run-http.js';
+import { handleStartRun } from '../../../shared/engine/http-api.js';
 import { withAzurite } from '../../support/azurite.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, duckQuery, makeProject } from '../../support/project.js';
@@ -138,9 +140,20 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
     expect((await readCheckpoint(stack.ctx.tables, name)).checkpoint.lastRunId).toBe(r2.runId);
     expect((await previewReconcile(stack.ctx, { pipeline: name, deletes: true, allowEmpty: false })).report.deletes?.absent).toBe(2);
 
-    // Reconciled again, then an incremental run goes on from it: an update is an update, no key reappears.
+    // Over HTTP: the dry run answers the preview; the body starts the same run, then an
+    // incremental run goes on from it: an update is an update, no key reappears.
+    const dry = await handleDryRun(stack.ctx, { pipeline: name, query: new URLSearchParams('dryRun=true&mode=reconcile&deletes=true') });
+    expect(dry.status).toBe(200);
+    expect(dry.jsonBody).toMatchObject({ dryRun: true, changes: true, report: { deletes: { absent: 2, nullKeys: 1 } } });
+    const badBody = await handleStartRun(stack.ctx, { pipeline: name, bodyText: JSON.stringify({ mode: 'full', deletes: true }), baseUrl: 'http://x' });
+    expect(badBody.status).toBe(400);
     tick();
-    expect((await runOnce(stack, { pipeline: name, mode: 'reconcile', reconcile: { deletes: true, allowEmpty: false } })).status).toBe('succeeded');
+    const started = await handleStartRun(stack.ctx, { pipeline: name, bodyText: JSON.stringify({ mode: 'reconcile', deletes: true }), baseUrl: 'http://x' });
+    expect(started.status).toBe(202);
+    const httpRunId = (started.jsonBody as { runId: string }).runId;
+    await stack.host.runUntil(async () => isTerminalStatus((await getRun(stack.ctx.tables, name, httpRunId)).status));
+    const httpRun = await getRun(stack.ctx.tables, name, httpRunId);
+    expect([httpRun.status, httpRun.mode, httpRun.reconcile, httpRun.counts.deleted]).toEqual(['succeeded', 'reconcile', { deletes: true, allowEmpty: false }, 2]);
     await src(`update crm.accounts set name = 'Ann B', updated_at = '2026-02-02' where region = 'eu' and id = 1`);
     tick();
     const r3 = await runOnce(stack, { pipeline: name });

@@ -167,6 +167,10 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
       );
       // Parts of an earlier, interrupted attempt are replaced, never mixed in.
       const { parts, schema } = await uploadParts(ctx, result.files, result.schema, (i) => layout.rawPart(p.name, run.runId, i), layout.rawPrefix(p.name, run.runId));
+      // After the data parts: their upload clears the run's whole prefix first.
+      const keyParts = result.keys
+        ? (await uploadParts(ctx, result.keys.files, result.keys.schema, (i) => layout.rawKeysPart(p.name, run.runId, i), layout.rawKeysPrefix(p.name, run.runId))).parts
+        : undefined;
       for (const w of result.warnings ?? []) {
         ctx.log.log('warn', w.message, { pipeline: p.name, runId: run.runId, event: w.event });
         telemetryOf(ctx).event(w.event, { pipeline: p.name, runId: run.runId, reason: w.message.slice(0, 500) });
@@ -180,6 +184,7 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
         sourceRowCount: result.sourceRowCount,
         schema,
         parts,
+        ...(keyParts ? { keys: keyParts } : {}),
         ...(result.warnings?.length ? { warnings: result.warnings } : {}),
         createdAt: ctx.now().toISOString(),
       });
@@ -244,6 +249,17 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         });
         partFiles.push(path);
       }
+      const keyFiles: string[] = [];
+      for (const [i, part] of (manifest.keys ?? []).entries()) {
+        const { path } = await cache.fetch(ctx.blobs, {
+          container: CONTAINERS.raw,
+          name: part.name,
+          md5: part.md5,
+          dest: join(dir, `keys-${i}.parquet`),
+          onMismatch: (md5) => new TerminalError(`key part ${part.name} does not match its manifest checksum (${md5} ≠ ${part.md5})`),
+        });
+        keyFiles.push(path);
+      }
       const stats = await parquetStats(partFiles, ctx.duck);
       stats.rows.forEach((n, i) => {
         if (n !== manifest.parts[i]!.rows) {
@@ -272,6 +288,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         hashRule: hashRuleOf(committed),
         boundary: run.boundary,
         sourceRowCount: manifest.sourceRowCount,
+        ...(manifest.keys ? { liveKeys: keyFiles } : {}),
         outDir: dir,
         duck: ctx.duck,
         onWritten: (kind, file) =>
@@ -306,7 +323,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'merge', counts }), ctx.now);
       await ctx.blobs.putText(CONTAINERS.changes, changesManifestName, JSON.stringify(changesManifest, null, 2));
       await ctx.queues.send(QUEUES.merge, { pipeline: p.name, runId: run.runId });
-      for (const part of manifest.parts) await cache.evict(CONTAINERS.raw, part.name);
+      for (const part of [...manifest.parts, ...(manifest.keys ?? [])]) await cache.evict(CONTAINERS.raw, part.name);
       return 'done';
     } finally {
       await uploads.settle();

@@ -40,6 +40,12 @@ export interface ExtractResult {
   schema: ColumnInfo[];
   /** Things the run must surface (telemetry event name + text), e.g. a CDC cleanup gap. */
   warnings?: ExtractWarning[];
+  /**
+   * The key columns of every live source row, read beside a window whose change feed could not
+   * show every delete (a Salesforce recycle-bin gap under `deletesGap: keys`): a current key
+   * absent from them is deleted.
+   */
+  keys?: KeysResult;
 }
 
 export interface ExtractWarning {

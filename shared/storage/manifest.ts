@@ -57,6 +57,13 @@ export const rawManifestSchema = z.strictObject({
       md5: z.string().regex(/^[0-9a-f]{32}$/),
     }),
   ),
+  /**
+   * Key-only parts read beside a window whose change feed missed deletes (a Salesforce
+   * recycle-bin gap under `deletesGap: keys`): the transform deletes current keys absent from them.
+   */
+  keys: z
+    .array(z.strictObject({ name: z.string(), rows: z.number().int().min(0), bytes: z.number().int().min(0), md5: z.string().regex(/^[0-9a-f]{32}$/) }))
+    .optional(),
   /** What the extract had to surface, e.g. SnapshotGap (a CDC / Change Tracking cleanup gap answered by a re-snapshot). */
   warnings: z.array(z.strictObject({ event: z.string(), message: z.string() })).optional(),
   createdAt: z.string(),

@@ -130,10 +130,15 @@ export class SalesforceSource implements Source {
     const captured = timestamp ? await this.captureUpper(client, shape.object, column) : null;
     let window: ExtractWindow = completeWindow({ ...req.window, ...(timestamp ? { column } : {}) }, captured);
     let fullRead = planned.fullRead;
+    let liveKeys = false;
     const warnings: ExtractWarning[] = [];
     if (!fullRead && window.from !== null && window.to !== null) {
       const gap = await this.deletesGap(client, shape.object, window.from);
-      if (gap) {
+      if (gap && p.source.deletesGap === 'keys') {
+        // The window as planned, plus every live Id: the transform deletes the absent keys.
+        warnings.push({ event: 'SnapshotGap', message: `${p.name}: ${gap}. The window was read with every live ${p.key.join(', ')} beside it (deletesGap: keys), so absent rows are deleted; run more often than the recycle bin keeps rows` });
+        liveKeys = true;
+      } else if (gap) {
         // A full re-read: the transform then retires every key that is absent (from: null).
         warnings.push({ event: 'SnapshotGap', message: `${p.name}: ${gap}. A full re-read was taken instead, so absent rows are retired; run more often than the recycle bin keeps rows` });
         fullRead = true;
@@ -165,6 +170,7 @@ export class SalesforceSource implements Source {
         serverCount = (await client.query(countSoql(planSoql(shape, { window: { column, from: null, to: window.to } })), false)).totalSize;
       }
       const files = await writer.finish();
+      const keys = liveKeys ? await this.extractKeys({ outDir: `${req.outDir}-keys`, partRows: req.partRows, partBytes: req.partBytes }) : undefined;
       const usage = client.usage;
       if (usage && usage.used >= usage.max * USAGE_WARN) this.o.log?.('warn', `${this.what}: Salesforce API usage ${usage.used}/${usage.max} requests (Sforce-Limit-Info)`);
       return {
@@ -176,6 +182,7 @@ export class SalesforceSource implements Source {
         schema: writer.schema(),
         // What was read, as performed: a gap re-read is a full read, whatever was planned.
         read: readRecord(fullRead ? 'full' : nothing ? 'empty' : 'window', window, null),
+        ...(keys ? { keys } : {}),
         ...(warnings.length ? { warnings } : {}),
       };
     } finally {

@@ -135,9 +135,10 @@ export function renderPipeline(t: TableProfile, name: string, index: number, fro
   return { name, table: t, proposal: p, file: needsKey ? `${name}.yaml.needs-key` : `${name}.yaml`, text: lines.join('\n'), needsKey };
 }
 
-export function renderProject(from: SourceRef, warehouse: WarehouseKind): string {
+/** `connection`: the source's connection line when it is not a file or a setting (salesforce). */
+export function renderProject(from: SourceRef, warehouse: WarehouseKind, connection?: string): string {
   const conn =
-    from.kind === 'duckdb' ? `{ kind: duckdb, path: ${JSON.stringify(from.location)} }` : `{ kind: ${from.kind}, setting: ${from.location} }`;
+    connection ?? (from.kind === 'duckdb' ? `{ kind: duckdb, path: ${JSON.stringify(from.location)} }` : `{ kind: ${from.kind}, setting: ${from.location} }`);
   const wh = warehouse === 'duckdb' ? '{ kind: duckdb, path: .tidemark/warehouse.duckdb }' : `{ kind: ${warehouse}, setting: ${WAREHOUSE_SETTING[warehouse]} }`;
   return [
     '# yaml-language-server: $schema=./schemas/tidemark.schema.json',

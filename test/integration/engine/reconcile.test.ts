@@ -13,6 +13,11 @@ import { withAzurite } from '../../support/azurite.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, duckQuery, makeProject } from '../../support/project.js';
 import { readDimension, type WarehouseKind } from '../../support/scd-harness.js';
+import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+import { tsqlQuery } from '../../support/tsql-sql.js';
+
+// The mssql warehouse runs on the T-SQL engine when there is one (test/support/tsql-engine.ts).
+const engine = await tsqlEngine();
 
 // A composite key (region, id) in timestamp mode: hard deletes in the source are invisible to
 // incremental runs, which is what `reconcile --deletes` is for.
@@ -32,10 +37,13 @@ validation:
 
 let az: AzuriteHandle;
 let pgh: PostgresHandle;
+let ms: { url: string; drop(): Promise<void> } | undefined;
 beforeAll(async () => {
   [az, pgh] = await Promise.all([withAzurite(), startPostgres()]);
+  if ('url' in engine) ms = await freshTsqlDatabase(engine.url, 'tm_reconcile');
 });
 afterAll(async () => {
+  await ms?.drop();
   await az?.stop();
   await pgh?.stop();
 });
@@ -43,17 +51,20 @@ afterAll(async () => {
 const CASES: Array<[WarehouseKind, string]> = [
   ['duckdb', 'retire'],
   ['postgres', 'mark'],
+  ...('url' in engine ? ([['mssql', 'retire']] as Array<[WarehouseKind, string]>) : []),
 ];
 
 describe.each(CASES)('reconcile on %s (deletes: %s)', (kind, deletes) => {
   let stack: LocalStack;
   let dir: string;
-  const name = `rec_${kind === 'duckdb' ? 'dk' : 'pg'}_${deletes}`;
+  const name = `rec_${kind === 'duckdb' ? 'dk' : kind === 'postgres' ? 'pg' : 'ms'}_${deletes}`;
   const clock = { t: Date.parse('2026-03-01T00:00:00Z') };
-  const where = () => (kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : pgh.url);
+  const url = () => (kind === 'mssql' ? ms!.url : pgh.url);
+  const where = () => (kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : url());
   const src = (...sql: string[]) => duckExec(join(dir, 'source.duckdb'), ...sql);
   const whExec = async (sql: string) => {
     if (kind === 'duckdb') return duckExec(where(), sql);
+    if (kind === 'mssql') return void (await tsqlQuery(url(), sql.replace(/\band _tm_is_current$/, 'and _tm_is_current = 1')));
     const c = new pg.Client({ connectionString: pgh.url });
     await c.connect();
     try {
@@ -76,7 +87,7 @@ describe.each(CASES)('reconcile on %s (deletes: %s)', (kind, deletes) => {
 connections:
   SRC: { kind: duckdb, path: source.duckdb }
 warehouses:
-  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : '{ kind: postgres, setting: TIDEMARK_TEST_WH }'}
+  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : `{ kind: ${kind}, setting: TIDEMARK_TEST_WH }`}
 duckdb: { memoryLimit: 256MB, threads: 1 }
 `,
       pipelines: { [name]: pipeline(name, deletes) },
@@ -86,7 +97,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
       'create table crm.accounts (region varchar, id integer, name varchar, updated_at timestamp)',
       `insert into crm.accounts values ('eu', 1, 'Ann', '2026-02-01'), ('eu', 2, 'Bob', '2026-02-01'), ('us', 1, 'Cy', '2026-02-01'), ('us', 2, 'Dee', null)`,
     );
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: pgh.url }, now: () => new Date(clock.t) });
+    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t) });
   });
   afterAll(async () => {
     await stack?.close();

@@ -8,16 +8,15 @@ import type { Statement } from '../merge/dialect.js';
 import type { Warehouse } from '../merge/warehouse.js';
 import { rollbackStyleFor } from '../rollback/styles.js';
 import { readCheckpoint, type Checkpoint } from '../state/checkpoints.js';
-import { updateRun, type ReconcileOptions, type RunRecord } from '../state/runs.js';
+import type { ReconcileOptions, RunRecord } from '../state/runs.js';
 import { BackgroundUploads } from '../storage/background-uploads.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
 import { removeScratchDir, scratchDir } from '../storage/files.js';
-import { CONTAINERS, QUEUES, layout } from '../storage/layout.js';
+import { CONTAINERS, layout } from '../storage/layout.js';
 import {
   changesManifestSchema,
   hashRuleOf,
   parseManifest,
-  type ChangesManifest,
   type ColumnInfo,
   type RawManifest,
   type ReconcileReport,
@@ -27,7 +26,7 @@ import { snapshotViewSql } from '../transform/classify.js';
 import { DuckSession, duckLiteral, quoteDuck } from '../transform/duckdb-session.js';
 import { versionKeyExpr, type TypedColumn } from '../transform/row-hash.js';
 import type { EngineContext } from './context.js';
-import { publishRawManifest, uploadParts } from './raw-output.js';
+import { publishChangesManifest, publishRawManifest, uploadParts } from './raw-output.js';
 import { loadSnapshot, publishSnapshot, snapshotLayerName, type LoadedSnapshot } from './snapshots.js';
 
 /**
@@ -345,15 +344,7 @@ FROM rebuilt r LEFT JOIN (SELECT *, true AS _p FROM absent) a ON ${keyJoin(g.key
     const hashRule = hashRuleOf(g.committed) ?? 1;
     const snapshot = await publishSnapshot(ctx, { pipeline: p.name, runId: run.runId, previous: g.committed, out: { kind: 'base', file: snapFile, rows, current }, hashRule, uploaded: layer });
     const counts = { extracted: manifest.rowCount, inserted: 0, updated: 0, deleted, unchanged: current, stale: 0, quarantined: 0, type1: 0 };
-    const changesManifest: ChangesManifest = {
-      kind: 'changes',
-      version: 1,
-      pipeline: p.name,
-      runId: run.runId,
-      baseRunId: manifest.baseRunId,
-      window: manifest.window,
-      ...(manifest.read ? { read: manifest.read } : {}),
-      boundary: run.boundary,
+    await publishChangesManifest(ctx, run, manifest, {
       changes: { name: changesName, rows: changesRows, md5: changesMd5 },
       snapshot: { name: snapshot.name, rows: snapshot.current },
       schema: g.schema,
@@ -361,11 +352,7 @@ FROM rebuilt r LEFT JOIN (SELECT *, true AS _p FROM absent) a ON ${keyJoin(g.key
       expected: { currentRows: current, checksum: null, checksumColumns: [], checksumScope: 'changes' },
       sourceRowCount: null,
       reconcile: g.findings.report,
-      createdAt: ctx.now().toISOString(),
-    };
-    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'merge', counts }), ctx.now);
-    await ctx.blobs.putText(CONTAINERS.changes, layout.changesManifest(p.name, run.runId), JSON.stringify(changesManifestSchema.parse(changesManifest), null, 2));
-    await ctx.queues.send(QUEUES.merge, { pipeline: p.name, runId: run.runId });
+    });
   } finally {
     s.close();
     await uploads.settle();

@@ -32,7 +32,7 @@ import type { EngineContext } from './context.js';
 import { failRun } from './start-run.js';
 import { withRetry } from './retry.js';
 import type { StageMessage } from './messages.js';
-import { publishRawManifest, uploadParts } from './raw-output.js';
+import { publishChangesManifest, publishRawManifest, uploadParts } from './raw-output.js';
 import { loadSnapshot, publishSnapshot, snapshotLayerName } from './snapshots.js';
 import { extractReconcile, transformReconcile } from './reconcile.js';
 import { BackgroundUploads } from '../storage/background-uploads.js';
@@ -302,15 +302,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       const layer = out.snapshot.kind === 'unchanged' ? undefined : { name: layerName, md5: (await uploads.result(CONTAINERS.state, layerName)).md5 };
       const snapshot = await publishSnapshot(ctx, { pipeline: p.name, runId: run.runId, previous: committed, out: out.snapshot, hashRule: out.hashRule, uploaded: layer });
       const counts = { ...out.counts, extracted: manifest.rowCount };
-      const changesManifest: ChangesManifest = {
-        kind: 'changes',
-        version: 1,
-        pipeline: p.name,
-        runId: run.runId,
-        baseRunId: manifest.baseRunId,
-        window: manifest.window,
-        ...(manifest.read ? { read: manifest.read } : {}),
-        boundary: run.boundary,
+      await publishChangesManifest(ctx, run, manifest, {
         changes: { name: changesName, rows: out.changesRows, md5: changesMd5 },
         snapshot: { name: snapshot.name, rows: snapshot.current },
         schema: out.schema,
@@ -318,11 +310,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         expected: out.expected,
         sourceRowCount: manifest.sourceRowCount,
         ...(out.sampleFile ? { sample: { name: layout.sample(p.name, run.runId), rows: out.sampleRows } } : {}),
-        createdAt: ctx.now().toISOString(),
-      };
-      await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'merge', counts }), ctx.now);
-      await ctx.blobs.putText(CONTAINERS.changes, changesManifestName, JSON.stringify(changesManifest, null, 2));
-      await ctx.queues.send(QUEUES.merge, { pipeline: p.name, runId: run.runId });
+      });
       for (const part of [...manifest.parts, ...(manifest.keys ?? [])]) await cache.evict(CONTAINERS.raw, part.name);
       return 'done';
     } finally {

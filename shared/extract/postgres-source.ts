@@ -114,6 +114,27 @@ export function classifyPgError(err: unknown, what: string): unknown {
   return err;
 }
 
+/** The column plans of a `… LIMIT 0` statement, typed by format_type. */
+async function describeColumns(client: pg.Client, d: PgStatement): Promise<PgColumnPlan[]> {
+  const described = await client.query(d.sql, d.parameters);
+  const t = planPgTypes(described.fields);
+  const types = (await client.query<{ type: string }>(t.sql, t.parameters)).rows.map((r) => r.type);
+  return described.fields.map((f, i) => pgColumnPlan(f.name, types[i]!));
+}
+
+/** Streams a statement through a server-side cursor into the writer, FETCH by FETCH (the next waits for a due part). */
+async function streamCursor(client: pg.Client, s: PgStatement, writer: ParquetPartWriter): Promise<void> {
+  await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${s.sql}`, s.parameters);
+  for (;;) {
+    const batch = await client.query({ text: `FETCH FORWARD ${FETCH_ROWS} FROM ${CURSOR}`, rowMode: 'array' });
+    for (const row of batch.rows as Array<Array<string | null>>) {
+      if (writer.add(row)) await writer.flush();
+    }
+    if (batch.rows.length < FETCH_ROWS) break;
+  }
+  await client.query(`CLOSE ${CURSOR}`);
+}
+
 /** Every value as PostgreSQL's text output: no JS number or Date ever holds a source value. */
 const textTypes = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
 
@@ -139,11 +160,7 @@ export class PostgresSource implements Source {
       await client.connect();
       await client.query(`SET TIME ZONE 'UTC'`);
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const d = planPgDescribe(p);
-      const described = await client.query(d.sql, d.parameters);
-      const t = planPgTypes(described.fields);
-      const types = (await client.query<{ type: string }>(t.sql, t.parameters)).rows.map((r) => r.type);
-      const columns = described.fields.map((f, i) => pgColumnPlan(f.name, types[i]!));
+      const columns = await describeColumns(client, planPgDescribe(p));
 
       const planned = planWindow(req.window);
       let captured: string | null = null;
@@ -156,15 +173,7 @@ export class PostgresSource implements Source {
       writer = await ParquetPartWriter.open({ outDir: req.outDir, columns, partRows: req.partRows, partBytes: req.partBytes, duck: this.duck });
       if (!nothing) {
         const s = planPgSelect(p, columns, { fullRead: planned.fullRead, from: window.from, to: window.to }, req.range);
-        await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${s.sql}`, s.parameters);
-        for (;;) {
-          const batch = await client.query({ text: `FETCH FORWARD ${FETCH_ROWS} FROM ${CURSOR}`, rowMode: 'array' });
-          for (const row of batch.rows as Array<Array<string | null>>) {
-            if (writer.add(row)) await writer.flush();
-          }
-          if (batch.rows.length < FETCH_ROWS) break;
-        }
-        await client.query(`CLOSE ${CURSOR}`);
+        await streamCursor(client, s, writer);
       }
       const files = await writer.finish();
       let sourceRowCount: number | null = null;
@@ -200,22 +209,10 @@ export class PostgresSource implements Source {
       await client.query(`SET TIME ZONE 'UTC'`);
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       // The key columns' types, from the relation itself (nothing but the keys is selected).
-      const d = { sql: `SELECT ${p.key.map(quotePg).join(', ')} FROM ${pgRelation(p)} LIMIT 0`, parameters: [] };
-      const described = await client.query(d.sql, d.parameters);
-      const t = planPgTypes(described.fields);
-      const types = (await client.query<{ type: string }>(t.sql, t.parameters)).rows.map((r) => r.type);
-      const columns = described.fields.map((f, i) => pgColumnPlan(f.name, types[i]!));
+      const columns = await describeColumns(client, { sql: `SELECT ${p.key.map(quotePg).join(', ')} FROM ${pgRelation(p)} LIMIT 0`, parameters: [] });
       writer = await ParquetPartWriter.open({ outDir: req.outDir, columns, partRows: req.partRows, partBytes: req.partBytes, duck: this.duck });
       const s = planPgKeys(p, columns);
-      await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${s.sql}`, s.parameters);
-      for (;;) {
-        const batch = await client.query({ text: `FETCH FORWARD ${FETCH_ROWS} FROM ${CURSOR}`, rowMode: 'array' });
-        for (const row of batch.rows as Array<Array<string | null>>) {
-          if (writer.add(row)) await writer.flush();
-        }
-        if (batch.rows.length < FETCH_ROWS) break;
-      }
-      await client.query(`CLOSE ${CURSOR}`);
+      await streamCursor(client, s, writer);
       const files = await writer.finish();
       await client.query('COMMIT');
       return { files, schema: writer.schema() };

@@ -14,6 +14,7 @@ import { quarantineCommand } from './quarantine.js';
 import { queryCommand } from './query.js';
 import { restoreCommand } from './restore.js';
 import { rollbackCommand } from './rollback.js';
+import { reconcileCommand } from './reconcile.js';
 import { uiCommand } from './ui.js';
 import { initCommand } from './init.js';
 import { planCommand } from './plan.js';
@@ -26,6 +27,7 @@ export const commands: Record<string, Command> = {
   demo: demoCommand,
   sql: sqlCommand,
   rollback: rollbackCommand,
+  reconcile: reconcileCommand,
   backups: backupsCommand,
   restore: restoreCommand,
   ack: ackCommand,

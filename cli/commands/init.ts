@@ -6,7 +6,7 @@ import type { WarehouseKind } from '../../shared/plan/propose.js';
 import { EXIT, UsageError, parse, printJson, table, type Command } from '../common.js';
 import { renderSchemas } from './schema.js';
 
-const usage = 'tidemark init [DIR] [--from <kind>:<location>] [--tables a,b] [--warehouse duckdb|postgres|mssql|synapse] [--force] [--json]';
+const usage = 'tidemark init [DIR] [--from <kind>:<location> | salesforce:<PREFIX>] [--tables a,b] [--warehouse duckdb|postgres|mssql|synapse] [--force] [--json]';
 const WAREHOUSES = ['duckdb', 'postgres', 'mssql', 'synapse'] as const;
 
 export const initCommand: Command = {

@@ -205,6 +205,11 @@ export const pipelineSchema = z
         soql: z.string().min(1).optional().describe('A SOQL SELECT of one object without WHERE / ORDER BY / LIMIT; tidemark adds the window.'),
         /** Reads estimated above this many rows go through Bulk API 2.0 (first loads and --full always do). */
         bulkThreshold: z.number().int().min(0).default(50_000).describe('Salesforce reads estimated above this many rows use Bulk API 2.0 (first loads and --full always do).'),
+        /** What a recycle-bin gap (deletes purged unseen) is answered with: a full re-read, or a key-only read of Id. */
+        deletesGap: z
+          .enum(['fullRead', 'keys'])
+          .default('fullRead')
+          .describe('Salesforce: when the recycle bin no longer reaches the watermark, re-read every row (fullRead) or read the window plus every live Id and delete the absent keys (keys).'),
         /* end salesforce source */
       })
       .refine((s) => [s.table, s.query, s.object, s.soql].filter((x) => x !== undefined).length === 1, {

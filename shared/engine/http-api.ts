@@ -26,12 +26,21 @@ export function utcInstant(v: string): string {
 
 export const startRunBodySchema = z
   .strictObject({
-    mode: z.enum(['incremental', 'full', 'backfill']).default('incremental'),
+    mode: z.enum(['incremental', 'full', 'backfill', 'reconcile']).default('incremental'),
     from: instant.optional(),
     to: instant.optional(),
     /** Backfill only: split from..to into windows of this size, each its own run, applied in order. */
     windowSize: z.string().regex(DURATION_PATTERN, 'must be a number and a unit (ms, s, m, h, d), e.g. 1d').optional(),
+    /** Reconcile only: also delete the keys current in the warehouse that a key-only read of the source lacks. */
+    deletes: z.boolean().optional().describe('mode "reconcile": also delete the keys the source no longer has (timestamp / rowversion pipelines)'),
+    /** Reconcile only: apply the deletes even when the source returns no key at all. */
+    allowEmpty: z.boolean().optional().describe('mode "reconcile" with deletes: go ahead even when the source returns no key (every current key is deleted)'),
   })
+  .refine((b) => b.mode === 'reconcile' || (b.deletes === undefined && b.allowEmpty === undefined), {
+    message: 'deletes/allowEmpty are only for mode "reconcile"',
+    path: ['deletes'],
+  })
+  .refine((b) => !b.allowEmpty || b.deletes === true, { message: 'allowEmpty needs deletes: true', path: ['allowEmpty'] })
   .refine((b) => b.mode === 'backfill' || (b.from === undefined && b.to === undefined), {
     message: 'from/to are only for mode "backfill"',
     path: ['from'],
@@ -88,6 +97,7 @@ export async function handleStartRun(ctx: EngineContext, req: { pipeline: string
       pipeline: req.pipeline,
       trigger: 'http',
       mode: b.mode,
+      ...(b.mode === 'reconcile' ? { reconcile: { deletes: b.deletes === true, allowEmpty: b.allowEmpty === true } } : {}),
       ...(windows
         ? { backfill: windows[0]!, backfillRemaining: windows.slice(1) }
         : b.mode === 'backfill'

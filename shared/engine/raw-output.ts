@@ -1,8 +1,8 @@
 import { parquetStats } from '../extract/parquet-stats.js';
 import { updateRun } from '../state/runs.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
-import { CONTAINERS, layout } from '../storage/layout.js';
-import { rawManifestSchema, type ColumnInfo, type ExtractRead, type RawManifest } from '../storage/manifest.js';
+import { CONTAINERS, QUEUES, layout } from '../storage/layout.js';
+import { rawManifestSchema, type ChangesManifest, type ColumnInfo, type ExtractRead, type RawManifest } from '../storage/manifest.js';
 import type { EngineContext } from './context.js';
 
 const PART_UPLOADS = 3;
@@ -63,4 +63,34 @@ export async function publishRawManifest(
   await updateRun(ctx.tables, fields.pipeline, fields.runId, (r) => ({ ...r, stage: 'transform', counts: { ...r.counts, extracted: rowCount } }), ctx.now);
   await ctx.blobs.putText(CONTAINERS.raw, layout.rawManifest(fields.pipeline, fields.runId), JSON.stringify(manifest, null, 2));
   return manifest;
+}
+
+/**
+ * Writes a run's changes manifest, built on its raw manifest, after recording the counts on the
+ * run, and hands the run to the merge. Shared by the transform and the reconcile transform.
+ */
+export async function publishChangesManifest(
+  ctx: EngineContext,
+  run: { pipeline: string; runId: string; boundary: string },
+  raw: RawManifest,
+  fields: Pick<ChangesManifest, 'changes' | 'snapshot' | 'schema' | 'counts' | 'expected' | 'sourceRowCount' | 'sample' | 'reconcile'>,
+): Promise<void> {
+  const { sample, reconcile, ...rest } = fields;
+  const manifest: ChangesManifest = {
+    kind: 'changes',
+    version: 1,
+    pipeline: run.pipeline,
+    runId: run.runId,
+    baseRunId: raw.baseRunId,
+    window: raw.window,
+    ...(raw.read ? { read: raw.read } : {}),
+    boundary: run.boundary,
+    ...rest,
+    ...(sample ? { sample } : {}),
+    ...(reconcile ? { reconcile } : {}),
+    createdAt: ctx.now().toISOString(),
+  };
+  await updateRun(ctx.tables, run.pipeline, run.runId, (r) => ({ ...r, stage: 'merge', counts: fields.counts }), ctx.now);
+  await ctx.blobs.putText(CONTAINERS.changes, layout.changesManifest(run.pipeline, run.runId), JSON.stringify(manifest, null, 2));
+  await ctx.queues.send(QUEUES.merge, { pipeline: run.pipeline, runId: run.runId });
 }

@@ -32,8 +32,9 @@ import type { EngineContext } from './context.js';
 import { failRun } from './start-run.js';
 import { withRetry } from './retry.js';
 import type { StageMessage } from './messages.js';
-import { publishRawManifest, uploadParts } from './raw-output.js';
+import { publishChangesManifest, publishRawManifest, uploadParts } from './raw-output.js';
 import { loadSnapshot, publishSnapshot, snapshotLayerName } from './snapshots.js';
+import { extractReconcile, transformReconcile } from './reconcile.js';
 import { BackgroundUploads } from '../storage/background-uploads.js';
 import { extractPartition, partitionsDue, startPartitions } from './partitioned-extract.js';
 import type { WindowInput } from '../extract/window.js';
@@ -107,6 +108,19 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
     // The manifest is written last: if it exists, this stage completed and the blob trigger
     // owns the run now. A redelivered extract message must not rewrite parts under it.
     if (await ctx.blobs.exists(CONTAINERS.raw, manifestName)) return 'skipped';
+    if (run.mode === 'reconcile') {
+      // A repair of what is committed: it waits for no dependency and reads no window.
+      await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'extract' }), ctx.now);
+      const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'extract');
+      try {
+        await withRetry(retryPolicy(p), () => extractReconcile(ctx, p, run, dir), (err, attempt, delay) =>
+          ctx.log.log('warn', `key-only read failed (attempt ${attempt}), retrying in ${delay} ms: ${errorMessage(err)}`, { pipeline: p.name, runId: run.runId }),
+        );
+      } finally {
+        await removeScratchDir(dir);
+      }
+      return 'done';
+    }
     if ((await awaitDependencies(ctx, p, run)) === 'waiting') return 'skipped';
     await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'extract' }), ctx.now);
     const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
@@ -153,6 +167,10 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
       );
       // Parts of an earlier, interrupted attempt are replaced, never mixed in.
       const { parts, schema } = await uploadParts(ctx, result.files, result.schema, (i) => layout.rawPart(p.name, run.runId, i), layout.rawPrefix(p.name, run.runId));
+      // After the data parts: their upload clears the run's whole prefix first.
+      const keyParts = result.keys
+        ? (await uploadParts(ctx, result.keys.files, result.keys.schema, (i) => layout.rawKeysPart(p.name, run.runId, i), layout.rawKeysPrefix(p.name, run.runId))).parts
+        : undefined;
       for (const w of result.warnings ?? []) {
         ctx.log.log('warn', w.message, { pipeline: p.name, runId: run.runId, event: w.event });
         telemetryOf(ctx).event(w.event, { pipeline: p.name, runId: run.runId, reason: w.message.slice(0, 500) });
@@ -166,6 +184,7 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
         sourceRowCount: result.sourceRowCount,
         schema,
         parts,
+        ...(keyParts ? { keys: keyParts } : {}),
         ...(result.warnings?.length ? { warnings: result.warnings } : {}),
         createdAt: ctx.now().toISOString(),
       });
@@ -206,8 +225,11 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         `the checkpoint moved to ${checkpoint.lastRunId} after this run extracted against ${manifest.baseRunId ?? 'nothing'}; start a new run`,
       );
     }
-    await assertExtractValid(ctx, p, manifest, run.mode === 'backfill');
-    await checkSchemaDriftAgainstBase(ctx, p, manifest);
+    // A reconcile's parts are keys only: no extract checks, no drift against a whole-row base.
+    if (run.mode !== 'reconcile') {
+      await assertExtractValid(ctx, p, manifest, run.mode === 'backfill');
+      await checkSchemaDriftAgainstBase(ctx, p, manifest);
+    }
     await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'transform' }), ctx.now);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
     const uploads = new BackgroundUploads(ctx.blobs);
@@ -227,6 +249,17 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         });
         partFiles.push(path);
       }
+      const keyFiles: string[] = [];
+      for (const [i, part] of (manifest.keys ?? []).entries()) {
+        const { path } = await cache.fetch(ctx.blobs, {
+          container: CONTAINERS.raw,
+          name: part.name,
+          md5: part.md5,
+          dest: join(dir, `keys-${i}.parquet`),
+          onMismatch: (md5) => new TerminalError(`key part ${part.name} does not match its manifest checksum (${md5} ≠ ${part.md5})`),
+        });
+        keyFiles.push(path);
+      }
       const stats = await parquetStats(partFiles, ctx.duck);
       stats.rows.forEach((n, i) => {
         if (n !== manifest.parts[i]!.rows) {
@@ -234,6 +267,11 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         }
       });
       if (partFiles.length > 0) assertSameSchema(where, manifest.schema, stats.schema);
+      if (run.mode === 'reconcile') {
+        await transformReconcile(ctx, p, run, manifest, partFiles, checkpoint, dir);
+        for (const part of manifest.parts) await cache.evict(CONTAINERS.raw, part.name);
+        return 'done';
+      }
 
       const committed = await loadSnapshot(ctx, p.name, checkpoint.snapshot, dir);
       // Decided by what the extract recorded it did, never by the window's bounds (issue #14).
@@ -250,6 +288,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         hashRule: hashRuleOf(committed),
         boundary: run.boundary,
         sourceRowCount: manifest.sourceRowCount,
+        ...(manifest.keys ? { liveKeys: keyFiles } : {}),
         outDir: dir,
         duck: ctx.duck,
         onWritten: (kind, file) =>
@@ -263,15 +302,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       const layer = out.snapshot.kind === 'unchanged' ? undefined : { name: layerName, md5: (await uploads.result(CONTAINERS.state, layerName)).md5 };
       const snapshot = await publishSnapshot(ctx, { pipeline: p.name, runId: run.runId, previous: committed, out: out.snapshot, hashRule: out.hashRule, uploaded: layer });
       const counts = { ...out.counts, extracted: manifest.rowCount };
-      const changesManifest: ChangesManifest = {
-        kind: 'changes',
-        version: 1,
-        pipeline: p.name,
-        runId: run.runId,
-        baseRunId: manifest.baseRunId,
-        window: manifest.window,
-        ...(manifest.read ? { read: manifest.read } : {}),
-        boundary: run.boundary,
+      await publishChangesManifest(ctx, run, manifest, {
         changes: { name: changesName, rows: out.changesRows, md5: changesMd5 },
         snapshot: { name: snapshot.name, rows: snapshot.current },
         schema: out.schema,
@@ -279,12 +310,8 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         expected: out.expected,
         sourceRowCount: manifest.sourceRowCount,
         ...(out.sampleFile ? { sample: { name: layout.sample(p.name, run.runId), rows: out.sampleRows } } : {}),
-        createdAt: ctx.now().toISOString(),
-      };
-      await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'merge', counts }), ctx.now);
-      await ctx.blobs.putText(CONTAINERS.changes, changesManifestName, JSON.stringify(changesManifest, null, 2));
-      await ctx.queues.send(QUEUES.merge, { pipeline: p.name, runId: run.runId });
-      for (const part of manifest.parts) await cache.evict(CONTAINERS.raw, part.name);
+      });
+      for (const part of [...manifest.parts, ...(manifest.keys ?? [])]) await cache.evict(CONTAINERS.raw, part.name);
       return 'done';
     } finally {
       await uploads.settle();

@@ -3,7 +3,7 @@ import { assertSupported } from '../config/support.js';
 import { acquireLease, releaseLease, type LeaseOwner } from '../state/leases.js';
 import { isLocalOwnerGone, thisProcessOwner } from '../state/lease-owner.js';
 import { assertNotHeld } from '../validate/hold.js';
-import { findRun, isTerminalStatus, newRunRecord, updateRun, type RunMode, type RunRecord, type RunTrigger } from '../state/runs.js';
+import { findRun, isTerminalStatus, newRunRecord, updateRun, type ReconcileOptions, type RunMode, type RunRecord, type RunTrigger } from '../state/runs.js';
 import { QUEUES, TABLES } from '../storage/layout.js';
 import type { EngineContext } from './context.js';
 import { newRunId } from './run-id.js';
@@ -11,12 +11,15 @@ import { dependencyFields } from './dependencies.js';
 import { emitRunStarted, onRunEnded } from './run-events.js';
 import { isCommitted, reconcileCheckpoint } from './commit-protocol.js';
 import { nextRunSeq } from '../state/run-sequence.js';
+import { assertReconcilable } from './reconcile.js';
 
 export interface StartRunRequest {
   pipeline: string;
   trigger: RunTrigger;
   mode?: RunMode;
   backfill?: { from?: string; to?: string };
+  /** mode reconcile only. */
+  reconcile?: ReconcileOptions;
   /** Windows of a split backfill still to run after this one (shared/engine/backfill.ts). */
   backfillRemaining?: Array<{ from: string; to: string }>;
   /** Who holds the lease; default: this process (host, pid, start time). Azure adds its invocation id. */
@@ -32,6 +35,7 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
   const pipeline = getPipeline(ctx.project, req.pipeline);
   assertSupported(ctx.project, pipeline);
   await assertNotHeld(ctx, pipeline);
+  if (req.mode === 'reconcile') assertReconcilable(pipeline, req.reconcile ?? { deletes: false, allowEmpty: false });
   const now = ctx.now();
   const runId = newRunId(now);
   await acquireLease(ctx.tables, {
@@ -84,6 +88,7 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
     mode: req.mode ?? 'incremental',
     now,
     ...(req.backfill ? { backfill: req.backfill } : {}),
+    ...(req.mode === 'reconcile' ? { reconcile: req.reconcile ?? { deletes: false, allowEmpty: false } } : {}),
   });
   record.seq = seq;
   Object.assign(record, waits, req.backfillRemaining?.length ? { backfillRemaining: req.backfillRemaining } : {});

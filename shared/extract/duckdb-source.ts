@@ -4,7 +4,7 @@ import { splitQualified } from '../config/identifiers.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { TerminalError } from '../errors.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../transform/duckdb-session.js';
-import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, Source } from './source.js';
+import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, KeysRequest, KeysResult, Source } from './source.js';
 import type { WindowInput } from './window.js';
 import { completeWindow, nullChangeColumnWarning, planWindow, readRecord } from './window.js';
 import { PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
@@ -73,6 +73,11 @@ export function planDuckExtract(
         ? { sql: `SELECT count(*)::BIGINT AS n FROM ${rel} WHERE ${quoteDuck(col)} <= ${bound(1)}`, parameters: [to] }
         : { sql: `SELECT count(*)::BIGINT AS n FROM ${rel}`, parameters: [] },
   };
+}
+
+/** The key columns of every row of the source relation (a reconcile's key-only read). */
+export function planDuckKeys(p: PipelineConfig): { sql: string; parameters: [] } {
+  return { sql: `SELECT ${p.key.map(quoteDuck).join(', ')} FROM ${sourceRelation(p)}`, parameters: [] };
 }
 
 /** A DuckDB database file as a source; DuckDB itself writes the Parquet parts (no JS rows). */
@@ -174,6 +179,23 @@ export class DuckDbSource implements Source {
             .map((f) => join(req.outDir, f))
         : [];
       return { files, window, read, sourceRowCount, schema, ...(warnings.length ? { warnings } : {}) };
+    });
+  }
+
+  async extractKeys(req: KeysRequest): Promise<KeysResult> {
+    return this.withSource('key-only read', async (s) => {
+      const plan = planDuckKeys(this.pipeline);
+      mkdirSync(req.outDir, { recursive: true });
+      const schema = (await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE ${plan.sql}`)).map((r) => ({ name: r.column_name, type: r.column_type }));
+      const rowGroup = Math.min(ROW_GROUP_ROWS, req.partRows);
+      await s.run(
+        `COPY (${plan.sql}) TO ${duckLiteral(req.outDir)} (${PARQUET_COPY_OPTIONS}, ROW_GROUP_SIZE ${rowGroup}, ROW_GROUPS_PER_FILE ${Math.max(1, Math.ceil(req.partRows / rowGroup))}, FILE_SIZE_BYTES ${duckLiteral(req.partBytes)}, OVERWRITE_OR_IGNORE true)`,
+      );
+      const files = readdirSync(req.outDir)
+        .filter((f) => f.endsWith('.parquet'))
+        .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+        .map((f) => join(req.outDir, f));
+      return { files, schema };
     });
   }
 

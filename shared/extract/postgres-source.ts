@@ -6,7 +6,7 @@ import { TerminalError } from '../errors.js';
 import type { DuckSettings } from '../transform/duckdb-session.js';
 import { pgColumnPlan, type PgColumnPlan } from './postgres-types.js';
 import { ParquetPartWriter } from './row-writer.js';
-import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, Source } from './source.js';
+import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, KeysRequest, KeysResult, Source } from './source.js';
 import type { WindowInput } from './window.js';
 import { completeWindow, nullChangeColumnWarning, planWindow, readRecord } from './window.js';
 
@@ -79,6 +79,11 @@ export function planPgSelect(
   return { sql: `SELECT ${list} FROM ${pgRelation(p)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`, parameters };
 }
 
+/** The key columns of every source row (a reconcile's key-only read), as the select list renders them. */
+export function planPgKeys(p: PipelineConfig, keyColumns: readonly PgColumnPlan[]): PgStatement {
+  return { sql: `SELECT ${keyColumns.map((c) => `${c.select(quotePg(c.name))} AS ${quotePg(c.name)}`).join(', ')} FROM ${pgRelation(p)}`, parameters: [] };
+}
+
 /** min / max / count of the partition column, in the same snapshot as the window. */
 export function planPgKeyStats(p: PipelineConfig, column: string): PgStatement {
   const k = quotePg(column);
@@ -109,6 +114,27 @@ export function classifyPgError(err: unknown, what: string): unknown {
   return err;
 }
 
+/** The column plans of a `… LIMIT 0` statement, typed by format_type. */
+async function describeColumns(client: pg.Client, d: PgStatement): Promise<PgColumnPlan[]> {
+  const described = await client.query(d.sql, d.parameters);
+  const t = planPgTypes(described.fields);
+  const types = (await client.query<{ type: string }>(t.sql, t.parameters)).rows.map((r) => r.type);
+  return described.fields.map((f, i) => pgColumnPlan(f.name, types[i]!));
+}
+
+/** Streams a statement through a server-side cursor into the writer, FETCH by FETCH (the next waits for a due part). */
+async function streamCursor(client: pg.Client, s: PgStatement, writer: ParquetPartWriter): Promise<void> {
+  await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${s.sql}`, s.parameters);
+  for (;;) {
+    const batch = await client.query({ text: `FETCH FORWARD ${FETCH_ROWS} FROM ${CURSOR}`, rowMode: 'array' });
+    for (const row of batch.rows as Array<Array<string | null>>) {
+      if (writer.add(row)) await writer.flush();
+    }
+    if (batch.rows.length < FETCH_ROWS) break;
+  }
+  await client.query(`CLOSE ${CURSOR}`);
+}
+
 /** Every value as PostgreSQL's text output: no JS number or Date ever holds a source value. */
 const textTypes = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
 
@@ -134,11 +160,7 @@ export class PostgresSource implements Source {
       await client.connect();
       await client.query(`SET TIME ZONE 'UTC'`);
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const d = planPgDescribe(p);
-      const described = await client.query(d.sql, d.parameters);
-      const t = planPgTypes(described.fields);
-      const types = (await client.query<{ type: string }>(t.sql, t.parameters)).rows.map((r) => r.type);
-      const columns = described.fields.map((f, i) => pgColumnPlan(f.name, types[i]!));
+      const columns = await describeColumns(client, planPgDescribe(p));
 
       const planned = planWindow(req.window);
       let captured: string | null = null;
@@ -151,15 +173,7 @@ export class PostgresSource implements Source {
       writer = await ParquetPartWriter.open({ outDir: req.outDir, columns, partRows: req.partRows, partBytes: req.partBytes, duck: this.duck });
       if (!nothing) {
         const s = planPgSelect(p, columns, { fullRead: planned.fullRead, from: window.from, to: window.to }, req.range);
-        await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${s.sql}`, s.parameters);
-        for (;;) {
-          const batch = await client.query({ text: `FETCH FORWARD ${FETCH_ROWS} FROM ${CURSOR}`, rowMode: 'array' });
-          for (const row of batch.rows as Array<Array<string | null>>) {
-            if (writer.add(row)) await writer.flush();
-          }
-          if (batch.rows.length < FETCH_ROWS) break;
-        }
-        await client.query(`CLOSE ${CURSOR}`);
+        await streamCursor(client, s, writer);
       }
       const files = await writer.finish();
       let sourceRowCount: number | null = null;
@@ -177,6 +191,31 @@ export class PostgresSource implements Source {
       const read = readRecord(planned.fullRead ? 'full' : nothing ? 'empty' : 'window', window, nullRows);
       const warnings = nullChangeColumnWarning(p.name, col ?? '', read.kind, nullRows);
       return { files, window, read, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}) };
+    } catch (err) {
+      throw classifyPgError(err, what);
+    } finally {
+      writer?.close();
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async extractKeys(req: KeysRequest): Promise<KeysResult> {
+    const p = this.pipeline;
+    const what = `source ${p.source.connection} (pipeline ${p.name}), key-only read`;
+    const client = this.client();
+    let writer: ParquetPartWriter | undefined;
+    try {
+      await client.connect();
+      await client.query(`SET TIME ZONE 'UTC'`);
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // The key columns' types, from the relation itself (nothing but the keys is selected).
+      const columns = await describeColumns(client, { sql: `SELECT ${p.key.map(quotePg).join(', ')} FROM ${pgRelation(p)} LIMIT 0`, parameters: [] });
+      writer = await ParquetPartWriter.open({ outDir: req.outDir, columns, partRows: req.partRows, partBytes: req.partBytes, duck: this.duck });
+      const s = planPgKeys(p, columns);
+      await streamCursor(client, s, writer);
+      const files = await writer.finish();
+      await client.query('COMMIT');
+      return { files, schema: writer.schema() };
     } catch (err) {
       throw classifyPgError(err, what);
     } finally {

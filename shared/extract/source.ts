@@ -40,6 +40,12 @@ export interface ExtractResult {
   schema: ColumnInfo[];
   /** Things the run must surface (telemetry event name + text), e.g. a CDC cleanup gap. */
   warnings?: ExtractWarning[];
+  /**
+   * The key columns of every live source row, read beside a window whose change feed could not
+   * show every delete (a Salesforce recycle-bin gap under `deletesGap: keys`): a current key
+   * absent from them is deleted.
+   */
+  keys?: KeysResult;
 }
 
 export interface ExtractWarning {
@@ -55,9 +61,24 @@ export interface ExtractWarning {
  */
 export const SOURCE_OP_COLUMN = '_tm_source_op';
 
+/** A key-only read (reconcile --deletes): the key columns of every source row, nothing else. */
+export interface KeysRequest {
+  outDir: string;
+  partRows: number;
+  partBytes: string;
+}
+
+export interface KeysResult {
+  /** Local Parquet files holding the pipeline's key columns, NULLs included. */
+  files: string[];
+  schema: ColumnInfo[];
+}
+
 /** A source streams one window of rows into bounded Parquet parts (docs/design.md §6). */
 export interface Source {
   extract(req: ExtractRequest): Promise<ExtractResult>;
+  /** Sources that can find deletes by keys alone (timestamp / rowversion modes, shared/engine/reconcile.ts). */
+  extractKeys?(req: KeysRequest): Promise<KeysResult>;
   /** Sources that can split a full read: min / max / count of an integer column, and the window. */
   keyStats?(req: { window: WindowInput; column: string }): Promise<KeyStats>;
   close(): Promise<void>;

@@ -45,7 +45,7 @@ export const runAcceptedSchema = z.object({
 export const runSummarySchema = z.object({
   runId: z.string(),
   trigger: z.enum(['schedule', 'http', 'cli', 'retry']),
-  mode: z.enum(['incremental', 'full', 'backfill']),
+  mode: z.enum(['incremental', 'full', 'backfill', 'reconcile']),
   status: statusSchema,
   stage: stageSchema,
   createdAt: z.string(),

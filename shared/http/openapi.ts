@@ -62,9 +62,15 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       '/pipelines/{name}/runs': {
         post: {
           operationId: 'startRun',
-          summary: 'Start a run (incremental, full, or a backfill from/to, optionally split into windows)',
+          summary: 'Start a run (incremental, full, a backfill from/to optionally split into windows, or a reconcile: the snapshot rebuilt from the warehouse and, with deletes, the keys the source lacks deleted)',
           security: functionKey,
-          parameters: [nameParam],
+          parameters: [
+            nameParam,
+            { name: 'dryRun', in: 'query', required: false, description: 'true: answer 200 with what the run would do, changing nothing (the body is not read)', schema: { type: 'string', enum: ['true'] } },
+            { name: 'mode', in: 'query', required: false, description: 'with dryRun: incremental (default), full or reconcile', schema: { type: 'string', enum: ['incremental', 'full', 'reconcile'] } },
+            { name: 'deletes', in: 'query', required: false, description: 'with dryRun and mode=reconcile: also find the keys the source no longer has', schema: { type: 'string', enum: ['true'] } },
+            { name: 'allowEmpty', in: 'query', required: false, description: 'with dryRun, mode=reconcile and deletes: do not refuse a source with no key', schema: { type: 'string', enum: ['true'] } },
+          ],
           requestBody: { required: false, content: { 'application/json': { schema: schema(startRunBodySchema, 'input') } } },
           responses: {
             '202': { ...json(runAcceptedSchema, 'run started; poll statusUrl'), headers: { Location: { description: 'the status URL', schema: { type: 'string' } } } },

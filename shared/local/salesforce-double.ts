@@ -54,6 +54,18 @@ const FIELDS = [
   { name: 'SystemModstamp', type: 'datetime' },
 ] as const;
 
+/**
+ * A formula field, in describe only when `formulaField` is set: `init` must leave it out (the
+ * queries tidemark makes never select it, so the double does not serve its values).
+ */
+const FORMULA_FIELD = { name: 'Tier__c', type: 'string', length: 10, calculated: true };
+
+/** Describe Global: Account is served; its history object is queryable but not replicateable. */
+const OBJECTS = [
+  { name: 'Account', label: 'Account', custom: false, queryable: true, replicateable: true, customSetting: false, deprecatedAndHidden: false },
+  { name: 'AccountHistory', label: 'Account History', custom: false, queryable: true, replicateable: false, customSetting: false, deprecatedAndHidden: false },
+];
+
 /** `expire`: the session ends (every issued token is refused from now on, 401 INVALID_SESSION_ID). */
 export type Fault = 'limit' | '429' | '503' | 'drop' | 'expire';
 
@@ -66,6 +78,8 @@ export class SalesforceDouble {
   apiUsed = 0;
   apiMax = 100_000;
   restPageSize = 2000;
+  /** Describe Account with a formula field (Tier__c) too. */
+  formulaField = false;
   /** Deleted rows whose deletedDate is older than this are purged: queryAll no longer shows them. */
   purgedBefore = 0;
   private readonly updates = new Map<number, Partial<SfRow> & { at: number }>();
@@ -185,7 +199,8 @@ export class SalesforceDouble {
     const m = /^\/services\/data\/v(\d+\.0)(\/.*)$/.exec(path);
     if (!m) return this.json(res, 404, [{ message: `The requested resource does not exist: ${path}`, errorCode: 'NOT_FOUND' }]);
     const rest = m[2]!;
-    if (rest === '/sobjects/Account/describe') return this.json(res, 200, { name: 'Account', fields: FIELDS });
+    if (rest === '/sobjects') return this.json(res, 200, { encoding: 'UTF-8', maxBatchSize: 200, sobjects: OBJECTS });
+    if (rest === '/sobjects/Account/describe') return this.json(res, 200, { name: 'Account', fields: this.formulaField ? [...FIELDS, FORMULA_FIELD] : FIELDS });
     if (/^\/sobjects\/[^/]+\/describe$/.test(rest)) return this.json(res, 404, [{ message: "The requested resource does not exist", errorCode: 'NOT_FOUND' }]);
     if (rest === '/limits') return this.json(res, 200, { DailyApiRequests: { Max: this.apiMax, Remaining: this.apiMax - this.apiUsed } });
     if (rest === '/query' || rest === '/queryAll') return this.query(res, u.searchParams.get('q') ?? '', rest === '/queryAll', m[1]!);

@@ -6,15 +6,16 @@ import { warehouseSchema } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { DuckSettings } from '../transform/duckdb-session.js';
 import type { SourceKind } from './profile.js';
-import { proposeProject, type ProposedPipeline, type SkippedTable, type SourceRef, type WarehouseKind } from './propose.js';
+import { proposeSalesforce, renderSalesforceConnection } from './salesforce.js';
+import { proposeProject, renderProject, type ProposedPipeline, type SkippedTable, type SourceRef, type WarehouseKind } from './propose.js';
 import { writeSampleSource } from './sample-source.js';
 import type { Introspector } from './introspect/port.js';
 
 export const SAMPLE_SOURCE = 'data/sample.duckdb';
 
 export interface FromSpec {
-  kind: SourceKind;
-  /** duckdb: a file path as given; else the name of the setting holding the connection string. */
+  kind: SourceKind | 'salesforce';
+  /** duckdb: a file path as given; salesforce: the settings' prefix; else the name of the setting holding the connection string. */
   location: string;
 }
 
@@ -25,8 +26,9 @@ export function parseFrom(text: string): FromSpec {
   const i = text.indexOf(':');
   const kind = i < 0 ? '' : text.slice(0, i);
   const location = i < 0 ? '' : text.slice(i + 1);
-  const forms = 'duckdb:<file>, postgres:<setting> or mssql:<setting> (a setting / environment variable holding the connection string)';
-  if (kind !== 'duckdb' && kind !== 'postgres' && kind !== 'mssql') throw new ConfigError('--from', '', `${JSON.stringify(text)} is not one of ${forms}`);
+  const forms =
+    'duckdb:<file>, postgres:<setting> or mssql:<setting> (a setting / environment variable holding the connection string), or salesforce:<PREFIX> (settings PREFIX_INSTANCE_URL, PREFIX_CLIENT_ID, PREFIX_CLIENT_SECRET)';
+  if (kind !== 'duckdb' && kind !== 'postgres' && kind !== 'mssql' && kind !== 'salesforce') throw new ConfigError('--from', '', `${JSON.stringify(text)} is not one of ${forms}`);
   if (!location) throw new ConfigError('--from', kind, `give a location after "${kind}:": ${forms}`);
   if (kind !== 'duckdb' && !SETTING.test(location)) {
     throw new ConfigError('--from', kind, `${JSON.stringify(location)} must name a setting (letters, digits, _), never the connection string itself`);
@@ -43,7 +45,7 @@ export interface InitOptions {
   env: NodeJS.ProcessEnv;
   duck: DuckSettings;
   /** The introspector for a source; the CLI passes the real ones (introspect/*.ts). */
-  introspectorFor: (from: FromSpec, resolved: { file?: string; connectionString?: string }) => Introspector;
+  introspectorFor: (from: FromSpec & { kind: SourceKind }, resolved: { file?: string; connectionString?: string }) => Introspector;
   /** JSON Schemas written beside the project for editor hover (schemas/*.json). */
   schemas: Record<string, string>;
   now: () => Date;
@@ -74,6 +76,7 @@ export async function initProject(o: InitOptions): Promise<InitReport> {
     from = { kind: 'duckdb', location: SAMPLE_SOURCE };
   }
   const resolved: { file?: string; connectionString?: string } = {};
+  if (from.kind === 'salesforce') return initSalesforce(o, dir, from.location);
   let ref: SourceRef;
   if (from.kind === 'duckdb') {
     const file = sampleFile ?? resolve(from.location);
@@ -99,7 +102,7 @@ export async function initProject(o: InitOptions): Promise<InitReport> {
     resolved.file = sampleDraft;
   }
 
-  const intro = o.introspectorFor(from, resolved);
+  const intro = o.introspectorFor({ kind: from.kind, location: from.location }, resolved);
   let proposal: ReturnType<typeof proposeProject>;
   try {
     const tables = await intro.profile(o.tables);
@@ -110,23 +113,14 @@ export async function initProject(o: InitOptions): Promise<InitReport> {
   }
   files.set('tidemark.yaml', proposal.project);
   for (const p of proposal.pipelines) files.set(`pipelines/${p.file}`, p.text);
-  for (const [f, text] of Object.entries(o.schemas)) files.set(`schemas/${f}`, text);
-  if (!clash('.gitignore')) files.set('.gitignore', '.tidemark/\nlocal.settings.json\nnode_modules/\n');
-  if (!o.force) {
-    const existing = [...files.keys()].filter((f) => f !== '.gitignore' && clash(f));
-    if (existing.length) throw new ConfigError(existing[0]!, '', `already exists in ${dir}; nothing was written (${existing.join(', ')}). Pass --force to overwrite`);
-  }
+  addCommonFiles(o, dir, files);
   if (sampleFile && sampleDraft) {
     mkdirSync(join(sampleFile, '..'), { recursive: true });
     rmSync(sampleFile, { force: true });
     copyFileSync(sampleDraft, sampleFile); // a rename fails across file systems (the temp dir)
     rmSync(join(sampleDraft, '..'), { recursive: true, force: true });
   }
-  for (const [rel, text] of files) {
-    const abs = join(dir, rel);
-    mkdirSync(join(abs, '..'), { recursive: true });
-    writeFileSync(abs, text);
-  }
+  writeFiles(dir, files);
   return {
     dir,
     written: [...(sampleFile ? [SAMPLE_SOURCE] : []), ...files.keys()],
@@ -134,4 +128,35 @@ export async function initProject(o: InitOptions): Promise<InitReport> {
     skipped: proposal.skipped,
     notes: intro.notes,
   };
+}
+
+/** The schemas and .gitignore beside the project; refuses (writing nothing) when a file is in the way without force. */
+function addCommonFiles(o: InitOptions, dir: string, files: Map<string, string>): void {
+  const clash = (rel: string) => existsSync(join(dir, rel));
+  for (const [f, text] of Object.entries(o.schemas)) files.set(`schemas/${f}`, text);
+  if (!clash('.gitignore')) files.set('.gitignore', '.tidemark/\nlocal.settings.json\nnode_modules/\n');
+  if (!o.force) {
+    const existing = [...files.keys()].filter((f) => f !== '.gitignore' && clash(f));
+    if (existing.length) throw new ConfigError(existing[0]!, '', `already exists in ${dir}; nothing was written (${existing.join(', ')}). Pass --force to overwrite`);
+  }
+}
+
+function writeFiles(dir: string, files: Map<string, string>): void {
+  for (const [rel, text] of files) {
+    const abs = join(dir, rel);
+    mkdirSync(join(abs, '..'), { recursive: true });
+    writeFileSync(abs, text);
+  }
+}
+
+/** `--from salesforce:<PREFIX>`: objects from Describe Global, fields and types from describe (plan/salesforce.ts). */
+async function initSalesforce(o: InitOptions, dir: string, prefix: string): Promise<InitReport> {
+  const r = await proposeSalesforce(prefix, o.env, o.tables);
+  if (r.pipelines.length === 0) throw new ConfigError('--from', `salesforce:${prefix}`, 'the org has no object to propose; name objects with --tables');
+  const files = new Map<string, string>();
+  files.set('tidemark.yaml', renderProject({ kind: 'duckdb', location: '' }, o.warehouse, renderSalesforceConnection(r.connection)));
+  for (const p of r.pipelines) files.set(`pipelines/${p.file}`, p.text);
+  addCommonFiles(o, dir, files);
+  writeFiles(dir, files);
+  return { dir, written: [...files.keys()], pipelines: r.pipelines, skipped: r.skipped, notes: r.notes };
 }

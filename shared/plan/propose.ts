@@ -89,8 +89,8 @@ export function unsupportedReason(t: TableProfile): string | undefined {
 
 /**
  * The pipeline YAML for one table, with a comment saying why this change detection and what
- * the others would cost. Deletes: retired where the mode sees them; `ignore` where it cannot
- * (an incremental read's absent key is not a delete).
+ * the others would cost. Deletes: retired; where the mode's windows cannot see them (timestamp,
+ * rowversion: an absent key of a window is not a delete) the comment says how they are found.
  */
 export function renderPipeline(t: TableProfile, name: string, index: number, from: SourceRef): ProposedPipeline {
   const p = proposeChangeDetection(t, from.kind);
@@ -126,7 +126,9 @@ export function renderPipeline(t: TableProfile, name: string, index: number, fro
     `  warehouse: ${WAREHOUSE_NAME}`,
     `  table: dw.${name}`,
     '  scd: 2',
-    seesDeletes ? '  deletes: retire                # a deleted source row closes its current version' : `  deletes: ignore                # ${p.mode} mode does not see hard deletes; a periodic \`tidemark run ${name} --full\` reconciles them`,
+    seesDeletes
+      ? '  deletes: retire                # a deleted source row closes its current version'
+      : `  deletes: retire                # ${p.mode} windows do not see hard deletes: a periodic \`tidemark reconcile ${name} --deletes\` (or \`run --full\`) retires them`,
     'validation:',
     '  rowCount: exact',
     ...(needsKey ? [] : [`  checksumColumns: ${flow(t.primaryKey)}`]),
@@ -135,9 +137,10 @@ export function renderPipeline(t: TableProfile, name: string, index: number, fro
   return { name, table: t, proposal: p, file: needsKey ? `${name}.yaml.needs-key` : `${name}.yaml`, text: lines.join('\n'), needsKey };
 }
 
-export function renderProject(from: SourceRef, warehouse: WarehouseKind): string {
+/** `connection`: the source's connection line when it is not a file or a setting (salesforce). */
+export function renderProject(from: SourceRef, warehouse: WarehouseKind, connection?: string): string {
   const conn =
-    from.kind === 'duckdb' ? `{ kind: duckdb, path: ${JSON.stringify(from.location)} }` : `{ kind: ${from.kind}, setting: ${from.location} }`;
+    connection ?? (from.kind === 'duckdb' ? `{ kind: duckdb, path: ${JSON.stringify(from.location)} }` : `{ kind: ${from.kind}, setting: ${from.location} }`);
   const wh = warehouse === 'duckdb' ? '{ kind: duckdb, path: .tidemark/warehouse.duckdb }' : `{ kind: ${warehouse}, setting: ${WAREHOUSE_SETTING[warehouse]} }`;
   return [
     '# yaml-language-server: $schema=./schemas/tidemark.schema.json',

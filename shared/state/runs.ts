@@ -7,7 +7,15 @@ import type { TableEntity, TableStore } from '../storage/ports.js';
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'validation_failed' | 'rolled_back' | 'cancelled';
 export type RunStage = 'extract' | 'transform' | 'merge' | 'checkpoint' | 'validate' | 'done';
-export type RunMode = 'incremental' | 'full' | 'backfill';
+export type RunMode = 'incremental' | 'full' | 'backfill' | 'reconcile';
+
+/** What a `reconcile` run does beside rebuilding the snapshot (shared/engine/reconcile.ts). */
+export interface ReconcileOptions {
+  /** Read the source's keys and delete the keys current in the warehouse that it no longer has. */
+  deletes: boolean;
+  /** Apply the deletes even when the source returned no key at all (every current key goes). */
+  allowEmpty: boolean;
+}
 export type RunTrigger = 'schedule' | 'http' | 'cli' | 'retry';
 
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'validation_failed', 'rolled_back', 'cancelled'];
@@ -36,6 +44,8 @@ export interface RunRecord extends TableEntity {
   timings: Partial<Record<RunStage, number>>;
   error?: string;
   backfill?: { from?: string; to?: string };
+  /** mode reconcile: what the run does (its report is in the run's changes manifest). */
+  reconcile?: ReconcileOptions;
   /** Backfill windows still to run after this one, in order (shared/engine/backfill.ts). */
   backfillRemaining?: Array<{ from: string; to: string }>;
   /** dependsOn: dependencies must have succeeded at or after this time (shared/engine/dependencies.ts). */
@@ -53,6 +63,7 @@ export function newRunRecord(init: {
   mode: RunMode;
   now: Date;
   backfill?: { from?: string; to?: string };
+  reconcile?: ReconcileOptions;
 }): RunRecord {
   const iso = init.now.toISOString();
   return {
@@ -70,6 +81,7 @@ export function newRunRecord(init: {
     counts: emptyCounts(),
     timings: {},
     ...(init.backfill ? { backfill: init.backfill } : {}),
+    ...(init.reconcile ? { reconcile: init.reconcile } : {}),
   };
 }
 

@@ -25,6 +25,9 @@ export const layout = {
   rawPrefix: (pipeline: string, runId: string) => `${pipeline}/${runId}/`,
   rawPart: (pipeline: string, runId: string, index: number) =>
     `${pipeline}/${runId}/part-${String(index).padStart(5, '0')}.parquet`,
+  /** Key-only parts read beside a window (RawManifest.keys). */
+  rawKeysPrefix: (pipeline: string, runId: string) => `${pipeline}/${runId}/keys/`,
+  rawKeysPart: (pipeline: string, runId: string, index: number) => `${pipeline}/${runId}/keys/part-${String(index).padStart(5, '0')}.parquet`,
   rawManifest: (pipeline: string, runId: string) => `${pipeline}/${runId}/${MANIFEST_FILE}`,
   changes: (pipeline: string, runId: string) => `${pipeline}/${runId}/changes.parquet`,
   changesManifest: (pipeline: string, runId: string) => `${pipeline}/${runId}/${MANIFEST_FILE}`,

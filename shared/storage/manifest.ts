@@ -24,9 +24,11 @@ export const windowSchema = z.strictObject({
  * saved version of a change feed), so nothing was read.
  * `nullChangeColumnRows`: source rows whose change column is NULL: read by full reads only,
  * counted here (null when the mode has no change column or the source did not count).
+ * `keys`: the key columns of every source row and nothing else (a `reconcile --deletes` run):
+ * a current key absent from them was deleted; nothing else is compared.
  */
 export const readSchema = z.strictObject({
-  kind: z.enum(['full', 'window', 'empty']),
+  kind: z.enum(['full', 'window', 'empty', 'keys']),
   from: z.string().nullable(),
   to: z.string().nullable(),
   rows: z.number().int().min(0),
@@ -55,6 +57,13 @@ export const rawManifestSchema = z.strictObject({
       md5: z.string().regex(/^[0-9a-f]{32}$/),
     }),
   ),
+  /**
+   * Key-only parts read beside a window whose change feed missed deletes (a Salesforce
+   * recycle-bin gap under `deletesGap: keys`): the transform deletes current keys absent from them.
+   */
+  keys: z
+    .array(z.strictObject({ name: z.string(), rows: z.number().int().min(0), bytes: z.number().int().min(0), md5: z.string().regex(/^[0-9a-f]{32}$/) }))
+    .optional(),
   /** What the extract had to surface, e.g. SnapshotGap (a CDC / Change Tracking cleanup gap answered by a re-snapshot). */
   warnings: z.array(z.strictObject({ event: z.string(), message: z.string() })).optional(),
   createdAt: z.string(),
@@ -96,8 +105,38 @@ export const changesManifestSchema = z.strictObject({
   sourceRowCount: z.number().int().nullable(),
   /** Sampled rows of the batch (validation.sample), compared field by field after the merge. */
   sample: z.strictObject({ name: z.string(), rows: z.number().int().min(0) }).optional(),
+  /** A reconcile run's findings (shared/engine/reconcile.ts). */
+  reconcile: z.lazy(() => reconcileReportSchema).optional(),
   createdAt: z.string(),
 });
+
+const keySampleSchema = z.array(z.record(z.string(), z.union([z.string(), z.null()])));
+
+/**
+ * What a reconcile found. `snapshot`: the committed snapshot against the warehouse's current
+ * versions (`onlyInSnapshot`: current in the snapshot, not in the warehouse; `onlyInWarehouse`:
+ * the other way; `hashDiffers`: current in both with another row hash). `deletes`: the source's
+ * keys against the rebuilt snapshot (null without `--deletes`). Samples hold keys as text.
+ */
+export const reconcileReportSchema = z.strictObject({
+  snapshot: z.strictObject({
+    warehouseCurrent: z.number().int().min(0),
+    snapshotCurrent: z.number().int().min(0),
+    onlyInSnapshot: z.number().int().min(0),
+    onlyInWarehouse: z.number().int().min(0),
+    hashDiffers: z.number().int().min(0),
+    sample: z.array(z.strictObject({ difference: z.enum(['only_in_snapshot', 'only_in_warehouse', 'hash_differs']), key: keySampleSchema.element })),
+  }),
+  deletes: z
+    .strictObject({
+      sourceKeys: z.number().int().min(0),
+      nullKeys: z.number().int().min(0),
+      absent: z.number().int().min(0),
+      sample: keySampleSchema,
+    })
+    .nullable(),
+});
+export type ReconcileReport = z.infer<typeof reconcileReportSchema>;
 
 /**
  * The committed snapshot of one run (`state/{pipeline}/snapshots/{runId}.json`): a base layer

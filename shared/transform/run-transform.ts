@@ -23,6 +23,11 @@ export interface TransformInput {
   hashRule?: HashRule;
   boundary: string;
   sourceRowCount: number | null;
+  /**
+   * Key-only parts of every live source row, read beside a change-feed window that missed
+   * deletes (RawManifest.keys): a current key absent from them is deleted.
+   */
+  liveKeys?: string[];
   outDir: string;
   duck: DuckSettings;
   /**
@@ -265,6 +270,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     } else {
       await s.run(`CREATE TEMP TABLE extract_keys AS SELECT ${keyNames.join(', ')} FROM transformed WHERE false`);
     }
+    if (input.liveKeys && hasSnapshot) await addAbsentKeysToDeletes(s, p, shape, input.liveKeys, sourceDeletes);
     if (sql.snapHit) await s.run(sql.snapHit);
     await s.run(sql.classified);
     await s.run(sql.deleted, paramsFor(sql.deleted, input.boundary));
@@ -356,6 +362,25 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
   } finally {
     s.close();
   }
+}
+
+/**
+ * A change feed that missed deletes (a Salesforce recycle-bin gap) is completed by the live
+ * keys: every key current in the snapshot and absent from them joins `source_deletes`. A key
+ * list with no key at all would delete the whole dimension: refused, as `reconcile` does.
+ */
+async function addAbsentKeysToDeletes(s: DuckSession, p: PipelineConfig, shape: TransformShape, files: string[], sourceDeletes: boolean): Promise<void> {
+  if (!sourceDeletes) throw new TerminalError(`${p.name}: the extract read live keys beside a window that reports no deletes; only change-feed reads carry them`);
+  const keys = shape.keys.map((k) => q(k.name));
+  const rel = files.length ? `(SELECT ${shape.keys.map((k) => `CAST(${q(k.name)} AS ${k.type}) AS ${q(k.name)}`).join(', ')} FROM read_parquet([${files.map(duckLiteral).join(', ')}]))` : undefined;
+  const live = rel ? await count(s, `SELECT count(*) AS n FROM ${rel} AS k WHERE ${keys.map((k) => `${k} IS NOT NULL`).join(' AND ')}`) : 0;
+  if (live === 0 && (await count(s, 'SELECT count(*) AS n FROM snap WHERE NOT _tm_deleted')) > 0) {
+    throw new TerminalError(`${p.name}: the key-only read returned no key, so every current key would be deleted; nothing was merged. Check the connection, or run tidemark reconcile ${p.name} --deletes --allow-empty if the source really is empty`);
+  }
+  if (!rel) return;
+  await s.run(
+    `INSERT INTO source_deletes SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')} FROM snap s WHERE NOT s._tm_deleted AND NOT EXISTS (SELECT 1 FROM ${rel} AS k WHERE ${shape.keys.map((k) => `k.${q(k.name)} = s.${q(k.name)}`).join(' AND ')})`,
+  );
 }
 
 /**

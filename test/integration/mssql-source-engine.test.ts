@@ -68,6 +68,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
         dk_full: PIPE('dk_full', 'DK', 'crm.Accounts', 'full'),
         ms_ts: PIPE('ms_ts', 'MS', 'crm.Accounts', 'timestamp'),
         dk_ts: PIPE('dk_ts', 'DK', 'crm.Accounts', 'timestamp'),
+        ms_rec: PIPE('ms_rec', 'MS', 'crm.Accounts', 'timestamp').replace('deletes: ignore', 'deletes: retire'),
       },
     });
     await tsqlQuery(db.url, 'CREATE SCHEMA crm');
@@ -125,5 +126,17 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
       );
     expect(await types('ms_full')).toEqual(await types('dk_full'));
     expect(await types('ms_full')).toEqual(['Id INTEGER', 'Name VARCHAR', 'Amount DECIMAL(12,2)', 'Big DECIMAL(38,0)', 'Active BOOLEAN', 'Born DATE', 'ModifiedAt TIMESTAMP', 'Uid UUID']);
+  });
+
+  it('reconcile --deletes reads the key column alone and retires the keys the source lost', async () => {
+    const first = await runOnce(stack, { pipeline: 'ms_rec' }, 60_000);
+    expect(first.status, first.error).toBe('succeeded');
+    await both('DELETE FROM crm.Accounts WHERE Id = 3', 'DELETE FROM crm.Accounts WHERE Id = 3');
+    clock.t += 3_600_000;
+    const rec = await runOnce(stack, { pipeline: 'ms_rec', mode: 'reconcile', reconcile: { deletes: true, allowEmpty: false } }, 60_000);
+    expect(rec.status, rec.error).toBe('succeeded');
+    expect(rec.counts).toMatchObject({ extracted: 2, deleted: 1 });
+    const rows = await readDimension('duckdb', join(dir, 'warehouse.duckdb'), 'dw.ms_rec', ['Id'], ['Id']);
+    expect(rows.filter((r) => r.cur === 'true').map((r) => r.Id)).toEqual(['2', '4']);
   });
 });

@@ -86,6 +86,18 @@ describe('PostgresSource types and windows on a real PostgreSQL', () => {
     expect(rows[1]).toMatchObject({ id: 2, amount: null, ts: null, b: null, ints: null, flag: false });
   });
 
+  it('key-only read (reconcile --deletes): the key columns of every row, NULLs kept, nothing else', async () => {
+    const p = pipelineSchema.parse({ name: 'typ', source: { connection: 'PG', table: 'typ.t', changeDetection: { mode: 'timestamp', column: 'ts' } }, key: ['id', 'note'], target: { warehouse: 'W', table: 'dw.t' } });
+    const src = new PostgresSource({ kind: 'postgres', setting: 'X', requestTimeout: '1m' }, db.url, p, duck);
+    const r = await src.extractKeys({ outDir: join(mkdtempSync(join(tmpdir(), 'tidemark-pg-')), 'keys'), partRows: 1000, partBytes: '1MB' });
+    expect(r.schema.map((c) => `${c.name} ${c.type}`)).toEqual(['id INTEGER', 'note VARCHAR']);
+    // Row 2 has a NULL change column (ts) and a NULL key part: still read, for reconcile to count.
+    expect(await duckQuery(':memory:', `SELECT * FROM read_parquet('${r.files[0]}') ORDER BY id`)).toEqual([
+      { id: 1, note: 'Zürich 東京' },
+      { id: 2, note: null },
+    ]);
+  });
+
   it('partitions: key statistics in one snapshot, then one key range per read', async () => {
     const p = pipelineSchema.parse({ name: 'typ', source: { connection: 'PG', table: 'typ.t', partitions: { count: 2 } }, key: ['id'], target: { warehouse: 'W', table: 'dw.t' } });
     const src = new PostgresSource({ kind: 'postgres', setting: 'X', requestTimeout: '1m' }, db.url, p, duck);

@@ -4,7 +4,7 @@ import type { DuckSettings } from '../../transform/duckdb-session.js';
 import type { ExtractWindow, ReadKind } from '../../storage/manifest.js';
 import type { ColumnPlan } from '../column-plan.js';
 import { ParquetPartWriter } from '../row-writer.js';
-import { SOURCE_OP_COLUMN, type ExtractRequest, type ExtractResult, type ExtractWarning, type KeyStats, type Source } from '../source.js';
+import { SOURCE_OP_COLUMN, type ExtractRequest, type ExtractResult, type ExtractWarning, type KeyStats, type KeysRequest, type KeysResult, type Source } from '../source.js';
 import { compareHex, compareVersion, planVersionWindow, type VersionWindowPlan } from '../version-window.js';
 import { completeWindow, planWindow, readRecord, type WindowInput } from '../window.js';
 import { PARAM_TYPE, type MssqlConnector, type MssqlRequester } from './driver.js';
@@ -307,6 +307,36 @@ export class MssqlSource implements Source {
       return { files, window, read, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}) };
     } finally {
       writer.close();
+    }
+  }
+
+  /** The key columns of every source row (a reconcile's key-only read): `SELECT key… FROM source`. */
+  async extractKeys(req: KeysRequest): Promise<KeysResult> {
+    const p = this.pipeline;
+    const what = `source ${p.source.connection} (pipeline ${p.name}), key-only read`;
+    let conn: MssqlConnector;
+    try {
+      conn = await this.connect();
+    } catch (err) {
+      throw classifyMssqlError(err, what);
+    }
+    let writer: ParquetPartWriter | undefined;
+    try {
+      const all = await describeColumns(conn, p);
+      const keys = p.key.map((k) => {
+        const c = all.find((x) => x.name.toLowerCase() === k.toLowerCase());
+        if (!c) throw new TerminalError(`${what}: key column ${k} is not a column of ${p.source.table ?? 'source.query'}`);
+        return c;
+      });
+      writer = await ParquetPartWriter.open({ outDir: req.outDir, columns: keys, partRows: req.partRows, partBytes: req.partBytes, duck: this.duck });
+      const w = writer;
+      await streamRows(conn, planFull(p, keys), (row) => w.add(keys.map((c) => text(row[c.name]))), () => w.flush());
+      return { files: await w.finish(), schema: w.schema() };
+    } catch (err) {
+      throw classifyMssqlError(err, what);
+    } finally {
+      writer?.close();
+      await conn.close().catch(() => undefined);
     }
   }
 

@@ -12,6 +12,18 @@ import type { SfDescribe } from './types.js';
 
 export type SfConnectionConfig = Extract<ConnectionConfig, { kind: 'salesforce' }>;
 
+/** The parts of a Describe Global entry `init` reads. */
+export interface SfObjectInfo {
+  name: string;
+  label?: string;
+  custom?: boolean;
+  queryable?: boolean;
+  /** Replicateable objects are the ones the query and getDeleted APIs serve for sync. */
+  replicateable?: boolean;
+  customSetting?: boolean;
+  deprecatedAndHidden?: boolean;
+}
+
 /** `Sforce-Limit-Info: api-usage=25/15000`, from the last response that carried it. */
 export interface ApiUsage {
   used: number;
@@ -178,6 +190,11 @@ export class SalesforceClient {
 
   private path(rest: string): string {
     return `/services/data/v${this.conn.version}${rest}`;
+  }
+
+  /** The org's objects (REST Describe Global, `/sobjects`). */
+  describeGlobal(): Promise<{ sobjects: SfObjectInfo[] }> {
+    return this.call('describe global', () => this.conn.request<{ sobjects: SfObjectInfo[] }>(this.path('/sobjects')));
   }
 
   describe(object: string): Promise<SfDescribe> {

@@ -5,7 +5,7 @@ import type { ExtractWindow } from '../../storage/manifest.js';
 import type { DuckSettings } from '../../transform/duckdb-session.js';
 import type { ColumnPlan } from '../column-plan.js';
 import { ParquetPartWriter } from '../row-writer.js';
-import { SOURCE_OP_COLUMN, type ExtractRequest, type ExtractResult, type ExtractWarning, type KeyStats, type Source } from '../source.js';
+import { SOURCE_OP_COLUMN, type ExtractRequest, type ExtractResult, type ExtractWarning, type KeyStats, type KeysRequest, type KeysResult, type Source } from '../source.js';
 import { completeWindow, planWindow, readRecord, type WindowInput } from '../window.js';
 import { SalesforceClient, type SfConnectionConfig } from './client.js';
 import { countSoql, parseSoql, planSoql, type SoqlShape } from './soql.js';
@@ -130,10 +130,15 @@ export class SalesforceSource implements Source {
     const captured = timestamp ? await this.captureUpper(client, shape.object, column) : null;
     let window: ExtractWindow = completeWindow({ ...req.window, ...(timestamp ? { column } : {}) }, captured);
     let fullRead = planned.fullRead;
+    let liveKeys = false;
     const warnings: ExtractWarning[] = [];
     if (!fullRead && window.from !== null && window.to !== null) {
       const gap = await this.deletesGap(client, shape.object, window.from);
-      if (gap) {
+      if (gap && p.source.deletesGap === 'keys') {
+        // The window as planned, plus every live Id: the transform deletes the absent keys.
+        warnings.push({ event: 'SnapshotGap', message: `${p.name}: ${gap}. The window was read with every live ${p.key.join(', ')} beside it (deletesGap: keys), so absent rows are deleted; run more often than the recycle bin keeps rows` });
+        liveKeys = true;
+      } else if (gap) {
         // A full re-read: the transform then retires every key that is absent (from: null).
         warnings.push({ event: 'SnapshotGap', message: `${p.name}: ${gap}. A full re-read was taken instead, so absent rows are retired; run more often than the recycle bin keeps rows` });
         fullRead = true;
@@ -157,52 +162,7 @@ export class SalesforceSource implements Source {
           const estimate = await client.query(countSoql(soql), true);
           bulk = estimate.totalSize > p.source.bulkThreshold;
         }
-        const names = columns.map((c) => c.name);
-        const op = (deleted: string | null | undefined) => (deleted === 'true' ? 'delete' : 'update');
-        if (bulk) {
-          const job = await client.createQueryJob(soql, changeFeed);
-          try {
-            const info = await client.waitForJob(job.id, this.o.poll ?? { firstPollMs: 500, maxPollMs: 10_000, timeoutMs: 6 * 3600_000 });
-            let index: number[] = [];
-            let deletedAt = -1;
-            const r = await client.readResults(
-              job.id,
-              this.o.bulkPageRows ?? 50_000,
-              (header) => {
-                const pos = new Map(header.map((h, i) => [h.toLowerCase(), i]));
-                index = names.map((n) => {
-                  const i = pos.get(n.toLowerCase());
-                  if (i === undefined) throw new TerminalError(`${this.what}: Bulk API 2.0 results have no column ${n} (header: ${header.join(', ')})`);
-                  return i;
-                });
-                deletedAt = pos.get('isdeleted') ?? -1;
-              },
-              (rec) => {
-                // Bulk CSV writes NULL as an empty field.
-                const row: Array<string | null> = index.map((i) => (rec[i] === '' || rec[i] === undefined ? null : rec[i]!));
-                if (changeFeed) row.push(op(rec[deletedAt]));
-                return writer.add(row);
-              },
-              () => writer.flush(),
-            );
-            serverCount = info.numberRecordsProcessed ?? r.rows;
-            this.o.log?.('info', `Bulk API 2.0 job ${job.id}: ${r.rows} rows in ${r.pages} pages (${r.gzipPages} gzip)`);
-          } finally {
-            await client.deleteQueryJob(job.id);
-          }
-        } else {
-          let page = await client.query(soql, changeFeed);
-          serverCount = page.totalSize;
-          for (;;) {
-            for (const rec of page.records) {
-              const row = names.map((n) => jsonText(rec, n));
-              if (changeFeed) row.push(op(jsonText(rec, 'IsDeleted')));
-              if (writer.add(row)) await writer.flush();
-            }
-            if (page.done || !page.nextRecordsUrl) break;
-            page = await client.queryMore(page.nextRecordsUrl);
-          }
-        }
+        serverCount = await this.stream(client, soql, columns.map((c) => c.name), { bulk, queryAll: changeFeed, op: changeFeed }, writer);
       }
       if (changeFeed && !nothing && req.countSource) {
         // Row-count validation compares the live rows up to the bound with the target's current
@@ -210,6 +170,7 @@ export class SalesforceSource implements Source {
         serverCount = (await client.query(countSoql(planSoql(shape, { window: { column, from: null, to: window.to } })), false)).totalSize;
       }
       const files = await writer.finish();
+      const keys = liveKeys ? await this.extractKeys({ outDir: `${req.outDir}-keys`, partRows: req.partRows, partBytes: req.partBytes }) : undefined;
       const usage = client.usage;
       if (usage && usage.used >= usage.max * USAGE_WARN) this.o.log?.('warn', `${this.what}: Salesforce API usage ${usage.used}/${usage.max} requests (Sforce-Limit-Info)`);
       return {
@@ -221,8 +182,91 @@ export class SalesforceSource implements Source {
         schema: writer.schema(),
         // What was read, as performed: a gap re-read is a full read, whatever was planned.
         read: readRecord(fullRead ? 'full' : nothing ? 'empty' : 'window', window, null),
+        ...(keys ? { keys } : {}),
         ...(warnings.length ? { warnings } : {}),
       };
+    } finally {
+      writer.close();
+    }
+  }
+
+  /**
+   * Reads `soql` into the writer through Bulk API 2.0 or REST paging; `op` appends the
+   * `_tm_source_op` of each row from its IsDeleted. Returns the count Salesforce reported.
+   */
+  private async stream(
+    client: SalesforceClient,
+    soql: string,
+    names: string[],
+    o: { bulk: boolean; queryAll: boolean; op: boolean },
+    writer: ParquetPartWriter,
+  ): Promise<number> {
+    const op = (deleted: string | null | undefined) => (deleted === 'true' ? 'delete' : 'update');
+    if (o.bulk) {
+      const job = await client.createQueryJob(soql, o.queryAll);
+      try {
+        const info = await client.waitForJob(job.id, this.o.poll ?? { firstPollMs: 500, maxPollMs: 10_000, timeoutMs: 6 * 3600_000 });
+        let index: number[] = [];
+        let deletedAt = -1;
+        const r = await client.readResults(
+          job.id,
+          this.o.bulkPageRows ?? 50_000,
+          (header) => {
+            const pos = new Map(header.map((h, i) => [h.toLowerCase(), i]));
+            index = names.map((n) => {
+              const i = pos.get(n.toLowerCase());
+              if (i === undefined) throw new TerminalError(`${this.what}: Bulk API 2.0 results have no column ${n} (header: ${header.join(', ')})`);
+              return i;
+            });
+            deletedAt = pos.get('isdeleted') ?? -1;
+          },
+          (rec) => {
+            // Bulk CSV writes NULL as an empty field.
+            const row: Array<string | null> = index.map((i) => (rec[i] === '' || rec[i] === undefined ? null : rec[i]!));
+            if (o.op) row.push(op(rec[deletedAt]));
+            return writer.add(row);
+          },
+          () => writer.flush(),
+        );
+        this.o.log?.('info', `Bulk API 2.0 job ${job.id}: ${r.rows} rows in ${r.pages} pages (${r.gzipPages} gzip)`);
+        return info.numberRecordsProcessed ?? r.rows;
+      } finally {
+        await client.deleteQueryJob(job.id);
+      }
+    }
+    let page = await client.query(soql, o.queryAll);
+    const total = page.totalSize;
+    for (;;) {
+      for (const rec of page.records) {
+        const row = names.map((n) => jsonText(rec, n));
+        if (o.op) row.push(op(jsonText(rec, 'IsDeleted')));
+        if (writer.add(row)) await writer.flush();
+      }
+      if (page.done || !page.nextRecordsUrl) break;
+      page = await client.queryMore(page.nextRecordsUrl);
+    }
+    return total;
+  }
+
+  /**
+   * The key-only read of a reconcile (`SELECT Id FROM Account`): `query`, not `queryAll`, so
+   * only live records; through Bulk API 2.0 above `source.bulkThreshold` records, REST below.
+   */
+  async extractKeys(req: KeysRequest): Promise<KeysResult> {
+    const p = this.pipeline;
+    const client = await this.connect();
+    const { shape, columns } = await this.shape(client);
+    const keys = p.key.map((k) => {
+      const c = columns.find((x) => x.name.toLowerCase() === k.toLowerCase());
+      if (!c) throw new TerminalError(`${this.what}: key field ${k} is not among the fields read from ${shape.object}; add it to source.fields`);
+      return c;
+    });
+    const soql = planSoql({ object: shape.object, fields: keys.map((c) => c.name) }, {});
+    const bulk = (await client.query(countSoql(soql), false)).totalSize > p.source.bulkThreshold;
+    const writer = await ParquetPartWriter.open({ outDir: req.outDir, columns: keys, partRows: req.partRows, partBytes: req.partBytes, duck: this.duck });
+    try {
+      await this.stream(client, soql, keys.map((c) => c.name), { bulk, queryAll: false, op: false }, writer);
+      return { files: await writer.finish(), schema: writer.schema() };
     } finally {
       writer.close();
     }

@@ -15,6 +15,9 @@ export interface SfField {
   permissionable?: boolean;
   /** Not in describe itself; the source sets it from FLS when it knows (see selectFields). */
   readable?: boolean;
+  /** A formula (or roll-up) field: computed when read, so its changes do not move SystemModstamp. */
+  calculated?: boolean;
+  label?: string;
 }
 
 export interface SfDescribe {
@@ -82,6 +85,14 @@ export function sfColumnPlan(f: SfField): ColumnPlan {
  * describe of the running user omits those already; `readable === false` is honoured too).
  * An explicit list is checked against describe so a typo names the field before any job runs.
  */
+/** Why a field is not read under `all` (undefined: it is read). */
+export function unreadableReason(f: SfField): string | undefined {
+  if (COMPOUND.has(f.type)) return `compound ${f.type} field: its components are fields of their own`;
+  if (UNREADABLE.has(f.type)) return `${f.type} field: the query APIs cannot return it`;
+  if (f.readable === false) return 'the connection\'s user may not read it';
+  return undefined;
+}
+
 export function selectFields(d: SfDescribe, wanted: 'all' | readonly string[], object: string): SfField[] {
   const usable = (f: SfField) => !COMPOUND.has(f.type) && !UNREADABLE.has(f.type) && f.readable !== false;
   if (wanted === 'all') return d.fields.filter(usable);

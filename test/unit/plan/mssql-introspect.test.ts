@@ -70,7 +70,10 @@ describe('SQL Server introspection (fake SQL Server for CDC / Change Tracking / 
     expect(yaml).toContain('changeDetection: { mode: cdc, captureInstance: dbo_Orders }');
     expect(yaml).toContain('cleanup retention 4320 min');
     expect(yaml).toContain('deletes: retire');
-    expect(renderPipeline(by.Products!, 'products', 1, { kind: 'mssql', location: 'CRM_SQL' }).text).toContain('deletes: ignore');
+    // A rowversion window sees no hard delete: retired by reconcile --deletes (which refuses deletes: ignore).
+    expect(renderPipeline(by.Products!, 'products', 1, { kind: 'mssql', location: 'CRM_SQL' }).text).toContain(
+      'deletes: retire                # rowversion windows do not see hard deletes: a periodic `tidemark reconcile products --deletes` (or `run --full`) retires them',
+    );
   });
 
   it('an engine without the CDC / CT views counts them as not enabled and says so', async () => {

@@ -106,3 +106,64 @@ describe('deletes reported by a change feed (_tm_source_op) reach the transform 
     ).rejects.toThrow(/key column\(s\) account_id are not columns of the extract/);
   });
 });
+
+describe('live keys beside a change feed (a Salesforce recycle-bin gap under deletesGap: keys)', () => {
+  const schema = [
+    { name: 'id', type: 'INTEGER' },
+    { name: 'name', type: 'VARCHAR' },
+  ];
+  async function firstLoad(dir: string) {
+    const out = join(dir, 'run1');
+    mkdirSync(out);
+    const file = await part(dir, 'p0.parquet', `select * from (values (1, 'a'), (2, 'b'), (3, 'c'), (4, 'e')) t(id, name)`);
+    return runTransform({ pipeline: pipeline('retire'), parts: [file], schema, snapshot: undefined, fullRead: true, boundary: '2026-01-01T00:00:00.000Z', sourceRowCount: null, outDir: out, duck });
+  }
+
+  it('deletes the current keys absent from the live keys, as well as the feed deletes; present keys stay', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-livekeys-'));
+    const r1 = await firstLoad(dir);
+    // The feed: 2 updated, 4 deleted (still in the log). Live keys: 1, 2 (3 was purged unseen; 5 is new, not yet in a window).
+    const feed = await part(dir, 'p1.parquet', `select * from (values (2, 'x', 'update'), (4, 'e', 'delete')) t(id, name, _tm_source_op)`);
+    const keys = await part(dir, 'k1.parquet', `select * from (values (1), (2), (5), (NULL)) t(id)`);
+    const out = join(dir, 'run2');
+    mkdirSync(out);
+    const r2 = await runTransform({
+      pipeline: pipeline('retire'),
+      parts: [feed],
+      schema: [...schema, { name: '_tm_source_op', type: 'VARCHAR' }],
+      snapshot: { layers: [{ file: r1.snapshot.file!, rows: r1.snapshot.rows }], current: r1.snapshot.current },
+      fullRead: false,
+      liveKeys: [keys],
+      boundary: '2026-01-01T01:00:00.000Z',
+      sourceRowCount: null,
+      outDir: out,
+      duck,
+    });
+    expect(r2.counts).toMatchObject({ updated: 1, deleted: 2, inserted: 0 });
+    const deleted = await duckQuery<{ id: number }>(':memory:', `select id from read_parquet('${r2.changesFile}') where _tm_op = 'delete' order by id`);
+    expect(deleted.map((d) => d.id)).toEqual([3, 4]);
+    expect(r2.snapshot.current).toBe(2);
+  });
+
+  it('refuses a live-key read with no key at all: nothing merged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-livekeys-'));
+    const r1 = await firstLoad(dir);
+    const feed = await part(dir, 'p1.parquet', `select * from (values (2, 'x', 'update')) t(id, name, _tm_source_op)`);
+    const out = join(dir, 'run2');
+    mkdirSync(out);
+    await expect(
+      runTransform({
+        pipeline: pipeline('retire'),
+        parts: [feed],
+        schema: [...schema, { name: '_tm_source_op', type: 'VARCHAR' }],
+        snapshot: { layers: [{ file: r1.snapshot.file!, rows: r1.snapshot.rows }], current: r1.snapshot.current },
+        fullRead: false,
+        liveKeys: [],
+        boundary: '2026-01-01T01:00:00.000Z',
+        sourceRowCount: null,
+        outDir: out,
+        duck,
+      }),
+    ).rejects.toThrow(/key-only read returned no key, so every current key would be deleted; nothing was merged/);
+  });
+});

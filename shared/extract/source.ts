@@ -40,6 +40,8 @@ export interface ExtractResult {
   schema: ColumnInfo[];
   /** Things the run must surface (telemetry event name + text), e.g. a CDC cleanup gap. */
   warnings?: ExtractWarning[];
+  /** The statement that read the rows (absent when the window held nothing to read), shown by a dry run. */
+  statement?: { sql: string; parameters: readonly unknown[] };
 }
 
 export interface ExtractWarning {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '../../../shared/http/routes.js';
 import { dryRun } from '../../../shared/engine/dry-run.js';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
+import { getRun } from '../../../shared/state/runs.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
 import { withAzurite } from '../../support/azurite.js';
 import { duckExec, makeProject } from '../../support/project.js';
@@ -77,6 +78,8 @@ describe('run --dry-run writes nothing', () => {
     const before = await storageState(az.connectionString);
     const r = await dryRun(stack.ctx, { pipeline: 'people' });
     expect(r).toMatchObject({ mode: 'full', estimatedRows: 100, window: { fullRead: true }, target: { exists: false }, writes: 'none' });
+    expect(r.changes).toEqual({ inserted: 100, updated: 0, deleted: 0, unchanged: 0, stale: 0, quarantined: 0, type1: 0 });
+    expect(r.checks).toEqual([]);
     expect(r.source.sql).toBe('SELECT * FROM "s"."people"');
     expect(r.target.ddl.map((s) => s.sql)).toContainEqual(expect.stringMatching(/^CREATE TABLE IF NOT EXISTS "dw"\."people" \("id" INTEGER, "name" VARCHAR, "updated_at" TIMESTAMP, "_tm_valid_from"/));
     expect(existsSync(join(dir, 'warehouse.duckdb'))).toBe(false);
@@ -119,5 +122,15 @@ describe('run --dry-run writes nothing', () => {
     expect(await storageState(az.connectionString)).toBe(before);
     expect(fileHash(join(dir, 'warehouse.duckdb'))).toBe(wh);
     expect(fileHash(join(dir, 'source.duckdb'))).toBe(src);
+    // The scratch folder of the dry run is gone.
+    expect(existsSync(join(stack.ctx.workDir, 'people')) ? readdirSync(join(stack.ctx.workDir, 'people')).filter((d) => d.startsWith('dry-run')) : []).toEqual([]);
+
+    // What the dry run said the merge would apply is what the run then applies: the 7 renamed
+    // rows are updates; the 60 lag rows are unchanged (a new column that is NULL opens no version).
+    expect(r.changes).toEqual({ inserted: 0, updated: 7, deleted: 0, unchanged: 60, stale: 0, quarantined: 0, type1: 0 });
+    const second = await runOnce(stack, { pipeline: 'people' });
+    expect(second.status, second.error).toBe('succeeded');
+    const { extracted, ...applied } = (await getRun(stack.ctx.tables, 'people', second.runId)).counts;
+    expect({ extracted, ...applied }).toEqual({ extracted: r.estimatedRows, ...r.changes });
   });
 });

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -9,40 +10,51 @@ import { NotSupportedError } from '../errors.js';
 import { parquetStats } from '../extract/parquet-stats.js';
 import type { ExtractResult } from '../extract/source.js';
 import type { WindowInput } from '../extract/window.js';
-import type { Dialect, ExistingColumn, Statement } from '../merge/dialect.js';
+import type { Dialect, ExistingColumn } from '../merge/dialect.js';
 import { duckdbDialect } from '../merge/duckdb/dialect.js';
 import { planColumnsFromDuck } from '../merge/duckdb/warehouse.js';
 import type { MergePlan } from '../merge/plan.js';
 import { ledgerName } from '../merge/scd-sql.js';
 import { readCheckpoint } from '../state/checkpoints.js';
 import type { RunMode } from '../state/runs.js';
-import type { ValidationResult } from '../state/validations.js';
+import { validationSchema } from '../http/api-schemas.js';
 import { removeScratchDir, scratchDir } from '../storage/files.js';
-import { hashRuleOf, type Counts, type ExtractWindow } from '../storage/manifest.js';
+import { countsSchema, hashRuleOf, windowSchema } from '../storage/manifest.js';
 import { DuckSession, duckLiteral } from '../transform/duckdb-session.js';
 import { runTransform } from '../transform/run-transform.js';
 import { checkExtract } from '../validate/extract.js';
 import { projectPath, type EngineContext } from './context.js';
 import { loadSnapshot } from './snapshots.js';
 
-export interface DryRunReport {
-  pipeline: string;
-  mode: RunMode;
-  /** What the run would read: from / to watermark, LSN or version (or the whole table), and where the next run would continue. */
-  window: ExtractWindow & { fullRead: boolean };
-  /** The statement the read ran (an empty window runs none: its SQL is then empty). */
-  source: { sql: string; parameters: readonly unknown[] };
-  /** Rows the read returned now; a run started next reads the same window unless the source moves meanwhile. */
-  estimatedRows: number;
-  /** What the merge would apply: the transform's classification of those rows against the committed snapshot. */
-  changes: Omit<Counts, 'extracted'>;
-  /** validation.extract checks on this read; a failed one would stop the run before the transform. */
-  checks: ValidationResult[];
-  warnings: string[];
-  target: { table: string; exists: boolean; ddl: Statement[] };
-  /** Always "none": nothing was written to storage, queues, tables, the source or the warehouse. */
-  writes: 'none';
-}
+const statementSchema = z.object({
+  sql: z.string(),
+  parameters: z.array(z.unknown()).readonly().describe('bound parameters, in order (SQL Server: { name, value })'),
+});
+
+/**
+ * The answer of a dry run (`run --dry-run --json`, `POST …/runs?dryRun=true`); the OpenAPI
+ * document is generated from it.
+ */
+export const dryRunReportSchema = z.strictObject({
+  pipeline: z.string(),
+  mode: z.enum(['incremental', 'full', 'backfill']).describe('the run mode the checkpoint gives: a first incremental run is a full one'),
+  window: windowSchema
+    .extend({ fullRead: z.boolean().describe('true: every source row is read, so absent keys are deletes') })
+    .describe('what the run would read: from (exclusive) / to (inclusive) watermark, LSN or version, and the watermark it would commit (next)'),
+  source: statementSchema.describe('the statement the read ran; empty SQL when the window held nothing to read'),
+  estimatedRows: z.number().int().min(0).describe('rows the read returned now; a run started next reads the same window unless the source moves meanwhile'),
+  changes: countsSchema.omit({ extracted: true }).describe("what the merge would apply: the transform's classification of those rows against the committed snapshot"),
+  checks: z.array(validationSchema).describe('validation.extract checks on this read; a failed one would stop the run before the transform'),
+  warnings: z.array(z.string()),
+  target: z.strictObject({
+    table: z.string(),
+    exists: z.boolean(),
+    ddl: z.array(statementSchema).describe("the target's DDL the merge would run first: create, new columns, widening"),
+  }),
+  writes: z.literal('none').describe('nothing was written to storage, queues, tables, the source or the warehouse'),
+});
+
+export type DryRunReport = z.infer<typeof dryRunReportSchema>;
 
 /** The window the extract stage would use for this run, from the committed checkpoint (read only). */
 export async function plannedWindowInput(ctx: EngineContext, p: PipelineConfig, mode: RunMode): Promise<WindowInput> {

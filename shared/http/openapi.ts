@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { dryRunReportSchema } from '../engine/dry-run.js';
 import { startRunBodySchema } from '../engine/http-api.js';
 import {
   errorSchema,
@@ -61,17 +62,35 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       '/pipelines/{name}/runs': {
         post: {
           operationId: 'startRun',
-          summary: 'Start a run (incremental, full, or a backfill from/to, optionally split into windows)',
+          summary: 'Start a run (incremental, full, or a backfill from/to, optionally split into windows); with ?dryRun=true, what a run would do now, writing nothing',
           security: functionKey,
-          parameters: [nameParam],
+          parameters: [
+            nameParam,
+            {
+              name: 'dryRun',
+              in: 'query',
+              required: false,
+              description:
+                'true: start nothing; read the window the run would read and answer 200 with what it would apply (rows, inserts / updates / deletes / unchanged, target DDL). Nothing is written to storage, the source or the warehouse. The body is ignored.',
+              schema: { type: 'string', enum: ['true', 'false'], default: 'false' },
+            },
+            {
+              name: 'mode',
+              in: 'query',
+              required: false,
+              description: 'with dryRun=true only: the run to dry-run (a backfill cannot be dry-run); the body carries the mode of a real run',
+              schema: { type: 'string', enum: ['incremental', 'full'], default: 'incremental' },
+            },
+          ],
           requestBody: { required: false, content: { 'application/json': { schema: schema(startRunBodySchema, 'input') } } },
           responses: {
+            '200': json(dryRunReportSchema, 'dryRun=true: what the run would do; nothing was written'),
             '202': { ...json(runAcceptedSchema, 'run started; poll statusUrl'), headers: { Location: { description: 'the status URL', schema: { type: 'string' } } } },
-            '400': err('invalid body or name; `fields` lists each problem'),
+            '400': err('invalid body or name (dryRun=true: a mode other than incremental or full); `fields` lists each problem'),
             '404': err('unknown pipeline'),
             '409': err('a run of this pipeline is in flight'),
             '413': err('body too large'),
-            '422': err('the pipeline uses a feature this release cannot run'),
+            '422': err('the pipeline uses a feature this release cannot run (dryRun=true: a source the dry run cannot read, or a read or transform the run would fail on)'),
           },
         },
         get: {

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dryRun, type DryRunReport } from '../../../shared/engine/dry-run.js';
+import { dryRun, dryRunReportSchema, type DryRunReport } from '../../../shared/engine/dry-run.js';
 import { apiRoutes } from '../../../shared/http/routes.js';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
@@ -51,7 +51,8 @@ async function viaHttp(stack: LocalStack, name: string): Promise<unknown> {
   const route = apiRoutes.find((x) => x.name === 'startRun')!;
   const http = await route.handle(stack.ctx, { params: { name }, query: new URLSearchParams('dryRun=true'), bodyText: '', baseUrl: 'http://x' } as never);
   expect(http.status).toBe(200);
-  return http.jsonBody;
+  // The answer has the shape the OpenAPI document gives (generated from the same schema).
+  return dryRunReportSchema.parse(http.jsonBody);
 }
 
 describe('run --dry-run on a PostgreSQL source and warehouse', () => {

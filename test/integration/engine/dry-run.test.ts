@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '../../../shared/http/routes.js';
-import { dryRun } from '../../../shared/engine/dry-run.js';
+import { dryRun, dryRunReportSchema } from '../../../shared/engine/dry-run.js';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
 import { getRun } from '../../../shared/state/runs.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
@@ -88,6 +88,8 @@ describe('run --dry-run writes nothing', () => {
     const http = await route.handle(stack.ctx, { params: { name: 'people' }, query: new URLSearchParams('dryRun=true'), bodyText: '', baseUrl: 'http://x' } as never);
     expect(http.status).toBe(200);
     expect(http.jsonBody).toEqual(JSON.parse(JSON.stringify(r)));
+    // The answer has the shape the OpenAPI document gives (generated from the same schema).
+    expect(dryRunReportSchema.parse(http.jsonBody)).toEqual(http.jsonBody);
     const bad = await route.handle(stack.ctx, { params: { name: 'people' }, query: new URLSearchParams('dryRun=true&mode=backfill'), bodyText: '', baseUrl: 'http://x' } as never);
     expect(bad.status).toBe(400);
 

@@ -72,7 +72,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
               required: false,
               description:
                 'true: start nothing; read the window the run would read and answer 200 with what it would apply (rows, inserts / updates / deletes / unchanged, target DDL). Nothing is written to storage, the source or the warehouse. The body is ignored.',
-              schema: { type: 'string', enum: ['true', 'false'], default: 'false' },
+              schema: { type: 'string', enum: ['true'] },
             },
             {
               name: 'mode',

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runCommand } from '../../../cli/commands/run.js';
 import { apiRoutes } from '../../../shared/http/routes.js';
 import { dryRun, dryRunReportSchema } from '../../../shared/engine/dry-run.js';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
@@ -54,6 +55,24 @@ describe('run --dry-run writes nothing', () => {
     expect(r.checks).toEqual([]);
     expect(r.source.sql).toBe('SELECT * FROM "s"."people"');
     expect(r.target.ddl.map((s) => s.sql)).toContainEqual(expect.stringMatching(/^CREATE TABLE IF NOT EXISTS "dw"\."people" \("id" INTEGER, "name" VARCHAR, "updated_at" TIMESTAMP, "_tm_valid_from"/));
+    expect(existsSync(join(dir, 'warehouse.duckdb'))).toBe(false);
+    expect(await storageState(az.connectionString)).toBe(before);
+
+    // The CLI prints the same report.
+    const out: string[] = [];
+    const saved = process.env.AzureWebJobsStorage;
+    process.env.AzureWebJobsStorage = az.connectionString;
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
+    try {
+      expect(await runCommand.run(['people', '--dry-run', '--project', dir])).toBe(0);
+    } finally {
+      spy.mockRestore();
+      process.env.AzureWebJobsStorage = saved;
+    }
+    const text = out.join('');
+    expect(text).toContain('people: dry run of a full run — nothing was written\nwindow (timestamp): the whole table\nsource SQL: SELECT * FROM "s"."people"\nrows read now: 100\n');
+    expect(text).toContain('would apply: 100 inserted, 0 updated, 0 type-1 updated, 0 deleted, 0 unchanged\n');
+    expect(text).toContain('target dw.people: would be created\n');
     expect(existsSync(join(dir, 'warehouse.duckdb'))).toBe(false);
     expect(await storageState(az.connectionString)).toBe(before);
   });

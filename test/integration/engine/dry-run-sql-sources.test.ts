@@ -32,6 +32,14 @@ source:
 key: [${key}]
 target: { warehouse: ${wh}, table: dw.${name} }
 `;
+/** A source and a warehouse in one database, named by one setting. */
+const sameDatabase = (kind: 'postgres' | 'mssql', setting: string) => `storage: AzureWebJobsStorage
+connections:
+  SRC: { kind: ${kind}, setting: ${setting} }
+warehouses:
+  DW: { kind: ${kind}, setting: ${setting} }
+duckdb: { memoryLimit: 256MB, threads: 1 }
+`;
 const noChanges = { inserted: 0, updated: 0, deleted: 0, unchanged: 0, stale: 0, quarantined: 0, type1: 0 };
 
 /** The counts the run recorded, in the dry run's shape. */
@@ -98,23 +106,17 @@ describe('run --dry-run on a PostgreSQL source and warehouse', () => {
       `CREATE FUNCTION crm.note_read(i integer) RETURNS integer LANGUAGE plpgsql AS $$ BEGIN INSERT INTO crm.reads VALUES (i); RETURN i; END $$`,
     );
     const dir = makeProject({
-      tidemark: `storage: AzureWebJobsStorage
-connections:
-  PG: { kind: postgres, setting: TEST_PG_URL }
-warehouses:
-  PW: { kind: postgres, setting: TEST_PG_URL }
-duckdb: { memoryLimit: 256MB, threads: 1 }
-`,
+      tidemark: sameDatabase('postgres', 'TEST_PG_URL'),
       pipelines: {
-        acc_ts: pipeline('acc_ts', 'PG', 'PW', '{ mode: timestamp, column: modified_at }', 'crm.accounts', 'id'),
-        acc_full: pipeline('acc_full', 'PG', 'PW', '{ mode: full }', 'crm.accounts', 'id'),
+        acc_ts: pipeline('acc_ts', 'SRC', 'DW', '{ mode: timestamp, column: modified_at }', 'crm.accounts', 'id'),
+        acc_full: pipeline('acc_full', 'SRC', 'DW', '{ mode: full }', 'crm.accounts', 'id'),
         acc_trap: `name: acc_trap
 source:
-  connection: PG
+  connection: SRC
   query: SELECT id, crm.note_read(id) AS noted FROM crm.accounts
   changeDetection: { mode: full }
 key: [id]
-target: { warehouse: PW, table: dw.acc_trap }
+target: { warehouse: DW, table: dw.acc_trap }
 `,
       },
     });
@@ -215,16 +217,10 @@ describe.skipIf(!('url' in engine))('run --dry-run on a SQL Server source and wa
       `INSERT INTO crm.Accounts VALUES ${Array.from({ length: 12 }, (_, i) => `(${i + 1}, N'a${i + 1}', '2026-01-01 00:00:${String(i + 1).padStart(2, '0')}')`).join(', ')}`,
     );
     const dir = makeProject({
-      tidemark: `storage: AzureWebJobsStorage
-connections:
-  MS: { kind: mssql, setting: TEST_MS_URL }
-warehouses:
-  MW: { kind: mssql, setting: TEST_MS_URL }
-duckdb: { memoryLimit: 256MB, threads: 1 }
-`,
+      tidemark: sameDatabase('mssql', 'TEST_MS_URL'),
       pipelines: {
-        ms_ts: pipeline('ms_ts', 'MS', 'MW', '{ mode: timestamp, column: ModifiedAt }', 'crm.Accounts', 'Id'),
-        ms_full: pipeline('ms_full', 'MS', 'MW', '{ mode: full }', 'crm.Accounts', 'Id'),
+        ms_ts: pipeline('ms_ts', 'SRC', 'DW', '{ mode: timestamp, column: ModifiedAt }', 'crm.Accounts', 'Id'),
+        ms_full: pipeline('ms_full', 'SRC', 'DW', '{ mode: full }', 'crm.Accounts', 'Id'),
       },
     });
     stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TEST_MS_URL: db.url }, now: () => new Date(clock.t) });
@@ -275,6 +271,5 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
     noScratchLeft(stack, 'ms_full');
     expect(await applied(stack, 'ms_ts')).toEqual({ rows: ts.estimatedRows, changes: ts.changes });
     expect(await applied(stack, 'ms_full')).toEqual({ rows: full.estimatedRows, changes: full.changes });
-    // Slow on a loaded machine: four runs merge into the T-SQL warehouse.
-  }, 600_000);
+  }, 600_000); // four runs merge into the T-SQL warehouse: slow on a loaded machine
 });

@@ -149,8 +149,8 @@ export class PostgresSource implements Source {
       const window = completeWindow(req.window, captured);
       const nothing = !planned.fullRead && window.to === null;
       writer = await ParquetPartWriter.open({ outDir: req.outDir, columns, partRows: req.partRows, partBytes: req.partBytes, duck: this.duck });
-      const s = nothing ? undefined : planPgSelect(p, columns, { fullRead: planned.fullRead, from: window.from, to: window.to }, req.range);
-      if (s) {
+      if (!nothing) {
+        const s = planPgSelect(p, columns, { fullRead: planned.fullRead, from: window.from, to: window.to }, req.range);
         await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${s.sql}`, s.parameters);
         for (;;) {
           const batch = await client.query({ text: `FETCH FORWARD ${FETCH_ROWS} FROM ${CURSOR}`, rowMode: 'array' });
@@ -176,7 +176,7 @@ export class PostgresSource implements Source {
       await client.query('COMMIT');
       const read = readRecord(planned.fullRead ? 'full' : nothing ? 'empty' : 'window', window, nullRows);
       const warnings = nullChangeColumnWarning(p.name, col ?? '', read.kind, nullRows);
-      return { files, window, read, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}), ...(s ? { statement: s } : {}) };
+      return { files, window, read, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}), ...(nothing ? {} : { statement: planPgSelect(p, columns, { fullRead: planned.fullRead, from: window.from, to: window.to }, req.range) }) };
     } catch (err) {
       throw classifyPgError(err, what);
     } finally {

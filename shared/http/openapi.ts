@@ -71,7 +71,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
               in: 'query',
               required: false,
               description:
-                'true: start nothing; read the window the run would read and answer 200 with what it would apply (rows, inserts / updates / deletes / unchanged, target DDL). Nothing is written to storage, the source or the warehouse. The body is ignored.',
+                'true: start nothing; read the window the run would read and answer 200 with what it would apply (rows, inserts / updates / deletes / unchanged, target DDL), or 422 for a source the dry run cannot read or a read / transform the run would fail on. Nothing is written to storage, the source or the warehouse. The body is ignored.',
               schema: { type: 'string', enum: ['true'] },
             },
             {
@@ -90,7 +90,7 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
             '404': err('unknown pipeline'),
             '409': err('a run of this pipeline is in flight'),
             '413': err('body too large'),
-            '422': err('the pipeline uses a feature this release cannot run (dryRun=true: a source the dry run cannot read, or a read or transform the run would fail on)'),
+            '422': err('the pipeline uses a feature this release cannot run'),
           },
         },
         get: {

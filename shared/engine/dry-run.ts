@@ -1,38 +1,63 @@
+import { z } from 'zod';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { splitQualified } from '../config/identifiers.js';
 import { connectionOf, getPipeline, warehouseOf } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import type { PipelineConfig } from '../config/schema.js';
-import { NotSupportedError, TerminalError } from '../errors.js';
-import { planDuckExtract, sourceRelation } from '../extract/duckdb-source.js';
-import { completeWindow, planWindow, type WindowInput } from '../extract/window.js';
-import type { Dialect, ExistingColumn, Statement } from '../merge/dialect.js';
+import { NotSupportedError } from '../errors.js';
+import { parquetStats } from '../extract/parquet-stats.js';
+import type { ExtractResult } from '../extract/source.js';
+import type { WindowInput } from '../extract/window.js';
+import type { Dialect, ExistingColumn } from '../merge/dialect.js';
 import { duckdbDialect } from '../merge/duckdb/dialect.js';
 import { planColumnsFromDuck } from '../merge/duckdb/warehouse.js';
 import type { MergePlan } from '../merge/plan.js';
+import { ledgerName } from '../merge/scd-sql.js';
 import { readCheckpoint } from '../state/checkpoints.js';
 import type { RunMode } from '../state/runs.js';
-import type { ExtractWindow } from '../storage/manifest.js';
+import { validationSchema } from '../http/api-schemas.js';
+import { removeScratchDir, scratchDir } from '../storage/files.js';
+import { countsSchema, hashRuleOf, windowSchema } from '../storage/manifest.js';
 import { DuckSession, duckLiteral } from '../transform/duckdb-session.js';
-import { ledgerName } from '../merge/scd-sql.js';
+import { runTransform } from '../transform/run-transform.js';
+import { checkExtract } from '../validate/extract.js';
 import { projectPath, type EngineContext } from './context.js';
+import { loadSnapshot } from './snapshots.js';
 
-export interface DryRunReport {
-  pipeline: string;
-  mode: RunMode;
-  /** What the run would read: from / to watermark (or the whole table), and where the next run would continue. */
-  window: ExtractWindow & { fullRead: boolean };
-  source: { sql: string; parameters: readonly unknown[] };
-  /** Rows the read would return now (a count of the same window). */
-  estimatedRows: number;
-  target: { table: string; exists: boolean; ddl: Statement[] };
-  /** Always "none": nothing was written to storage, queues, tables or the warehouse. */
-  writes: 'none';
-}
+const statementSchema = z.object({
+  sql: z.string(),
+  parameters: z.array(z.unknown()).readonly().describe('bound parameters, in order (SQL Server: { name, value })'),
+});
+
+/**
+ * The answer of a dry run (`run --dry-run --json`, `POST …/runs?dryRun=true`); the OpenAPI
+ * document is generated from it.
+ */
+export const dryRunReportSchema = z.strictObject({
+  pipeline: z.string(),
+  mode: z.enum(['incremental', 'full', 'backfill']).describe('the run mode the checkpoint gives: a first incremental run is a full one'),
+  window: windowSchema
+    .extend({ fullRead: z.boolean().describe('true: every source row is read, so absent keys are deletes') })
+    .describe('what the run would read: from (exclusive) / to (inclusive) watermark, LSN or version, and the watermark it would commit (next)'),
+  source: statementSchema.describe('the statement the read ran; empty SQL when the window held nothing to read'),
+  estimatedRows: z.number().int().min(0).describe('rows the read returned now; a run started next reads the same window unless the source moves meanwhile'),
+  changes: countsSchema.omit({ extracted: true }).describe("what the merge would apply: the transform's classification of those rows against the committed snapshot"),
+  checks: z.array(validationSchema).describe('validation.extract checks on this read; a failed one would stop the run before the transform'),
+  warnings: z.array(z.string()),
+  target: z.strictObject({
+    table: z.string(),
+    exists: z.boolean(),
+    ddl: z.array(statementSchema).describe("the target's DDL the merge would run first: create, new columns, widening"),
+  }),
+  writes: z.literal('none').describe('nothing was written to storage, queues, tables, the source or the warehouse'),
+});
+
+export type DryRunReport = z.infer<typeof dryRunReportSchema>;
 
 /** The window the extract stage would use for this run, from the committed checkpoint (read only). */
-export async function plannedWindowInput(ctx: EngineContext, p: PipelineConfig, mode: RunMode): Promise<WindowInput> {
+export async function plannedWindowInput(ctx: EngineContext, p: PipelineConfig, mode: Exclude<RunMode, 'reconcile'>): Promise<WindowInput & { runMode: Exclude<RunMode, 'reconcile'> }> {
   const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
   const cd = p.source.changeDetection;
   return {
@@ -45,41 +70,49 @@ export async function plannedWindowInput(ctx: EngineContext, p: PipelineConfig, 
 }
 
 /**
- * What a run would do now, writing nothing: the window (captured from the source as the
- * extract would), the source SQL from the same pure planner, a count of that window, and the
- * target DDL the merge would apply (create, new columns, widening). The source and a DuckDB
- * warehouse are attached READ_ONLY, so not even a checkpoint of their files can happen.
+ * What a run would do now, writing nothing the run's stages read: the source is read by the
+ * same Source as the extract (DuckDB attached READ_ONLY, PostgreSQL in a READ ONLY
+ * transaction, SQL Server by SELECTs only), into a local scratch folder; the transform
+ * classifies those rows against the committed snapshot (downloaded, never rewritten); the
+ * target's DDL comes from the merge dialect over the target's described columns. The scratch
+ * folder is removed; storage, queues, tables and the warehouse are only read.
  */
-export async function dryRun(ctx: EngineContext, req: { pipeline: string; mode?: RunMode }): Promise<DryRunReport> {
+export async function dryRun(ctx: EngineContext, req: { pipeline: string; mode?: Exclude<RunMode, 'reconcile'> }): Promise<DryRunReport> {
   const p = getPipeline(ctx.project, req.pipeline);
   const mode = req.mode ?? 'incremental';
   if (mode === 'backfill') throw new NotSupportedError('--dry-run of a backfill', 'dry-run an incremental or full run');
   const conn = connectionOf(ctx.project, p);
-  if (conn.kind !== 'duckdb') throw new NotSupportedError(`--dry-run for ${conn.kind} sources`, 'built for duckdb sources; the run itself works');
+  if (conn.kind === 'salesforce') throw new NotSupportedError('--dry-run for salesforce sources', 'built for duckdb, postgres and mssql sources; the run itself works');
   const input = await plannedWindowInput(ctx, p, mode);
-  const file = projectPath(ctx, conn.path);
-  if (!existsSync(file)) throw new TerminalError(`source database ${file} does not exist; check connections.${p.source.connection}.path`);
-  const s = await DuckSession.open(':memory:', ctx.duck);
+  const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
+  const dir = await scratchDir(ctx.workDir, p.name, `dry-run-${randomBytes(4).toString('hex')}`, 'dry-run');
   try {
-    await s.run(`SET TimeZone = 'UTC'`);
-    await s.run(`ATTACH ${duckLiteral(resolve(file))} AS src (READ_ONLY)`);
-    await s.run('USE src');
-    const planned = planWindow(input);
-    const plan0 = planDuckExtract(p, { from: planned.from, to: null, fullRead: planned.fullRead });
-    const captured = plan0.upper && input.mode !== 'full' ? ((await s.one<{ upper: string | null }>(plan0.upper.sql))?.upper ?? null) : null;
-    const window = completeWindow(input, captured);
-    const schema = (await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${sourceRelation(p)}`)).map((r) => ({ name: r.column_name, type: r.column_type }));
-    const columnType = schema.find((c) => c.name === p.source.changeDetection.column)?.type;
-    const plan = planDuckExtract(p, { from: window.from, to: window.to, fullRead: planned.fullRead, ...(columnType ? { columnType } : {}) });
-    const nothing = !planned.fullRead && window.to === null;
-    const estimatedRows = nothing ? 0 : Number((await s.one<{ n: bigint }>(`SELECT count(*)::BIGINT AS n FROM (${plan.select.sql})`, plan.select.parameters))?.n ?? 0);
-    // The transform's output columns, from the user SQL over an empty `extract` of the same shape.
-    await s.run(`CREATE TEMP VIEW extract AS SELECT * FROM ${sourceRelation(p)} LIMIT 0`);
-    const out = p.transform.sql
-      ? (await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE ${p.transform.sql}`)).map((r) => ({ name: r.column_name, type: r.column_type }))
-      : schema;
+    const source = ctx.sourceFor(ctx, conn, p);
+    let read: ExtractResult;
+    try {
+      read = await source.extract({ window: input, outDir: join(dir, 'parts'), partRows: p.source.partRows, partBytes: p.source.partBytes, countSource: false });
+    } finally {
+      await source.close();
+    }
+    const stats = await parquetStats(read.files, ctx.duck);
+    const rows = stats.rows.reduce((a, b) => a + b, 0);
+    const fullRead = read.read.kind === 'full';
+    const checks = checkExtract(p, { rowCount: rows, schema: read.schema, read: { ...read.read, rows }, window: read.window });
+    const committed = await loadSnapshot(ctx, p.name, checkpoint.snapshot, dir);
+    const out = await runTransform({
+      pipeline: p,
+      parts: read.files,
+      schema: read.schema,
+      snapshot: committed?.input,
+      fullRead,
+      hashRule: hashRuleOf(committed),
+      boundary: ctx.now().toISOString(),
+      sourceRowCount: null,
+      outDir: dir,
+      duck: ctx.duck,
+    });
     const target = splitQualified(p.target.table);
-    const { dialect, existing } = await targetState(ctx, p, s);
+    const { dialect, existing } = await targetState(ctx, p);
     const mergePlan: MergePlan = {
       pipeline: p.name,
       runId: 'dry-run',
@@ -87,12 +120,12 @@ export async function dryRun(ctx: EngineContext, req: { pipeline: string; mode?:
       target,
       stage: { name: '_tm_stage' },
       keys: p.key,
-      columns: planColumnsFromDuck(out),
+      columns: planColumnsFromDuck(out.schema),
       type1Columns: p.target.type1Columns,
       deletes: p.target.deletes,
       scd: p.target.scd,
       allowTypeWidening: p.target.allowTypeWidening,
-      counts: { inserted: 0, updated: 0, deleted: 0, type1: 0 },
+      counts: { inserted: out.counts.inserted, updated: out.counts.updated, deleted: out.counts.deleted, type1: out.counts.type1 },
       // Only the DDL of this plan is rendered: a dry run commits nothing.
       commit: { baseRunId: null, runSeq: null, readTo: null, snapshot: '' },
     };
@@ -100,9 +133,12 @@ export async function dryRun(ctx: EngineContext, req: { pipeline: string; mode?:
     return {
       pipeline: p.name,
       mode: input.runMode,
-      window: { ...window, fullRead: planned.fullRead },
-      source: { sql: plan.select.sql, parameters: plan.select.parameters },
-      estimatedRows,
+      window: { ...read.window, fullRead },
+      source: read.statement ?? { sql: '', parameters: [] },
+      estimatedRows: rows,
+      changes: out.counts,
+      checks,
+      warnings: [...(read.warnings ?? []).map((w) => w.message), ...out.warnings],
       // The target's own DDL: the run ledger's idempotent upkeep (CREATE / ADD COLUMN IF NOT
       // EXISTS on _tm_ledger) is bookkeeping, not a change to the user's table.
       target: {
@@ -113,21 +149,26 @@ export async function dryRun(ctx: EngineContext, req: { pipeline: string; mode?:
       writes: 'none',
     };
   } finally {
-    s.close();
+    await removeScratchDir(dir);
   }
 }
 
 /** The target's columns, read without opening a DuckDB warehouse for writing (a missing file stays missing). */
-async function targetState(ctx: EngineContext, p: PipelineConfig, s: DuckSession): Promise<{ dialect: Dialect; existing: ExistingColumn[] | undefined }> {
+async function targetState(ctx: EngineContext, p: PipelineConfig): Promise<{ dialect: Dialect; existing: ExistingColumn[] | undefined }> {
   const wh = warehouseOf(ctx.project, p);
   const target = splitQualified(p.target.table);
   if (wh.kind === 'duckdb') {
     const file = projectPath(ctx, wh.path);
     if (!existsSync(file)) return { dialect: duckdbDialect, existing: undefined };
-    await s.run(`ATTACH ${duckLiteral(resolve(file))} AS wh (READ_ONLY)`);
-    await s.run('USE wh');
-    const st = duckdbDialect.describeTarget(target);
-    return { dialect: duckdbDialect, existing: await s.rows<ExistingColumn>(st.sql, st.parameters) };
+    const s = await DuckSession.open(':memory:', ctx.duck);
+    try {
+      await s.run(`ATTACH ${duckLiteral(resolve(file))} AS wh (READ_ONLY)`);
+      await s.run('USE wh');
+      const st = duckdbDialect.describeTarget(target);
+      return { dialect: duckdbDialect, existing: await s.rows<ExistingColumn>(st.sql, st.parameters) };
+    } finally {
+      s.close();
+    }
   }
   const w = ctx.warehouseFor(ctx, wh, p);
   try {

@@ -178,7 +178,7 @@ export class DuckDbSource implements Source {
             .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
             .map((f) => join(req.outDir, f))
         : [];
-      return { files, window, read, sourceRowCount, schema, ...(warnings.length ? { warnings } : {}) };
+      return { files, window, read, sourceRowCount, schema, ...(warnings.length ? { warnings } : {}), ...(nothingToRead ? {} : { statement: plan.select }) };
     });
   }
 

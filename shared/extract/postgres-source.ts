@@ -190,7 +190,7 @@ export class PostgresSource implements Source {
       await client.query('COMMIT');
       const read = readRecord(planned.fullRead ? 'full' : nothing ? 'empty' : 'window', window, nullRows);
       const warnings = nullChangeColumnWarning(p.name, col ?? '', read.kind, nullRows);
-      return { files, window, read, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}) };
+      return { files, window, read, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}), ...(nothing ? {} : { statement: planPgSelect(p, columns, { fullRead: planned.fullRead, from: window.from, to: window.to }, req.range) }) };
     } catch (err) {
       throw classifyPgError(err, what);
     } finally {

@@ -38,6 +38,8 @@ export interface ExtractResult {
   sourceRowCount: number | null;
   /** Schema of the extracted relation, known even when no row was read. */
   schema: ColumnInfo[];
+  /** The statement that read the rows (absent when the window held nothing to read), shown by a dry run. */
+  statement?: { sql: string; parameters: readonly unknown[] };
   /** Things the run must surface (telemetry event name + text), e.g. a CDC cleanup gap. */
   warnings?: ExtractWarning[];
   /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { dryRunReportSchema } from '../engine/dry-run.js';
 import { startRunBodySchema } from '../engine/http-api.js';
 import {
   errorSchema,
@@ -62,19 +63,33 @@ export function openApiDocument(baseUrl: string): Record<string, unknown> {
       '/pipelines/{name}/runs': {
         post: {
           operationId: 'startRun',
-          summary: 'Start a run (incremental, full, a backfill from/to optionally split into windows, or a reconcile: the snapshot rebuilt from the warehouse and, with deletes, the keys the source lacks deleted)',
+          summary: 'Start a run (incremental, full, a backfill from/to optionally split into windows, or a reconcile: the snapshot rebuilt from the warehouse and, with deletes, the keys the source lacks deleted); with ?dryRun=true, what a run would do now, writing nothing',
           security: functionKey,
           parameters: [
             nameParam,
-            { name: 'dryRun', in: 'query', required: false, description: 'true: answer 200 with what the run would do, changing nothing (the body is not read)', schema: { type: 'string', enum: ['true'] } },
-            { name: 'mode', in: 'query', required: false, description: 'with dryRun: incremental (default), full or reconcile', schema: { type: 'string', enum: ['incremental', 'full', 'reconcile'] } },
+            {
+              name: 'dryRun',
+              in: 'query',
+              required: false,
+              description:
+                'true: start nothing; read the window the run would read and answer 200 with what it would apply (rows, inserts / updates / deletes / unchanged, target DDL), or 422 for a source the dry run cannot read or a read / transform the run would fail on. Nothing is written to storage, the source or the warehouse. The body is ignored.',
+              schema: { type: 'string', enum: ['true'] },
+            },
+            {
+              name: 'mode',
+              in: 'query',
+              required: false,
+              description: 'with dryRun=true only: the run to dry-run (a backfill cannot be dry-run; reconcile answers the reconcile preview: pipeline, baseRunId, changes, report, refused); the body carries the mode of a real run',
+              schema: { type: 'string', enum: ['incremental', 'full', 'reconcile'], default: 'incremental' },
+            },
             { name: 'deletes', in: 'query', required: false, description: 'with dryRun and mode=reconcile: also find the keys the source no longer has', schema: { type: 'string', enum: ['true'] } },
             { name: 'allowEmpty', in: 'query', required: false, description: 'with dryRun, mode=reconcile and deletes: do not refuse a source with no key', schema: { type: 'string', enum: ['true'] } },
           ],
           requestBody: { required: false, content: { 'application/json': { schema: schema(startRunBodySchema, 'input') } } },
           responses: {
+            '200': json(dryRunReportSchema, 'dryRun=true: what the run would do; nothing was written'),
             '202': { ...json(runAcceptedSchema, 'run started; poll statusUrl'), headers: { Location: { description: 'the status URL', schema: { type: 'string' } } } },
-            '400': err('invalid body or name; `fields` lists each problem'),
+            '400': err('invalid body or name (dryRun=true: a mode other than incremental, full or reconcile); `fields` lists each problem'),
             '404': err('unknown pipeline'),
             '409': err('a run of this pipeline is in flight'),
             '413': err('body too large'),

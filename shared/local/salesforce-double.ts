@@ -8,6 +8,7 @@
  *   GET  {nextRecordsUrl}                            queryMore
  *   GET  /services/data/vXX.X/sobjects/{obj}/deleted/?start=&end=   { deletedRecords, earliestDateAvailable, latestDateCovered }
  *   GET  /services/data/vXX.X/limits
+ *   GET  /services/data/vXX.X/limits/recordCount?sObjects=   { sObjects: [{ count, name }] }
  *   POST /services/data/vXX.X/jobs/query             Bulk API 2.0 query job (query | queryAll)
  *   GET  /services/data/vXX.X/jobs/query/{id}        UploadComplete → InProgress → JobComplete
  *   GET  /services/data/vXX.X/jobs/query/{id}/results?maxRecords=&locator=   CSV, Sforce-Locator, gzip
@@ -82,6 +83,12 @@ export class SalesforceDouble {
   formulaField = false;
   /** Deleted rows whose deletedDate is older than this are purged: queryAll no longer shows them. */
   purgedBefore = 0;
+  /**
+   * What `limits/recordCount` answers for Account: 'live' counts the rows not deleted now; a
+   * number is a stale figure (Salesforce refreshes its counts periodically); 'missing' leaves
+   * Account out of the answer, as Salesforce does for an object it has no figure for.
+   */
+  recordCount: 'live' | 'missing' | number = 'live';
   private readonly updates = new Map<number, Partial<SfRow> & { at: number }>();
   private readonly deletes = new Map<number, number>();
   private readonly cursors = new Map<string, { rows: SfRow[]; fields: string[]; pos: number }>();
@@ -204,6 +211,7 @@ export class SalesforceDouble {
     if (/^\/sobjects\/[^/]+\/describe$/.test(rest)) return this.json(res, 404, [{ message: "The requested resource does not exist", errorCode: 'NOT_FOUND' }]);
     if (rest === '/limits') return this.json(res, 200, { DailyApiRequests: { Max: this.apiMax, Remaining: this.apiMax - this.apiUsed } });
     if (rest === '/query' || rest === '/queryAll') return this.query(res, u.searchParams.get('q') ?? '', rest === '/queryAll', m[1]!);
+    if (rest === '/limits/recordCount') return this.recordCounts(res, (u.searchParams.get('sObjects') ?? '').split(',').filter(Boolean));
     const more = /^\/(query|queryAll)\/([^/]+)$/.exec(rest);
     if (more) return this.more(res, more[2]!, m[1]!, more[1] === 'queryAll');
     if (rest === '/sobjects/Account/deleted/') return this.deleted(res, u.searchParams);
@@ -221,6 +229,17 @@ export class SalesforceDouble {
       return this.results(req, res, j, u.searchParams);
     }
     return this.json(res, 404, [{ message: `The requested resource does not exist: ${rest}`, errorCode: 'NOT_FOUND' }]);
+  }
+
+  /** `{ sObjects: [{ count, name }] }` for the named objects the double has a figure for (only Account). */
+  private recordCounts(res: ServerResponse, objects: string[]): void {
+    const live = () => {
+      let n = 0;
+      for (let i = 0; i < this.rows; i++) if (this.row(i) && !this.row(i)!.IsDeleted) n++;
+      return n;
+    };
+    const figures = objects.includes('Account') && this.recordCount !== 'missing' ? [{ count: this.recordCount === 'live' ? live() : this.recordCount, name: 'Account' }] : [];
+    this.json(res, 200, { sObjects: figures });
   }
 
   private token(res: ServerResponse, form: URLSearchParams): void {

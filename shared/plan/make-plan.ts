@@ -5,10 +5,16 @@ import { errorMessage } from '../errors.js';
 import { listRuns } from '../state/runs.js';
 import type { TableStore } from '../storage/ports.js';
 import type { DuckSettings } from '../transform/duckdb-session.js';
+import { SalesforceClient } from '../extract/salesforce/client.js';
+import type { RetryPolicy } from '../engine/retry.js';
 import { defaultIntrospector } from './introspect/factory.js';
+import { salesforceStatistics } from './introspect/salesforce.js';
 import type { Introspector } from './introspect/port.js';
 import { buildPlan, type MigrationPlan, type PlanInputs, type RecentRun } from './model.js';
 import type { TableProfile } from './profile.js';
+
+/** A plan is interactive: a few quick retries, then the source's volumes are left unknown. */
+const PLAN_RETRY: RetryPolicy = { attempts: 3, backoff: 'exponential', initialDelayMs: 500 };
 
 /** Scenario A (initial load) of bench/results/latest.json, when the project has one. */
 export function readBench(dir: string): PlanInputs['bench'] {
@@ -48,13 +54,21 @@ export async function makePlan(o: {
 }): Promise<MigrationPlan> {
   const profiles = new Map<string, TableProfile>();
   const unreadable: PlanInputs['unreadable'] = [];
+  const statisticsNotes: NonNullable<PlanInputs['statisticsNotes']> = [];
   const byConn = new Map<string, string[]>();
-  for (const p of o.project.pipelines.values()) if (p.source.table) byConn.set(p.source.connection, [...(byConn.get(p.source.connection) ?? []), p.name]);
+  for (const p of o.project.pipelines.values()) if (p.source.table || p.source.object) byConn.set(p.source.connection, [...(byConn.get(p.source.connection) ?? []), p.name]);
   for (const [conn, names] of byConn) {
     const cfg = o.project.config.connections[conn]!;
     if (cfg.kind === 'salesforce') {
-      // Objects, not tables: source statistics come from describe, which the planner does not read yet.
-      unreadable.push({ connection: conn, reason: 'planning statistics are not read from Salesforce yet' });
+      try {
+        const org = await SalesforceClient.connect(cfg, o.env, { retry: PLAN_RETRY, what: `plan (connection ${conn})` });
+        const wanted = names.map((n) => o.project.pipelines.get(n)!).filter((p) => p.source.object);
+        const stats = await salesforceStatistics(org, wanted.map((p) => ({ object: p.source.object!, ...(p.source.fields ? { fields: p.source.fields } : {}) })));
+        wanted.forEach((p, i) => profiles.set(p.name, stats.profiles[i]!));
+        for (const note of stats.notes) statisticsNotes.push({ connection: conn, note });
+      } catch (err) {
+        unreadable.push({ connection: conn, reason: errorMessage(err).split('\n')[0]! });
+      }
       continue;
     }
     try {
@@ -78,5 +92,5 @@ export async function makePlan(o: {
       unreadable.push({ connection: conn, reason: errorMessage(err).split('\n')[0]! });
     }
   }
-  return buildPlan({ project: o.project, profiles, unreadable, runs: o.runs, now: o.now, ...(readBench(o.project.dir) ? { bench: readBench(o.project.dir)! } : {}) });
+  return buildPlan({ project: o.project, profiles, unreadable, statisticsNotes, runs: o.runs, now: o.now, ...(readBench(o.project.dir) ? { bench: readBench(o.project.dir)! } : {}) });
 }

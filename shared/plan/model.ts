@@ -7,6 +7,7 @@ import { pgTypeName } from '../merge/postgres/dialect.js';
 import { tsqlColumnType } from '../merge/synapse/dialect.js';
 import type { LogicalType } from '../merge/plan.js';
 import { logicalFromDuck } from '../merge/plan.js';
+import { sfColumnPlan } from '../extract/salesforce/types.js';
 import { modifiedAtCandidates, type TableProfile } from './profile.js';
 
 /** The migration plan as data; JSON output is this object, and its JSON Schema comes from here. */
@@ -24,7 +25,7 @@ export const planSchema = z.strictObject({
     .array(
       z.strictObject({
         pipeline: z.string(),
-        object: z.string().describe('Source table or "query".'),
+        object: z.string().describe('Source table, Salesforce object, or "query".'),
         records: z.number().nullable(),
         loadType: z.string().describe('"full" (every run) or "full then incremental".'),
         changeDetection: z.string(),
@@ -77,6 +78,8 @@ export interface PlanInputs {
   profiles: Map<string, TableProfile>;
   /** Source kinds whose statistics could not be read, with why. */
   unreadable: Array<{ connection: string; reason: string }>;
+  /** What a reader of the volumes must know about how a source's statistics were read (e.g. approximate counts). */
+  statisticsNotes?: Array<{ connection: string; note: string }>;
   runs: RecentRun[];
   /** bench/results/latest.json scenario A (initial load): rows and seconds. */
   bench?: { rows: number; seconds: number; commit?: string };
@@ -86,6 +89,11 @@ export interface PlanInputs {
 /** Source engine type → logical type, loose on purpose: the mapping is a preview, the merge decides. */
 export function logicalFromSource(kind: string, type: string): LogicalType {
   if (kind === 'duckdb') return logicalFromDuck(type);
+  if (kind === 'salesforce') {
+    // The source's own type table decides (currency(18,2) → DECIMAL(18,2), datetime → TIMESTAMPTZ).
+    const m = /^(\w+)(?:\((\d+),(\d+)\))?$/.exec(type);
+    return logicalFromDuck(sfColumnPlan({ name: '', type: m?.[1] ?? type, ...(m?.[2] ? { precision: Number(m[2]), scale: Number(m[3]) } : {}) }).duckType);
+  }
   const t = type.toLowerCase();
   const dec = /^(?:numeric|decimal)\((\d+),\s*(\d+)\)/.exec(t);
   if (dec) return { kind: 'decimal', precision: Number(dec[1]), scale: Number(dec[2]) };
@@ -164,6 +172,7 @@ export function buildPlan(i: PlanInputs): MigrationPlan {
   const recent = i.runs.filter((r) => r.status === 'succeeded' && Date.parse(r.createdAt) >= weekAgo);
   const days = recent.length ? Math.max(1, (i.now.getTime() - Math.min(...recent.map((r) => Date.parse(r.createdAt)))) / 86_400_000) : 0;
   const risks: MigrationPlan['risks'] = i.unreadable.map((u) => ({ pipeline: null, risk: `source ${u.connection} could not be read for statistics: ${u.reason}` }));
+  for (const n of i.statisticsNotes ?? []) risks.push({ pipeline: null, risk: `source ${n.connection}: ${n.note}` });
   for (const p of ordered) {
     const cd = p.source.changeDetection;
     const prof = i.profiles.get(p.name);
@@ -174,7 +183,7 @@ export function buildPlan(i: PlanInputs): MigrationPlan {
       risks.push({ pipeline: p.name, risk: `${cd.mode} mode with no delete reconciliation: hard deletes are never seen unless \`tidemark run ${p.name} --full\` runs periodically` });
     }
     if (cd.mode === 'timestamp' && cd.column && prof && !prof.zoneMaps && !prof.indexedColumns.includes(cd.column)) {
-      risks.push({ pipeline: p.name, risk: `no index leads with ${cd.column}: every incremental read scans ${p.source.table}` });
+      risks.push({ pipeline: p.name, risk: `no index leads with ${cd.column}: every incremental read scans ${p.source.table ?? p.source.object ?? 'the query'}` });
     }
     if (cd.mode === 'cdc' && prof?.cdc?.retentionMinutes != null && interval !== null && prof.cdc.retentionMinutes <= interval * 2) {
       risks.push({ pipeline: p.name, risk: `CDC retention (${prof.cdc.retentionMinutes} min) is not well above the schedule gap (${interval} min): one missed run forces a re-snapshot` });
@@ -182,7 +191,7 @@ export function buildPlan(i: PlanInputs): MigrationPlan {
     if (cd.mode === 'changeTracking' && prof?.changeTracking?.retentionMinutes != null && interval !== null && prof.changeTracking.retentionMinutes <= interval * 2) {
       risks.push({ pipeline: p.name, risk: `Change Tracking retention (${prof.changeTracking.retentionMinutes} min) is not well above the schedule gap (${interval} min)` });
     }
-    if (prof && prof.primaryKey.length === 0) risks.push({ pipeline: p.name, risk: `${p.source.table} has no primary key in the source: key [${p.key.join(', ')}] is trusted, not enforced` });
+    if (prof && prof.primaryKey.length === 0) risks.push({ pipeline: p.name, risk: `${p.source.table ?? p.source.object ?? 'the query'} has no primary key in the source: key [${p.key.join(', ')}] is trusted, not enforced` });
     if (!p.backup.enabled) risks.push({ pipeline: p.name, risk: 'backups are off: a bad initial load or full refresh can only be undone run by run' });
   }
   const initial = known.length ? known.reduce((a, b) => a + b, 0) : null;
@@ -208,7 +217,7 @@ export function buildPlan(i: PlanInputs): MigrationPlan {
     },
     scope: ordered.map((p) => ({
       pipeline: p.name,
-      object: p.source.table ?? 'query',
+      object: p.source.table ?? p.source.object ?? 'query',
       records: records(p),
       loadType: p.source.changeDetection.mode === 'full' ? 'full' : 'full then incremental',
       changeDetection: `${p.source.changeDetection.mode}${p.source.changeDetection.column ? ` (${p.source.changeDetection.column})` : ''}`,

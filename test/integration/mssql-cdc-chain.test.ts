@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dryRun } from '../../shared/engine/dry-run.js';
 import { MssqlSource } from '../../shared/extract/mssql/source.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../shared/local/stack.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
@@ -99,6 +100,16 @@ describe('mssql cdc through the local stack (fake SQL Server)', () => {
     ];
     db.maxLsn = '0x00000020000000000001';
     clock.t += 3_600_000;
+    // The dry run shows the LSN window and what the net changes would apply, and moves nothing.
+    const dry = await dryRun(stack.ctx, { pipeline: 'accounts' });
+    expect(dry.window).toMatchObject({ mode: 'cdc', from: '0x00000010000000000001', to: '0x00000020000000000001', fullRead: false });
+    expect(dry.source.sql).toContain('fn_cdc_get_net_changes_dbo_Accounts');
+    expect(dry.source.parameters).toEqual([
+      { name: 'from', value: '0x00000010000000000001' },
+      { name: 'to', value: '0x00000020000000000001' },
+    ]);
+    expect(dry).toMatchObject({ estimatedRows: 3, changes: { inserted: 1, updated: 1, deleted: 1, unchanged: 0 } });
+    expect((await readCheckpoint(stack.ctx.tables, 'accounts')).checkpoint.watermark).toBe('0x00000010000000000001');
     const second = await runOnce(stack, { pipeline: 'accounts' });
     expect(second.status, JSON.stringify(second)).toBe('succeeded');
     expect(second.counts).toMatchObject({ extracted: 3, inserted: 1, updated: 1, deleted: 1 });
@@ -123,6 +134,10 @@ describe('mssql cdc through the local stack (fake SQL Server)', () => {
     db.changes = [];
     const before = fake.sent.length;
     clock.t += 3_600_000;
+    // A dry run already says the changes are gone: a re-snapshot, with its warning.
+    const dryGap = await dryRun(stack.ctx, { pipeline: 'accounts' });
+    expect(dryGap).toMatchObject({ window: { fullRead: true }, estimatedRows: 5, changes: { inserted: 1, deleted: 1, unchanged: 4 } });
+    expect(dryGap.warnings).toEqual([expect.stringContaining('saved LSN 0x00000020000000000001 is older than')]);
     const gap = await runOnce(stack, { pipeline: 'accounts' });
     expect(gap.status, JSON.stringify(gap)).toBe('succeeded');
     expect(gap.counts).toMatchObject({ extracted: 5, inserted: 1, deleted: 1, unchanged: 4 });

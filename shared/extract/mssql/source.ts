@@ -304,7 +304,7 @@ export class MssqlSource implements Source {
       if (req.countSource && count) sourceRowCount = Number((await collect(conn, count))[0]?.n ?? 0);
       // NULL change-column rows are not counted here: the T-SQL statements stay as they are.
       const read = readRecord(readKind, window, null);
-      return { files, window, read, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}) };
+      return { files, window, read, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}), ...(stmt ? { statement: stmt } : {}) };
     } finally {
       writer.close();
     }

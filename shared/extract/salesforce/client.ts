@@ -220,6 +220,15 @@ export class SalesforceClient {
     return this.call('limits', () => this.conn.request(this.path('/limits')));
   }
 
+  /**
+   * Record counts of the named objects in one call (REST `limits/recordCount`). Salesforce
+   * refreshes them periodically, so they are approximate; an object it has no figure for is
+   * absent from the answer.
+   */
+  recordCounts(objects: readonly string[]): Promise<{ sObjects: Array<{ name: string; count: number }> }> {
+    return this.call('limits/recordCount', () => this.conn.request(this.path(`/limits/recordCount?sObjects=${objects.map(encodeURIComponent).join(',')}`)));
+  }
+
   createQueryJob(soql: string, all: boolean): Promise<BulkJobInfo> {
     return this.call('bulk query job create', () =>
       this.conn.request<BulkJobInfo>({

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { ConfigError } from '../../errors.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../../transform/duckdb-session.js';
 import type { TableProfile } from '../profile.js';
-import { selectTables, type Introspector } from './port.js';
+import { assembleProfiles, selectTables, type Introspector } from './port.js';
 
 /** Catalog queries of the DuckDB introspector, on the source attached as `src`. */
 export const DUCK_INTROSPECTION = {
@@ -41,22 +41,20 @@ export class DuckDbIntrospector implements Introspector {
       );
       const cols = await s.rows<{ schema_name: string; table_name: string; column_name: string; data_type: string }>(DUCK_INTROSPECTION.columns);
       const pks = await s.rows<{ schema_name: string; table_name: string; cols: string[] }>(DUCK_INTROSPECTION.primaryKeys);
-      const out: TableProfile[] = [];
-      for (const t of chosen) {
-        const mine = (r: { schema_name: string; table_name: string }) => r.schema_name === t.schema && r.table_name === t.name;
-        const n = await s.one<{ n: bigint }>(`SELECT count(*)::BIGINT AS n FROM src.${quoteDuck(t.schema!)}.${quoteDuck(t.name)}`);
-        out.push({
-          schema: t.schema,
-          name: t.name,
-          columns: cols.filter(mine).map((c) => ({ name: c.column_name, type: c.data_type, temporal: /^(TIMESTAMP|DATE$)/i.test(c.data_type) && c.data_type.toUpperCase() !== 'DATE' })),
-          primaryKey: [...(pks.find(mine)?.cols ?? [])],
-          rowCount: Number(n?.n ?? 0),
-          bytes: null,
-          indexedColumns: [],
-          zoneMaps: true,
-        });
-      }
-      return out;
+      return await assembleProfiles(
+        chosen,
+        {
+          columns: cols,
+          // DuckDB has no index catalog to speak of: the primary key is its one index here.
+          indexes: pks.flatMap((k) => k.cols.map((c, i) => ({ schema_name: k.schema_name, table_name: k.table_name, column_name: c, is_primary: true, ord: i + 1 }))),
+          temporal: (t) => /^TIMESTAMP/i.test(t),
+        },
+        async (t) => {
+          const n = await s.one<{ n: bigint }>(`SELECT count(*)::BIGINT AS n FROM src.${quoteDuck(t.schema)}.${quoteDuck(t.name)}`);
+          // Zone maps (min/max per row group) make every column a cheap range filter.
+          return { rowCount: Number(n?.n ?? 0), bytes: null, indexedColumns: [], zoneMaps: true };
+        },
+      );
     } finally {
       s.close();
     }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { TableProfile } from '../profile.js';
-import { selectTables, type Introspector } from './port.js';
+import { assembleProfiles, selectTables, type Introspector } from './port.js';
 
 /** Catalog queries of the PostgreSQL introspector (pg_catalog, so they need no statistics extension). */
 export const PG_INTROSPECTION = {
@@ -51,26 +51,18 @@ export class PostgresIntrospector implements Introspector {
       const chosen = selectTables(all.map((t) => ({ ...t, schema: t.schema_name, name: t.table_name })), tables, `the database of ${this.setting}`);
       const cols = (await client.query<{ schema_name: string; table_name: string; column_name: string; data_type: string }>(PG_INTROSPECTION.columns)).rows;
       const idx = (await client.query<{ schema_name: string; table_name: string; is_primary: boolean; ord: string; column_name: string }>(PG_INTROSPECTION.indexes)).rows;
-      const out: TableProfile[] = [];
-      for (const t of chosen) {
-        const mine = (r: { schema_name: string; table_name: string }) => r.schema_name === t.schema && r.table_name === t.name;
-        let rows = t.estimate;
-        if (!(rows >= 0)) {
-          const r = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${quotePgIdent(t.schema)}.${quotePgIdent(t.name)}`);
-          rows = Number(r.rows[0]?.n ?? 0);
-        }
-        const tIdx = idx.filter(mine);
-        out.push({
-          schema: t.schema,
-          name: t.name,
-          columns: cols.filter(mine).map((c) => ({ name: c.column_name, type: c.data_type, temporal: /^timestamp/i.test(c.data_type) })),
-          primaryKey: tIdx.filter((i) => i.is_primary).map((i) => i.column_name),
-          rowCount: Math.round(rows),
-          bytes: Number(t.bytes),
-          indexedColumns: [...new Set(tIdx.filter((i) => Number(i.ord) === 1).map((i) => i.column_name))],
-        });
-      }
-      return out;
+      return await assembleProfiles(
+        chosen,
+        { columns: cols, indexes: idx.map((i) => ({ ...i, ord: Number(i.ord) })), temporal: (t) => /^timestamp/i.test(t) },
+        async (t) => {
+          let rows = t.estimate;
+          if (!(rows >= 0)) {
+            const r = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${quotePgIdent(t.schema)}.${quotePgIdent(t.name)}`);
+            rows = Number(r.rows[0]?.n ?? 0);
+          }
+          return { rowCount: Math.round(rows), bytes: Number(t.bytes) };
+        },
+      );
     } finally {
       await client.end().catch(() => undefined);
     }

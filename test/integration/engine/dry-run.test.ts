@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { TableClient, TableServiceClient } from '@azure/data-tables';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { QueueServiceClient } from '@azure/storage-queue';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runCommand } from '../../../cli/commands/run.js';
 import { apiRoutes } from '../../../shared/http/routes.js';
-import { dryRun } from '../../../shared/engine/dry-run.js';
+import { dryRun, dryRunReportSchema } from '../../../shared/engine/dry-run.js';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
+import { getRun } from '../../../shared/state/runs.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
 import { withAzurite } from '../../support/azurite.js';
+import { storageState } from '../../support/storage-state.js';
 import { duckExec, makeProject } from '../../support/project.js';
 
 const PIPELINE = `name: people
@@ -22,32 +22,6 @@ transform:
   sql: select id, upper(name) as name, updated_at from extract
 target: { warehouse: WH, table: dw.people }
 `;
-
-/** Every blob (name + md5 of its bytes), queue message (peeked, not dequeued) and table row (with its etag). */
-async function storageState(cs: string): Promise<string> {
-  const lines: string[] = [];
-  const blobs = BlobServiceClient.fromConnectionString(cs);
-  for await (const c of blobs.listContainers()) {
-    const cc = blobs.getContainerClient(c.name);
-    for await (const b of cc.listBlobsFlat()) {
-      const bytes = await cc.getBlobClient(b.name).downloadToBuffer();
-      lines.push(`blob ${c.name}/${b.name} ${createHash('md5').update(bytes).digest('hex')}`);
-    }
-  }
-  const queues = QueueServiceClient.fromConnectionString(cs);
-  for await (const q of queues.listQueues()) {
-    const qc = queues.getQueueClient(q.name);
-    const props = await qc.getProperties();
-    const peek = await qc.peekMessages({ numberOfMessages: 32 });
-    lines.push(`queue ${q.name} ${props.approximateMessagesCount} ${peek.peekedMessageItems.map((m) => `${m.messageId}:${m.dequeueCount}:${m.messageText}`).join(',')}`);
-  }
-  const tables = TableServiceClient.fromConnectionString(cs, { allowInsecureConnection: true });
-  for await (const t of tables.listTables()) {
-    const tc = TableClient.fromConnectionString(cs, t.name!, { allowInsecureConnection: true });
-    for await (const e of tc.listEntities()) lines.push(`row ${t.name} ${e.partitionKey}/${e.rowKey} ${e.etag}`);
-  }
-  return lines.sort().join('\n');
-}
 
 const fileHash = (f: string) => (existsSync(f) ? createHash('md5').update(readFileSync(f)).digest('hex') : 'absent');
 
@@ -77,8 +51,28 @@ describe('run --dry-run writes nothing', () => {
     const before = await storageState(az.connectionString);
     const r = await dryRun(stack.ctx, { pipeline: 'people' });
     expect(r).toMatchObject({ mode: 'full', estimatedRows: 100, window: { fullRead: true }, target: { exists: false }, writes: 'none' });
+    expect(r.changes).toEqual({ inserted: 100, updated: 0, deleted: 0, unchanged: 0, stale: 0, quarantined: 0, type1: 0 });
+    expect(r.checks).toEqual([]);
     expect(r.source.sql).toBe('SELECT * FROM "s"."people"');
     expect(r.target.ddl.map((s) => s.sql)).toContainEqual(expect.stringMatching(/^CREATE TABLE IF NOT EXISTS "dw"\."people" \("id" INTEGER, "name" VARCHAR, "updated_at" TIMESTAMP, "_tm_valid_from"/));
+    expect(existsSync(join(dir, 'warehouse.duckdb'))).toBe(false);
+    expect(await storageState(az.connectionString)).toBe(before);
+
+    // The CLI prints the same report.
+    const out: string[] = [];
+    const saved = process.env.AzureWebJobsStorage;
+    process.env.AzureWebJobsStorage = az.connectionString;
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
+    try {
+      expect(await runCommand.run(['people', '--dry-run', '--project', dir])).toBe(0);
+    } finally {
+      spy.mockRestore();
+      process.env.AzureWebJobsStorage = saved;
+    }
+    const text = out.join('');
+    expect(text).toContain('people: dry run of a full run — nothing was written\nwindow (timestamp): the whole table\nsource SQL: SELECT * FROM "s"."people"\nrows read now: 100\n');
+    expect(text).toContain('would apply: 100 inserted, 0 updated, 0 type-1 updated, 0 deleted, 0 unchanged\n');
+    expect(text).toContain('target dw.people: would be created\n');
     expect(existsSync(join(dir, 'warehouse.duckdb'))).toBe(false);
     expect(await storageState(az.connectionString)).toBe(before);
   });
@@ -113,11 +107,23 @@ describe('run --dry-run writes nothing', () => {
     const http = await route.handle(stack.ctx, { params: { name: 'people' }, query: new URLSearchParams('dryRun=true'), bodyText: '', baseUrl: 'http://x' } as never);
     expect(http.status).toBe(200);
     expect(http.jsonBody).toEqual(JSON.parse(JSON.stringify(r)));
+    // The answer has the shape the OpenAPI document gives (generated from the same schema).
+    expect(dryRunReportSchema.parse(http.jsonBody)).toEqual(http.jsonBody);
     const bad = await route.handle(stack.ctx, { params: { name: 'people' }, query: new URLSearchParams('dryRun=true&mode=backfill'), bodyText: '', baseUrl: 'http://x' } as never);
     expect(bad.status).toBe(400);
 
     expect(await storageState(az.connectionString)).toBe(before);
     expect(fileHash(join(dir, 'warehouse.duckdb'))).toBe(wh);
     expect(fileHash(join(dir, 'source.duckdb'))).toBe(src);
+    // The scratch folder of the dry run is gone.
+    expect(existsSync(join(stack.ctx.workDir, 'people')) ? readdirSync(join(stack.ctx.workDir, 'people')).filter((d) => d.startsWith('dry-run')) : []).toEqual([]);
+
+    // What the dry run said the merge would apply is what the run then applies: the 7 renamed
+    // rows are updates; the 60 lag rows are unchanged (a new column that is NULL opens no version).
+    expect(r.changes).toEqual({ inserted: 0, updated: 7, deleted: 0, unchanged: 60, stale: 0, quarantined: 0, type1: 0 });
+    const second = await runOnce(stack, { pipeline: 'people' });
+    expect(second.status, second.error).toBe('succeeded');
+    const { extracted, ...applied } = (await getRun(stack.ctx.tables, 'people', second.runId)).counts;
+    expect({ extracted, ...applied }).toEqual({ extracted: r.estimatedRows, ...r.changes });
   });
 });

@@ -28,7 +28,7 @@ describe('OpenAPI document', () => {
 
   it('generates the request body and parameters from the zod schemas the handlers parse with', () => {
     const body = doc.paths['/pipelines/{name}/runs'].post.requestBody.content['application/json'].schema;
-    expect(body.properties.mode).toMatchObject({ enum: ['incremental', 'full', 'backfill'], default: 'incremental' });
+    expect(body.properties.mode).toMatchObject({ enum: ['incremental', 'full', 'backfill', 'reconcile'], default: 'incremental' });
     expect(body.properties.windowSize.pattern).toBe('^(\\d+)(ms|s|m|h|d)$');
     expect(body.additionalProperties).toBe(false);
     const limit = doc.paths['/pipelines/{name}/runs'].get.parameters.find((p: { name: string }) => p.name === 'limit');
@@ -37,5 +37,24 @@ describe('OpenAPI document', () => {
     expect(name.schema.pattern).toBe('^[a-z][a-z0-9_]{0,62}$');
     const run = doc.paths['/pipelines/{name}/runs/{runId}'].get.responses['200'].content['application/json'].schema;
     expect(run.required).toEqual(expect.arrayContaining(['stage', 'counts', 'timings', 'error', 'validations']));
+  });
+
+  it('documents ?dryRun=true on startRun: the query parameters and the 200 answer, generated from the report schema', () => {
+    const post = doc.paths['/pipelines/{name}/runs'].post;
+    const param = (n: string) => post.parameters.find((p: { name: string }) => p.name === n);
+    expect(param('dryRun')).toMatchObject({ in: 'query', required: false, schema: { enum: expect.arrayContaining(['true']) } });
+    expect(param('mode')).toMatchObject({ in: 'query', schema: { enum: expect.arrayContaining(['incremental', 'full']) } });
+    const report = post.responses['200'].content['application/json'].schema;
+    expect(report.required).toEqual(['pipeline', 'mode', 'window', 'source', 'estimatedRows', 'changes', 'checks', 'warnings', 'target', 'writes']);
+    expect(report.additionalProperties).toBe(false);
+    expect(report.properties.writes).toMatchObject({ const: 'none' });
+    expect(report.properties.window.required).toEqual(expect.arrayContaining(['mode', 'from', 'to', 'next', 'fullRead']));
+    expect(Object.keys(report.properties.changes.properties).sort()).toEqual(['deleted', 'inserted', 'quarantined', 'stale', 'type1', 'unchanged', 'updated']);
+    expect(report.properties.target.properties.ddl.items.required).toEqual(['sql', 'parameters']);
+    expect(report.properties.checks.items.required).toEqual(expect.arrayContaining(['check', 'passed', 'expected', 'actual']));
+    // Every field a user reads carries a description.
+    for (const f of ['mode', 'window', 'source', 'estimatedRows', 'changes', 'checks', 'writes']) expect(report.properties[f].description, f).toBeTruthy();
+    // The 202 of a real run stays documented beside it.
+    expect(post.responses['202']).toBeDefined();
   });
 });

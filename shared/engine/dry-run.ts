@@ -82,7 +82,6 @@ export async function dryRun(ctx: EngineContext, req: { pipeline: string; mode?:
   const mode = req.mode ?? 'incremental';
   if (mode === 'backfill') throw new NotSupportedError('--dry-run of a backfill', 'dry-run an incremental or full run');
   const conn = connectionOf(ctx.project, p);
-  if (conn.kind === 'salesforce') throw new NotSupportedError('--dry-run for salesforce sources', 'built for duckdb, postgres and mssql sources; the run itself works');
   const input = await plannedWindowInput(ctx, p, mode);
   const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
   const dir = await scratchDir(ctx.workDir, p.name, `dry-run-${randomBytes(4).toString('hex')}`, 'dry-run');

@@ -2,10 +2,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalStack, runOnce, type LocalStack } from '../../shared/local/stack.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
+import { dryRun } from '../../shared/engine/dry-run.js';
 import { readCheckpoint } from '../../shared/state/checkpoints.js';
 import { CONTAINERS, layout } from '../../shared/storage/layout.js';
 import { withAzurite } from '../support/azurite.js';
 import { duckQuery, makeProject } from '../support/project.js';
+import { storageState } from '../support/storage-state.js';
 import { SalesforceDouble } from '../support/salesforce-server.js';
 
 // Salesforce cannot run here: the chain reads test/support/salesforce-server.ts, a test double
@@ -68,6 +70,14 @@ describe('salesforce source end to end on the local stack (Salesforce test doubl
     const at = Date.parse('2026-02-01T00:00:00Z');
     sf.update([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], at, { Name: 'renamed' });
     sf.remove([40, 41], at + 1000);
+    // A dry run first: it reads the same window through the same client and says what the run
+    // will apply, writing nothing (storage and the warehouse unchanged).
+    const storageBefore = await storageState(az.connectionString);
+    const tableBefore = JSON.stringify(await current());
+    const report = await dryRun(stack.ctx, { pipeline: 'sf_accounts' });
+    expect(report).toMatchObject({ mode: 'incremental', estimatedRows: 12, changes: { updated: 10, deleted: 2, inserted: 0 } });
+    expect(await storageState(az.connectionString)).toBe(storageBefore);
+    expect(JSON.stringify(await current())).toBe(tableBefore);
     sf.failNext('limit', /GET .*\/queryAll$/);
     const before = sf.requests.length;
     const inc = await runOnce(stack, { pipeline: 'sf_accounts' });

@@ -10,7 +10,7 @@ import { backupBeforeMerge } from '../rollback/backups.js';
 import { commitCheckpoint, readCheckpoint } from '../state/checkpoints.js';
 import { releaseLease, renewLease } from '../state/leases.js';
 import { claimStage } from '../state/stage-claims.js';
-import { findRun, isTerminalStatus, updateRun, type RunRecord, type RunStage } from '../state/runs.js';
+import { findRun, isTerminalStatus, updateRun, whileLive, type RunRecord, type RunStage } from '../state/runs.js';
 import { writeValidations, type ValidationResult } from '../state/validations.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
 import { removeScratchDir, scratchDir } from '../storage/files.js';
@@ -72,8 +72,15 @@ export async function runStage(
   const unit = ref.partition === undefined ? stage : `${stage}-p${ref.partition}`;
   const claim = await claimStage(ctx.tables, { pipeline: ref.pipeline, runId: ref.runId, stage: unit, ttlMs: ctx.stageClaimTtlMs ?? stageClaimTtlMs(ctx.env) });
   try {
+    // Read again under the claim: a copy of this stage that held the claim until a moment ago
+    // may have ended the run (validate) while this copy waited for it.
+    const claimed = await findRun(ctx.tables, ref.pipeline, ref.runId);
+    if (!claimed || isTerminalStatus(claimed.status)) {
+      log.log('info', `run already ${claimed?.status ?? 'gone'}; duplicate delivery ignored`);
+      return 'skipped';
+    }
     await renewLease(ctx.tables, ref.pipeline, ref.runId, ctx.now(), ctx.leaseTtlMs);
-    const outcome = await fn(run);
+    const outcome = await fn(claimed);
     log.log('debug', `${stage} ${outcome}`, { ms: Date.now() - started });
     return outcome;
   } catch (err) {
@@ -108,7 +115,7 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
     // owns the run now. A redelivered extract message must not rewrite parts under it.
     if (await ctx.blobs.exists(CONTAINERS.raw, manifestName)) return 'skipped';
     if ((await awaitDependencies(ctx, p, run)) === 'waiting') return 'skipped';
-    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'extract' }), ctx.now);
+    await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, status: 'running', stage: 'extract' })), ctx.now);
     const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
     const cd = p.source.changeDetection;
     const window: WindowInput = {
@@ -208,7 +215,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
     }
     await assertExtractValid(ctx, p, manifest, run.mode === 'backfill');
     await checkSchemaDriftAgainstBase(ctx, p, manifest);
-    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'transform' }), ctx.now);
+    await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, status: 'running', stage: 'transform' })), ctx.now);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
     const uploads = new BackgroundUploads(ctx.blobs);
     try {
@@ -281,7 +288,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         ...(out.sampleFile ? { sample: { name: layout.sample(p.name, run.runId), rows: out.sampleRows } } : {}),
         createdAt: ctx.now().toISOString(),
       };
-      await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'merge', counts }), ctx.now);
+      await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, stage: 'merge', counts })), ctx.now);
       await ctx.blobs.putText(CONTAINERS.changes, changesManifestName, JSON.stringify(changesManifest, null, 2));
       await ctx.queues.send(QUEUES.merge, { pipeline: p.name, runId: run.runId });
       for (const part of manifest.parts) await cache.evict(CONTAINERS.raw, part.name);
@@ -331,7 +338,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
   return runStage(ctx, 'merge', msg, async (run) => {
     const p = getPipeline(ctx.project, msg.pipeline);
     const manifest = await readChangesManifest(ctx, p.name, run.runId);
-    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'merge' }), ctx.now);
+    await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, status: 'running', stage: 'merge' })), ctx.now);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'merge');
     const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
     try {
@@ -391,7 +398,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
         snapshot: manifest.snapshot.name,
         now: ctx.now(),
       });
-      await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'validate' }), ctx.now);
+      await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, stage: 'validate' })), ctx.now);
       await ctx.queues.send(QUEUES.validate, { pipeline: p.name, runId: run.runId });
       return 'done';
     } finally {

@@ -92,6 +92,8 @@ export class LocalHost {
   private woken = false;
   private wakeUp: (() => void) | undefined;
   private stopped = false;
+  /** What the host saw, for tests and the dev banner: how busy it got and how often deliveries met. */
+  readonly stats = { maxInFlight: 0, deferredBusy: 0, settledByOther: 0 };
 
   constructor(
     readonly ctx: EngineContext,
@@ -159,6 +161,7 @@ export class LocalHost {
       await op();
     } catch (err) {
       if (!lostToAnotherDelivery(err)) throw err;
+      this.stats.settledByOther++;
       this.ctx.log.log('debug', `a message of ${queue} was settled by another delivery: ${errorMessage(err)}`);
     }
   }
@@ -178,6 +181,7 @@ export class LocalHost {
       await this.settle(queue, () => client.deleteMessage(m.messageId, popReceipt));
     } catch (err) {
       if (err instanceof StageBusyError) {
+        this.stats.deferredBusy++;
         await deferBusyDelivery(this.ctx.queues, queue, parseStageMessage(queue, body), err);
         await this.settle(queue, () => client.deleteMessage(m.messageId, popReceipt));
         return;
@@ -231,6 +235,7 @@ export class LocalHost {
       this.handled.set(item.name, item.etag);
     } catch (err) {
       if (err instanceof StageBusyError) {
+        this.stats.deferredBusy++;
         // Another delivery transforms it; not a failure. Looked at again later in case it dies.
         this.deferredBlobs.set(item.name, Date.now() + Math.min(err.retryAfterMs, Math.max(1, this.retryDelaySeconds) * 1000));
         return;
@@ -278,6 +283,7 @@ export class LocalHost {
         this.wake();
       });
     this.inFlight.add(p);
+    this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.inFlight.size);
   }
 
   /** Hands due work to free workers; returns how many items it started. */

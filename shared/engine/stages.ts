@@ -57,28 +57,25 @@ export async function runStage(
   fn: (run: RunRecord) => Promise<StageOutcome>,
 ): Promise<StageOutcome> {
   const log = ctx.log.child({ pipeline: ref.pipeline, runId: ref.runId, stage });
-  const run = await findRun(ctx.tables, ref.pipeline, ref.runId);
-  if (!run) {
-    log.log('warn', 'message for an unknown run ignored');
-    return 'skipped';
-  }
-  if (isTerminalStatus(run.status)) {
-    log.log('info', `run already ${run.status}; duplicate delivery ignored`);
-    return 'skipped';
-  }
   const started = Date.now();
   // One claim per unit of work: each partition of a partitioned extract is its own unit, so
   // partitions of one run proceed in parallel while a duplicate of the same unit waits.
   const unit = ref.partition === undefined ? stage : `${stage}-p${ref.partition}`;
   const claim = await claimStage(ctx.tables, { pipeline: ref.pipeline, runId: ref.runId, stage: unit, ttlMs: ctx.stageClaimTtlMs ?? stageClaimTtlMs(ctx.env) });
+  let worked = false;
   try {
-    // Read again under the claim: a copy of this stage that held the claim until a moment ago
-    // may have ended the run (validate) while this copy waited for it.
+    // Read under the claim, not before it: a copy of this stage that held the claim until a
+    // moment ago may have ended the run (validate) while this copy waited for it.
     const claimed = await findRun(ctx.tables, ref.pipeline, ref.runId);
-    if (!claimed || isTerminalStatus(claimed.status)) {
-      log.log('info', `run already ${claimed?.status ?? 'gone'}; duplicate delivery ignored`);
+    if (!claimed) {
+      log.log('warn', 'message for an unknown run ignored');
       return 'skipped';
     }
+    if (isTerminalStatus(claimed.status)) {
+      log.log('info', `run already ${claimed.status}; duplicate delivery ignored`);
+      return 'skipped';
+    }
+    worked = true;
     await renewLease(ctx.tables, ref.pipeline, ref.runId, ctx.now(), ctx.leaseTtlMs);
     const outcome = await fn(claimed);
     log.log('debug', `${stage} ${outcome}`, { ms: Date.now() - started });
@@ -95,9 +92,12 @@ export async function runStage(
     await claim.release().catch((err: unknown) => log.log('warn', `stage claim not released (it expires by itself): ${errorMessage(err)}`));
     const ms = Date.now() - started;
     telemetryOf(ctx).metric('tidemark.stage.duration', ms, { pipeline: ref.pipeline, runId: ref.runId, stage });
-    await updateRun(ctx.tables, ref.pipeline, ref.runId, (r) => ({ ...r, timings: { ...r.timings, [stage]: (r.timings[stage] ?? 0) + ms } }), ctx.now).catch(
-      () => undefined,
-    );
+    // A duplicate turned away leaves the run record alone.
+    if (worked) {
+      await updateRun(ctx.tables, ref.pipeline, ref.runId, (r) => ({ ...r, timings: { ...r.timings, [stage]: (r.timings[stage] ?? 0) + ms } }), ctx.now).catch(
+        () => undefined,
+      );
+    }
   }
 }
 

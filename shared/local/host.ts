@@ -29,6 +29,12 @@ export interface LocalHostOptions {
 
 export const BLOB_POISON_QUEUE = 'webjobs-blobtrigger-poison';
 
+/** The blob trigger's source, as a name beside the queues' for the dispatcher's hints. */
+const MANIFESTS = 'raw manifests';
+
+/** While work keeps waking the host, it still looks at everything this often (retries coming due, other processes' work). */
+const FULL_PASS_MS = 1000;
+
 interface Receipt extends TableEntity {
   partitionKey: string;
   rowKey: string;
@@ -89,6 +95,15 @@ export class LocalHost {
   private readonly redelivered = new Set<string>();
   private readonly queueOrder: Array<[string, Handler]>;
   private turn = 0;
+  /** Sources (queue names, MANIFESTS) this process just gave work: looked at on the next pass without a full scan. */
+  private readonly hinted = new Set<string>();
+  /** Sources whose last look filled every free worker: there may be more right now. */
+  private readonly backlog = new Set<string>();
+  private lastFullPass = 0;
+  /** Manifests this process wrote (name → ETag): transformed without listing the container. */
+  private readonly ownManifests = new Map<string, string>();
+  /** A worker finished since `done()` was last asked: the only moment (besides a quiet period) its answer can change here. */
+  private finished = true;
   private woken = false;
   private wakeUp: (() => void) | undefined;
   private stopped = false;
@@ -113,8 +128,9 @@ export class LocalHost {
     ];
   }
 
-  /** Lets the dispatcher look for work now instead of at the next idle poll. */
-  wake(): void {
+  /** Lets the dispatcher look for work now instead of at the next idle poll; `source` says where (a queue, or MANIFESTS). */
+  wake(source?: string): void {
+    if (source) this.hinted.add(source);
     this.woken = true;
     this.wakeUp?.();
   }
@@ -125,7 +141,7 @@ export class LocalHost {
       ensureQueues: (names) => inner.ensureQueues(names),
       send: async (queue, body, options) => {
         await inner.send(queue, body, options);
-        if (!options?.visibilityTimeoutSeconds) this.wake();
+        if (!options?.visibilityTimeoutSeconds) this.wake(queue);
       },
     };
   }
@@ -138,7 +154,10 @@ export class LocalHost {
       downloadToFile: (container, name, localPath) => inner.downloadToFile(container, name, localPath),
       putText: async (container, name, text) => {
         const r = await inner.putText(container, name, text);
-        if (container === CONTAINERS.raw && parseManifestPath(name)) this.wake();
+        if (container === CONTAINERS.raw && parseManifestPath(name)) {
+          this.ownManifests.set(name, r.etag);
+          this.wake(MANIFESTS);
+        }
         return r;
       },
       getText: (container, name) => inner.getText(container, name),
@@ -175,7 +194,7 @@ export class LocalHost {
       if (this.o.redeliverWhileRunning && !this.redelivered.has(m.messageId)) {
         this.redelivered.add(m.messageId);
         popReceipt = (await client.updateMessage(m.messageId, popReceipt, undefined, 0)).popReceipt ?? popReceipt;
-        this.wake();
+        this.wake(queue);
       }
       await handler(body);
       await this.settle(queue, () => client.deleteMessage(m.messageId, popReceipt));
@@ -280,35 +299,69 @@ export class LocalHost {
       .catch((err: unknown) => this.ctx.log.log('error', `local host worker failed: ${errorMessage(err)}`))
       .finally(() => {
         this.inFlight.delete(p);
+        this.finished = true;
         this.wake();
       });
     this.inFlight.add(p);
     this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.inFlight.size);
   }
 
-  /** Hands due work to free workers; returns how many items it started. */
-  private async dispatch(): Promise<number> {
+  /**
+   * Hands due work to free workers; returns how many items it started. A full pass looks at every
+   * queue and the manifests; a pass woken by this process's own work looks only where that work
+   * went (and where workers were short), so a run's next stage costs one receive, not a scan.
+   */
+  private async dispatch(full: boolean): Promise<number> {
     const free = () => this.workers - this.inFlight.size;
+    const due = (source: string) => {
+      const look = full || this.hinted.has(source) || this.backlog.has(source);
+      this.hinted.delete(source);
+      return look;
+    };
     let started = 0;
     // The queue looked at first rotates, so a long extract backlog does not starve merges.
     const first = this.turn++ % this.queueOrder.length;
     const order = [...this.queueOrder.slice(first), ...this.queueOrder.slice(0, first)];
     for (const [queue, handler] of order) {
-      if (free() > 0) {
-        for (const m of await this.receive(queue, free())) {
+      if (free() > 0 && due(queue)) {
+        const max = free();
+        const got = await this.receive(queue, max);
+        if (got.length >= max) this.backlog.add(queue);
+        else this.backlog.delete(queue);
+        for (const m of got) {
           for (let c = 0; c < this.copies; c++) this.start(() => this.handleMessage(queue, m, handler));
           started++;
         }
       }
       // The blob trigger's turn comes after the extract queue's, as in pollOnce.
-      if (queue === QUEUES.extract) started += await this.dispatchManifests(free());
+      if (queue === QUEUES.extract && free() > 0 && due(MANIFESTS)) {
+        const max = free();
+        // Listing `raw` costs a page per run of history: done on full passes only; a manifest
+        // this process just wrote is known by name and ETag already.
+        const items = full || this.backlog.has(MANIFESTS) ? await this.dueManifests(max + 1) : this.takeOwnManifests(max + 1);
+        if (items.length > max) this.backlog.add(MANIFESTS);
+        else this.backlog.delete(MANIFESTS);
+        started += this.dispatchManifests(items.slice(0, max));
+      }
     }
     return started;
   }
 
-  private async dispatchManifests(free: number): Promise<number> {
-    const due = await this.dueManifests(free);
+  /** Own manifests not being transformed here already (one whose ETag changed meanwhile waits for the running copy). */
+  private takeOwnManifests(max: number): DueManifest[] {
+    const items: DueManifest[] = [];
+    for (const [name, etag] of this.ownManifests) {
+      if (items.length >= max) break;
+      if (this.transforming.has(name)) continue;
+      this.ownManifests.delete(name);
+      if (this.handled.get(name) !== etag) items.push({ name, etag, failures: 0 });
+    }
+    return items;
+  }
+
+  private dispatchManifests(due: DueManifest[]): number {
     for (const item of due) {
+      this.ownManifests.delete(item.name);
       this.transforming.set(item.name, this.copies);
       for (let c = 0; c < this.copies; c++) {
         this.start(async () => {
@@ -317,7 +370,11 @@ export class LocalHost {
           } finally {
             const left = (this.transforming.get(item.name) ?? 1) - 1;
             if (left > 0) this.transforming.set(item.name, left);
-            else this.transforming.delete(item.name);
+            else {
+              this.transforming.delete(item.name);
+              // Rewritten while it ran (two partitions completing together): its turn now.
+              if (this.ownManifests.has(item.name)) this.wake(MANIFESTS);
+            }
           }
         });
       }
@@ -325,35 +382,44 @@ export class LocalHost {
     return due.length;
   }
 
-  private idle(ms: number): Promise<void> {
-    if (this.woken || this.stopped) return Promise.resolve();
+  /** Waits for a wake or `ms`; true when the time ran out (nothing woke it). */
+  private idle(ms: number): Promise<boolean> {
+    if (this.woken || this.stopped) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (timedOut: boolean) => {
         clearTimeout(timer);
         this.wakeUp = undefined;
-        resolve();
+        resolve(timedOut);
       };
-      const timer = setTimeout(done, ms);
-      this.wakeUp = done;
+      const timer = setTimeout(() => done(true), ms);
+      this.wakeUp = () => done(false);
     });
   }
 
   /** The dispatcher: keeps every worker busy while there is work, sleeps when there is none. */
   private async drive(o: { done?: () => Promise<boolean>; deadline?: number; idleMs: number; onError: (err: unknown) => void }): Promise<void> {
+    let timedOut = true;
     try {
       while (!this.stopped) {
-        if (o.done && (await o.done())) return;
+        if (o.done && (this.finished || timedOut)) {
+          this.finished = false;
+          if (await o.done()) return;
+        }
         if (o.deadline !== undefined && Date.now() > o.deadline) throw new Error(`the local host timed out after ${Math.round((o.deadline - Date.now()) / -1000)} s past its deadline`);
         this.woken = false;
+        // A full pass at least every idle period: retries coming due, other processes' work.
+        const full = timedOut || Date.now() - this.lastFullPass >= Math.max(o.idleMs, FULL_PASS_MS);
+        if (full) this.lastFullPass = Date.now();
         let started = 0;
         try {
-          started = await this.dispatch();
+          started = await this.dispatch(full);
         } catch (err) {
           o.onError(err);
         }
+        timedOut = false;
         // Started something and a worker is still free: more may be waiting right now.
         if (started > 0 && this.inFlight.size < this.workers) continue;
-        await this.idle(o.idleMs);
+        timedOut = await this.idle(o.idleMs);
       }
     } finally {
       // Copies still running (duplicates of a finished stage) end before the caller closes ports.

@@ -18,7 +18,7 @@ import { ACCOUNTS, HOUR, T0, changeAccounts, drain, openFaultyStack, pipelineSta
  */
 
 /** A partitioned first load (four key ranges, read in parallel by the workers), then incremental windows. */
-const EVENTS = `name: events
+const events = (schema = 'dw') => `name: events
 source:
   connection: SRC
   table: crm.events
@@ -26,7 +26,7 @@ source:
   partRows: 1000
   partitions: { count: 4 }
 key: [id]
-target: { warehouse: WH, table: dw.dim_event }
+target: { warehouse: WH, table: ${schema}.dim_event }
 validation: { rowCount: exact, checksumColumns: [id, email] }
 retry: { attempts: 3, backoff: exponential, initialDelay: 20ms }
 `;
@@ -59,6 +59,7 @@ async function changeEvents(dir: string, day: number): Promise<void> {
 }
 
 const TABLE: Record<string, string> = { accounts: 'dw.dim_account', events: 'dw.dim_event' };
+const tableIn = (p: string, schema: string) => TABLE[p]!.replace(/^dw\./, `${schema}.`);
 
 async function runAll(stack: LocalStack, pipelines: readonly string[]): Promise<void> {
   // Started together: the pipelines' stages interleave on the workers.
@@ -71,14 +72,15 @@ async function runAll(stack: LocalStack, pipelines: readonly string[]): Promise<
 }
 
 /** Rows read from PostgreSQL, with the run ids replaced by their ordinal as pipelineState does. */
-async function pgTables(stack: LocalStack, url: string, pipeline: string): Promise<Pick<PipelineState, 'dimension' | 'ledger'>> {
+async function pgTables(stack: LocalStack, url: string, schema: string, pipeline: string): Promise<Pick<PipelineState, 'dimension' | 'ledger'>> {
   const ids = (await listRuns(stack.ctx.tables, pipeline, 1000)).reverse().map((r) => r.runId);
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const dimension = (await c.query(`select * from ${TABLE[pipeline]} order by id, _tm_valid_from`)).rows;
-    const ledger = (await c.query(`select * from dw._tm_ledger where pipeline = $1 order by run_seq`, [pipeline])).rows.map(({ committed_at: _c, ...row }) => row);
-    let text = JSON.stringify({ dimension, ledger });
+    const dimension = (await c.query(`select * from ${tableIn(pipeline, schema)} order by id, _tm_valid_from`)).rows;
+    const ledger = (await c.query(`select * from ${schema}._tm_ledger where pipeline = $1 order by run_seq`, [pipeline])).rows.map(({ committed_at: _c, ...row }) => row);
+    // The two hosts write to their own schema of one server; the ledger names the target table.
+    let text = JSON.stringify({ dimension, ledger }).split(`"${schema}.`).join('"dw.');
     ids.forEach((id, i) => (text = text.split(id).join(`run#${i + 1}`)));
     return JSON.parse(text) as Pick<PipelineState, 'dimension' | 'ledger'>;
   } finally {
@@ -92,17 +94,22 @@ interface Outcome {
 }
 
 /** A first load and `days` incremental runs of the pipelines, side by side. */
-async function scenario(o: { host: Omit<LocalHostOptions, 'queueService'>; pipelines: readonly string[]; days: number; pgUrl?: string }): Promise<Outcome> {
+async function scenario(o: {
+  host: Omit<LocalHostOptions, 'queueService'>;
+  pipelines: readonly string[];
+  days: number;
+  pg?: { url: string; schema: string };
+}): Promise<Outcome> {
   const az = await startAzurite();
-  const pipelines: Record<string, string> = { accounts: ACCOUNTS, events: EVENTS };
+  const pipelines: Record<string, string> = { accounts: ACCOUNTS, events: events(o.pg?.schema) };
   const dir = makeProject({
-    tidemark: tidemarkYaml(o.pgUrl ? '{ kind: postgres, setting: TEST_WH_URL }' : '{ kind: duckdb, path: warehouse.duckdb }'),
+    tidemark: tidemarkYaml(o.pg ? '{ kind: postgres, setting: TEST_WH_URL }' : '{ kind: duckdb, path: warehouse.duckdb }'),
     pipelines: Object.fromEntries(o.pipelines.map((p) => [p, pipelines[p]!])),
   });
   if (o.pipelines.includes('accounts')) await seedAccounts(dir);
   if (o.pipelines.includes('events')) await seedEvents(dir);
   const clock = { t: T0 };
-  const stack = await openFaultyStack({ az, dir, clock, host: o.host, ...(o.pgUrl ? { env: { TEST_WH_URL: o.pgUrl } } : {}) });
+  const stack = await openFaultyStack({ az, dir, clock, host: o.host, ...(o.pg ? { env: { TEST_WH_URL: o.pg.url } } : {}) });
   try {
     await runAll(stack, o.pipelines);
     for (let day = 1; day <= o.days; day++) {
@@ -115,7 +122,7 @@ async function scenario(o: { host: Omit<LocalHostOptions, 'queueService'>; pipel
     const state: Record<string, PipelineState> = {};
     for (const p of o.pipelines) {
       const s = await pipelineState(stack, dir, p, TABLE[p]);
-      state[p] = o.pgUrl ? { ...s, ...(await pgTables(stack, o.pgUrl, p)) } : { ...s, ledger: s.ledger.filter((row) => row.pipeline === p) };
+      state[p] = o.pg ? { ...s, ...(await pgTables(stack, o.pg.url, o.pg.schema, p)) } : { ...s, ledger: s.ledger.filter((row) => row.pipeline === p) };
     }
     return { state, stats: { ...stack.host.stats } };
   } finally {
@@ -151,21 +158,16 @@ describe('the local host with N workers: 4 workers with duplicated deliveries = 
   }, 180_000);
 
   it('PostgreSQL warehouse: a partitioned load and an incremental run', async () => {
+    // A server per host: PGlite's socket server takes a bounded number of connections.
     const [a, b] = await Promise.all([startPostgres(), startPostgres()]);
     try {
       const pipelines = ['events'] as const;
-      let one: Outcome;
-      let four: Outcome;
-      if (a.external) {
-        // One server from TIDEMARK_TEST_PG_URL: the two hosts take turns, each from no table.
-        const clean = () => pgExec(a.url, 'DROP TABLE IF EXISTS dw.dim_event; DROP TABLE IF EXISTS dw._tm_ledger');
-        await clean();
-        one = await scenario({ host: { workers: 1 }, pipelines, days: 1, pgUrl: a.url });
-        await clean();
-        four = await scenario({ host: HARSH, pipelines, days: 1, pgUrl: a.url });
-      } else {
-        [one, four] = await Promise.all([scenario({ host: { workers: 1 }, pipelines, days: 1, pgUrl: a.url }), scenario({ host: HARSH, pipelines, days: 1, pgUrl: b.url })]);
-      }
+      // A server from TIDEMARK_TEST_PG_URL is one server for both hosts (a schema each) and outlives test runs: start from no table.
+      for (const schema of ['w1', 'w4']) await pgExec(a.url, `DROP TABLE IF EXISTS ${schema}.dim_event; DROP TABLE IF EXISTS ${schema}._tm_ledger`);
+      const [one, four] = await Promise.all([
+        scenario({ host: { workers: 1 }, pipelines, days: 1, pg: { url: a.url, schema: 'w1' } }),
+        scenario({ host: HARSH, pipelines, days: 1, pg: { url: b.url, schema: 'w4' } }),
+      ]);
       expectSame(four, one, pipelines);
     } finally {
       await Promise.all([a.stop(), b.stop()]);

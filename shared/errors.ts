@@ -47,6 +47,23 @@ export class InvalidInputError extends TerminalError {}
 /** Failure of something outside us that may heal (network, throttling, a locked file). */
 export class TransientError extends TidemarkError {}
 
+/**
+ * Another delivery of the same unit of work holds its stage claim. Retrying it on the queue's
+ * short schedule would only burn the message's dequeue count while a healthy holder works (and
+ * poison a run that is fine), so the trigger defers a fresh copy until the claim would expire:
+ * by then the holder finished (the copy finds the stage done) or died (the copy takes over).
+ */
+export class StageBusyError extends TransientError {
+  constructor(
+    message: string,
+    /** How long until the holder's claim expires. */
+    readonly retryAfterMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 export function isTerminal(err: unknown): boolean {
   return err instanceof TerminalError;
 }

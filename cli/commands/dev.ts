@@ -5,7 +5,7 @@ import { startLocalTimers } from '../../shared/local/timers.js';
 import { openLocalStack } from '../../shared/local/stack.js';
 import { EXIT, UsageError, cliLogger, parse, projectDir, type Command } from '../common.js';
 
-const usage = 'tidemark dev [--project DIR] [--port 7071] [--no-timers] [--host 0.0.0.0 --allow-remote] [--log-format text|json]';
+const usage = 'tidemark dev [--project DIR] [--port 7071] [--workers 1] [--no-timers] [--host 0.0.0.0 --allow-remote] [--log-format text|json]';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
@@ -17,7 +17,7 @@ export const devCommand: Command = {
   summary: 'run the app locally: triggers on Azurite, timers from the schedules, the HTTP API on 127.0.0.1',
   usage,
   async run(argv) {
-    const { values } = parse(argv, { port: { type: 'string' }, 'no-timers': { type: 'boolean' }, host: { type: 'string' }, 'allow-remote': { type: 'boolean' } }, usage);
+    const { values } = parse(argv, { port: { type: 'string' }, workers: { type: 'string' }, 'no-timers': { type: 'boolean' }, host: { type: 'string' }, 'allow-remote': { type: 'boolean' } }, usage);
     const host = values.host ?? '127.0.0.1';
     const remote = !LOOPBACK.has(host);
     if (remote && !values['allow-remote']) {
@@ -25,7 +25,9 @@ export const devCommand: Command = {
     }
     const port = Number(values.port ?? process.env.TIDEMARK_DEV_PORT ?? 7071);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a TCP port, got ${values.port}\nusage: ${usage}`);
-    const stack = await openLocalStack({ projectDir: projectDir(values), log: cliLogger(values, 'info') });
+    const workers = Number(values.workers ?? 1);
+    if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError(`--workers must be a whole number from 1 to 64 (messages handled at once), got ${values.workers}\nusage: ${usage}`);
+    const stack = await openLocalStack({ projectDir: projectDir(values), log: cliLogger(values, 'info'), host: { workers } });
     const http = await startHttpServer(stack.ctx, apiRoutes, {
       port,
       host,
@@ -35,6 +37,7 @@ export const devCommand: Command = {
     });
     const timers = values['no-timers'] ? undefined : startLocalTimers(stack.ctx);
     process.stdout.write(`tidemark dev: ${stack.project.pipelines.size} pipeline(s) in ${stack.project.dir}\n`);
+    process.stdout.write(`  workers  ${workers} (messages handled at once)\n`);
     process.stdout.write(`  storage  ${stack.azurite ? 'Azurite (started or found by tidemark)' : stack.project.config.storage}\n`);
     process.stdout.write(`  page     ${http.url}/api/ui\n`);
     process.stdout.write(`  http     ${http.url}/api/pipelines   ${http.url}/api/openapi.json\n`);

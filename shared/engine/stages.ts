@@ -10,7 +10,7 @@ import { backupBeforeMerge } from '../rollback/backups.js';
 import { commitCheckpoint, readCheckpoint } from '../state/checkpoints.js';
 import { releaseLease, renewLease } from '../state/leases.js';
 import { claimStage } from '../state/stage-claims.js';
-import { findRun, isTerminalStatus, updateRun, type RunRecord, type RunStage } from '../state/runs.js';
+import { findRun, isTerminalStatus, updateRun, whileLive, type RunRecord, type RunStage } from '../state/runs.js';
 import { writeValidations, type ValidationResult } from '../state/validations.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
 import { removeScratchDir, scratchDir } from '../storage/files.js';
@@ -58,23 +58,27 @@ export async function runStage(
   fn: (run: RunRecord) => Promise<StageOutcome>,
 ): Promise<StageOutcome> {
   const log = ctx.log.child({ pipeline: ref.pipeline, runId: ref.runId, stage });
-  const run = await findRun(ctx.tables, ref.pipeline, ref.runId);
-  if (!run) {
-    log.log('warn', 'message for an unknown run ignored');
-    return 'skipped';
-  }
-  if (isTerminalStatus(run.status)) {
-    log.log('info', `run already ${run.status}; duplicate delivery ignored`);
-    return 'skipped';
-  }
   const started = Date.now();
   // One claim per unit of work: each partition of a partitioned extract is its own unit, so
   // partitions of one run proceed in parallel while a duplicate of the same unit waits.
   const unit = ref.partition === undefined ? stage : `${stage}-p${ref.partition}`;
   const claim = await claimStage(ctx.tables, { pipeline: ref.pipeline, runId: ref.runId, stage: unit, ttlMs: ctx.stageClaimTtlMs ?? stageClaimTtlMs(ctx.env) });
+  let worked = false;
   try {
+    // Read under the claim, not before it: a copy of this stage that held the claim until a
+    // moment ago may have ended the run (validate) while this copy waited for it.
+    const claimed = await findRun(ctx.tables, ref.pipeline, ref.runId);
+    if (!claimed) {
+      log.log('warn', 'message for an unknown run ignored');
+      return 'skipped';
+    }
+    if (isTerminalStatus(claimed.status)) {
+      log.log('info', `run already ${claimed.status}; duplicate delivery ignored`);
+      return 'skipped';
+    }
+    worked = true;
     await renewLease(ctx.tables, ref.pipeline, ref.runId, ctx.now(), ctx.leaseTtlMs);
-    const outcome = await fn(run);
+    const outcome = await fn(claimed);
     log.log('debug', `${stage} ${outcome}`, { ms: Date.now() - started });
     return outcome;
   } catch (err) {
@@ -89,9 +93,12 @@ export async function runStage(
     await claim.release().catch((err: unknown) => log.log('warn', `stage claim not released (it expires by itself): ${errorMessage(err)}`));
     const ms = Date.now() - started;
     telemetryOf(ctx).metric('tidemark.stage.duration', ms, { pipeline: ref.pipeline, runId: ref.runId, stage });
-    await updateRun(ctx.tables, ref.pipeline, ref.runId, (r) => ({ ...r, timings: { ...r.timings, [stage]: (r.timings[stage] ?? 0) + ms } }), ctx.now).catch(
-      () => undefined,
-    );
+    // A duplicate turned away leaves the run record alone.
+    if (worked) {
+      await updateRun(ctx.tables, ref.pipeline, ref.runId, (r) => ({ ...r, timings: { ...r.timings, [stage]: (r.timings[stage] ?? 0) + ms } }), ctx.now).catch(
+        () => undefined,
+      );
+    }
   }
 }
 
@@ -110,7 +117,7 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
     if (await ctx.blobs.exists(CONTAINERS.raw, manifestName)) return 'skipped';
     if (run.mode === 'reconcile') {
       // A repair of what is committed: it waits for no dependency and reads no window.
-      await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'extract' }), ctx.now);
+      await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, status: 'running', stage: 'extract' })), ctx.now);
       const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'extract');
       try {
         await withRetry(retryPolicy(p), () => extractReconcile(ctx, p, run, dir), (err, attempt, delay) =>
@@ -122,7 +129,7 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
       return 'done';
     }
     if ((await awaitDependencies(ctx, p, run)) === 'waiting') return 'skipped';
-    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'extract' }), ctx.now);
+    await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, status: 'running', stage: 'extract' })), ctx.now);
     const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
     const cd = p.source.changeDetection;
     const window: WindowInput = {
@@ -230,7 +237,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       await assertExtractValid(ctx, p, manifest, run.mode === 'backfill');
       await checkSchemaDriftAgainstBase(ctx, p, manifest);
     }
-    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'transform' }), ctx.now);
+    await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, status: 'running', stage: 'transform' })), ctx.now);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
     const uploads = new BackgroundUploads(ctx.blobs);
     try {
@@ -358,7 +365,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
   return runStage(ctx, 'merge', msg, async (run) => {
     const p = getPipeline(ctx.project, msg.pipeline);
     const manifest = await readChangesManifest(ctx, p.name, run.runId);
-    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'merge' }), ctx.now);
+    await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, status: 'running', stage: 'merge' })), ctx.now);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'merge');
     const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
     try {
@@ -418,7 +425,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
         snapshot: manifest.snapshot.name,
         now: ctx.now(),
       });
-      await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'validate' }), ctx.now);
+      await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, stage: 'validate' })), ctx.now);
       await ctx.queues.send(QUEUES.validate, { pipeline: p.name, runId: run.runId });
       return 'done';
     } finally {

@@ -67,6 +67,9 @@ export async function openLocalStack(o: OpenStackOptions): Promise<LocalStack> {
   });
   await ensureStorage(ctx);
   const host = new LocalHost(ctx, { ...o.host, queueService: storage.queue });
+  // Work this process enqueues or publishes goes to a free worker at once, not at the next poll.
+  ctx.queues = host.watchQueues(ctx.queues);
+  ctx.blobs = host.watchBlobs(ctx.blobs);
   return {
     project,
     ctx,

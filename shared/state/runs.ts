@@ -145,3 +145,13 @@ export async function listRuns(tables: TableStore, pipeline: string, limit = 50)
   const all = await tables.list<RunRecord>(TABLES.runs, pipeline);
   return all.sort((a, b) => compareRunStart(b, a)).slice(0, limit);
 }
+
+/**
+ * A stage's progress mark, applied only while the run is live: a late duplicate of an earlier
+ * stage (which passed its check before another delivery ended the run) must not turn a
+ * succeeded run back into a running one.
+ */
+export const whileLive =
+  (mutate: (r: RunRecord) => RunRecord) =>
+  (r: RunRecord): RunRecord | undefined =>
+    isTerminalStatus(r.status) ? undefined : mutate(r);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictError, TransientError } from '../errors.js';
+import { ConflictError, StageBusyError } from '../errors.js';
 import { TABLES } from '../storage/layout.js';
 import type { TableEntity, TableStore } from '../storage/ports.js';
 
@@ -19,7 +19,8 @@ const rowKey = (runId: string, stage: string) => `claim-${runId}-${stage}`;
  * message or blob event twice, sometimes to two instances at once; two copies of one stage
  * writing the same run's blobs at the same moment could pair one copy's manifest with the
  * other's parts. A claim row (ETag insert) lets the first copy work; a concurrent copy fails
- * with a TransientError, so its message comes back later and finds the stage done.
+ * with a StageBusyError, so its message comes back (deferred until the claim would expire) and
+ * finds the stage done.
  *
  * A claim left by a process that died expires after `ttlMs` of wall-clock time (not the
  * engine clock: this measures how long an invocation has been silent), after which the
@@ -38,8 +39,10 @@ export async function claimStage(
     expiresAt: new Date(Date.now() + args.ttlMs).toISOString(),
   };
   const busy = (holder: string, cause?: unknown) =>
-    new TransientError(
+    new StageBusyError(
       `stage ${args.stage} of run ${args.runId} (${args.pipeline}) is being processed by another delivery${holder ? ` until ${holder}` : ''}; this one will be retried`,
+      // A claim inserted concurrently lasts a whole ttl from about now.
+      holder ? Math.max(0, Date.parse(holder) - Date.now()) : args.ttlMs,
       cause === undefined ? undefined : { cause },
     );
   const stored = await tables.get<StageClaim>(TABLES.leases, args.pipeline, rk);

@@ -27,13 +27,15 @@ describe('tidemark dev: triggers, timers and the HTTP API together', () => {
     let printed = '';
     const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((printed += String(chunk)), true));
     try {
-      const exit = devCommand.run(['--project', dir, '--port', '0']);
+      // Three workers: the ticker's runs and the HTTP-started run share them.
+      const exit = devCommand.run(['--project', dir, '--port', '0', '--workers', '3']);
       let base: string | undefined;
       for (let i = 0; i < 200 && !base; i++) {
         base = /http\s+(http:\/\/127\.0\.0\.1:\d+)\/api\/pipelines/.exec(printed)?.[1];
         if (!base) await new Promise((r) => setTimeout(r, 100));
       }
       expect(base, printed).toBeDefined();
+      expect(printed).toMatch(/workers\s+3 \(messages handled at once\)/);
       expect(printed).toMatch(/timer\s+ticker\s+\*\/1 \* \* \* \* \*\s+next \d{4}-/);
 
       let ticker: { runs: Array<{ trigger: string }> } = { runs: [] };
@@ -68,6 +70,12 @@ describe('tidemark dev: triggers, timers and the HTTP API together', () => {
       process.env.AzureWebJobsStorage = saved.storage;
       if (saved.level === undefined) delete process.env.TIDEMARK_LOG_LEVEL;
       else process.env.TIDEMARK_LOG_LEVEL = saved.level;
+    }
+  });
+
+  it('--workers takes a whole number from 1 to 64, and says so', async () => {
+    for (const bad of ['0', '65', '1.5', 'many']) {
+      await expect(devCommand.run(['--workers', bad]), bad).rejects.toThrow(/--workers must be a whole number from 1 to 64 \(messages handled at once\), got /);
     }
   });
 });

@@ -5,6 +5,7 @@ import { defaultSourceFor, defaultWarehouseFor } from '../../shared/engine/facto
 import { startRun } from '../../shared/engine/start-run.js';
 import { DuckDbWarehouse, type StatementExecutor } from '../../shared/merge/duckdb/warehouse.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
+import type { LocalHostOptions } from '../../shared/local/host.js';
 import { openLocalStack, summarize, type LocalStack, type RunSummary } from '../../shared/local/stack.js';
 import { readCheckpoint } from '../../shared/state/checkpoints.js';
 import { getRun, isTerminalStatus, listRuns } from '../../shared/state/runs.js';
@@ -67,7 +68,7 @@ export interface FaultStackOptions {
   plan?: FaultPlan;
   clock: { t: number };
   env?: NodeJS.ProcessEnv;
-  host?: { maxDequeueCount?: number; retryDelaySeconds?: number; processingTimeoutSeconds?: number };
+  host?: Omit<LocalHostOptions, 'queueService'>;
   /** Replaces the queue port (e.g. duplicatingQueues); the fault wrapper goes around it. */
   queues?: (inner: QueuePort) => QueuePort;
   logLevel?: LogLevel;

@@ -39,7 +39,7 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
     runId,
     now,
     ttlMs: ctx.leaseTtlMs,
-    owner: { ...thisProcessOwner(), ...req.owner },
+    owner: { ...(ctx.owner ?? thisProcessOwner()), ...req.owner },
     isOwnerGone: isLocalOwnerGone,
     isActive: async (id) => {
       // A holder without a run record is an operation (rollback, restore) or a start that
@@ -54,6 +54,13 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
         // the next run would compute the same changes again. Finish it instead.
         ctx.log.log('warn', `${what} after its merge committed; completing the run`, { pipeline: pipeline.name, runId: id });
         await completeCommittedRun(ctx, pipeline.name, id);
+        return;
+      }
+      if ((await findRun(ctx.tables, pipeline.name, id)) === undefined) {
+        // A rollback, restore or start that died before its run record: nothing to mark; the
+        // checkpoint reconcile below levels what an interrupted rollback or restore left.
+        ctx.log.log('warn', `${what.replace('run lease', 'lease')}: its holder ${id} (a rollback, restore or start) did not finish; taking over`, { pipeline: pipeline.name, runId: id });
+        await releaseLease(ctx.tables, pipeline.name, id);
         return;
       }
       ctx.log.log('warn', `${what}; marking the run failed`, { pipeline: pipeline.name, runId: id });

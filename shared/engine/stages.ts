@@ -29,7 +29,7 @@ import { assertExtractValid } from '../validate/extract.js';
 import { onValidationFailed, warehouseChecks } from '../validate/warehouse-checks.js';
 import { checkSchemaDrift, compareSchemas } from '../transform/schema-drift.js';
 import type { EngineContext } from './context.js';
-import { failRun } from './start-run.js';
+import { failRun, reopenCommittedRun } from './start-run.js';
 import { withRetry } from './retry.js';
 import type { StageMessage } from './messages.js';
 import { publishRawManifest, uploadParts } from './raw-output.js';
@@ -108,7 +108,8 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
     // owns the run now. A redelivered extract message must not rewrite parts under it.
     if (await ctx.blobs.exists(CONTAINERS.raw, manifestName)) return 'skipped';
     if ((await awaitDependencies(ctx, p, run)) === 'waiting') return 'skipped';
-    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'extract' }), ctx.now);
+    // Never over a status set meanwhile (a cancel, a takeover): that would revive an ended run.
+    await updateRun(ctx.tables, p.name, run.runId, (r) => (isTerminalStatus(r.status) ? undefined : { ...r, status: 'running', stage: 'extract' }), ctx.now);
     const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
     const cd = p.source.changeDetection;
     const window: WindowInput = {
@@ -208,7 +209,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
     }
     await assertExtractValid(ctx, p, manifest, run.mode === 'backfill');
     await checkSchemaDriftAgainstBase(ctx, p, manifest);
-    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'transform' }), ctx.now);
+    await updateRun(ctx.tables, p.name, run.runId, (r) => (isTerminalStatus(r.status) ? undefined : { ...r, status: 'running', stage: 'transform' }), ctx.now);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
     const uploads = new BackgroundUploads(ctx.blobs);
     try {
@@ -331,7 +332,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
   return runStage(ctx, 'merge', msg, async (run) => {
     const p = getPipeline(ctx.project, msg.pipeline);
     const manifest = await readChangesManifest(ctx, p.name, run.runId);
-    await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, status: 'running', stage: 'merge' }), ctx.now);
+    await updateRun(ctx.tables, p.name, run.runId, (r) => (isTerminalStatus(r.status) ? undefined : { ...r, status: 'running', stage: 'merge' }), ctx.now);
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'merge');
     const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
     try {
@@ -344,6 +345,13 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
         onMismatch: () => new TerminalError(`changes/${manifest.changes.name} does not match its manifest checksum`),
       });
       await backupBeforeMerge(ctx, p, run, manifest.baseRunId, warehouse);
+      // Cancelled (or failed by a takeover) while this delivery got ready: apply nothing. A
+      // cancel that lands once the transaction has begun waits for it (end-run.ts).
+      const now = await findRun(ctx.tables, p.name, run.runId);
+      if (!now || isTerminalStatus(now.status)) {
+        ctx.log.log('warn', `run ${now?.status ?? 'gone'} before its merge began; nothing applied`, { pipeline: p.name, runId: run.runId });
+        return 'skipped';
+      }
       // Retried in place with the pipeline's backoff: the ledger makes a repeated merge a no-op,
       // so an outage of the warehouse costs time, not correctness.
       const outcome = await withRetry(
@@ -391,6 +399,8 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
         snapshot: manifest.snapshot.name,
         now: ctx.now(),
       });
+      // A cancel that landed while the transaction ran marked the run; it committed all the same.
+      await reopenCommittedRun(ctx, p.name, run.runId);
       await updateRun(ctx.tables, p.name, run.runId, (r) => ({ ...r, stage: 'validate' }), ctx.now);
       await ctx.queues.send(QUEUES.validate, { pipeline: p.name, runId: run.runId });
       return 'done';

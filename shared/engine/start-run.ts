@@ -77,7 +77,13 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
   let seq: number;
   try {
     // The checkpoint is a cache of the warehouse ledger: level it before this run reads it.
-    await reconcileCheckpoint(ctx, pipeline);
+    const levelled = await reconcileCheckpoint(ctx, pipeline);
+    if (levelled.kind === 'rolled-forward') {
+      // A run marked cancelled or failed whose merge still committed (a cancel that stopped
+      // waiting for it): finished, so its record matches the warehouse.
+      const r = await findRun(ctx.tables, pipeline.name, levelled.runId);
+      if (r && (r.status === 'cancelled' || r.status === 'failed')) await completeCommittedRun(ctx, pipeline.name, levelled.runId);
+    }
     seq = await nextRunSeq(ctx.tables, pipeline.name);
   } catch (err) {
     await releaseLease(ctx.tables, pipeline.name, runId).catch(() => undefined);
@@ -113,9 +119,33 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
  */
 export async function completeCommittedRun(ctx: EngineContext, pipeline: string, runId: string): Promise<void> {
   await reconcileCheckpoint(ctx, getPipeline(ctx.project, pipeline));
+  await reopenCommittedRun(ctx, pipeline, runId);
   // Imported here: stages.ts imports this module for failRun.
   const { validateStage } = await import('./stages.js');
   await validateStage(ctx, { pipeline, runId });
+}
+
+/**
+ * A run marked cancelled or failed while its merge was committing: the ledger says it applied,
+ * so the record is reopened (to be validated and finished), never left saying nothing was
+ * applied. Returns whether it was reopened.
+ */
+export async function reopenCommittedRun(ctx: EngineContext, pipeline: string, runId: string): Promise<boolean> {
+  const r = await findRun(ctx.tables, pipeline, runId);
+  if (!r || (r.status !== 'cancelled' && r.status !== 'failed')) return false;
+  ctx.log.log('warn', `run ${runId} was marked ${r.status} but its merge committed; completing it`, { pipeline, runId });
+  await updateRun(
+    ctx.tables,
+    pipeline,
+    runId,
+    (x) => {
+      if (x.status !== 'cancelled' && x.status !== 'failed') return undefined;
+      const { error: _e, finishedAt: _f, ...rest } = x;
+      return { ...rest, status: 'running', stage: 'validate' };
+    },
+    ctx.now,
+  );
+  return true;
 }
 
 /** Marks a run failed or cancelled (unless it already ended) and releases the pipeline for the next run. */

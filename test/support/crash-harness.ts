@@ -52,7 +52,11 @@ export class CrashSwitch {
   diedAt: string | undefined;
 
   /** `k`: the k-th call of this process; `match`: the first call it matches (for tests that name a call, not count it). */
-  constructor(private readonly crash?: { k: number; side: Side } | { match: (c: CallRecord) => boolean; side: Side }) {}
+  constructor(
+    private readonly crash?: { k: number; side: Side } | { match: (c: CallRecord) => boolean; side: Side },
+    /** Awaited before each call: lets a test hold a process at a chosen call while another acts. */
+    private readonly beforeCall?: (c: CallRecord) => Promise<void>,
+  ) {}
 
   private armed(k: number, c: CallRecord, side: Side): boolean {
     if (!this.crash || this.crash.side !== side) return false;
@@ -74,6 +78,7 @@ export class CrashSwitch {
     const k = this.calls.length;
     const call: CallRecord = { op, target };
     this.calls.push(call);
+    await this.beforeCall?.(call);
     if (this.armed(k, call, 'before')) this.die(`before call ${k} ${op} ${target}`);
     const t0 = Date.now();
     let out: T;
@@ -252,8 +257,8 @@ let processes = 0;
  * local host, and its own lease owner — this pid with a start time no real process has, so
  * every later process judges it gone (lease-owner.ts) exactly as it judges a dead pid.
  */
-export function simProcess(o: { dir: string; connectionString: string; now: () => Date; crash?: ConstructorParameters<typeof CrashSwitch>[0]; env?: NodeJS.ProcessEnv }): SimProcess {
-  const crash = new CrashSwitch(o.crash);
+export function simProcess(o: { dir: string; connectionString: string; now: () => Date; crash?: ConstructorParameters<typeof CrashSwitch>[0]; beforeCall?: (c: CallRecord) => Promise<void>; env?: NodeJS.ProcessEnv }): SimProcess {
+  const crash = new CrashSwitch(o.crash, o.beforeCall);
   const project = loadProject(o.dir);
   const cs = expandConnectionString(o.connectionString);
   const env = { ...process.env, TIDEMARK_WORK_DIR: join(o.dir, 'work'), ...o.env };

@@ -79,10 +79,11 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
     // The checkpoint is a cache of the warehouse ledger: level it before this run reads it.
     const levelled = await reconcileCheckpoint(ctx, pipeline);
     if (levelled.kind === 'rolled-forward') {
-      // A run marked cancelled or failed whose merge still committed (a cancel that stopped
-      // waiting for it): finished, so its record matches the warehouse.
+      // A run cancelled while its merge committed (and whose merge died before it could
+      // reopen it): finished, so its record matches the warehouse. A run failed by another
+      // path (poison, an operator) keeps its record; its changes are kept by the roll-forward.
       const r = await findRun(ctx.tables, pipeline.name, levelled.runId);
-      if (r && (r.status === 'cancelled' || r.status === 'failed')) await completeCommittedRun(ctx, pipeline.name, levelled.runId);
+      if (r?.status === 'cancelled') await completeCommittedRun(ctx, pipeline.name, levelled.runId);
     }
     seq = await nextRunSeq(ctx.tables, pipeline.name);
   } catch (err) {

@@ -328,7 +328,7 @@ for (const wh of ['duckdb', 'postgres'] as const) {
         const states = crashStates(clean.calls);
         const points = states.reduce((sum, st) => sum + st.points.length, 0);
         let chosen = states;
-        if (wh === 'postgres' && ALL) {
+        if (wh === 'postgres' && ALL && process.env.TIDEMARK_CRASH_POSTGRES !== 'all') {
           // One state per kind of write (and the state before any call).
           const kinds = new Set<string>();
           chosen = states.filter((st) => {

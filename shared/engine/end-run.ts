@@ -2,6 +2,7 @@ import { getPipeline } from '../config/load.js';
 import { readLease } from '../state/leases.js';
 import { findRun, isTerminalStatus } from '../state/runs.js';
 import { stageInFlight } from '../state/stage-claims.js';
+import { isLocalOwnerGone } from '../state/lease-owner.js';
 import { isCommitted } from './commit-protocol.js';
 import type { EngineContext } from './context.js';
 import { completeCommittedRun, failRun } from './start-run.js';
@@ -46,7 +47,9 @@ export async function endInFlightRun(
   // that began before may be inside its transaction: it holds the merge claim until it ends,
   // and then the ledger says whether it committed.
   const merge = { pipeline: pipeline.name, runId: run.runId, stage: 'merge' };
-  if (await stageInFlight(ctx.tables, merge)) {
+  // A local holder that is gone ran its own merges (tidemark run, tidemark dev): none can be
+  // in flight, and its merge claim is only waiting to expire.
+  if (!isLocalOwnerGone(lease) && (await stageInFlight(ctx.tables, merge))) {
     const deadline = Date.now() + (how.waitMs ?? 60_000);
     while ((await stageInFlight(ctx.tables, merge)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     if (await isCommitted(ctx, pipeline, run.runId)) {
@@ -57,7 +60,9 @@ export async function endInFlightRun(
       if (now?.status === 'cancelled' || now?.status === 'failed') await completeCommittedRun(ctx, pipeline.name, run.runId);
       return { kind: 'completed', runId: run.runId, committedDuringCancel: true };
     }
-    if (await stageInFlight(ctx.tables, merge)) {
+    // A local holder that is gone ran its own merges (tidemark run, tidemark dev): none can be
+  // in flight, and its merge claim is only waiting to expire.
+  if (!isLocalOwnerGone(lease) && (await stageInFlight(ctx.tables, merge))) {
       // Still running: if it commits, the next start finds it in the ledger and completes it.
       ctx.log.log('warn', `${error}; a merge of run ${run.runId} is still running: if it commits, the next run start completes the run`, { pipeline: pipeline.name, runId: run.runId });
       return { kind: how.kind, runId: run.runId, mergeStillRunning: true };

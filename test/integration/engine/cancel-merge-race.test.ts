@@ -8,6 +8,7 @@ import { startRun } from '../../../shared/engine/start-run.js';
 import { startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.js';
 import { readCheckpoint } from '../../../shared/state/checkpoints.js';
 import { readLease } from '../../../shared/state/leases.js';
+import { thisProcessOwner } from '../../../shared/state/lease-owner.js';
 import { getRun } from '../../../shared/state/runs.js';
 import { rawStorage, simProcess, type CallRecord, type SimProcess } from '../../support/crash-harness.js';
 import { duckExec, duckQuery } from '../../support/project.js';
@@ -77,6 +78,8 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
   const merger = simProcess({ dir, connectionString: az.connectionString, now, beforeCall: g.hook });
   // Two live processes here: the merge's claim must last as in production for the cancel to see it.
   merger.ctx.stageClaimTtlMs = 120_000;
+  // …and its lease names a live process (a simulated one counts as gone: its merges could not be running).
+  merger.ctx.owner = thisProcessOwner();
   const canceller = simProcess({ dir, connectionString: az.connectionString, now });
   await ensureStorage(canceller.ctx);
   const run = await startRun(merger.ctx, { pipeline: 'accounts', trigger: 'cli' });

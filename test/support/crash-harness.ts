@@ -1,8 +1,7 @@
-import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { TableClient, TableServiceClient } from '@azure/data-tables';
+import { TableClient } from '@azure/data-tables';
 import { loadProject } from '../../shared/config/load.js';
 import { createContext, projectPath, type EngineContext, type SourceFactory, type WarehouseFactory } from '../../shared/engine/context.js';
 import { defaultSourceFor, defaultWarehouseFor } from '../../shared/engine/factories.js';
@@ -308,8 +307,6 @@ export function rawStorage(connectionString: string): { tables: TableStore; blob
         const qc = qs.getQueueClient(q);
         if (await qc.exists()) await qc.clearMessages();
       }
-      const ts = TableServiceClient.fromConnectionString(cs, { allowInsecureConnection: true });
-      void ts;
       for (const t of Object.values(TABLES)) {
         const tc = TableClient.fromConnectionString(cs, t, { allowInsecureConnection: true });
         try {
@@ -322,10 +319,4 @@ export function rawStorage(connectionString: string): { tables: TableStore; blob
   };
 }
 
-/** A fresh project folder per case, from a template folder (its source and config). */
-export function cloneProject(template: string, to: string, files: string[]): string {
-  mkdirSync(join(to, 'pipelines'), { recursive: true });
-  for (const f of files) copyFileSync(join(template, f), join(to, f));
-  return to;
-}
 

@@ -1,5 +1,3 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureStorage } from '../../../shared/engine/context.js';
@@ -10,8 +8,8 @@ import { readCheckpoint } from '../../../shared/state/checkpoints.js';
 import { readLease } from '../../../shared/state/leases.js';
 import { thisProcessOwner } from '../../../shared/state/lease-owner.js';
 import { getRun } from '../../../shared/state/runs.js';
-import { rawStorage, simProcess, type CallRecord, type SimProcess } from '../../support/crash-harness.js';
-import { duckExec, duckQuery } from '../../support/project.js';
+import { rawStorage, simProcess, type CallRecord } from '../../support/crash-harness.js';
+import { duckExec, duckQuery, makeProject } from '../../support/project.js';
 
 /**
  * `tidemark cancel` racing a merge (issue #13). The merge re-reads its run just before it
@@ -60,19 +58,7 @@ function gate(match: (c: CallRecord) => boolean): Gate & { hook: (c: CallRecord)
 
 async function setup(g: ReturnType<typeof gate>) {
   await rawStorage(az.connectionString).reset();
-  const dir = mkdtempSync(join(tmpdir(), 'tidemark-cancel-race-'));
-  mkdirSync(join(dir, 'pipelines'));
-  writeFileSync(
-    join(dir, 'tidemark.yaml'),
-    `storage: AzureWebJobsStorage
-connections:
-  SRC: { kind: duckdb, path: source.duckdb }
-warehouses:
-  WH: { kind: duckdb, path: warehouse.duckdb }
-duckdb: { memoryLimit: 256MB, threads: 1 }
-`,
-  );
-  writeFileSync(join(dir, 'pipelines', 'accounts.yaml'), PIPELINE);
+  const dir = makeProject({ pipelines: { accounts: PIPELINE } });
   await duckExec(join(dir, 'source.duckdb'), 'create schema crm', 'create table crm.accounts (id integer, city varchar)', `insert into crm.accounts values (1, 'a'), (2, 'b')`);
   const now = () => new Date('2026-04-01T00:00:00Z');
   const merger = simProcess({ dir, connectionString: az.connectionString, now, beforeCall: g.hook });
@@ -89,13 +75,12 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
   return { dir, merger, canceller, runId: run.runId, driving };
 }
 
-async function untilStatus(p: SimProcess, runId: string, status: string): Promise<void> {
+async function untilStatus(runId: string, status: string): Promise<void> {
   const raw = rawStorage(az.connectionString);
   for (let i = 0; i < 300; i++) {
     if ((await getRun(raw.tables, 'accounts', runId)).status === status) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  void p;
   throw new Error(`run ${runId} never became ${status}`);
 }
 
@@ -104,10 +89,10 @@ const ledgerOf = (dir: string) => duckQuery<{ run_id: string }>(join(dir, 'wareh
 describe('cancel racing a merge', () => {
   it('cancel while the merge is inside its transaction, which then commits: the cancel waits and reports the run completed', async () => {
     const g = gate((c) => c.op === 'warehouse.statement');
-    const { dir, merger, canceller, runId, driving } = await setup(g);
+    const { dir, canceller, runId, driving } = await setup(g);
     await g.reached;
     const cancelling = endInFlightRun(canceller.ctx, 'accounts', { kind: 'cancelled', reason: 'test cancel', waitMs: 60_000 });
-    await untilStatus(canceller, runId, 'cancelled');
+    await untilStatus(runId, 'cancelled');
     g.open();
     const ended = await cancelling;
     await driving;
@@ -119,7 +104,6 @@ describe('cancel racing a merge', () => {
     expect(await ledgerOf(dir)).toEqual([{ run_id: runId }]);
     expect((await readCheckpoint(raw.tables, 'accounts')).checkpoint.lastRunId).toBe(runId);
     expect(await readLease(raw.tables, 'accounts')).toBeUndefined();
-    void merger;
   }, 120_000);
 
   it('cancel before the merge begins: the merge applies nothing and the cancel reports cancelled', async () => {
@@ -128,7 +112,7 @@ describe('cancel racing a merge', () => {
     const { dir, canceller, runId, driving } = await setup(g);
     await g.reached;
     const cancelling = endInFlightRun(canceller.ctx, 'accounts', { kind: 'cancelled', reason: 'test cancel', waitMs: 60_000 });
-    await untilStatus(canceller, runId, 'cancelled');
+    await untilStatus(runId, 'cancelled');
     g.open();
     const ended = await cancelling;
     await driving;

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -14,7 +14,7 @@ import { readLease } from '../../../shared/state/leases.js';
 import { CONTAINERS } from '../../../shared/storage/layout.js';
 import { ProcessDeath, crashStates, rawStorage, simProcess, type CallRecord, type Side, type SimProcess } from '../../support/crash-harness.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
-import { duckExec, duckQuery } from '../../support/project.js';
+import { duckExec, duckQuery, makeProject } from '../../support/project.js';
 
 /**
  * Issue #13 point 7: crash points enumerated, not sampled. For each scenario a fault-free run
@@ -178,19 +178,20 @@ async function pgSql<T = Record<string, unknown>>(url: string, sql: string): Pro
 }
 
 async function freshCase(scn: Scenario, wh: WhKind): Promise<CaseEnv> {
-  const dir = mkdtempSync(join(tmpdir(), 'tidemark-crash-'));
-  mkdirSync(join(dir, 'pipelines'));
-  writeFileSync(
-    join(dir, 'tidemark.yaml'),
-    `storage: AzureWebJobsStorage
+  const dir = makeProject({
+    pipelines: { accounts: pipelineYaml(scn.extraSource) },
+    ...(wh === 'postgres'
+      ? {
+          tidemark: `storage: AzureWebJobsStorage
 connections:
   SRC: { kind: duckdb, path: source.duckdb }
 warehouses:
-  WH: ${wh === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : '{ kind: postgres, setting: CRASH_PG_URL }'}
-duckdb: { memoryLimit: 256MB, threads: 1 }
+  WH: { kind: postgres, setting: CRASH_PG_URL }
+duckdb: { memoryLimit: 512MB, threads: 1 }
 `,
-  );
-  writeFileSync(join(dir, 'pipelines', 'accounts.yaml'), pipelineYaml(scn.extraSource));
+        }
+      : {}),
+  });
   copyFileSync(join(template, 'source.duckdb'), join(dir, 'source.duckdb'));
   await rawStorage(az.connectionString).reset();
   if (wh === 'postgres') await pgSql(pgHandle!.url, 'DROP SCHEMA IF EXISTS dw CASCADE');

@@ -1,5 +1,3 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureStorage } from '../../../shared/engine/context.js';
@@ -12,7 +10,7 @@ import { thisProcessOwner } from '../../../shared/state/lease-owner.js';
 import { acquireLease, readLease, releaseLease } from '../../../shared/state/leases.js';
 import { getRun, listRuns } from '../../../shared/state/runs.js';
 import { ProcessDeath, rawStorage, simProcess, type SimProcess } from '../../support/crash-harness.js';
-import { duckExec, duckQuery } from '../../support/project.js';
+import { duckExec, duckQuery, makeProject } from '../../support/project.js';
 
 /**
  * Rollback and restore hold the pipeline's lease with an owner, like runs (state/lease-owner.ts):
@@ -36,19 +34,7 @@ afterAll(async () => az?.stop());
 
 async function project(): Promise<{ dir: string; clock: { t: number }; proc: (crash?: Parameters<typeof simProcess>[0]['crash']) => SimProcess }> {
   await rawStorage(az.connectionString).reset();
-  const dir = mkdtempSync(join(tmpdir(), 'tidemark-mlease-'));
-  mkdirSync(join(dir, 'pipelines'));
-  writeFileSync(
-    join(dir, 'tidemark.yaml'),
-    `storage: AzureWebJobsStorage
-connections:
-  SRC: { kind: duckdb, path: source.duckdb }
-warehouses:
-  WH: { kind: duckdb, path: warehouse.duckdb }
-duckdb: { memoryLimit: 256MB, threads: 1 }
-`,
-  );
-  writeFileSync(join(dir, 'pipelines', 'accounts.yaml'), PIPELINE);
+  const dir = makeProject({ pipelines: { accounts: PIPELINE } });
   await duckExec(join(dir, 'source.duckdb'), 'create schema crm', 'create table crm.accounts (id integer, city varchar)', `insert into crm.accounts values (1, 'a'), (2, 'b'), (3, 'c')`);
   const clock = { t: Date.parse('2026-03-01T00:00:00Z') };
   const proc = (crash?: Parameters<typeof simProcess>[0]['crash']) =>

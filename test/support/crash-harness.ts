@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { duckExec, makeProject } from './project.js';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { TableClient } from '@azure/data-tables';
@@ -320,3 +321,19 @@ export function rawStorage(connectionString: string): { tables: TableStore; blob
 }
 
 
+
+/** A tiny full-compare pipeline (id, city) for tests that race or kill processes, not load data. */
+export const TINY_ACCOUNTS = `name: accounts
+source: { connection: SRC, table: crm.accounts, changeDetection: { mode: full } }
+key: [id]
+target: { warehouse: WH, table: dw.dim_account, deletes: retire }
+validation: { rowCount: exact }
+`;
+
+/** A project with TINY_ACCOUNTS on DuckDB and its source seeded with `rows` (id, city). */
+export async function tinyAccountsProject(rows: Array<[number, string]>): Promise<string> {
+  const dir = makeProject({ pipelines: { accounts: TINY_ACCOUNTS } });
+  const values = rows.map(([id, city]) => `(${id}, '${city}')`).join(', ');
+  await duckExec(join(dir, 'source.duckdb'), 'create schema crm', 'create table crm.accounts (id integer, city varchar)', `insert into crm.accounts values ${values}`);
+  return dir;
+}

@@ -8,8 +8,8 @@ import { readCheckpoint } from '../../../shared/state/checkpoints.js';
 import { readLease } from '../../../shared/state/leases.js';
 import { thisProcessOwner } from '../../../shared/state/lease-owner.js';
 import { getRun } from '../../../shared/state/runs.js';
-import { rawStorage, simProcess, type CallRecord } from '../../support/crash-harness.js';
-import { duckExec, duckQuery, makeProject } from '../../support/project.js';
+import { rawStorage, simProcess, tinyAccountsProject, type CallRecord } from '../../support/crash-harness.js';
+import { duckQuery } from '../../support/project.js';
 
 /**
  * `tidemark cancel` racing a merge (issue #13). The merge re-reads its run just before it
@@ -19,13 +19,6 @@ import { duckExec, duckQuery, makeProject } from '../../support/project.js';
  * with its rows in the warehouse. Two processes (crash-harness.ts): one merging, held at a
  * chosen call, and one cancelling.
  */
-const PIPELINE = `name: accounts
-source: { connection: SRC, table: crm.accounts, changeDetection: { mode: full } }
-key: [id]
-target: { warehouse: WH, table: dw.dim_account, deletes: retire }
-validation: { rowCount: exact }
-`;
-
 let az: AzuriteHandle;
 beforeAll(async () => {
   az = await startAzurite();
@@ -58,8 +51,7 @@ function gate(match: (c: CallRecord) => boolean): Gate & { hook: (c: CallRecord)
 
 async function setup(g: ReturnType<typeof gate>) {
   await rawStorage(az.connectionString).reset();
-  const dir = makeProject({ pipelines: { accounts: PIPELINE } });
-  await duckExec(join(dir, 'source.duckdb'), 'create schema crm', 'create table crm.accounts (id integer, city varchar)', `insert into crm.accounts values (1, 'a'), (2, 'b')`);
+  const dir = await tinyAccountsProject([[1, 'a'], [2, 'b']]);
   const now = () => new Date('2026-04-01T00:00:00Z');
   const merger = simProcess({ dir, connectionString: az.connectionString, now, beforeCall: g.hook });
   // Two live processes here: the merge's claim must last as in production for the cancel to see it.

@@ -9,8 +9,8 @@ import { readCheckpoint } from '../../../shared/state/checkpoints.js';
 import { thisProcessOwner } from '../../../shared/state/lease-owner.js';
 import { acquireLease, readLease, releaseLease } from '../../../shared/state/leases.js';
 import { getRun, listRuns } from '../../../shared/state/runs.js';
-import { ProcessDeath, rawStorage, simProcess, type SimProcess } from '../../support/crash-harness.js';
-import { duckExec, duckQuery, makeProject } from '../../support/project.js';
+import { ProcessDeath, rawStorage, simProcess, tinyAccountsProject, type SimProcess } from '../../support/crash-harness.js';
+import { duckExec, duckQuery } from '../../support/project.js';
 
 /**
  * Rollback and restore hold the pipeline's lease with an owner, like runs (state/lease-owner.ts):
@@ -19,13 +19,6 @@ import { duckExec, duckQuery, makeProject } from '../../support/project.js';
  * process here is simulated by the crash harness (its own context and lease owner; a death
  * abandons all it held in memory).
  */
-const PIPELINE = `name: accounts
-source: { connection: SRC, table: crm.accounts, changeDetection: { mode: full } }
-key: [id]
-target: { warehouse: WH, table: dw.dim_account, deletes: retire }
-validation: { rowCount: exact }
-`;
-
 let az: AzuriteHandle;
 beforeAll(async () => {
   az = await startAzurite();
@@ -34,8 +27,7 @@ afterAll(async () => az?.stop());
 
 async function project(): Promise<{ dir: string; clock: { t: number }; proc: (crash?: Parameters<typeof simProcess>[0]['crash']) => SimProcess }> {
   await rawStorage(az.connectionString).reset();
-  const dir = makeProject({ pipelines: { accounts: PIPELINE } });
-  await duckExec(join(dir, 'source.duckdb'), 'create schema crm', 'create table crm.accounts (id integer, city varchar)', `insert into crm.accounts values (1, 'a'), (2, 'b'), (3, 'c')`);
+  const dir = await tinyAccountsProject([[1, 'a'], [2, 'b'], [3, 'c']]);
   const clock = { t: Date.parse('2026-03-01T00:00:00Z') };
   const proc = (crash?: Parameters<typeof simProcess>[0]['crash']) =>
     simProcess({ dir, connectionString: az.connectionString, now: () => new Date(clock.t), ...(crash ? { crash } : {}) });

@@ -18,8 +18,11 @@ export const cancelCommand: Command = {
           none: `${name}: no run in flight`,
           operation: `${name}: held by ${'holder' in ended ? ended.holder : ''}, a rollback or restore, not a run; it cannot be cancelled (it ends or its lease expires)`,
           'not-ours': '',
-          completed: `${name}: run ${'runId' in ended ? ended.runId : ''} had already committed its merge; completed it instead of cancelling`,
-          cancelled: `${name}: run ${'runId' in ended ? ended.runId : ''} cancelled; nothing was applied and the pipeline is free`,
+          completed: `${name}: run ${'runId' in ended ? ended.runId : ''} ${'committedDuringCancel' in ended && ended.committedDuringCancel ? 'committed its merge while being cancelled' : 'had already committed its merge'}; completed it instead of cancelling`,
+          cancelled:
+            'mergeStillRunning' in ended && ended.mergeStillRunning
+              ? `${name}: run ${ended.runId} cancelled, but a merge of it is still running after 60 s: if it commits, the next run completes the run instead`
+              : `${name}: run ${'runId' in ended ? ended.runId : ''} cancelled; nothing was applied and the pipeline is free`,
           interrupted: '',
         }[ended.kind];
         process.stdout.write(`${say}\n`);

@@ -5,6 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { LedgerHead } from '../merge/warehouse.js';
 import { commitCheckpoint, readCheckpoint, rewindCheckpoint, type Checkpoint } from '../state/checkpoints.js';
 import type { EngineContext } from './context.js';
+import { findRun, updateRun } from '../state/runs.js';
 
 /**
  * The commit protocol (README "Guarantees", docs/design.md §5.3–5.4).
@@ -73,6 +74,20 @@ export async function reconcileCheckpoint(ctx: EngineContext, p: PipelineConfig)
     return { kind: 'rolled-forward', runId: read.head.run_id };
   }
   if (inHistory(checkpoint, headId) && (read.ledgerExists || headId === null)) {
+    // The runs after the head were undone in the warehouse; their records say so too, unless
+    // the interrupted rollback or restore already marked them.
+    const undone = checkpoint.history.slice(headId === null ? 0 : checkpoint.history.findIndex((h) => h.runId === headId) + 1);
+    const at = ctx.now().toISOString();
+    for (const h of undone) {
+      if (!(await findRun(ctx.tables, p.name, h.runId))) continue;
+      await updateRun(
+        ctx.tables,
+        p.name,
+        h.runId,
+        (r) => (r.status === 'rolled_back' ? undefined : { ...r, status: 'rolled_back', rolledBackAt: at, rolledBackBy: 'recovery', ...(headId ? { rolledBackTo: headId } : {}) }),
+        ctx.now,
+      );
+    }
     await rewindCheckpoint(ctx.tables, p.name, headId, ctx.now());
     log(`checkpoint rewound to ${headId ?? 'nothing'}: the warehouse ledger no longer has the runs after it (an interrupted rollback or restore)`);
     return { kind: 'rewound', toRunId: headId };

@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../telemetry/logger.js';
 import { noopTelemetry, type Telemetry } from '../telemetry/telemetry.js';
 import type { DuckSettings } from '../transform/duckdb-session.js';
 import type { Source } from '../extract/source.js';
+import type { LeaseOwner } from '../state/leases.js';
 import type { Warehouse } from '../merge/warehouse.js';
 import { AzureBlobStore, AzureQueuePort } from '../storage/azure-storage.js';
 import { AzureTableStore } from '../state/azure-tables.js';
@@ -37,6 +38,8 @@ export interface EngineContext {
   warehouseFor: WarehouseFactory;
   /** Events and metrics (App Insights); optional so contexts built before it existed still compile. */
   telemetry?: Telemetry;
+  /** Who this process is when it takes a lease (runs, rollbacks, restores); default the OS process (state/lease-owner.ts). */
+  owner?: LeaseOwner;
 }
 
 export interface ContextOptions {

@@ -29,7 +29,7 @@ import { assertExtractValid } from '../validate/extract.js';
 import { onValidationFailed, warehouseChecks } from '../validate/warehouse-checks.js';
 import { checkSchemaDrift, compareSchemas } from '../transform/schema-drift.js';
 import type { EngineContext } from './context.js';
-import { failRun } from './start-run.js';
+import { failRun, reopenCommittedRun } from './start-run.js';
 import { withRetry } from './retry.js';
 import type { StageMessage } from './messages.js';
 import { publishChangesManifest, publishRawManifest, uploadParts } from './raw-output.js';
@@ -378,6 +378,13 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
         onMismatch: () => new TerminalError(`changes/${manifest.changes.name} does not match its manifest checksum`),
       });
       await backupBeforeMerge(ctx, p, run, manifest.baseRunId, warehouse);
+      // Cancelled (or failed by a takeover) while this delivery got ready: apply nothing. A
+      // cancel that lands once the transaction has begun waits for it (end-run.ts).
+      const now = await findRun(ctx.tables, p.name, run.runId);
+      if (!now || isTerminalStatus(now.status)) {
+        ctx.log.log('warn', `run ${now?.status ?? 'gone'} before its merge began; nothing applied`, { pipeline: p.name, runId: run.runId });
+        return 'skipped';
+      }
       // Retried in place with the pipeline's backoff: the ledger makes a repeated merge a no-op,
       // so an outage of the warehouse costs time, not correctness.
       const outcome = await withRetry(
@@ -425,6 +432,8 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
         snapshot: manifest.snapshot.name,
         now: ctx.now(),
       });
+      // A cancel that landed while the transaction ran marked the run; it committed all the same.
+      await reopenCommittedRun(ctx, p.name, run.runId);
       await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, stage: 'validate' })), ctx.now);
       await ctx.queues.send(QUEUES.validate, { pipeline: p.name, runId: run.runId });
       return 'done';

@@ -43,7 +43,7 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
     runId,
     now,
     ttlMs: ctx.leaseTtlMs,
-    owner: { ...thisProcessOwner(), ...req.owner },
+    owner: { ...(ctx.owner ?? thisProcessOwner()), ...req.owner },
     isOwnerGone: isLocalOwnerGone,
     isActive: async (id) => {
       // A holder without a run record is an operation (rollback, restore) or a start that
@@ -60,6 +60,13 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
         await completeCommittedRun(ctx, pipeline.name, id);
         return;
       }
+      if ((await findRun(ctx.tables, pipeline.name, id)) === undefined) {
+        // A rollback, restore or start that died before its run record: nothing to mark; the
+        // checkpoint reconcile below levels what an interrupted rollback or restore left.
+        ctx.log.log('warn', `${what.replace('run lease', 'lease')}: its holder ${id} (a rollback, restore or start) did not finish; taking over`, { pipeline: pipeline.name, runId: id });
+        await releaseLease(ctx.tables, pipeline.name, id);
+        return;
+      }
       ctx.log.log('warn', `${what}; marking the run failed`, { pipeline: pipeline.name, runId: id });
       await failRun(
         ctx,
@@ -74,7 +81,14 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
   let seq: number;
   try {
     // The checkpoint is a cache of the warehouse ledger: level it before this run reads it.
-    await reconcileCheckpoint(ctx, pipeline);
+    const levelled = await reconcileCheckpoint(ctx, pipeline);
+    if (levelled.kind === 'rolled-forward') {
+      // A run cancelled while its merge committed (and whose merge died before it could
+      // reopen it): finished, so its record matches the warehouse. A run failed by another
+      // path (poison, an operator) keeps its record; its changes are kept by the roll-forward.
+      const r = await findRun(ctx.tables, pipeline.name, levelled.runId);
+      if (r?.status === 'cancelled') await completeCommittedRun(ctx, pipeline.name, levelled.runId);
+    }
     seq = await nextRunSeq(ctx.tables, pipeline.name);
   } catch (err) {
     await releaseLease(ctx.tables, pipeline.name, runId).catch(() => undefined);
@@ -111,9 +125,33 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
  */
 export async function completeCommittedRun(ctx: EngineContext, pipeline: string, runId: string): Promise<void> {
   await reconcileCheckpoint(ctx, getPipeline(ctx.project, pipeline));
+  await reopenCommittedRun(ctx, pipeline, runId);
   // Imported here: stages.ts imports this module for failRun.
   const { validateStage } = await import('./stages.js');
   await validateStage(ctx, { pipeline, runId });
+}
+
+/**
+ * A run marked cancelled or failed while its merge was committing: the ledger says it applied,
+ * so the record is reopened (to be validated and finished), never left saying nothing was
+ * applied. Returns whether it was reopened.
+ */
+export async function reopenCommittedRun(ctx: EngineContext, pipeline: string, runId: string): Promise<boolean> {
+  const r = await findRun(ctx.tables, pipeline, runId);
+  if (!r || (r.status !== 'cancelled' && r.status !== 'failed')) return false;
+  ctx.log.log('warn', `run ${runId} was marked ${r.status} but its merge committed; completing it`, { pipeline, runId });
+  await updateRun(
+    ctx.tables,
+    pipeline,
+    runId,
+    (x) => {
+      if (x.status !== 'cancelled' && x.status !== 'failed') return undefined;
+      const { error: _e, finishedAt: _f, ...rest } = x;
+      return { ...rest, status: 'running', stage: 'validate' };
+    },
+    ctx.now,
+  );
+  return true;
 }
 
 /** Marks a run failed or cancelled (unless it already ended) and releases the pipeline for the next run. */

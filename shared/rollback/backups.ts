@@ -154,13 +154,14 @@ async function restoreOrPreview(ctx: EngineContext, req: { pipeline: string; bac
       await warehouse.close();
     }
     const undone = undoneBy(checkpoint.history, dropRunIds);
-    const next = await rewindCheckpoint(ctx.tables, p.name, b.baseRunId, ctx.now());
     const at = ctx.now().toISOString();
+    // Marked before the rewind, as rollback does: asking again finds them while the checkpoint still lists them.
     for (const id of undone) {
       if (await findRun(ctx.tables, p.name, id)) {
         await updateRun(ctx.tables, p.name, id, (r) => ({ ...r, status: 'rolled_back', rolledBackAt: at, rolledBackBy: req.by, restoredBackup: b.backupId }), ctx.now);
       }
     }
+    const next = await rewindCheckpoint(ctx.tables, p.name, b.baseRunId, ctx.now());
     await ctx.tables.upsert(TABLES.backups, { ...b, restoredAt: at });
     ctx.log.log('warn', `restored backup ${b.backupId}`, { pipeline: p.name, undone });
     return { pipeline: p.name, backupId: b.backupId, table: b.table, rows: b.rows, undone, checkpointRunId: next.lastRunId };

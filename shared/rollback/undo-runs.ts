@@ -8,6 +8,7 @@ import type { Statement } from '../merge/dialect.js';
 import type { Warehouse, WarehouseSql } from '../merge/warehouse.js';
 import { readCheckpoint, rewindCheckpoint } from '../state/checkpoints.js';
 import { acquireLease, releaseLease } from '../state/leases.js';
+import { isLocalOwnerGone, thisProcessOwner } from '../state/lease-owner.js';
 import { compareRunStart, findRun, isTerminalStatus, updateRun, type RunRecord } from '../state/runs.js';
 import { RefusedError } from './refused.js';
 import { renderLedgerRows, renderUndoRun } from './sql.js';
@@ -60,7 +61,9 @@ export function ledgerBoundary(iso: string): string {
 
 /**
  * Takes the pipeline's lease for a maintenance operation (rollback, restore), so that no run
- * starts in the middle of it and none is in flight when it begins.
+ * starts in the middle of it and none is in flight when it begins. The lease names its owner
+ * like a run's (state/lease-owner.ts): a rollback or restore whose process died is taken over
+ * at once by the next run or operation, while one whose process still runs keeps it.
  */
 export async function withMaintenanceLease<T>(ctx: EngineContext, pipeline: string, what: string, fn: () => Promise<T>): Promise<T> {
   const id = newRunId(ctx.now());
@@ -69,12 +72,23 @@ export async function withMaintenanceLease<T>(ctx: EngineContext, pipeline: stri
     runId: id,
     now: ctx.now(),
     ttlMs: ctx.leaseTtlMs,
+    owner: ctx.owner ?? thisProcessOwner(),
+    isOwnerGone: isLocalOwnerGone,
     isActive: async (runId) => {
+      // A holder without a run record is another rollback or restore (or a start that died
+      // before writing its record): active until its process is gone or its lease expires.
       const r = await findRun(ctx.tables, pipeline, runId);
-      return r !== undefined && !isTerminalStatus(r.status);
+      return r === undefined || !isTerminalStatus(r.status);
     },
-    onStale: async (runId) => {
-      throw new RefusedError(`${what} refused: run ${runId} of ${pipeline} holds an expired lease; wait for it to be marked failed by the next start, or fail it first`);
+    onStale: async (runId, why, holder) => {
+      const gone = why === 'expired' ? 'its lease expired' : `its process (pid ${holder.ownerPid} on ${holder.ownerHost}) is gone`;
+      if ((await findRun(ctx.tables, pipeline, runId)) === undefined) {
+        // Rollback and restore are safe to take over: each is one warehouse transaction, and
+        // asking again finishes what an interrupted one left (see rollbackPipeline).
+        ctx.log.log('warn', `${what}: taking over the lease of ${runId}, a rollback, restore or start of ${pipeline} that did not finish (${gone})`, { pipeline });
+        return;
+      }
+      throw new RefusedError(`${what} refused: run ${runId} of ${pipeline} holds the lease but ${gone}; the next tidemark run takes it over (or tidemark cancel ${pipeline} ends it), then ask again`);
     },
   }).catch((err: unknown) => {
     if (err instanceof RefusedError) throw err;
@@ -151,12 +165,15 @@ async function undoRuns(ctx: EngineContext, req: RollbackRequest, dryRun: boolea
       await warehouse.close();
     }
 
-    await rewindCheckpoint(ctx.tables, p.name, req.toRunId, ctx.now());
+    // The runs are marked before the checkpoint is rewound: while the checkpoint still lists
+    // them, asking again finds them to undo (and marks them); once it is rewound they are no
+    // longer found, so a death between the two would leave them `succeeded` though undone.
     const at = ctx.now().toISOString();
     const undone = toUndo;
     for (const id of undone) {
       await updateRun(ctx.tables, p.name, id, (r) => ({ ...r, status: 'rolled_back', rolledBackAt: at, rolledBackBy: req.by, rolledBackTo: req.toRunId }), ctx.now);
     }
+    await rewindCheckpoint(ctx.tables, p.name, req.toRunId, ctx.now());
     ctx.log.log('warn', `rolled back to ${req.toRunId}`, { pipeline: p.name, undone });
     return { pipeline: p.name, toRunId: req.toRunId, undone, runs: summary };
   };

@@ -64,3 +64,9 @@ export async function claimStage(
     },
   };
 }
+
+/** Whether a delivery of the stage holds its claim now (it is working, or died less than its claim's lifetime ago). */
+export async function stageInFlight(tables: TableStore, args: { pipeline: string; runId: string; stage: string }): Promise<boolean> {
+  const stored = await tables.get<StageClaim>(TABLES.leases, args.pipeline, rowKey(args.runId, args.stage));
+  return stored !== undefined && Date.parse(stored.entity.expiresAt) > Date.now();
+}

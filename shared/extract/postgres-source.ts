@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type * as Pg from 'pg';
+import { lazyModule } from '../lazy-module.js';
 import { parseDuration } from '../config/duration.js';
 import { splitQualified } from '../config/identifiers.js';
 import type { ConnectionConfig, PipelineConfig } from '../config/schema.js';
@@ -9,6 +10,8 @@ import { ParquetPartWriter } from './row-writer.js';
 import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, KeysRequest, KeysResult, Source } from './source.js';
 import type { WindowInput } from './window.js';
 import { completeWindow, nullChangeColumnWarning, planWindow, readRecord } from './window.js';
+
+const pgLib = lazyModule<typeof Pg>('pg');
 
 export type PgConnectionConfig = Extract<ConnectionConfig, { kind: 'postgres' }>;
 
@@ -115,7 +118,7 @@ export function classifyPgError(err: unknown, what: string): unknown {
 }
 
 /** The column plans of a `… LIMIT 0` statement, typed by format_type. */
-async function describeColumns(client: pg.Client, d: PgStatement): Promise<PgColumnPlan[]> {
+async function describeColumns(client: Pg.Client, d: PgStatement): Promise<PgColumnPlan[]> {
   const described = await client.query(d.sql, d.parameters);
   const t = planPgTypes(described.fields);
   const types = (await client.query<{ type: string }>(t.sql, t.parameters)).rows.map((r) => r.type);
@@ -123,7 +126,7 @@ async function describeColumns(client: pg.Client, d: PgStatement): Promise<PgCol
 }
 
 /** Streams a statement through a server-side cursor into the writer, FETCH by FETCH (the next waits for a due part). */
-async function streamCursor(client: pg.Client, s: PgStatement, writer: ParquetPartWriter): Promise<void> {
+async function streamCursor(client: Pg.Client, s: PgStatement, writer: ParquetPartWriter): Promise<void> {
   await client.query(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${s.sql}`, s.parameters);
   for (;;) {
     const batch = await client.query({ text: `FETCH FORWARD ${FETCH_ROWS} FROM ${CURSOR}`, rowMode: 'array' });
@@ -136,7 +139,7 @@ async function streamCursor(client: pg.Client, s: PgStatement, writer: ParquetPa
 }
 
 /** Every value as PostgreSQL's text output: no JS number or Date ever holds a source value. */
-const textTypes = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
+const textTypes = { getTypeParser: () => (v: string) => v } as unknown as Pg.CustomTypesConfig;
 
 /**
  * The PostgreSQL source: full and timestamp modes, read in one REPEATABLE READ transaction
@@ -250,9 +253,9 @@ export class PostgresSource implements Source {
     }
   }
 
-  private client(): pg.Client {
+  private client(): Pg.Client {
     const timeout = parseDuration(this.conn.requestTimeout);
-    const client = new pg.Client({
+    const client = new (pgLib().Client)({
       connectionString: this.connectionString,
       types: textTypes,
       statement_timeout: timeout,

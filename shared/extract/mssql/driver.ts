@@ -1,4 +1,7 @@
-import mssql from 'mssql';
+import type * as Mssql from 'mssql';
+import { lazyModule } from '../../lazy-module.js';
+
+const mssqlLib = lazyModule<typeof Mssql>('mssql');
 import { parseDuration } from '../../config/duration.js';
 import type { ConnectionConfig } from '../../config/schema.js';
 import { TerminalError } from '../../errors.js';
@@ -51,15 +54,15 @@ export type MssqlConnectionConfig = Extract<ConnectionConfig, { kind: 'mssql' }>
  * covers managed identity in Azure and a developer login locally; a user-assigned identity is
  * chosen with AZURE_CLIENT_ID as usual for azure-identity.
  */
-export function mssqlDriverConfig(conn: MssqlConnectionConfig, connectionString: string, env: NodeJS.ProcessEnv): mssql.config {
-  let base: ReturnType<typeof mssql.ConnectionPool.parseConnectionString>;
+export function mssqlDriverConfig(conn: MssqlConnectionConfig, connectionString: string, env: NodeJS.ProcessEnv): Mssql.config {
+  let base: ReturnType<typeof Mssql.ConnectionPool.parseConnectionString>;
   try {
-    base = mssql.ConnectionPool.parseConnectionString(connectionString);
+    base = mssqlLib().ConnectionPool.parseConnectionString(connectionString);
   } catch (cause) {
     throw new TerminalError(`the connection string in setting ${conn.setting} is not a valid SQL Server connection string: ${(cause as Error).message}`, { cause });
   }
   const requestTimeout = parseDuration(conn.requestTimeout);
-  const cfg: mssql.config = {
+  const cfg: Mssql.config = {
     ...base,
     requestTimeout,
     connectionTimeout: Math.min(requestTimeout, 30_000),
@@ -72,12 +75,13 @@ export function mssqlDriverConfig(conn: MssqlConnectionConfig, connectionString:
     cfg.authentication = {
       type: 'azure-active-directory-default',
       options: env.AZURE_CLIENT_ID ? { clientId: env.AZURE_CLIENT_ID } : {},
-    } as mssql.config['authentication'];
+    } as Mssql.config['authentication'];
   }
   return cfg;
 }
 
 export async function connectMssql(conn: MssqlConnectionConfig, connectionString: string, env: NodeJS.ProcessEnv): Promise<MssqlConnector> {
+  const mssql = mssqlLib();
   const pool = new mssql.ConnectionPool(mssqlDriverConfig(conn, connectionString, env));
   await pool.connect();
   return {
@@ -96,4 +100,4 @@ export async function connectMssql(conn: MssqlConnectionConfig, connectionString
 }
 
 /** Every parameter is text; the SQL converts it with an explicit style (see plan.ts). */
-export const PARAM_TYPE = mssql.NVarChar(mssql.MAX);
+export const paramType = (): unknown => mssqlLib().NVarChar(mssqlLib().MAX);

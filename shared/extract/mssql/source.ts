@@ -7,7 +7,7 @@ import { ParquetPartWriter } from '../row-writer.js';
 import { SOURCE_OP_COLUMN, type ExtractRequest, type ExtractResult, type ExtractWarning, type KeyStats, type KeysRequest, type KeysResult, type Source } from '../source.js';
 import { compareHex, compareVersion, planVersionWindow, type VersionWindowPlan } from '../version-window.js';
 import { completeWindow, planWindow, readRecord, type WindowInput } from '../window.js';
-import { PARAM_TYPE, type MssqlConnector, type MssqlRequester } from './driver.js';
+import { paramType, type MssqlConnector, type MssqlRequester } from './driver.js';
 import { classifyMssqlError, sqlErrorNumber } from './errors.js';
 import {
   planCaptureCdc,
@@ -37,7 +37,7 @@ const opColumn: ColumnPlan = { name: SOURCE_OP_COLUMN, sourceType: 'varchar', du
 
 function prepare(req: ReturnType<MssqlConnector['request']>, stmt: MssqlStatement) {
   req.stream = true;
-  for (const p of stmt.parameters) req.input(p.name, PARAM_TYPE, p.value);
+  for (const p of stmt.parameters) req.input(p.name, paramType(), p.value);
 }
 
 /**

@@ -1,14 +1,18 @@
 import { createSign } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
-import jsforce from 'jsforce';
+import type * as Jsforce from 'jsforce';
 import type { Connection } from 'jsforce';
-import * as transportModule from 'jsforce/lib/transport.js';
+import type * as TransportModule from 'jsforce/lib/transport.js';
 import { readSetting } from '../../config/load.js';
 import type { ConnectionConfig } from '../../config/schema.js';
 import { TerminalError, TransientError, errorMessage } from '../../errors.js';
 import { backoffDelay, type RetryPolicy } from '../../engine/retry.js';
 import type { SfDescribe } from './types.js';
+import { lazyModule } from '../../lazy-module.js';
+
+const jsforceLib = lazyModule<typeof Jsforce>('jsforce');
+const transportLib = lazyModule<typeof TransportModule>('jsforce/lib/transport.js');
 
 export type SfConnectionConfig = Extract<ConnectionConfig, { kind: 'salesforce' }>;
 
@@ -78,7 +82,7 @@ interface Observed {
  * with jitter) and every response observed for its status and Sforce-Limit-Info.
  */
 function observingTransport(seen: Observed): unknown {
-  const Base = transportModule.Transport as unknown as new () => { httpRequest(req: unknown, o?: Record<string, unknown>): Promise<{ statusCode: number; headers: Record<string, string> }> };
+  const Base = transportLib().Transport as unknown as new () => { httpRequest(req: unknown, o?: Record<string, unknown>): Promise<{ statusCode: number; headers: Record<string, string> }> };
   class Observing extends Base {
     override httpRequest(req: unknown, o: Record<string, unknown> = {}) {
       const p = super.httpRequest(req, { ...o, retry: { maxRetries: 0 } });
@@ -130,6 +134,7 @@ export class SalesforceClient {
   static async connect(c: SfConnectionConfig, env: NodeJS.ProcessEnv, o: { retry: RetryPolicy; what: string; onRetry?: (message: string) => void }): Promise<SalesforceClient> {
     const instanceUrl = readSetting(c.instanceUrlSetting, env).replace(/\/+$/, '');
     const clientId = readSetting(c.clientIdSetting, env);
+    const jsforce = jsforceLib();
     const oauth2 = new jsforce.OAuth2({ loginUrl: instanceUrl, clientId, ...(c.auth === 'clientCredentials' ? { clientSecret: readSetting(c.secretSetting!, env) } : {}) });
     const conn = new jsforce.Connection({ oauth2, instanceUrl, version: c.apiVersion });
     const client = new SalesforceClient(conn, o.retry, o.what, o.onRetry);

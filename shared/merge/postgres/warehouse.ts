@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type * as Pg from 'pg';
+import { lazyModule } from '../../lazy-module.js';
 import type { QualifiedName } from '../../config/identifiers.js';
 import { TerminalError, TransientError } from '../../errors.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from '../../transform/duckdb-session.js';
@@ -7,6 +8,8 @@ import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
 import { baseMoved, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
 import { checksumStatement, formatChecksum } from '../../validate/canonical-sql.js';
 import { logicalFromPg, pgStyle, pgTypeName, postgresDialect } from './dialect.js';
+
+const pgLib = lazyModule<typeof Pg>('pg');
 
 const STAGE: QualifiedName = { name: '_tm_stage' };
 const KEYS_STAGE: QualifiedName = { name: '_tm_checksum_keys' };
@@ -54,8 +57,8 @@ export class PostgresWarehouse implements Warehouse {
     private readonly batchRows = MAX_BATCH_ROWS,
   ) {}
 
-  private async session<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ connectionString: this.connectionString });
+  private async session<T>(fn: (c: Pg.Client) => Promise<T>): Promise<T> {
+    const client = new (pgLib().Client)({ connectionString: this.connectionString });
     try {
       await client.connect();
     } catch (err) {
@@ -69,11 +72,11 @@ export class PostgresWarehouse implements Warehouse {
     }
   }
 
-  private static async exec(c: pg.Client, st: Statement): Promise<pg.QueryResult> {
+  private static async exec(c: Pg.Client, st: Statement): Promise<Pg.QueryResult> {
     return c.query(st.sql, st.parameters as SqlValue[] as unknown[]);
   }
 
-  private async describeIn(c: pg.Client, target: QualifiedName): Promise<ExistingColumn[]> {
+  private async describeIn(c: Pg.Client, target: QualifiedName): Promise<ExistingColumn[]> {
     return (await PostgresWarehouse.exec(c, this.dialect.describeTarget(target))).rows as ExistingColumn[];
   }
 
@@ -85,7 +88,7 @@ export class PostgresWarehouse implements Warehouse {
    * Loads `select` (a DuckDB query over the Parquet file) into the temp table `into`; returns
    * the rows loaded. Rows travel in batches; never the whole file in JS memory.
    */
-  private async stageFrom(c: pg.Client, file: string, into: QualifiedName, filter: string | undefined, only?: readonly string[]): Promise<number> {
+  private async stageFrom(c: Pg.Client, file: string, into: QualifiedName, filter: string | undefined, only?: readonly string[]): Promise<number> {
     const duck = await DuckSession.open(':memory:', this.duck);
     try {
       await duck.run(`SET TimeZone = 'UTC'`);

@@ -1,4 +1,7 @@
-import sql from 'mssql';
+import type * as Mssql from 'mssql';
+import { lazyModule } from '../../lazy-module.js';
+
+const mssqlLib = lazyModule<typeof Mssql>('mssql');
 import type { QualifiedName } from '../../config/identifiers.js';
 import { parseDuration } from '../../config/duration.js';
 import { readSetting } from '../../config/load.js';
@@ -47,8 +50,8 @@ export interface TsqlDriver {
  * transaction and the statements in it share a session.
  */
 export class MssqlDriver implements TsqlDriver {
-  private pool: sql.ConnectionPool | undefined;
-  private tx: sql.Transaction | undefined;
+  private pool: Mssql.ConnectionPool | undefined;
+  private tx: Mssql.Transaction | undefined;
 
   constructor(
     private readonly connectionString: string,
@@ -56,25 +59,25 @@ export class MssqlDriver implements TsqlDriver {
   ) {}
 
   /** The pool config: the connection string's settings with our timeout and a single connection. */
-  config(): sql.config {
-    const parsed = sql.ConnectionPool.parseConnectionString(this.connectionString);
+  config(): Mssql.config {
+    const parsed = mssqlLib().ConnectionPool.parseConnectionString(this.connectionString);
     return { ...parsed, requestTimeout: this.requestTimeoutMs, pool: { max: 1, min: 0 } };
   }
 
-  private async connect(): Promise<sql.ConnectionPool> {
-    if (!this.pool) this.pool = await new sql.ConnectionPool(this.config()).connect();
+  private async connect(): Promise<Mssql.ConnectionPool> {
+    if (!this.pool) this.pool = await new (mssqlLib().ConnectionPool)(this.config()).connect();
     return this.pool;
   }
 
   async query(st: Statement): Promise<Record<string, unknown>[]> {
-    const req = this.tx ? new sql.Request(this.tx) : (await this.connect()).request();
+    const req = this.tx ? new (mssqlLib().Request)(this.tx) : (await this.connect()).request();
     st.parameters.forEach((v, i) => req.input(`p${i + 1}`, v));
     const r = await req.query(st.sql);
     return (r.recordset ?? []) as Record<string, unknown>[];
   }
 
   async begin(): Promise<void> {
-    this.tx = new sql.Transaction(await this.connect());
+    this.tx = new (mssqlLib().Transaction)(await this.connect());
     await this.tx.begin();
   }
 

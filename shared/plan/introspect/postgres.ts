@@ -1,6 +1,9 @@
-import pg from 'pg';
+import type * as Pg from 'pg';
+import { lazyModule } from '../../lazy-module.js';
 import type { TableProfile } from '../profile.js';
 import { assembleProfiles, selectTables, type Introspector } from './port.js';
+
+const pgLib = lazyModule<typeof Pg>('pg');
 
 /** Catalog queries of the PostgreSQL introspector (pg_catalog, so they need no statistics extension). */
 export const PG_INTROSPECTION = {
@@ -40,7 +43,7 @@ export class PostgresIntrospector implements Introspector {
   ) {}
 
   async profile(tables?: readonly string[]): Promise<TableProfile[]> {
-    const client = new pg.Client({ connectionString: this.url });
+    const client = new (pgLib().Client)({ connectionString: this.url });
     try {
       await client.connect();
     } catch (cause) {

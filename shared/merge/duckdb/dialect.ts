@@ -59,6 +59,8 @@ export function duckTypeName(t: LogicalType): string {
       return 'UUID';
     case 'json':
       return 'JSON';
+    case 'list':
+      return `${duckTypeName(t.element)}[]`;
   }
 }
 

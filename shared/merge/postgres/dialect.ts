@@ -57,6 +57,8 @@ export function pgTypeName(t: LogicalType): string {
     case 'json':
       // json, not jsonb: jsonb rewrites the text, and the canonical text must stay the source's.
       return 'json';
+    case 'list':
+      return `${pgTypeName(t.element)}[]`;
   }
 }
 

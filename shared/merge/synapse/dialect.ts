@@ -102,7 +102,9 @@ export function synapseTypeName(t: LogicalType): string {
       return t.bits === 32 ? 'real' : 'float';
     case 'text':
     case 'json':
-      // A bounded nvarchar(4000) makes COPY INTO fail on the first longer value, and the run
+    case 'list':
+      // A list lands as its canonical JSON text (validate/canonical-sql.ts), T-SQL having no
+      // array type. A bounded nvarchar(4000) makes COPY INTO fail on the first longer value, and the run
       // with it. `max` is a Synapse type ("CREATE TABLE (Azure Synapse Analytics)", data types:
       // "max applies only to Azure Synapse Analytics"; its limitations list no restriction of
       // LOB columns in a clustered columnstore table); SQL Server's columnstore holds LOB

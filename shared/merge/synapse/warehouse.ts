@@ -5,6 +5,8 @@ import { readSetting } from '../../config/load.js';
 import type { PipelineConfig, WarehouseConfig } from '../../config/schema.js';
 import { ConfigError, TerminalError } from '../../errors.js';
 import { DuckSession, duckLiteral, type DuckSettings, type SqlValue } from '../../transform/duckdb-session.js';
+import { canonicalText } from '../../transform/row-hash.js';
+import { duckTypeName } from '../duckdb/dialect.js';
 import type { ExistingColumn, Statement } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
 import { baseMoved, type BlobRef, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
@@ -169,11 +171,19 @@ export class TsqlWarehouse implements Warehouse {
   async merge(planIn: Omit<MergePlan, 'stage'>, changesFile: string, changesBlob?: BlobRef): Promise<MergeOutcome> {
     if (this.staging.kind === 'copyInto' && !changesBlob) throw new TerminalError('the synapse warehouse loads the changes from storage; the merge stage must pass the changes blob');
     const plan: MergePlan = { ...planIn, stage: this.stageName(planIn) };
+    const columns = await this.parquetColumns(changesFile);
+    const lists = columns.filter((c) => c.type.kind === 'list');
+    if (this.staging.kind === 'copyInto' && lists.length > 0) {
+      // COPY INTO reads no Parquet LIST into a column; the JSON text is made by DuckDB on the
+      // insert path only. Refused before anything is written.
+      throw new TerminalError(
+        `list column(s) ${lists.map((c) => c.name).join(', ')} cannot be loaded into Synapse by COPY INTO; land them as JSON text in transform.sql (CAST(to_json(${lists[0]!.name}) AS VARCHAR) AS ${lists[0]!.name})`,
+      );
+    }
     const existing = await this.describe(plan.target);
     for (const st of this.dialect.ensureTarget(plan, existing)) await this.driver.query(st);
     const check = this.dialect.ledgerCheck(plan);
     if ((await this.driver.query(check)).length > 0) return 'already-merged';
-    const columns = await this.parquetColumns(changesFile);
     for (const st of tsqlStageStatements(this.product, plan.stage, columns, plan.keys, this.distribution)) await this.driver.query(st);
     try {
       if (this.staging.kind === 'copyInto') {
@@ -232,6 +242,9 @@ export class TsqlWarehouse implements Warehouse {
         if (c.type.kind === 'timestamptz') return `strftime(timezone('UTC', ${col}), '%Y-%m-%d %H:%M:%S.%f')`;
         if (c.type.kind === 'timestamp') return `strftime(${col}, '%Y-%m-%d %H:%M:%S.%f')`;
         if (c.type.kind === 'boolean') return `CASE WHEN ${col} THEN '1' WHEN NOT ${col} THEN '0' END`;
+        // No arrays in T-SQL: a list lands as its canonical JSON text, which the checksum and
+        // the sample then read as it is (validate/canonical-sql.ts).
+        if (c.type.kind === 'list') return canonicalText({ name: c.name, type: duckTypeName(c.type) }, undefined, 3);
         return `CAST(${col} AS VARCHAR)`;
       })
       .join(', ');

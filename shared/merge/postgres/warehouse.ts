@@ -4,7 +4,8 @@ import { TerminalError, TransientError } from '../../errors.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from '../../transform/duckdb-session.js';
 import type { ExistingColumn, Statement } from '../dialect.js';
 import { listElementType } from '../../transform/row-hash.js';
-import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
+import { logicalFromDuck, type LogicalType, type MergePlan, type PlanColumn } from '../plan.js';
+import { checksumStatement } from '../../validate/canonical-sql.js';
 import { baseMoved, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
 import { pgChecksumSql, pgStyle, pgTypeName, postgresDialect } from './dialect.js';
 
@@ -40,6 +41,31 @@ function pgInputValue(c: string, duckType: string): string {
   if (t.startsWith('TIMESTAMP')) return `strftime(CAST(${c} AS TIMESTAMP), '%Y-%m-%d %H:%M:%S.%f')`;
   if (t === 'BLOB') return `'\\x' || lower(hex(${c}))`;
   return `CAST(${c} AS VARCHAR)`;
+}
+
+const PG_SCALARS: LogicalType[] = [
+  { kind: 'boolean' },
+  ...([16, 32, 64, 128] as const).map((bits) => ({ kind: 'integer' as const, bits })),
+  { kind: 'float', bits: 32 },
+  { kind: 'float', bits: 64 },
+  { kind: 'date' },
+  { kind: 'time' },
+  { kind: 'timestamp' },
+  { kind: 'timestamptz' },
+  { kind: 'binary' },
+  { kind: 'uuid' },
+  { kind: 'json' },
+];
+
+/** The logical type of a column tidemark created (pgTypeName read backwards); text otherwise. */
+function logicalFromPg(type: string): LogicalType {
+  if (type.endsWith('[]')) {
+    const element = logicalFromPg(type.slice(0, -2));
+    return element.kind === 'list' || element.kind === 'json' || element.kind === 'time' || element.kind === 'binary' ? { kind: 'text' } : { kind: 'list', element };
+  }
+  const dec = /^numeric\((\d+),(\d+)\)$/.exec(type);
+  if (dec && type !== 'numeric(38,0)') return { kind: 'decimal', precision: Number(dec[1]), scale: Number(dec[2]) };
+  return PG_SCALARS.find((t) => pgTypeName(t) === type) ?? { kind: 'text' };
 }
 
 /** PostgreSQL error classes that no retry can fix (SQLSTATE classes 22, 23 minus 23505, 42). */
@@ -203,7 +229,11 @@ export class PostgresWarehouse implements Warehouse {
           .map((k) => `k.${q(k)} = t.${q(k)}`)
           .join(' AND ')})) AS _tm_t`;
       }
-      const r = (await c.query(pgChecksumSql(typed, rel))).rows[0] as { n: string; s: string } | undefined;
+      // A list column's text is canonical-sql.ts's (its JSON); pgChecksumSql has no list form.
+      const st = typed.some((t) => t.type.endsWith('[]'))
+        ? checksumStatement('postgres', pgStyle, typed.map((t) => ({ name: t.name, type: logicalFromPg(t.type) })), rel)
+        : undefined;
+      const r = (await c.query(st ? st.sql : pgChecksumSql(typed, rel))).rows[0] as { n: string; s: string } | undefined;
       return `${r?.n ?? 0}:${r?.s ?? 0}`;
     });
   }

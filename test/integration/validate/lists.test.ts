@@ -1,0 +1,190 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AzuriteHandle } from '../../../shared/local/azurite.js';
+import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
+import { readValidations } from '../../../shared/state/validations.js';
+import { withAzurite } from '../../support/azurite.js';
+import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
+import { makeProject } from '../../support/project.js';
+import type { WarehouseKind } from '../../support/scd-harness.js';
+import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+import { whExec, whQuery } from '../../support/warehouse-sql.js';
+
+/**
+ * Issue #14 point 8: PostgreSQL arrays land as real lists (duckdb VARCHAR[] …, postgres
+ * text[] …) or as their canonical JSON text (T-SQL), and the checksum and the sample of the
+ * list columns pass on every warehouse: the NULL list, the empty list, NULL elements, text
+ * that needs quoting in every list syntax, and a 10 000-element list.
+ */
+const engine = await tsqlEngine();
+
+const QUOTED = [`it's "q"`, 'x,y', '[b]', '{c}', 'back\\slash', 'NULL', 'é✓😀', ' spaced ', ''];
+const BIG = 10_000;
+
+const project = (kind: WarehouseKind) => `storage: AzureWebJobsStorage
+connections:
+  PG: { kind: postgres, setting: TEST_PG_URL }
+warehouses:
+  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : `{ kind: ${kind}, setting: TIDEMARK_TEST_WH }`}
+duckdb: { memoryLimit: 256MB, threads: 1 }
+`;
+const pipeline = (name: string) => `name: ${name}
+source:
+  connection: PG
+  table: crm.tagged
+  changeDetection: { mode: full }
+key: [id]
+target:
+  warehouse: WH
+  table: dw.${name}
+validation:
+  rowCount: exact
+  checksumColumns: [id, tags, ints, amounts]
+  sample: 10
+`;
+
+let az: AzuriteHandle;
+let pgh: PostgresHandle;
+let ms: { url: string; drop(): Promise<void> } | undefined;
+
+async function pgExec(...statements: string[]): Promise<void> {
+  const c = new pg.Client({ connectionString: pgh.url });
+  await c.connect();
+  try {
+    for (const s of statements) await c.query(s);
+  } finally {
+    await c.end();
+  }
+}
+
+beforeAll(async () => {
+  [az, pgh] = await Promise.all([withAzurite(), startPostgres()]);
+  if ('url' in engine) ms = await freshTsqlDatabase(engine.url, 'tm_lists');
+  const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  await pgExec(
+    'DROP SCHEMA IF EXISTS crm CASCADE',
+    'CREATE SCHEMA crm',
+    'CREATE TABLE crm.tagged (id integer PRIMARY KEY, tags text[], ints integer[], amounts numeric(12,3)[])',
+    `INSERT INTO crm.tagged VALUES
+      (1, NULL, ARRAY[1, 2], ARRAY[1.5, -0.05]::numeric(12,3)[]),
+      (2, '{}', NULL, '{}'),
+      (3, ARRAY['a', NULL, ''], ARRAY[NULL, 3]::integer[], ARRAY[NULL, 2]::numeric(12,3)[]),
+      (4, ARRAY[${QUOTED.map(lit).join(', ')}], '{}', NULL),
+      (5, (SELECT array_agg('e' || i ORDER BY i) FROM generate_series(0, ${BIG - 1}) i), (SELECT array_agg(i ORDER BY i) FROM generate_series(0, ${BIG - 1}) i), NULL)`,
+  );
+});
+afterAll(async () => {
+  await ms?.drop();
+  await az?.stop();
+  await pgh?.stop();
+});
+
+describe.each(['duckdb', 'postgres', ...('url' in engine ? ['mssql'] : [])] as WarehouseKind[])('PostgreSQL arrays into a %s warehouse', (kind) => {
+  let stack: LocalStack;
+  let dir: string;
+  const name = `tagged_${kind === 'duckdb' ? 'dk' : kind === 'postgres' ? 'pg' : 'ms'}`;
+  const url = () => (kind === 'mssql' ? ms!.url : pgh.url);
+  const clock = { t: Date.parse('2026-05-01T00:00:00Z') };
+
+  beforeAll(async () => {
+    dir = makeProject({ tidemark: project(kind), pipelines: { [name]: pipeline(name) } });
+    stack = await openLocalStack({
+      projectDir: dir,
+      connectionString: az.connectionString,
+      env: { ...process.env, TEST_PG_URL: pgh.url, TIDEMARK_TEST_WH: url() },
+      now: () => new Date(clock.t),
+    });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const current = (cols: string) =>
+    whQuery(kind, dir, url(), `select id, ${cols} from dw.${name} where _tm_is_current = ${kind === 'mssql' ? '1' : 'true'} order by id`);
+
+  async function validations(runId: string) {
+    return (await readValidations(stack.ctx.tables, name, runId)).map((v) => [v.check, v.passed, v.detail ?? v.actual]).sort();
+  }
+
+  it('lands them as lists (JSON text on T-SQL); the checksum and the sample of the lists pass', async () => {
+    const r = await runOnce(stack, { pipeline: name });
+    expect({ status: r.status, error: r.error }).toEqual({ status: 'succeeded', error: undefined });
+    expect(r.counts).toMatchObject({ extracted: 5, inserted: 5 });
+    const v = await validations(r.runId);
+    expect(v.map(([check, passed]) => [check, passed])).toEqual([
+      ['checksum', true],
+      ['row_count', true],
+      ['sample', true],
+    ]);
+    const big = Array.from({ length: BIG }, (_, i) => `e${i}`);
+    if (kind === 'mssql') {
+      const rows = await current('tags, ints, amounts');
+      expect(rows.map((x) => [Number(x.id), x.tags, x.ints, x.amounts])).toEqual([
+        [1, null, '[1,2]', '[1.5,-0.05]'],
+        [2, '[]', null, '[]'],
+        [3, '["a",null,""]', '[null,3]', '[null,2]'],
+        [4, JSON.stringify(QUOTED), '[]', null],
+        [5, JSON.stringify(big), JSON.stringify(big.map((_, i) => i)), null],
+      ]);
+      // The stored JSON is JSON: T-SQL reads it back element by element.
+      const parsed = await whQuery(kind, dir, url(), `select count(*) as n from dw.${name} cross apply openjson(tags) where id = 5`);
+      expect(Number(parsed[0]!.n)).toBe(BIG);
+      return;
+    }
+    const types =
+      kind === 'duckdb'
+        ? await whQuery(kind, dir, url(), `select column_name as c, data_type as t from information_schema.columns where table_name = '${name}' and column_name in ('tags', 'ints', 'amounts') order by 1`)
+        : await whQuery(kind, dir, url(), `select attname as c, format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = 'dw.${name}'::regclass and attname in ('tags', 'ints', 'amounts') order by 1`);
+    expect(types).toEqual(
+      kind === 'duckdb'
+        ? [
+            { c: 'amounts', t: 'DECIMAL(12,3)[]' },
+            { c: 'ints', t: 'INTEGER[]' },
+            { c: 'tags', t: 'VARCHAR[]' },
+          ]
+        : [
+            { c: 'amounts', t: 'numeric(12,3)[]' },
+            { c: 'ints', t: 'integer[]' },
+            { c: 'tags', t: 'text[]' },
+          ],
+    );
+    const rows = await current('tags, ints');
+    expect(rows.map((x) => [Number(x.id), x.tags, (x.ints as unknown[] | null)?.map((n) => (n === null ? null : Number(n))) ?? null])).toEqual([
+      [1, null, [1, 2]],
+      [2, [], null],
+      [3, ['a', null, ''], [null, 3]],
+      [4, QUOTED, []],
+      [5, big, big.map((_, i) => i)],
+    ]);
+  });
+
+  it('a changed element opens a version of that key only; the checks pass again', async () => {
+    await pgExec(`UPDATE crm.tagged SET tags = array_append(tags, 'new') WHERE id = 4`);
+    clock.t += 3_600_000;
+    const r = await runOnce(stack, { pipeline: name });
+    expect({ status: r.status, error: r.error }).toEqual({ status: 'succeeded', error: undefined });
+    expect(r.counts).toMatchObject({ updated: 1, unchanged: 4 });
+    expect((await validations(r.runId)).map(([check, passed]) => [check, passed])).toEqual([
+      ['checksum', true],
+      ['row_count', true],
+      ['sample', true],
+    ]);
+    await pgExec(`UPDATE crm.tagged SET tags = tags[1:array_length(tags, 1) - 1] WHERE id = 4`);
+  });
+
+  it('the sample names a list edited in the warehouse', async () => {
+    // An element of the quoted list changed behind tidemark's back.
+    const edit =
+      kind === 'mssql'
+        ? `update dw.${name} set tags = '["x"]' where id = 3 and _tm_is_current = 1`
+        : kind === 'duckdb'
+          ? `update dw.${name} set tags = ['x'] where id = 3 and _tm_is_current`
+          : `update dw.${name} set tags = ARRAY['x'] where id = 3 and _tm_is_current`;
+    await whExec(kind, dir, url(), edit);
+    clock.t += 3_600_000;
+    const r = await runOnce(stack, { pipeline: name });
+    const sample = (await validations(r.runId)).find(([check]) => check === 'sample');
+    expect(sample?.[1]).toBe(false);
+    expect(String(sample?.[2])).toBe(`1 of 5 sampled keys differ (extract ≠ warehouse): id=1:3: tags ${JSON.stringify('["a",null,""]')} ≠ ${JSON.stringify('["x"]')}`);
+  });
+});

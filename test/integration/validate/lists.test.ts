@@ -1,8 +1,12 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
+import { readCheckpoint } from '../../../shared/state/checkpoints.js';
 import { readValidations } from '../../../shared/state/validations.js';
+import { CONTAINERS } from '../../../shared/storage/layout.js';
 import { withAzurite } from '../../support/azurite.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { makeProject } from '../../support/project.js';
@@ -186,5 +190,70 @@ describe.each(['duckdb', 'postgres', ...('url' in engine ? ['mssql'] : [])] as W
     const sample = (await validations(r.runId)).find(([check]) => check === 'sample');
     expect(sample?.[1]).toBe(false);
     expect(String(sample?.[2])).toBe(`1 of 5 sampled keys differ (extract ≠ warehouse): id=1:3: tags ${JSON.stringify('["a",null,""]')} ≠ ${JSON.stringify('["x"]')}`);
+  });
+});
+
+describe.each(['duckdb', 'postgres'] as WarehouseKind[])('a %s target created before lists landed as lists (hash rule 2)', (kind) => {
+  const name = `tagged_old_${kind === 'duckdb' ? 'dk' : 'pg'}`;
+  const clock = { t: Date.parse('2026-06-01T00:00:00Z') };
+  let dir: string;
+  // The tidemark before this change landed a list as DuckDB's list text in a text column and
+  // hashed that text; this cast does the same, and the snapshot is then marked rule 2.
+  const OLD_SQL = 'transform:\n  sql: select id, CAST(tags AS VARCHAR) AS tags, CAST(ints AS VARCHAR) AS ints, CAST(amounts AS VARCHAR) AS amounts from extract\n';
+  const open = (yaml: string) => {
+    writeFileSync(join(dir, 'pipelines', `${name}.yaml`), yaml);
+    return openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TEST_PG_URL: pgh.url, TIDEMARK_TEST_WH: pgh.url }, now: () => new Date(clock.t) });
+  };
+  const columnTypes = async () =>
+    (kind === 'duckdb'
+      ? await whQuery(kind, dir, pgh.url, `select data_type as t from information_schema.columns where table_name = '${name}' and column_name in ('tags', 'ints', 'amounts') order by column_name`)
+      : await whQuery(kind, dir, pgh.url, `select format_type(atttypid, atttypmod) as t from pg_attribute where attrelid = 'dw.${name}'::regclass and attname in ('tags', 'ints', 'amounts') order by attname`)
+    ).map((r) => r.t);
+
+  it('keeps rule 2 after the upgrade: the same rows open no version, lists stay list text, the checks pass; a change lands as list text', async () => {
+    dir = makeProject({ tidemark: project(kind), pipelines: { [name]: pipeline(name).replace('validation:', `${OLD_SQL}validation:`) } });
+    const text = kind === 'duckdb' ? 'VARCHAR' : 'text';
+    let stack = await open(pipeline(name).replace('validation:', `${OLD_SQL}validation:`));
+    try {
+      const first = await runOnce(stack, { pipeline: name });
+      expect(first.status).toBe('succeeded');
+      const { checkpoint } = await readCheckpoint(stack.ctx.tables, name);
+      const manifest = JSON.parse((await stack.ctx.blobs.getText(CONTAINERS.state, checkpoint.snapshot!))!) as Record<string, unknown>;
+      expect(manifest.hashRule).toBe(3);
+      await stack.ctx.blobs.putText(CONTAINERS.state, checkpoint.snapshot!, JSON.stringify({ ...manifest, hashRule: 2 }));
+    } finally {
+      await stack.close();
+    }
+    expect(await columnTypes()).toEqual([text, text, text]);
+
+    // The upgrade: the pipeline as it always was, lists straight from the source.
+    stack = await open(pipeline(name));
+    try {
+      clock.t += 3_600_000;
+      const same = await runOnce(stack, { pipeline: name });
+      expect({ status: same.status, error: same.error }).toEqual({ status: 'succeeded', error: undefined });
+      expect(same.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: 5 });
+      const checks = (await readValidations(stack.ctx.tables, name, same.runId)).map((v) => [v.check, v.passed]).sort();
+      expect(checks).toEqual([
+        ['checksum', true],
+        ['row_count', true],
+        ['sample', true],
+      ]);
+      const { checkpoint } = await readCheckpoint(stack.ctx.tables, name);
+      expect(JSON.parse((await stack.ctx.blobs.getText(CONTAINERS.state, checkpoint.snapshot!))!).hashRule).toBe(2);
+
+      await pgExec(`UPDATE crm.tagged SET tags = ARRAY['a', NULL, 'b, c'] WHERE id = 3`);
+      clock.t += 3_600_000;
+      const changed = await runOnce(stack, { pipeline: name });
+      await pgExec(`UPDATE crm.tagged SET tags = ARRAY['a', NULL, ''] WHERE id = 3`);
+      expect({ status: changed.status, error: changed.error }).toEqual({ status: 'succeeded', error: undefined });
+      expect(changed.counts).toMatchObject({ updated: 1, unchanged: 4 });
+      expect((await readValidations(stack.ctx.tables, name, changed.runId)).every((v) => v.passed)).toBe(true);
+      expect(await columnTypes()).toEqual([text, text, text]);
+      const row = await whQuery(kind, dir, pgh.url, `select tags from dw.${name} where id = 3 and _tm_is_current`);
+      expect(row).toEqual([{ tags: "[a, NULL, 'b, c']" }]);
+    } finally {
+      await stack.close();
+    }
   });
 });

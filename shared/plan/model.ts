@@ -7,6 +7,7 @@ import { pgTypeName } from '../merge/postgres/dialect.js';
 import { synapseTypeName } from '../merge/synapse/dialect.js';
 import type { LogicalType } from '../merge/plan.js';
 import { logicalFromDuck } from '../merge/plan.js';
+import { pgColumnPlan } from '../extract/postgres-types.js';
 import { modifiedAtCandidates, type TableProfile } from './profile.js';
 
 /** The migration plan as data; JSON output is this object, and its JSON Schema comes from here. */
@@ -86,6 +87,8 @@ export interface PlanInputs {
 /** Source engine type → logical type, loose on purpose: the mapping is a preview, the merge decides. */
 export function logicalFromSource(kind: string, type: string): LogicalType {
   if (kind === 'duckdb') return logicalFromDuck(type);
+  // Arrays: the list type the extract writes (text[] → VARCHAR[] …), mapped as the merge maps it.
+  if (kind === 'postgres' && type.endsWith('[]')) return logicalFromDuck(pgColumnPlan('c', type.toLowerCase()).duckType);
   const t = type.toLowerCase();
   const dec = /^(?:numeric|decimal)\((\d+),\s*(\d+)\)/.exec(t);
   if (dec) return { kind: 'decimal', precision: Number(dec[1]), scale: Number(dec[2]) };

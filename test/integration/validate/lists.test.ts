@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
@@ -52,13 +51,7 @@ let pgh: PostgresHandle;
 let ms: { url: string; drop(): Promise<void> } | undefined;
 
 async function pgExec(...statements: string[]): Promise<void> {
-  const c = new pg.Client({ connectionString: pgh.url });
-  await c.connect();
-  try {
-    for (const s of statements) await c.query(s);
-  } finally {
-    await c.end();
-  }
+  for (const s of statements) await whQuery('postgres', '', pgh.url, s);
 }
 
 beforeAll(async () => {

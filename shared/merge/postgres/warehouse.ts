@@ -6,6 +6,7 @@ import type { ExistingColumn, Statement } from '../dialect.js';
 import { listElementType } from '../../transform/row-hash.js';
 import { logicalFromDuck, type LogicalType, type MergePlan, type PlanColumn } from '../plan.js';
 import { checksumStatement } from '../../validate/canonical-sql.js';
+import { duckTypeName } from '../duckdb/dialect.js';
 import { baseMoved, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
 import { pgChecksumSql, pgStyle, pgTypeName, postgresDialect } from './dialect.js';
 
@@ -59,10 +60,8 @@ const PG_SCALARS: LogicalType[] = [
 
 /** The logical type of a column tidemark created (pgTypeName read backwards); text otherwise. */
 function logicalFromPg(type: string): LogicalType {
-  if (type.endsWith('[]')) {
-    const element = logicalFromPg(type.slice(0, -2));
-    return element.kind === 'list' || element.kind === 'json' || element.kind === 'time' || element.kind === 'binary' ? { kind: 'text' } : { kind: 'list', element };
-  }
+  // Which lists are lists is logicalFromDuck's rule alone.
+  if (type.endsWith('[]')) return logicalFromDuck(`${duckTypeName(logicalFromPg(type.slice(0, -2)))}[]`);
   const dec = /^numeric\((\d+),(\d+)\)$/.exec(type);
   if (dec && type !== 'numeric(38,0)') return { kind: 'decimal', precision: Number(dec[1]), scale: Number(dec[2]) };
   return PG_SCALARS.find((t) => pgTypeName(t) === type) ?? { kind: 'text' };

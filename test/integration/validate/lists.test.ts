@@ -42,7 +42,7 @@ target:
   table: dw.${name}
 validation:
   rowCount: exact
-  checksumColumns: [id, tags, ints, amounts]
+  checksumColumns: [id, tags, ints, amounts, flags, ratios, seen, days]
   sample: 10
 `;
 
@@ -61,13 +61,17 @@ beforeAll(async () => {
   await pgExec(
     'DROP SCHEMA IF EXISTS crm CASCADE',
     'CREATE SCHEMA crm',
-    'CREATE TABLE crm.tagged (id integer PRIMARY KEY, tags text[], ints integer[], amounts numeric(12,3)[])',
-    `INSERT INTO crm.tagged VALUES
+    'CREATE TABLE crm.tagged (id integer PRIMARY KEY, tags text[], ints integer[], amounts numeric(12,3)[], flags boolean[], ratios double precision[], seen timestamptz[], days date[])',
+    `INSERT INTO crm.tagged (id, tags, ints, amounts) VALUES
       (1, NULL, ARRAY[1, 2], ARRAY[1.5, -0.05]::numeric(12,3)[]),
       (2, '{}', NULL, '{}'),
       (3, ARRAY['a', NULL, ''], ARRAY[NULL, 3]::integer[], ARRAY[NULL, 2]::numeric(12,3)[]),
       (4, ARRAY[${QUOTED.map(lit).join(', ')}], '{}', NULL),
       (5, (SELECT array_agg('e' || i ORDER BY i) FROM generate_series(0, ${BIG - 1}) i), (SELECT array_agg(i ORDER BY i) FROM generate_series(0, ${BIG - 1}) i), NULL)`,
+    // The other element types, each through its own canonical element text.
+    `UPDATE crm.tagged SET flags = ARRAY[true, NULL, false], ratios = ARRAY[3.0, -0.0, 0.1, 1e20, NULL]::float8[],
+      seen = ARRAY['2026-07-01 23:30:00.123456-04:30', NULL]::timestamptz[], days = ARRAY['2026-01-02']::date[] WHERE id = 1`,
+    `UPDATE crm.tagged SET flags = '{}', ratios = ARRAY[-2.5e-7]::float8[] WHERE id = 3`,
   );
 });
 afterAll(async () => {
@@ -122,6 +126,9 @@ describe.each(['duckdb', 'postgres', ...('url' in engine ? ['mssql'] : [])] as W
         [3, '["a",null,""]', '[null,3]', '[null,2]'],
         [4, JSON.stringify(QUOTED), '[]', null],
         [5, JSON.stringify(big), JSON.stringify(big.map((_, i) => i)), null],
+      ]);
+      expect(await whQuery(kind, dir, url(), `select flags, ratios, seen, days from dw.${name} where id = 1`)).toEqual([
+        { flags: '[true,null,false]', ratios: '["3.0","0.0","0.1","1e+20",null]', seen: '["2026-07-02T04:00:00.123456Z",null]', days: '["2026-01-02"]' },
       ]);
       // The stored JSON is JSON: T-SQL reads it back element by element.
       const parsed = await whQuery(kind, dir, url(), `select count(*) as n from dw.${name} cross apply openjson(tags) where id = 5`);
@@ -192,7 +199,7 @@ describe.each(['duckdb', 'postgres'] as WarehouseKind[])('a %s target created be
   let dir: string;
   // The tidemark before this change landed a list as DuckDB's list text in a text column and
   // hashed that text; this cast does the same, and the snapshot is then marked rule 2.
-  const OLD_SQL = 'transform:\n  sql: select id, CAST(tags AS VARCHAR) AS tags, CAST(ints AS VARCHAR) AS ints, CAST(amounts AS VARCHAR) AS amounts from extract\n';
+  const OLD_SQL = 'transform:\n  sql: select id, CAST(tags AS VARCHAR) AS tags, CAST(ints AS VARCHAR) AS ints, CAST(amounts AS VARCHAR) AS amounts, CAST(flags AS VARCHAR) AS flags, CAST(ratios AS VARCHAR) AS ratios, CAST(seen AS VARCHAR) AS seen, CAST(days AS VARCHAR) AS days from extract\n';
   const open = (yaml: string) => {
     writeFileSync(join(dir, 'pipelines', `${name}.yaml`), yaml);
     return openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TEST_PG_URL: pgh.url, TIDEMARK_TEST_WH: pgh.url }, now: () => new Date(clock.t) });

@@ -21,7 +21,7 @@ import { whExec, whQuery } from '../../support/warehouse-sql.js';
  */
 const engine = await tsqlEngine();
 
-const QUOTED = [`it's "q"`, 'x,y', '[b]', '{c}', 'back\\slash', 'NULL', 'é✓😀', ' spaced ', ''];
+const QUOTED = [`it's "q"`, 'x,y', '[b]', '{c}', 'back\\slash', 'NULL', 'é✓😀', ' spaced ', '', 'tab\there', 'line\nbreak', 'bell\u0001', '</script>'];
 const BIG = 10_000;
 
 const project = (kind: WarehouseKind) => `storage: AzureWebJobsStorage

@@ -1,4 +1,5 @@
 import type { QualifiedName } from '../config/identifiers.js';
+import { listElementType } from '../transform/row-hash.js';
 
 /** The SCD2 columns of docs/design.md §8, in the order they follow the data columns. */
 export const SCD_COLUMNS = [
@@ -26,7 +27,12 @@ export type LogicalType =
   | { kind: 'timestamptz' }
   | { kind: 'binary' }
   | { kind: 'uuid' }
-  | { kind: 'json' };
+  | { kind: 'json' }
+  /** A list of scalars (`VARCHAR[]`, PostgreSQL `text[]`): hash rule 3 targets only (row-hash.ts). */
+  | { kind: 'list'; element: ListElement };
+
+/** The element types a list may have; a list of anything else (lists, structs …) lands as text. */
+export type ListElement = Exclude<LogicalType, { kind: 'list' } | { kind: 'json' } | { kind: 'time' } | { kind: 'binary' }>;
 
 export interface PlanColumn {
   name: string;
@@ -73,6 +79,11 @@ export interface LedgerCommit {
 /** Parses a DuckDB type name (what DESCRIBE prints) into the logical type every dialect maps. */
 export function logicalFromDuck(type: string): LogicalType {
   const t = type.toUpperCase().trim();
+  if (t.endsWith('[]')) {
+    const element = listElementType(t);
+    // Lists of anything but a portable scalar (lists, structs, JSON …) land as text.
+    return element === undefined ? { kind: 'text' } : { kind: 'list', element: logicalFromDuck(element) as ListElement };
+  }
   const dec = /^DECIMAL\((\d+),\s*(\d+)\)$/.exec(t);
   if (dec) return { kind: 'decimal', precision: Number(dec[1]), scale: Number(dec[2]) };
   switch (t) {
@@ -116,8 +127,8 @@ export function logicalFromDuck(type: string): LogicalType {
     case 'JSON':
       return { kind: 'json' };
     default:
-      // VARCHAR and everything without a portable equivalent (lists, structs, intervals)
-      // lands as text: the canonical text keeps the value.
+      // VARCHAR and everything without a portable equivalent (structs, intervals, lists of
+      // those) lands as text: the canonical text keeps the value.
       return { kind: 'text' };
   }
 }

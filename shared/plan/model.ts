@@ -8,6 +8,7 @@ import { tsqlColumnType } from '../merge/synapse/dialect.js';
 import type { LogicalType } from '../merge/plan.js';
 import { logicalFromDuck } from '../merge/plan.js';
 import { sfColumnPlan } from '../extract/salesforce/types.js';
+import { pgColumnPlan } from '../extract/postgres-types.js';
 import { modifiedAtCandidates, type TableProfile } from './profile.js';
 
 /** The migration plan as data; JSON output is this object, and its JSON Schema comes from here. */
@@ -94,6 +95,8 @@ export function logicalFromSource(kind: string, type: string): LogicalType {
     const m = /^(\w+)(?:\((\d+),(\d+)\))?$/.exec(type);
     return logicalFromDuck(sfColumnPlan({ name: '', type: m?.[1] ?? type, ...(m?.[2] ? { precision: Number(m[2]), scale: Number(m[3]) } : {}) }).duckType);
   }
+  // Arrays: the list type the extract writes (text[] → VARCHAR[] …), mapped as the merge maps it.
+  if (kind === 'postgres' && type.endsWith('[]')) return logicalFromDuck(pgColumnPlan('c', type.toLowerCase()).duckType);
   const t = type.toLowerCase();
   const dec = /^(?:numeric|decimal)\((\d+),\s*(\d+)\)/.exec(t);
   if (dec) return { kind: 'decimal', precision: Number(dec[1]), scale: Number(dec[2]) };

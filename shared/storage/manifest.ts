@@ -187,9 +187,10 @@ export function emptyCounts(): Counts {
  * not record it (also one with no manifest at all); undefined with no snapshot (a first load
  * takes the current rule).
  */
-export function hashRuleOf(committed: { manifest: SnapshotManifest | undefined } | undefined): 1 | 2 | undefined {
+export function hashRuleOf(committed: { manifest: SnapshotManifest | undefined } | undefined): 1 | 2 | 3 | undefined {
   if (committed === undefined) return undefined;
-  return committed.manifest?.hashRule === 2 ? 2 : 1;
+  const rule = committed.manifest?.hashRule;
+  return rule === 2 || rule === 3 ? rule : 1;
 }
 
 /** A malformed manifest is terminal: re-reading the same blob cannot fix it. */

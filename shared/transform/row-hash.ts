@@ -27,19 +27,43 @@ import { quoteDuck } from './duckdb-session.js';
  *   TIME                    HH:MM:SS[.ffffff]
  *   BLOB                    lowercase hex
  *   UUID                    lowercase 8-4-4-4-12
- *   anything else           DuckDB's VARCHAR cast (lists, structs, JSON, intervals)
+ *   list of scalars         hash rule 3: JSON text, `[` elements `]` joined by `,` with no
+ *                           spaces; an element is `null`, or its canonical text above, bare
+ *                           for integers, decimals and booleans (`[1,2.5,true]`), else as a
+ *                           JSON string (`["a","it's \"q\"",null]`, floats too: `["3.0"]`,
+ *                           as inf / nan are no JSON numbers); `[]` is the empty list.
+ *                           Rules 1 and 2: DuckDB's VARCHAR cast (`[a, b]`), and the transform
+ *                           lands the list as that text (run-transform.ts)
+ *   anything else           DuckDB's VARCHAR cast (structs, JSON, intervals, nested lists)
  */
 /**
  * Hash rules, recorded per target in its snapshot manifest (`hashRule`; absent = 1):
  *   1  decimals kept their declared scale, -0.0 was not 0.0, and `trackedColumns: all` also
  *      tracked the change-detection column
  *   2  the number rules above, and `all` leaves out the change-detection column
+ *   3  lists of scalars are lists in the warehouse, hashed as their JSON text (above); under
+ *      1 and 2 they stay DuckDB's list text, in the hash and in the warehouse column
  * A target keeps the rule it was created under, so an upgrade opens no versions; a first load
  * (or a rebuild) takes the current rule. Checksums and samples are compared fresh each run,
  * so they always use the current rule.
  */
-export type HashRule = 1 | 2;
-export const HASH_RULE: HashRule = 2;
+export type HashRule = 1 | 2 | 3;
+export const HASH_RULE: HashRule = 3;
+
+/** The element type of a list type that hash rule 3 hashes as JSON (`VARCHAR[]` → `VARCHAR`). */
+export function listElementType(type: string): string | undefined {
+  const m = /^(.+)\[\]$/.exec(type.trim());
+  if (!m) return undefined;
+  const e = m[1]!.trim().toUpperCase();
+  const scalar =
+    /^(VARCHAR(\(\d+\))?|BOOLEAN|U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|DECIMAL\(\d+,\s*\d+\)|FLOAT|DOUBLE|REAL|DATE|UUID|TIMESTAMP(_NS|_MS|_S)?|TIMESTAMPTZ|TIMESTAMP WITH TIME ZONE)$/;
+  return scalar.test(e) ? e : undefined;
+}
+
+/** Element types written bare in a list's JSON text: their canonical text is a JSON literal. */
+export function isBareJsonElement(type: string): boolean {
+  return /^(BOOLEAN|U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|DECIMAL\(\d+,\s*\d+\))$/.test(type.toUpperCase());
+}
 
 export interface TypedColumn {
   name: string;
@@ -49,8 +73,17 @@ export interface TypedColumn {
 const TS_FORMAT = "'%Y-%m-%dT%H:%M:%S.%fZ'";
 
 export function canonicalText(column: TypedColumn, qualifier?: string, rule: HashRule = HASH_RULE): string {
-  const c = qualified(column.name, qualifier);
-  const t = column.type.toUpperCase();
+  return valueText(qualified(column.name, qualifier), column.type, rule);
+}
+
+function valueText(c: string, type: string, rule: HashRule): string {
+  const t = type.toUpperCase();
+  const element = rule >= 3 ? listElementType(t) : undefined;
+  if (element !== undefined) {
+    const text = valueText('_tm_e', element, rule);
+    const json = isBareJsonElement(element) ? text : `CAST(to_json(${text}) AS VARCHAR)`;
+    return `'[' || array_to_string(list_transform(${c}, _tm_e -> CASE WHEN _tm_e IS NULL THEN 'null' ELSE ${json} END), ',') || ']'`;
+  }
   if (rule >= 2 && t.startsWith('DECIMAL')) return canonicalNumberText(`CAST(${c} AS VARCHAR)`);
   if (rule >= 2 && (t === 'DOUBLE' || t === 'FLOAT' || t === 'REAL')) return `CASE WHEN ${c} = 0 THEN '0.0' ELSE CAST(${c} AS VARCHAR) END`;
   if (t === 'VARCHAR' || t.startsWith('VARCHAR(')) return c;

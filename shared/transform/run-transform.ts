@@ -6,7 +6,7 @@ import { TerminalError } from '../errors.js';
 import { SOURCE_OP_COLUMN } from '../extract/source.js';
 import type { ColumnInfo, Counts } from '../storage/manifest.js';
 import { checksumSql, classificationSql, resolveShape, snapshotViewSql, type TransformShape } from './classify.js';
-import { HASH_RULE, canonicalRowExpr, type HashRule } from './row-hash.js';
+import { HASH_RULE, canonicalRowExpr, listElementType, type HashRule } from './row-hash.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from './duckdb-session.js';
 
 export interface TransformInput {
@@ -142,9 +142,21 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     } catch (cause) {
       throw new TerminalError(`transform.sql of ${p.name} failed: ${(cause as Error).message}`, { cause });
     }
+    const hashRule = input.hashRule ?? HASH_RULE;
+    const textLists = hashRule < 3 ? columns.filter((c) => listElementType(c.type) !== undefined) : [];
+    if (textLists.length > 0) {
+      // A target created before hash rule 3 holds its lists as DuckDB's list text, hashed as
+      // that: it keeps both, so an upgrade opens no versions and changes no column type. (The
+      // snapshot holds keys and hashes only, so its older layers need no such cast.)
+      await s.run('ALTER VIEW transformed RENAME TO _tm_transformed_lists');
+      await s.run(
+        `CREATE VIEW transformed AS SELECT * REPLACE (${textLists.map((c) => `CAST(${q(c.name)} AS VARCHAR) AS ${q(c.name)}`).join(', ')}) FROM _tm_transformed_lists`,
+      );
+      columns = columns.map((c) => (textLists.includes(c) ? { name: c.name, type: 'VARCHAR' } : c));
+    }
     let shape: TransformShape;
     try {
-      shape = resolveShape(p, columns, input.hashRule ?? HASH_RULE);
+      shape = resolveShape(p, columns, hashRule);
     } catch (cause) {
       throw new TerminalError(`pipelines/${p.name}.yaml: ${(cause as Error).message}`, { cause });
     }

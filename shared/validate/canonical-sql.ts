@@ -3,7 +3,7 @@ import { duckTypeName } from '../merge/duckdb/dialect.js';
 import type { LogicalType, PlanColumn } from '../merge/plan.js';
 import type { Statement } from '../merge/dialect.js';
 import { checksumSql } from '../transform/classify.js';
-import { canonicalNumberText, canonicalRowExpr, canonicalText, type TypedColumn } from '../transform/row-hash.js';
+import { canonicalNumberText, canonicalRowExpr, canonicalText, isBareJsonElement, type TypedColumn } from '../transform/row-hash.js';
 import type { RollbackStyle } from '../rollback/sql.js';
 
 /**
@@ -28,6 +28,10 @@ import type { RollbackStyle } from '../rollback/sql.js';
  *   binary        lowercase hex                encode(…, 'hex')               CONVERT style 2, LOWER
  *   uuid          lowercase                    ::text                         LOWER(CAST AS CHAR(36))
  *   time, json    VARCHAR cast                 ::text                         refused (formats differ)
+ *   list          (hash rule 3) JSON: `[` elements `,` `]`, each `null`, bare (integer, decimal,
+ *                 boolean) or a JSON string of the element's canonical text (row-hash.ts)
+ *                 list_transform + to_json     unnest WITH ORDINALITY +       the column itself: T-SQL has no
+ *                                              to_json, same element text     arrays, so lists land as this JSON
  *
  * The row text is `name=<length>:<text>` per non-NULL column joined with `|` (concat_ws skips
  * NULLs in all three); length counts characters. In T-SQL the text is hashed as UTF-8
@@ -75,6 +79,12 @@ function pgText(c: string, t: LogicalType): string {
       return `CASE WHEN ${c} IN ('Infinity', '-Infinity', 'NaN') THEN lower(replace(CAST(${c} AS TEXT), 'Infinity', 'inf')) WHEN ${c} = trunc(${c}) AND abs(${c}) < 1e16 THEN CAST(CAST(trunc(${c}) AS NUMERIC) AS TEXT) || '.0' ELSE CAST(${c} AS TEXT) END`;
     case 'binary':
       return `encode(${c}, 'hex')`;
+    case 'list': {
+      const text = pgText('_tm_e', t.element);
+      const json = isBareJsonElement(duckTypeName(t.element)) ? text : `CAST(to_json(${text}) AS TEXT)`;
+      const elements = `ARRAY(SELECT CASE WHEN _tm_e IS NULL THEN 'null' ELSE ${json} END FROM unnest(${c}) WITH ORDINALITY AS _tm_u(_tm_e, _tm_i) ORDER BY _tm_i)`;
+      return `CASE WHEN ${c} IS NULL THEN NULL ELSE '[' || array_to_string(${elements}, ',') || ']' END`;
+    }
     default:
       return `CAST(${c} AS TEXT)`;
   }
@@ -111,6 +121,9 @@ function tsqlText(c: string, t: LogicalType, name: string): string {
       return `LOWER(CONVERT(VARCHAR(MAX), ${c}, 2))`;
     case 'uuid':
       return `LOWER(CAST(${c} AS CHAR(36)))`;
+    case 'list':
+      // Landed as the canonical JSON text itself (synapse warehouse insertStage).
+      return `CAST(${c} AS NVARCHAR(MAX))`;
     default:
       throw new TerminalError(
         `column ${name} (${t.kind}) cannot be checksummed or sampled on a T-SQL warehouse: T-SQL has no text form equal to DuckDB's for ${t.kind}; remove it from validation.checksumColumns, or cast it in transform.sql (e.g. to a decimal or text)`,

@@ -133,7 +133,7 @@ async function sampleCheck(
     const file = `read_parquet(${duckLiteral(local)})`;
     const described = await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${file}`);
     columns = described.map((c) => ({ name: c.column_name, type: logicalFromDuck(c.column_type) }));
-    // A column without a portable type (a list, a struct) is loaded into the warehouse as its
+    // A column without a portable type (a struct, a list of lists) is loaded into the warehouse as its
     // DuckDB text (CAST … AS VARCHAR, every dialect's staging); the sample is compared as that.
     const asText = described.filter((c, i) => columns[i]!.type.kind === 'text' && !/^VARCHAR(\(\d+\))?$/i.test(c.column_type));
     const rel = asText.length

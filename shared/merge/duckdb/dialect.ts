@@ -62,6 +62,8 @@ export function duckTypeName(t: LogicalType): string {
       return 'UUID';
     case 'json':
       return 'JSON';
+    case 'list':
+      return `${duckTypeName(t.element)}[]`;
   }
 }
 

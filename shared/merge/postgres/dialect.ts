@@ -1,6 +1,7 @@
 import type { QualifiedName } from '../../config/identifiers.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
-import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
+import { logicalFromDuck, type LogicalType, type MergePlan, type PlanColumn } from '../plan.js';
+import { duckTypeName } from '../duckdb/dialect.js';
 import { renderAsOf, renderAsOfCount, renderKeyHistory, type ReadStyle } from '../read-sql.js';
 import { ledgerName, renderLedgerCheck, renderLedgerHead, renderLedgerInsert, renderLedgerUpgrade, renderScdSteps, type SqlStyle } from '../scd-sql.js';
 import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
@@ -59,6 +60,8 @@ export function pgTypeName(t: LogicalType): string {
     case 'json':
       // json, not jsonb: jsonb rewrites the text, and the canonical text must stay the source's.
       return 'json';
+    case 'list':
+      return `${pgTypeName(t.element)}[]`;
   }
 }
 
@@ -69,6 +72,8 @@ export function pgTypeName(t: LogicalType): string {
  */
 export function logicalFromPg(type: string): LogicalType {
   const t = type.toLowerCase().trim();
+  // Which lists are lists is logicalFromDuck's rule alone (lists of scalars; others are text).
+  if (t.endsWith('[]')) return logicalFromDuck(`${duckTypeName(logicalFromPg(t.slice(0, -2)))}[]`);
   const num = /^numeric(?:\((\d+),(\d+)\))?$/.exec(t);
   // An unconstrained numeric has no precision; the canonical number text does not depend on it.
   if (num) return { kind: 'decimal', precision: Number(num[1] ?? 38), scale: Number(num[2] ?? 0) };

@@ -4,7 +4,9 @@ import type { QualifiedName } from '../../config/identifiers.js';
 import { TerminalError, TransientError } from '../../errors.js';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from '../../transform/duckdb-session.js';
 import type { ExistingColumn, Statement } from '../dialect.js';
-import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
+import { listElementType } from '../../transform/row-hash.js';
+import { logicalFromDuck, type LogicalType, type MergePlan, type PlanColumn } from '../plan.js';
+import { duckTypeName } from '../duckdb/dialect.js';
 import { baseMoved, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
 import { checksumStatement, formatChecksum } from '../../validate/canonical-sql.js';
 import { logicalFromPg, pgStyle, pgTypeName, postgresDialect } from './dialect.js';
@@ -27,13 +29,24 @@ export function stagingBatchRows(columnCount: number, maxParameters: number, cap
  * Every value travels as text so that no JS number, Date or Buffer conversion can alter it.
  */
 function pgInputText(name: string, duckType: string): string {
-  const c = quoteDuck(name);
+  return pgInputValue(quoteDuck(name), duckType);
+}
+
+function pgInputValue(c: string, duckType: string): string {
   const t = duckType.toUpperCase();
+  const element = listElementType(t);
+  if (element !== undefined) {
+    // An array literal ("Arrays – Array Value Input"): every element double-quoted with \ and "
+    // escaped, so commas, braces, quotes and the text 'NULL' stay data; a NULL element is NULL.
+    const text = `replace(replace(${pgInputValue('_tm_e', element)}, '\\', '\\\\'), '"', '\\"')`;
+    return `'{' || array_to_string(list_transform(${c}, _tm_e -> CASE WHEN _tm_e IS NULL THEN 'NULL' ELSE '"' || ${text} || '"' END), ',') || '}'`;
+  }
   if (t === 'TIMESTAMP WITH TIME ZONE' || t === 'TIMESTAMPTZ') return `strftime(timezone('UTC', ${c}), '%Y-%m-%d %H:%M:%S.%f') || '+00'`;
   if (t.startsWith('TIMESTAMP')) return `strftime(CAST(${c} AS TIMESTAMP), '%Y-%m-%d %H:%M:%S.%f')`;
   if (t === 'BLOB') return `'\\x' || lower(hex(${c}))`;
   return `CAST(${c} AS VARCHAR)`;
 }
+
 
 /** PostgreSQL error classes that no retry can fix (SQLSTATE classes 22, 23 minus 23505, 42). */
 function isTerminalPgError(err: unknown): boolean {

@@ -163,6 +163,8 @@ export function synapseTypeName(t: LogicalType, lob = true): string {
       return t.bits === 32 ? 'real' : 'float';
     case 'text':
     case 'json':
+    case 'list':
+      // A list lands as its canonical JSON text (validate/canonical-sql.ts): T-SQL has no array type.
       return lob ? 'nvarchar(max)' : `nvarchar(${TSQL_BOUNDED.text})`;
     case 'date':
       return 'date';

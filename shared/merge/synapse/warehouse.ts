@@ -8,6 +8,8 @@ import { readSetting } from '../../config/load.js';
 import type { PipelineConfig, WarehouseConfig } from '../../config/schema.js';
 import { ConfigError, TerminalError } from '../../errors.js';
 import { DuckSession, duckLiteral, type DuckSettings, type SqlValue } from '../../transform/duckdb-session.js';
+import { canonicalText } from '../../transform/row-hash.js';
+import { duckTypeName } from '../duckdb/dialect.js';
 import type { ExistingColumn, Statement } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
 import { baseMoved, type BlobRef, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
@@ -194,8 +196,16 @@ export class TsqlWarehouse implements Warehouse {
   async merge(planIn: Omit<MergePlan, 'stage'>, changesFile: string, changesBlob?: BlobRef): Promise<MergeOutcome> {
     if (this.staging.kind === 'copyInto' && !changesBlob) throw new TerminalError('the synapse warehouse loads the changes from storage; the merge stage must pass the changes blob');
     const plan: MergePlan = { ...planIn, stage: this.stageName(planIn) };
-    const existing = await this.describe(plan.target);
     const columns = await this.parquetColumns(changesFile);
+    const lists = columns.filter((c) => c.type.kind === 'list');
+    if (this.staging.kind === 'copyInto' && lists.length > 0) {
+      // COPY INTO reads no Parquet LIST into a column; the JSON text is made by DuckDB on the
+      // insert path only. Refused before anything is written.
+      throw new TerminalError(
+        `list column(s) ${lists.map((c) => c.name).join(', ')} cannot be loaded into Synapse by COPY INTO; land them as JSON text in transform.sql (CAST(to_json(${lists[0]!.name}) AS VARCHAR) AS ${lists[0]!.name})`,
+      );
+    }
+    const existing = await this.describe(plan.target);
     const types = tsqlColumnTypes(this.product, plan, existing);
     // Before any statement that changes the warehouse: a value its bounded column cannot hold
     // would make COPY INTO or the insert fail halfway (or, with ANSI_WARNINGS off, be cut).
@@ -275,6 +285,9 @@ export class TsqlWarehouse implements Warehouse {
         if (c.type.kind === 'timestamptz') return `strftime(timezone('UTC', ${col}), '%Y-%m-%d %H:%M:%S.%f')`;
         if (c.type.kind === 'timestamp') return `strftime(${col}, '%Y-%m-%d %H:%M:%S.%f')`;
         if (c.type.kind === 'boolean') return `CASE WHEN ${col} THEN '1' WHEN NOT ${col} THEN '0' END`;
+        // No arrays in T-SQL: a list lands as its canonical JSON text, which the checksum and
+        // the sample then read as it is (validate/canonical-sql.ts).
+        if (c.type.kind === 'list') return canonicalText({ name: c.name, type: duckTypeName(c.type) }, undefined, 3);
         return `CAST(${col} AS VARCHAR)`;
       })
       .join(', ');

@@ -107,6 +107,16 @@ describe('Synapse warehouse through a recording fake driver', () => {
     );
   });
 
+  it('refuses a list column before writing anything: COPY INTO reads no Parquet list (the fix: JSON text in transform.sql)', async () => {
+    const listFile = join(mkdtempSync(join(tmpdir(), 'tidemark-syn-')), 'changes.parquet');
+    await duckExec(':memory:', `COPY (SELECT 1::INTEGER AS id, ['a']::VARCHAR[] AS tags, 'insert' AS _tm_op) TO '${listFile.replace(/'/g, "''")}' (FORMAT parquet)`);
+    const d = new RecordingDriver();
+    await expect(warehouse(d).merge(mergePlan(), listFile, blob)).rejects.toThrow(
+      'list column(s) tags cannot be loaded into Synapse by COPY INTO; land them as JSON text in transform.sql (CAST(to_json(tags) AS VARCHAR) AS tags)',
+    );
+    expect(d.log).toEqual([]);
+  });
+
   it('is a no-op when the ledger already has the run (checked before staging)', async () => {
     const d = new RecordingDriver((st) => (st.sql.startsWith('SELECT 1 AS present') ? [{ present: 1 }] : []));
     expect(await warehouse(d).merge(mergePlan(), changesFile, blob)).toBe('already-merged');

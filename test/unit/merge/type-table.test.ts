@@ -32,7 +32,7 @@ describe('README warehouse type table', () => {
   const name = (kind: string) => dialects.find((d) => d.name === kind)!;
 
   it('has every row, and each claim is what the dialects create', () => {
-    expect(rows.length).toBe(16);
+    expect(rows.length).toBe(19);
     for (const [raw, duck, pg, mssql, synapse] of rows) {
       for (const t of codes(raw!).map((x) => x.replace('(p,s)', '(12,3)'))) {
         const logical = logicalFromDuck(t);
@@ -44,7 +44,25 @@ describe('README warehouse type table', () => {
     }
   });
 
-  it('lands lists, TIME_NS and TIMETZ as text, as the last row says', () => {
-    for (const t of ['VARCHAR[]', 'INTEGER[]', 'TIME_NS', 'TIME WITH TIME ZONE', 'STRUCT(a INTEGER)', 'INTERVAL']) expect(logicalFromDuck(t)).toEqual({ kind: 'text' });
+  it('lands TIME_NS, TIMETZ, structs and lists of unportable types as text, as the last row says', () => {
+    for (const t of ['TIME_NS', 'TIME WITH TIME ZONE', 'STRUCT(a INTEGER)', 'INTERVAL', 'VARCHAR[][]', 'STRUCT(a INTEGER)[]', 'TIME[]', 'BLOB[]', 'JSON[]', 'INTERVAL[]']) {
+      expect({ t, type: logicalFromDuck(t) }).toEqual({ t, type: { kind: 'text' } });
+    }
+  });
+
+  it('a list of any other scalar of the table is a list of that row\'s type (the sentence after the table)', () => {
+    const scalars = rows.flatMap(([raw]) => codes(raw!)).map((x) => x.replace('(p,s)', '(12,3)')).filter((t) => !t.endsWith('[]') && !['TIME', 'BLOB', 'JSON', 'VARCHAR'].includes(t) && logicalFromDuck(t).kind !== 'text');
+    expect(scalars.length).toBeGreaterThan(15);
+    for (const t of [...scalars, 'VARCHAR']) {
+      const element = logicalFromDuck(t);
+      const list = logicalFromDuck(`${t}[]`);
+      expect({ t, list }).toEqual({ t, list: { kind: 'list', element } });
+      expect({ t, duck: name('duckdb').typeName(list), pg: name('postgres').typeName(list), tsql: name('synapse').typeName(list) }).toEqual({
+        t,
+        duck: `${name('duckdb').typeName(element)}[]`,
+        pg: `${name('postgres').typeName(element)}[]`,
+        tsql: 'nvarchar(max)',
+      });
+    }
   });
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderSchemas } from '../../../cli/commands/schema.js';
 import { loadProject } from '../../../shared/config/load.js';
-import { buildPlan, mermaidGraph, planSchema, priorities, scheduleIntervalMinutes } from '../../../shared/plan/model.js';
+import { buildPlan, logicalFromSource, mermaidGraph, planSchema, priorities, scheduleIntervalMinutes } from '../../../shared/plan/model.js';
 import { readBench } from '../../../shared/plan/make-plan.js';
 import { renderMarkdown } from '../../../shared/plan/render.js';
 import type { TableProfile } from '../../../shared/plan/profile.js';
@@ -97,5 +97,17 @@ describe('migration plan', () => {
     expect(plan.phases.incremental.find((x) => x.pipeline === 'b')!.expectedLatency).toBe('up to 5 min plus the run time');
     expect(scheduleIntervalMinutes('0 0 2 * * *')).toBe(1440);
     expect(scheduleIntervalMinutes('0 0 */6 * * *')).toBe(360);
+  });
+});
+
+describe('logicalFromSource: PostgreSQL arrays preview as the list the merge creates', () => {
+  it.each([
+    ['text[]', { kind: 'list', element: { kind: 'text' } }],
+    ['integer[]', { kind: 'list', element: { kind: 'integer', bits: 32 } }],
+    ['numeric(12,3)[]', { kind: 'list', element: { kind: 'decimal', precision: 12, scale: 3 } }],
+    // Unconstrained numeric and other element types travel as JSON (extract/postgres-types.ts).
+    ['numeric[]', { kind: 'json' }],
+  ])('%s', (type, want) => {
+    expect(logicalFromSource('postgres', type)).toEqual(want);
   });
 });

@@ -56,15 +56,15 @@ const TOUCHED = `SELECT * FROM (VALUES (1, CAST(1.5 AS DECIMAL(12,4)), CAST('-0.
   (2, CAST(7 AS DECIMAL(12,4)), CAST('2.5' AS DOUBLE), TIMESTAMP '2026-01-02 00:00:00')) t(id, price, score, modified_at)`;
 
 describe('hash rule per target', () => {
-  it('a new target (rule 2): a wider scale, -0.0 and a touched change column open no version; a real change does', async () => {
+  it('a new target (rule 3): a wider scale, -0.0 and a touched change column open no version; a real change does', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tidemark-hashrule-'));
     dirs.push(dir);
     const first = await transform(dir, await parquet(dir, 'p0.parquet', FIRST), undefined, undefined, 'r1');
-    expect(first.out.hashRule).toBe(2);
-    const second = await transform(dir, await parquet(dir, 'p1.parquet', TOUCHED), first.out.snapshot, 2, 'r2');
+    expect(first.out.hashRule).toBe(3);
+    const second = await transform(dir, await parquet(dir, 'p1.parquet', TOUCHED), first.out.snapshot, 3, 'r2');
     expect(second.out.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: 2 });
     const changed = await parquet(dir, 'p2.parquet', TOUCHED.replace("CAST('2.5' AS DOUBLE)", "CAST('2.75' AS DOUBLE)"));
-    const third = await transform(dir, changed, first.out.snapshot, 2, 'r3');
+    const third = await transform(dir, changed, first.out.snapshot, 3, 'r3');
     expect(third.ops).toEqual([{ id: 2, _tm_op: 'update' }]);
   });
 
@@ -90,5 +90,52 @@ describe('hash rule per target', () => {
     expect(hashRuleOf({ manifest: undefined })).toBe(1);
     expect(hashRuleOf({ manifest: m })).toBe(1);
     expect(hashRuleOf({ manifest: { ...m, hashRule: 2 } })).toBe(2);
+    expect(hashRuleOf({ manifest: { ...m, hashRule: 3 } })).toBe(3);
+  });
+
+  // Lists (#14 point 8): rule 3 lands and hashes them as lists; a rule 2 target keeps the list
+  // text in its hash and in its changes (its warehouse column is text), so nothing re-versions.
+  const LISTS = (day: string, second: string) => `SELECT * FROM (VALUES (1, ['a', 'b, c']::VARCHAR[], [1, 2]::INTEGER[], TIMESTAMP '2026-01-0${day} 00:00:00'),
+    (2, ${second}, CAST(NULL AS INTEGER[]), TIMESTAMP '2026-01-0${day} 00:00:00')) t(id, tags, n, modified_at)`;
+  const changesTypes = async (dir: string, file: string) =>
+    duckQuery<{ column_name: string; column_type: string }>(join(dir, 'types.duckdb'), `SELECT column_name, column_type FROM (DESCRIBE SELECT tags, n FROM read_parquet('${file}'))`);
+
+  it('lists under rule 3: list columns in the changes; a touched row with the same lists opens nothing, a changed element does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-hashrule-'));
+    dirs.push(dir);
+    const first = await transform(dir, await parquet(dir, 'p0.parquet', LISTS('1', "[]::VARCHAR[]")), undefined, undefined, 'r1');
+    expect(await changesTypes(dir, first.out.changesFile)).toEqual([
+      { column_name: 'tags', column_type: 'VARCHAR[]' },
+      { column_name: 'n', column_type: 'INTEGER[]' },
+    ]);
+    const touched = await transform(dir, await parquet(dir, 'p1.parquet', LISTS('2', "[]::VARCHAR[]")), first.out.snapshot, 3, 'r2');
+    expect(touched.out.counts).toMatchObject({ updated: 0, unchanged: 2 });
+    // [] → NULL and [] → [NULL] are changes: the empty list, a NULL list and a NULL element differ.
+    for (const [i, second] of ['CAST(NULL AS VARCHAR[])', '[NULL]::VARCHAR[]'].entries()) {
+      const r = await transform(dir, await parquet(dir, `p${i + 2}.parquet`, LISTS('2', second)), first.out.snapshot, 3, `r${i + 3}`);
+      expect(r.ops).toEqual([{ id: 2, _tm_op: 'update' }]);
+    }
+  });
+
+  it('lists under rule 2 (a target from before #14 point 8): the same rows open nothing and land as list text', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-hashrule-'));
+    dirs.push(dir);
+    const old = await transform(dir, await parquet(dir, 'p0.parquet', LISTS('1', "['x']::VARCHAR[]")), undefined, 2, 'r1');
+    // The snapshot holds keys and hashes only; the rule 2 hash is the list text's, as before.
+    const listSnapshot = old.out.snapshot;
+    const kept = await transform(dir, await parquet(dir, 'p1.parquet', LISTS('2', "['x']::VARCHAR[]")), listSnapshot, 2, 'r2');
+    expect(kept.out.counts).toMatchObject({ updated: 0, unchanged: 2 });
+    expect(kept.out.hashRule).toBe(2);
+    const changed = await transform(dir, await parquet(dir, 'p2.parquet', LISTS('2', "['x', 'it''s']::VARCHAR[]")), listSnapshot, 2, 'r3');
+    expect(changed.ops).toEqual([{ id: 2, _tm_op: 'update' }]);
+    expect(await changesTypes(dir, changed.out.changesFile)).toEqual([
+      { column_name: 'tags', column_type: 'VARCHAR' },
+      { column_name: 'n', column_type: 'VARCHAR' },
+    ]);
+    const text = await duckQuery<{ tags: string }>(join(dir, 'text.duckdb'), `SELECT tags FROM read_parquet('${changed.out.changesFile}')`);
+    expect(text).toEqual([{ tags: "[x, 'it\\'s']" }]);
+    // Why the rule is kept: the same rows hashed under rule 3 would version both keys.
+    const switched = await transform(dir, await parquet(dir, 'p3.parquet', LISTS('2', "['x']::VARCHAR[]")), listSnapshot, 3, 'r4');
+    expect(switched.out.counts.updated).toBe(2);
   });
 });

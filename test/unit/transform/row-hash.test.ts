@@ -153,3 +153,40 @@ describe('row hash: golden value', () => {
     expect(await hash(row, values)).toBe(createHash('md5').update(t2).digest('hex'));
   });
 });
+
+describe('row hash: lists (hash rule 3)', () => {
+  it.each([
+    ['VARCHAR[]', `['a', 'b']`, '["a","b"]'],
+    ['VARCHAR[]', `[]`, '[]'],
+    ['VARCHAR[]', `[NULL, '', 'NULL']`, '[null,"","NULL"]'],
+    ['VARCHAR[]', `['it''s "q"', 'x,y', '[b]', '{c}', 'back\\slash', 'é✓😀']`, '["it\'s \\"q\\"","x,y","[b]","{c}","back\\\\slash","é✓😀"]'],
+    ['INTEGER[]', `[1, NULL, -3]`, '[1,null,-3]'],
+    ['DECIMAL(10,2)[]', `[1.50, 2, -0.05]`, '[1.5,2,-0.05]'],
+    ['BOOLEAN[]', `[true, false, NULL]`, '[true,false,null]'],
+    ['DOUBLE[]', `[3.0, -0.0, 0.1]`, '["3.0","0.0","0.1"]'],
+    ['DATE[]', `['2026-01-02']`, '["2026-01-02"]'],
+    ['TIMESTAMPTZ[]', `['2026-07-01 23:30:00-04:30']`, '["2026-07-02T04:00:00.000000Z"]'],
+  ])('%s %s → %s', async (type, literal, expected) => {
+    expect(await one(type, literal)).toBe(expected);
+  });
+
+  it('a NULL list is left out like any NULL column; the empty list is not', async () => {
+    const cols: TypedColumn[] = [{ name: 'tags', type: 'VARCHAR[]' }];
+    expect(await text(cols, `CAST(NULL AS VARCHAR[]) AS tags`)).toBe('');
+    expect(await text(cols, `CAST([] AS VARCHAR[]) AS tags`)).toBe('tags=2:[]');
+  });
+
+  it('rule 2 (targets created before lists landed as lists) keeps DuckDB list text', async () => {
+    expect(await one('VARCHAR[]', `['a', 'b, c']`, 2)).toBe("[a, 'b, c']");
+  });
+
+  it('is pinned for a fixed row, and equals md5 of the JSON text outside DuckDB', async () => {
+    const row: TypedColumn[] = [
+      { name: 'tags', type: 'VARCHAR[]' },
+      { name: 'n', type: 'INTEGER[]' },
+    ];
+    const values = `['a"b', NULL]::VARCHAR[] AS tags, [1, 2]::INTEGER[] AS n`;
+    expect(await text(row, values)).toBe('tags=13:["a\\"b",null]|n=5:[1,2]');
+    expect(await hash(row, values)).toBe(createHash('md5').update('tags=13:["a\\"b",null]|n=5:[1,2]').digest('hex'));
+  });
+});

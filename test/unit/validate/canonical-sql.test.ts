@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { postgresRollbackStyle, synapseRollbackStyle } from '../../../shared/rollback/styles.js';
-import { checksumStatement, formatChecksum } from '../../../shared/validate/canonical-sql.js';
+import { duckRollbackStyle, postgresRollbackStyle, synapseRollbackStyle } from '../../../shared/rollback/styles.js';
+import { canonicalTextSql, checksumStatement, formatChecksum, type EngineName } from '../../../shared/validate/canonical-sql.js';
 
 const COLS = [
   { name: 'AccountId', type: { kind: 'integer', bits: 32 } as const },
@@ -49,5 +49,28 @@ describe('checksum SQL golden', () => {
     expect(() => formatChecksum({ n: 2, s: 1833556316665636709 })).toThrow(/past 2\^53, where a JavaScript number loses digits/);
     expect(() => formatChecksum({ n: 2, s: 'abc' })).toThrow(/not an integer/);
     expect(formatChecksum(undefined)).toBe('0:0');
+  });
+});
+
+/** Hash rule 3's list text (row-hash.ts) in each engine's SQL; equal values on the engines: test/integration/validate/lists.test.ts. */
+describe('list canonical text', () => {
+  const tags = { name: 'tags', type: { kind: 'list', element: { kind: 'text' } } } as const;
+  const amounts = { name: 'amounts', type: { kind: 'list', element: { kind: 'decimal', precision: 12, scale: 3 } } } as const;
+  const styles = { duckdb: duckRollbackStyle, postgres: postgresRollbackStyle, synapse: synapseRollbackStyle, mssql: synapseRollbackStyle };
+  const want: Record<EngineName, [string, string]> = {
+    duckdb: [
+      `'[' || array_to_string(list_transform("tags", _tm_e -> CASE WHEN _tm_e IS NULL THEN 'null' ELSE CAST(to_json(_tm_e) AS VARCHAR) END), ',') || ']'`,
+      `'[' || array_to_string(list_transform("amounts", _tm_e -> CASE WHEN _tm_e IS NULL THEN 'null' ELSE CASE WHEN strpos(CAST(_tm_e AS VARCHAR), '.') > 0 THEN rtrim(rtrim(CAST(_tm_e AS VARCHAR), '0'), '.') ELSE CAST(_tm_e AS VARCHAR) END END), ',') || ']'`,
+    ],
+    postgres: [
+      `CASE WHEN "tags" IS NULL THEN NULL ELSE '[' || array_to_string(ARRAY(SELECT CASE WHEN _tm_e IS NULL THEN 'null' ELSE CAST(to_json(CAST(_tm_e AS TEXT)) AS TEXT) END FROM unnest("tags") WITH ORDINALITY AS _tm_u(_tm_e, _tm_i) ORDER BY _tm_i), ',') || ']' END`,
+      `CASE WHEN "amounts" IS NULL THEN NULL ELSE '[' || array_to_string(ARRAY(SELECT CASE WHEN _tm_e IS NULL THEN 'null' ELSE CASE WHEN strpos(CAST(_tm_e AS TEXT), '.') > 0 THEN rtrim(rtrim(CAST(_tm_e AS TEXT), '0'), '.') ELSE CAST(_tm_e AS TEXT) END END FROM unnest("amounts") WITH ORDINALITY AS _tm_u(_tm_e, _tm_i) ORDER BY _tm_i), ',') || ']' END`,
+    ],
+    // T-SQL holds the list as this JSON text already (the insert staging writes DuckDB's).
+    synapse: ['CAST([tags] AS NVARCHAR(MAX))', 'CAST([amounts] AS NVARCHAR(MAX))'],
+    mssql: ['CAST([tags] AS NVARCHAR(MAX))', 'CAST([amounts] AS NVARCHAR(MAX))'],
+  };
+  it.each(Object.keys(want) as EngineName[])('%s', (engine) => {
+    expect([canonicalTextSql(engine, styles[engine], tags), canonicalTextSql(engine, styles[engine], amounts)]).toEqual(want[engine]);
   });
 });

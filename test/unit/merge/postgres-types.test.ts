@@ -27,9 +27,10 @@ describe('logicalFromPg', () => {
   it('reads a 128-bit integer target column (numeric(38,0)) as a decimal, whose canonical text is the same digits', () => {
     expect(logicalFromPg(pgTypeName({ kind: 'integer', bits: 128 }))).toEqual({ kind: 'decimal', precision: 38, scale: 0 });
   });
-  it('reads jsonb as json, unconstrained numeric as a decimal, and arrays, enums and varchar(n) as text', () => {
+  it('reads jsonb as json, unconstrained numeric as a decimal, arrays as lists, and enums and varchar(n) as text', () => {
     expect(logicalFromPg('jsonb')).toEqual({ kind: 'json' });
     expect(logicalFromPg('numeric').kind).toBe('decimal');
-    expect(['text[]', 'mood', 'character varying(20)'].map((t) => logicalFromPg(t).kind)).toEqual(['text', 'text', 'text']);
+    expect(['text[]', 'mood', 'character varying(20)'].map((t) => logicalFromPg(t).kind)).toEqual(['list', 'text', 'text']);
+    expect(logicalFromPg('integer[]')).toEqual({ kind: 'list', element: { kind: 'integer', bits: 32 } });
   });
 });

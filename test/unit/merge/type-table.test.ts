@@ -57,11 +57,12 @@ describe('README warehouse type table', () => {
       const element = logicalFromDuck(t);
       const list = logicalFromDuck(`${t}[]`);
       expect({ t, list }).toEqual({ t, list: { kind: 'list', element } });
-      expect({ t, duck: name('duckdb').typeName(list), pg: name('postgres').typeName(list), tsql: name('synapse').typeName(list) }).toEqual({
+      expect({ t, duck: name('duckdb').typeName(list), pg: name('postgres').typeName(list), mssql: name('mssql').typeName(list), synapse: name('synapse').typeName(list) }).toEqual({
         t,
         duck: `${name('duckdb').typeName(element)}[]`,
         pg: `${name('postgres').typeName(element)}[]`,
-        tsql: 'nvarchar(max)',
+        mssql: 'nvarchar(max)',
+        synapse: 'nvarchar(4000)',
       });
     }
   });

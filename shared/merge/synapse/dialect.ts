@@ -2,6 +2,7 @@ import type { QualifiedName } from '../../config/identifiers.js';
 import { TerminalError } from '../../errors.js';
 import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '../dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
+import { duckTypeName } from '../duckdb/dialect.js';
 import { renderAsOf, renderAsOfCount, renderKeyHistory, type ReadStyle } from '../read-sql.js';
 import { LEDGER_COMMIT_COLUMNS, baseKey, ledgerInsertParameters, ledgerName, renderLedgerHead, renderScdSteps, type SqlStyle } from '../scd-sql.js';
 import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
@@ -234,6 +235,8 @@ export interface OversizeCheck {
   unit: 'text' | 'binary';
   type: string;
   limit: number;
+  /** A list column's DuckDB type: its value is staged as its canonical JSON text, so that text is measured. */
+  listType?: string;
 }
 
 /** The columns whose type is bounded, hence whose values must fit before anything is merged. */
@@ -243,7 +246,14 @@ export function oversizeChecks(plan: Pick<MergePlan, 'keys' | 'columns'>, types:
     const type = types.get(c.name);
     if (!type || !BOUNDED_TYPE.test(type)) continue;
     const unit = c.type.kind === 'binary' ? 'binary' : 'text';
-    out.push({ column: c.name, role: plan.keys.includes(c.name) ? 'key' : 'value', unit, type, limit: unit === 'binary' ? TSQL_BOUNDED.binary : TSQL_BOUNDED.text });
+    out.push({
+      column: c.name,
+      role: plan.keys.includes(c.name) ? 'key' : 'value',
+      unit,
+      type,
+      limit: unit === 'binary' ? TSQL_BOUNDED.binary : TSQL_BOUNDED.text,
+      ...(c.type.kind === 'list' ? { listType: duckTypeName(c.type) } : {}),
+    });
   }
   return out;
 }

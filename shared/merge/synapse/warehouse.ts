@@ -117,7 +117,8 @@ export function oversizeQuery(checks: readonly OversizeCheck[], keys: readonly s
   const dq = (n: string) => `"${n.replace(/"/g, '""')}"`;
   const key = `concat_ws(', ', ${keys.map((k) => `CAST(${dq(k)} AS VARCHAR)`).join(', ')})`;
   const parts = checks.map((c, i) => {
-    const v = c.unit === 'binary' ? dq(c.column) : `CAST(${dq(c.column)} AS VARCHAR)`;
+    // A list is measured as the JSON text the stage receives (insertStage), not DuckDB's list text.
+    const v = c.unit === 'binary' ? dq(c.column) : c.listType ? canonicalText({ name: c.column, type: c.listType }, undefined, 3) : `CAST(${dq(c.column)} AS VARCHAR)`;
     const len = c.unit === 'binary' ? `octet_length(${v})` : `length(${v}) + length(regexp_replace(${v}, '[^\\x{10000}-\\x{10FFFF}]', '', 'g'))`;
     const bytes = c.unit === 'binary' ? `octet_length(${v})` : `strlen(${v})`;
     return `(SELECT ${i} AS i, len, k FROM (SELECT ${len} AS len, ${key} AS k FROM read_parquet(${duckLiteral(file)}) WHERE ${bytes} > ${c.limit}) WHERE len > ${c.limit} ORDER BY len DESC LIMIT 1)`;

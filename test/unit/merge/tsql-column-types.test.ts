@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MergePlan } from '../../../shared/merge/plan.js';
-import { TSQL_FEATURES, tsqlColumnTypes, tsqlDialect, tsqlStageStatements, type TsqlProduct } from '../../../shared/merge/synapse/dialect.js';
-import { MssqlWarehouse, SynapseWarehouse, type TsqlDriver } from '../../../shared/merge/synapse/warehouse.js';
-import { duckExec } from '../../support/project.js';
+import { TSQL_FEATURES, oversizeChecks, tsqlColumnTypes, tsqlDialect, tsqlStageStatements, type TsqlProduct } from '../../../shared/merge/synapse/dialect.js';
+import { MssqlWarehouse, SynapseWarehouse, oversizeQuery, type TsqlDriver } from '../../../shared/merge/synapse/warehouse.js';
+import { duckExec, duckQuery } from '../../support/project.js';
 import { plan as basePlan, RecordingDriver } from './fixtures.js';
 
 /**
@@ -154,5 +154,18 @@ describe('a value longer than its bounded column is refused before the merge (go
     await expect(new MssqlWarehouse(old, duck).merge(mergePlan(), long)).rejects.toThrow(
       /column note has a value of 9001 characters \(UTF-16 code units\) \(key k+…\), longer than its mssql type nvarchar\(4000\) holds; the target column was created as nvarchar\(4000\); set target\.allowTypeWidening: true/,
     );
+  });
+});
+
+describe('a list column is measured as the JSON text it is staged as', () => {
+  it("1000 one-letter elements: DuckDB's list text has 3000 characters, the staged JSON 4001, and 4001 is what is refused", async () => {
+    const d = mkdtempSync(join(tmpdir(), 'tidemark-bounded-list-'));
+    const file = join(d, 'list.parquet');
+    await duckExec(':memory:', `COPY (SELECT 'K' AS code, list_transform(range(1000), x -> 'a') AS tags) TO '${file}' (FORMAT parquet)`);
+    const plan = { keys: ['code'], columns: [{ name: 'code', type: { kind: 'text' as const } }, { name: 'tags', type: { kind: 'list' as const, element: { kind: 'text' as const } } }] };
+    const checks = oversizeChecks(plan, new Map([['code', 'nvarchar(4000)'], ['tags', 'nvarchar(4000)']]));
+    expect(checks.map((c) => [c.column, c.listType ?? null])).toEqual([['code', null], ['tags', 'VARCHAR[]']]);
+    const [row] = await duckQuery<{ i: number; len: bigint; k: string }>(':memory:', oversizeQuery(checks, ['code'], file));
+    expect({ i: Number(row!.i), len: Number(row!.len), k: row!.k }).toEqual({ i: 1, len: 4001, k: 'K' });
   });
 });

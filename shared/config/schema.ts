@@ -202,7 +202,7 @@ export const pipelineSchema = z
         object: z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be an sObject API name like Account or Invoice__c').optional().describe('Salesforce object (sObject API name) to read, for a salesforce connection.'),
         fields: z.union([z.literal('all'), z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a field API name')).min(1)]).optional().describe('Salesforce fields to read: a list of API names, or all readable fields from describe.'),
         /** A SOQL SELECT of one object without WHERE / ORDER BY / LIMIT; tidemark adds the window. */
-        soql: z.string().min(1).optional().describe('A SOQL SELECT of one object without WHERE / ORDER BY / LIMIT; tidemark adds the window.'),
+        soql: z.string().min(1).optional().describe('A SOQL SELECT of one object, with or without a WHERE (no ORDER BY, LIMIT, OFFSET or GROUP BY: Bulk API 2.0 refuses them); tidemark adds the window to the WHERE.'),
         /** Reads estimated above this many rows go through Bulk API 2.0 (first loads and --full always do). */
         bulkThreshold: z.number().int().min(0).default(50_000).describe('Salesforce reads estimated above this many rows use Bulk API 2.0 (first loads and --full always do).'),
         /** What a recycle-bin gap (deletes purged unseen) is answered with: a full re-read, or a key-only read of Id. */

@@ -1,13 +1,9 @@
-import type * as Identity from '@azure/identity';
-import type { TokenCredential } from '@azure/identity';
-import { lazyModule } from '../lazy-module.js';
+import { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { ConfigError } from '../errors.js';
 import { expandConnectionString, isLocalConnection } from './connection.js';
-
-const identityLib = lazyModule<typeof Identity>('@azure/identity');
 
 /**
  * How tidemark reaches its storage account: a connection string (Azurite, or an account whose
@@ -109,11 +105,11 @@ export function resolveStorageConnection(setting: string, env: NodeJS.ProcessEnv
 function credentialFor(c: Extract<StorageConnection, { kind: 'identity' }>, env: NodeJS.ProcessEnv): TokenCredential {
   switch (c.credential) {
     case 'managedIdentity':
-      return c.clientId ? new (identityLib().ManagedIdentityCredential)({ clientId: c.clientId }) : new (identityLib().ManagedIdentityCredential)();
+      return c.clientId ? new ManagedIdentityCredential({ clientId: c.clientId }) : new ManagedIdentityCredential();
     case 'clientSecret':
-      return new (identityLib().ClientSecretCredential)(c.tenantId!, c.clientId!, env[`${c.setting}__clientSecret`]!);
+      return new ClientSecretCredential(c.tenantId!, c.clientId!, env[`${c.setting}__clientSecret`]!);
     case 'default':
-      return new (identityLib().DefaultAzureCredential)();
+      return new DefaultAzureCredential();
   }
 }
 

@@ -1,3 +1,4 @@
+import { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
 import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
@@ -10,10 +11,6 @@ import type { AzureBlobStore, AzureQueuePort } from '../../../shared/storage/azu
 import { createStorageClients, describeStorage, resolveStorageConnection } from '../../../shared/storage/clients.js';
 import { AZURITE_ACCOUNT } from '../../../shared/storage/connection.js';
 import { makeProject } from '../../support/project.js';
-
-// @azure/identity is loaded on first use (shared/lazy-module.ts, its CommonJS build), so its
-// classes are not the ones an ESM import here would give: the kind is checked by class name.
-const credentialKind = (c: unknown) => (c as { constructor: { name: string } }).constructor.name;
 
 const S = 'AzureWebJobsStorage';
 const build = (env: NodeJS.ProcessEnv) => createStorageClients(resolveStorageConnection(S, env), env);
@@ -53,7 +50,7 @@ describe('the storage factory: every storage client of the engine from one kind 
       tableUrl: 'https://tidemarkst01.table.core.windows.net',
       credential: 'default',
     });
-    expect(credentialKind(c.credential)).toBe('DefaultAzureCredential');
+    expect(c.credential).toBeInstanceOf(DefaultAzureCredential);
     expect(c.blob.credential).toBe(c.credential);
     expect(c.queue.credential).toBe(c.credential);
     // The blob SDK keeps a trailing slash on a bare service URL; queue and table do not.
@@ -76,7 +73,7 @@ describe('the storage factory: every storage client of the engine from one kind 
       [`${S}__clientId`]: '00000000-1111-2222-3333-444444444444',
     };
     const c = build(env);
-    expect(credentialKind(c.credential)).toBe('ManagedIdentityCredential');
+    expect(c.credential).toBeInstanceOf(ManagedIdentityCredential);
     expect((c.credential as unknown as { clientId?: string }).clientId).toBe('00000000-1111-2222-3333-444444444444');
     expect(urls(c)).toEqual({
       blob: 'https://acct.blob.core.chinacloudapi.cn/',
@@ -85,14 +82,14 @@ describe('the storage factory: every storage client of the engine from one kind 
     });
     expect(describeStorage(c.connection)).toContain('the user-assigned managed identity 00000000-1111-2222-3333-444444444444');
     const system = build({ ...env, [`${S}__clientId`]: '' });
-    expect(credentialKind(system.credential)).toBe('ManagedIdentityCredential');
+    expect(system.credential).toBeInstanceOf(ManagedIdentityCredential);
     expect((system.credential as unknown as { clientId?: string }).clientId).toBeUndefined();
     expect(describeStorage(system.connection)).toContain('the system-assigned managed identity');
   });
 
   it('the local service-principal triple (__tenantId, __clientId, __clientSecret) → ClientSecretCredential', () => {
     const c = build({ [`${S}__accountName`]: 'acct01', [`${S}__tenantId`]: 't', [`${S}__clientId`]: 'c', [`${S}__clientSecret`]: 'shh-secret' });
-    expect(credentialKind(c.credential)).toBe('ClientSecretCredential');
+    expect(c.credential).toBeInstanceOf(ClientSecretCredential);
     expect(describeStorage(c.connection)).not.toContain('shh-secret');
   });
 
@@ -121,7 +118,7 @@ describe('the storage factory: every storage client of the engine from one kind 
     const project = loadProject(makeProject({ pipelines: {} }));
     const ctx = createContext({ project, env: { [`${S}__accountName`]: 'tidemarkst01' }, sourceFor: defaultSourceFor, warehouseFor: defaultWarehouseFor });
     expect((ctx.blobs as AzureBlobStore).service.url).toBe('https://tidemarkst01.blob.core.windows.net/');
-    expect(credentialKind((ctx.blobs as AzureBlobStore).service.credential)).toBe('DefaultAzureCredential');
+    expect((ctx.blobs as AzureBlobStore).service.credential).toBeInstanceOf(DefaultAzureCredential);
     expect((ctx.queues as AzureQueuePort).service.url).toBe('https://tidemarkst01.queue.core.windows.net');
   });
 });

@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
-import { listRuns } from '../../../shared/state/runs.js';
+import { findRun, listRuns } from '../../../shared/state/runs.js';
 import { readLease } from '../../../shared/state/leases.js';
 import { createContext, type EngineContext } from '../../../shared/engine/context.js';
 import { loadProject } from '../../../shared/config/load.js';
@@ -49,9 +49,12 @@ describe('tidemark run stopped by a signal (built CLI, Azurite + DuckDB)', () =>
     const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>((r) => child.on('exit', (code, signal) => r({ code, signal, stderr })));
     return { child, done };
   };
+  // The start takes the lease before it writes the run record: wait for both, so that a signal
+  // lands on a run that exists (a kill in between leaves a lease naming no run, another case).
   const untilLeasedBy = async (pid: number) => {
     for (let i = 0; i < 300; i++) {
-      if ((await readLease(ctx.tables, 'acc'))?.ownerPid === pid) return;
+      const lease = await readLease(ctx.tables, 'acc');
+      if (lease?.ownerPid === pid && (await findRun(ctx.tables, 'acc', lease.runId))) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`no lease of acc held by pid ${pid}`);

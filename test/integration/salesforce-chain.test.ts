@@ -1,25 +1,18 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openLocalStack, runOnce, type LocalStack } from '../../shared/local/stack.js';
+import { runOnce, type LocalStack } from '../../shared/local/stack.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
 import { dryRun } from '../../shared/engine/dry-run.js';
 import { readCheckpoint } from '../../shared/state/checkpoints.js';
 import { CONTAINERS, layout } from '../../shared/storage/layout.js';
-import { withAzurite } from '../support/azurite.js';
-import { duckQuery, makeProject } from '../support/project.js';
+import { duckQuery } from '../support/project.js';
 import { storageState } from '../support/storage-state.js';
-import { SalesforceDouble } from '../support/salesforce-server.js';
+import type { SalesforceDouble } from '../support/salesforce-server.js';
+import { openSalesforceStack, type SalesforceStack } from '../support/salesforce-stack.js';
 
 // Salesforce cannot run here: the chain reads test/support/salesforce-server.ts, a test double
 // of the documented OAuth, REST query / queryAll and Bulk API 2.0 endpoints; Azurite and the
 // DuckDB warehouse are the real ones.
-const TIDEMARK = `storage: AzureWebJobsStorage
-connections:
-  CRM: { kind: salesforce, instanceUrlSetting: SF_URL, auth: clientCredentials, clientIdSetting: SF_CLIENT_ID, secretSetting: SF_SECRET, apiVersion: '62.0' }
-warehouses:
-  WH: { kind: duckdb, path: warehouse.duckdb }
-duckdb: { memoryLimit: 512MB, threads: 1 }
-`;
 const PIPELINE = `name: sf_accounts
 source:
   connection: CRM
@@ -38,21 +31,18 @@ retry: { attempts: 4, backoff: exponential, initialDelay: 50ms }
 const ROWS = 3000;
 
 describe('salesforce source end to end on the local stack (Salesforce test double)', () => {
+  let h: SalesforceStack | undefined;
   let sf: SalesforceDouble;
   let az: AzuriteHandle;
   let stack: LocalStack;
   let dir: string;
 
   beforeAll(async () => {
-    sf = await SalesforceDouble.start(ROWS, { clientId: 'client-1', secret: 'secret-1' });
-    az = await withAzurite();
-    dir = makeProject({ tidemark: TIDEMARK, pipelines: { sf_accounts: PIPELINE } });
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, SF_URL: sf.url, SF_CLIENT_ID: 'client-1', SF_SECRET: 'secret-1' } });
+    h = await openSalesforceStack(ROWS, { sf_accounts: PIPELINE });
+    ({ sf, az, stack, dir } = h);
   });
   afterAll(async () => {
-    await stack?.close();
-    await az?.stop();
-    await sf?.stop();
+    await h?.close();
   });
 
   const current = () =>

@@ -1,24 +1,17 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openLocalStack, runOnce, type LocalStack } from '../../shared/local/stack.js';
+import { runOnce, type LocalStack } from '../../shared/local/stack.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
 import { previewReconcile } from '../../shared/engine/reconcile.js';
 import { rollbackPipeline } from '../../shared/rollback/undo-runs.js';
 import { CONTAINERS, layout } from '../../shared/storage/layout.js';
-import { withAzurite } from '../support/azurite.js';
-import { duckQuery, makeProject } from '../support/project.js';
-import { SalesforceDouble } from '../support/salesforce-server.js';
+import { duckQuery } from '../support/project.js';
+import type { SalesforceDouble } from '../support/salesforce-server.js';
+import { openSalesforceStack, type SalesforceStack } from '../support/salesforce-stack.js';
 
 // Salesforce cannot run here: test/support/salesforce-server.ts is a test double of the
 // documented OAuth, REST query / queryAll and Bulk API 2.0 endpoints; Azurite and the DuckDB
 // warehouse are the real ones. Key-only reads ask for Id alone.
-const TIDEMARK = `storage: AzureWebJobsStorage
-connections:
-  CRM: { kind: salesforce, instanceUrlSetting: SF_URL, auth: clientCredentials, clientIdSetting: SF_CLIENT_ID, secretSetting: SF_SECRET, apiVersion: '62.0' }
-warehouses:
-  WH: { kind: duckdb, path: warehouse.duckdb }
-duckdb: { memoryLimit: 512MB, threads: 1 }
-`;
 const PIPELINE = `name: sf_keys
 source:
   connection: CRM
@@ -38,21 +31,18 @@ retry: { attempts: 3, backoff: exponential, initialDelay: 50ms }
 const ROWS = 300;
 
 describe('salesforce key-only reads (Salesforce test double)', () => {
+  let h: SalesforceStack | undefined;
   let sf: SalesforceDouble;
   let az: AzuriteHandle;
   let stack: LocalStack;
   let dir: string;
 
   beforeAll(async () => {
-    sf = await SalesforceDouble.start(ROWS, { clientId: 'client-1', secret: 'secret-1' });
-    az = await withAzurite();
-    dir = makeProject({ tidemark: TIDEMARK, pipelines: { sf_keys: PIPELINE } });
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, SF_URL: sf.url, SF_CLIENT_ID: 'client-1', SF_SECRET: 'secret-1' } });
+    h = await openSalesforceStack(ROWS, { sf_keys: PIPELINE });
+    ({ sf, az, stack, dir } = h);
   });
   afterAll(async () => {
-    await stack?.close();
-    await az?.stop();
-    await sf?.stop();
+    await h?.close();
   });
 
   const currentIds = async () =>

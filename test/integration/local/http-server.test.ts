@@ -9,11 +9,10 @@ import { LOCAL_SERVER_FILE, readLocalServer, startHttpServer, type LocalHttpServ
 import { openLocalStack, type LocalStack } from '../../../shared/local/stack.js';
 import { readLease } from '../../../shared/state/leases.js';
 import { listRuns } from '../../../shared/state/runs.js';
-import { AzureQueuePort } from '../../../shared/storage/azure-storage.js';
-import { connectionStringStorage, createStorageClients } from '../../../shared/storage/clients.js';
 import { QUEUES } from '../../../shared/storage/layout.js';
 import { withAzurite } from '../../support/azurite.js';
 import { duckExec, makeProject } from '../../support/project.js';
+import { storageOf } from '../../support/storage-clients.js';
 
 /** A raw HTTP request: fetch cannot send a foreign Host header, an attacker's browser (DNS rebinding) can. */
 function send(url: string, o: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string }> {
@@ -58,7 +57,7 @@ describe('the local server answers only its user\'s own page and tools', () => {
     expect(await listRuns(stack.ctx.tables, 'accounts')).toEqual([]);
     expect(await readLease(stack.ctx.tables, 'accounts')).toBeUndefined();
     // The stack's own port wakes its host on send; the queues are read through a client of their own.
-    const queues = new AzureQueuePort(createStorageClients(connectionStringStorage('AzureWebJobsStorage', az.connectionString), {}).queue);
+    const queues = storageOf(az.connectionString).queues;
     for (const q of Object.values(QUEUES)) {
       expect((await queues.service.getQueueClient(q).peekMessages({ numberOfMessages: 32 })).peekedMessageItems, q).toEqual([]);
     }

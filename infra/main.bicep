@@ -192,6 +192,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
       AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
       AzureWebJobsStorage__credential: 'managedidentity'
       APPLICATIONINSIGHTS_CONNECTION_STRING: insights.properties.ConnectionString
+      // Telemetry (the host's and the engine's exporter) signed by the managed identity: Monitoring Metrics Publisher below.
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
       TIDEMARK_PROJECT_DIR: '.'
       TIDEMARK_WORK_DIR: '/tmp/tidemark'
       TIDEMARK_BLOB_CACHE_MB: '2048'

@@ -96,6 +96,12 @@ export const STORAGE_ROLES = {
   table: 'Storage Table Data Contributor',
 } as const;
 
+/**
+ * Where doctor proves the write half of each role with an identity: a queue and a table no
+ * trigger or engine code reads (left behind empty), and a blob under state/_doctor/ it deletes.
+ */
+export const DOCTOR_PROBE = { blobPrefix: '_doctor/', queue: 'tidemark-doctor', table: 'tidemarkdoctor' } as const;
+
 function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number })?.statusCode;
 }
@@ -139,19 +145,59 @@ async function checkStorage(project: ResolvedProject, env: NodeJS.ProcessEnv, ti
   const clients = (clientsFor ?? createStorageClients)(connection, env);
   const have = { containers: new Set<string>(), queues: new Set<string>(), tables: new Set<string>() };
   const urls = { blob: clients.blob.url, queue: clients.queue.url, table: clients.table.url };
-  // One read per service: what fails with 403 is a missing data role, named with its scope.
-  const probes: Array<[keyof typeof STORAGE_ROLES, () => Promise<void>]> = [
-    ['blob', async () => { for await (const c of clients.blob.listContainers()) have.containers.add(c.name); }],
-    ['queue', async () => { for await (const q of clients.queue.listQueues()) have.queues.add(q.name); }],
-    ['table', async () => { for await (const t of clients.table.listTables()) if (t.name) have.tables.add(t.name); }],
+  // One read per service, and with an identity one write of what the app does there (a Reader
+  // role would pass the read): what fails with 403 is a missing data role, named with its scope.
+  const probeId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const probes: Array<[keyof typeof STORAGE_ROLES, () => Promise<void>, () => Promise<void>, string]> = [
+    [
+      'blob',
+      async () => { for await (const c of clients.blob.listContainers()) have.containers.add(c.name); },
+      async () => {
+        const container = clients.blob.getContainerClient(CONTAINERS.state);
+        await container.createIfNotExists();
+        const blob = container.getBlockBlobClient(`${DOCTOR_PROBE.blobPrefix}${probeId}`);
+        await blob.upload('', 0);
+        await blob.delete();
+        have.containers.add(CONTAINERS.state);
+      },
+      `listed containers, wrote and deleted ${CONTAINERS.state}/${DOCTOR_PROBE.blobPrefix}…`,
+    ],
+    [
+      'queue',
+      async () => { for await (const q of clients.queue.listQueues()) have.queues.add(q.name); },
+      async () => {
+        const queue = clients.queue.getQueueClient(DOCTOR_PROBE.queue);
+        await queue.createIfNotExists();
+        await queue.sendMessage(probeId);
+        // Receive and delete, as a queue trigger does (a sender-only role would stop here).
+        for (const m of (await queue.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 30 })).receivedMessageItems) await queue.deleteMessage(m.messageId, m.popReceipt);
+      },
+      `listed queues, sent, received and deleted a message on ${DOCTOR_PROBE.queue}`,
+    ],
+    [
+      'table',
+      async () => { for await (const t of clients.table.listTables()) if (t.name) have.tables.add(t.name); },
+      async () => {
+        await clients.table.createTable(DOCTOR_PROBE.table);
+        const table = clients.tableClient(DOCTOR_PROBE.table);
+        await table.upsertEntity({ partitionKey: 'doctor', rowKey: probeId }, 'Replace');
+        await table.deleteEntity('doctor', probeId);
+      },
+      `listed tables, wrote and deleted a row of ${DOCTOR_PROBE.table}`,
+    ],
   ];
   let reached = 0;
-  for (const [service, run] of probes) {
+  for (const [service, read, write, did] of probes) {
+    let step: 'read' | 'write' = 'read';
     try {
-      await within(run(), timeoutMs, urls[service]);
+      await within(read(), timeoutMs, urls[service]);
+      if (connection.kind === 'identity') {
+        step = 'write';
+        await within(write(), timeoutMs, urls[service]);
+      }
       reached++;
       if (connection.kind === 'identity') {
-        out.push({ area: 'storage', name: `role ${STORAGE_ROLES[service]}`, status: 'ok', detail: `${service} data readable on ${scopeOf(urls[service])}` });
+        out.push({ area: 'storage', name: `role ${STORAGE_ROLES[service]}`, status: 'ok', detail: `${did} on ${scopeOf(urls[service])}` });
       }
     } catch (err) {
       const status = statusOf(err);
@@ -170,7 +216,7 @@ async function checkStorage(project: ResolvedProject, env: NodeJS.ProcessEnv, ti
           area: 'storage',
           name: `role ${STORAGE_ROLES[service]}`,
           status: 'fail',
-          detail: `the identity lacks ${STORAGE_ROLES[service]} on ${scopeOf(urls[service])} (${urls[service]} answered 403: ${redact(errorMessage(err).split('\n')[0]!)}); assign that role at the storage account scope (infra/main.bicep does for the app identity; for yourself: az role assignment create --role "${STORAGE_ROLES[service]}" --assignee <you> --scope <storage account id>)`,
+          detail: `the identity lacks ${STORAGE_ROLES[service]} on ${scopeOf(urls[service])} (${step === 'write' ? `it can read ${service} data but a write` : 'a read'} answered 403 from ${urls[service]}: ${redact(errorMessage(err).split('\n')[0]!)}); assign that role at the storage account scope (infra/main.bicep does for the app identity; for yourself: az role assignment create --role "${STORAGE_ROLES[service]}" --assignee <you> --scope <storage account id>)`,
         });
       } else if (connection.kind === 'connectionString' && connection.local) {
         out.push({ area: 'storage', name: setting, status: 'warn', detail: `Azurite is not reachable at ${where} (${redact(errorMessage(err))}); tidemark run/dev start it when nothing listens` });

@@ -102,7 +102,8 @@ export class SalesforceDouble {
 
   constructor(
     public rows: number,
-    readonly credentials: { clientId: string; secret: string; publicKeyPem?: string; username?: string },
+    /** tokenPrefix: what the issued access tokens start with (default TOKEN), so a test can look for them. */
+    readonly credentials: { clientId: string; secret: string; publicKeyPem?: string; username?: string; tokenPrefix?: string },
     readonly base: number = Date.parse('2026-01-01T00:00:00Z'),
   ) {}
 
@@ -244,7 +245,7 @@ export class SalesforceDouble {
 
   private token(res: ServerResponse, form: URLSearchParams): void {
     const c = this.credentials;
-    const ok = { access_token: `TOKEN-${this.tokens + 1}`, instance_url: this.url, id: `${this.url}/id/00D000000000001AAA/005000000000001AAA`, token_type: 'Bearer', issued_at: String(Date.now()), signature: 'x' };
+    const ok = { access_token: `${c.tokenPrefix ?? 'TOKEN'}-${this.tokens + 1}`, instance_url: this.url, id: `${this.url}/id/00D000000000001AAA/005000000000001AAA`, token_type: 'Bearer', issued_at: String(Date.now()), signature: 'x' };
     const grant = form.get('grant_type');
     if (grant === 'client_credentials') {
       if (form.get('client_id') === c.clientId && form.get('client_secret') === c.secret) return this.issue(res, ok);

@@ -1,4 +1,4 @@
-import { RestError, TableClient, TableServiceClient, odata } from '@azure/data-tables';
+import { RestError, odata, type TableClient, type TableServiceClient } from '@azure/data-tables';
 import { ConflictError } from '../errors.js';
 import type { StorageClients } from '../storage/clients.js';
 import type { StoredEntity, TableEntity, TableStore } from '../storage/ports.js';
@@ -36,16 +36,10 @@ export class AzureTableStore implements TableStore {
   private readonly service: TableServiceClient;
   private readonly makeClient: (table: string) => TableClient;
 
-  /** The table clients of shared/storage/clients.ts (connection string or identity), or a connection string. */
-  constructor(from: Pick<StorageClients, 'table' | 'tableClient'> | string) {
-    if (typeof from === 'string') {
-      const allowInsecureConnection = /^DefaultEndpointsProtocol=http;|TableEndpoint=http:/i.test(from);
-      this.service = TableServiceClient.fromConnectionString(from, { allowInsecureConnection });
-      this.makeClient = (table) => TableClient.fromConnectionString(from, table, { allowInsecureConnection });
-    } else {
-      this.service = from.table;
-      this.makeClient = from.tableClient;
-    }
+  /** The table clients of shared/storage/clients.ts: the one place storage clients are built (connection string or identity). */
+  constructor(from: Pick<StorageClients, 'table' | 'tableClient'>) {
+    this.service = from.table;
+    this.makeClient = from.tableClient;
   }
 
   private client(table: string): TableClient {

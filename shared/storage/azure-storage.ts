@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { stat } from 'node:fs/promises';
-import { BlobServiceClient, RestError } from '@azure/storage-blob';
-import { QueueServiceClient } from '@azure/storage-queue';
+import { RestError, type BlobServiceClient } from '@azure/storage-blob';
+import type { QueueServiceClient } from '@azure/storage-queue';
 import type { BlobItem, BlobStore, QueuePort } from './ports.js';
 
 const BLOCK_SIZE = 8 * 1024 * 1024;
@@ -16,9 +16,9 @@ function isNotFound(err: unknown): boolean {
 export class AzureBlobStore implements BlobStore {
   readonly service: BlobServiceClient;
 
-  /** A service client from shared/storage/clients.ts (connection string or identity), or a connection string. */
-  constructor(service: BlobServiceClient | string) {
-    this.service = typeof service === 'string' ? BlobServiceClient.fromConnectionString(service) : service;
+  /** A service client from shared/storage/clients.ts: the one place storage clients are built (connection string or identity). */
+  constructor(service: BlobServiceClient) {
+    this.service = service;
   }
 
   private blob(container: string, name: string) {
@@ -99,8 +99,9 @@ export class AzureBlobStore implements BlobStore {
 export class AzureQueuePort implements QueuePort {
   readonly service: QueueServiceClient;
 
-  constructor(service: QueueServiceClient | string) {
-    this.service = typeof service === 'string' ? QueueServiceClient.fromConnectionString(service) : service;
+  /** A service client from shared/storage/clients.ts. */
+  constructor(service: QueueServiceClient) {
+    this.service = service;
   }
 
   async ensureQueues(names: readonly string[]): Promise<void> {

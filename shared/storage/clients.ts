@@ -3,6 +3,7 @@ import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { ConfigError } from '../errors.js';
+import { registerSecret } from '../telemetry/redact.js';
 import { expandConnectionString, isLocalConnection } from './connection.js';
 
 /**
@@ -53,7 +54,10 @@ function httpsUrl(setting: string, value: string): string {
 /** A connection string given directly (tests, the local stack's Azurite). */
 export function connectionStringStorage(setting: string, connectionString: string): StorageConnection {
   const cs = expandConnectionString(connectionString);
-  return { kind: 'connectionString', setting, connectionString: cs, local: isLocalConnection(cs) };
+  const local = isLocalConnection(cs);
+  // A real account's key or SAS is masked wherever an SDK error might echo it (Azurite's key is public).
+  if (!local) registerSecret(connectionString);
+  return { kind: 'connectionString', setting, connectionString: cs, local };
 }
 
 /** Reads the storage settings named `setting` (tidemark.yaml `storage:`, default AzureWebJobsStorage). */
@@ -98,6 +102,7 @@ export function resolveStorageConnection(setting: string, env: NodeJS.ProcessEnv
     return { ...base, credential: 'managedIdentity', ...(clientId ? { clientId } : {}) };
   }
   // Local development with a service principal, as the Functions host reads it (never in Azure).
+  registerSecret(get('clientSecret'));
   if (clientId && tenantId && get('clientSecret')) return { ...base, credential: 'clientSecret', clientId, tenantId };
   return { ...base, credential: 'default' };
 }

@@ -1,5 +1,7 @@
+import { ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { metrics, type Histogram, type Meter } from '@opentelemetry/api';
 import { logs, SeverityNumber, type Logger as OtelLogger } from '@opentelemetry/api-logs';
+import { ConfigError } from '../errors.js';
 import type { LogLevel, LogSink } from './logger.js';
 import { redact, redactValue } from './redact.js';
 import { noopTelemetry, type Dimensions, type Telemetry, type TelemetryMetricName } from './telemetry.js';
@@ -66,6 +68,26 @@ function flatten(props: Record<string, unknown>): Dimensions {
 }
 
 export const CONNECTION_STRING_SETTING = 'APPLICATIONINSIGHTS_CONNECTION_STRING';
+/** `Authorization=AAD` (infra/main.bicep sets it), optionally `;ClientId=<user-assigned identity>`: the Functions convention. */
+export const AUTHENTICATION_STRING_SETTING = 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING';
+
+/**
+ * The exporter's options. With Entra ID authentication the app's managed identity signs the
+ * ingestion (the Monitoring Metrics Publisher role of infra/main.bicep), as the Functions host
+ * does with the same setting; the connection string then only says where to send.
+ */
+export function azureMonitorExporterOptions(env: NodeJS.ProcessEnv): { connectionString: string; credential?: TokenCredential } | undefined {
+  const connectionString = env[CONNECTION_STRING_SETTING];
+  if (!connectionString) return undefined;
+  const auth = env[AUTHENTICATION_STRING_SETTING];
+  if (!auth) return { connectionString };
+  const parts = new Map(auth.split(';').filter((p) => p.trim()).map((p) => [p.split('=')[0]!.trim().toLowerCase(), p.slice(p.indexOf('=') + 1).trim()] as const));
+  if (parts.get('authorization')?.toUpperCase() !== 'AAD') {
+    throw new ConfigError('settings', AUTHENTICATION_STRING_SETTING, `${AUTHENTICATION_STRING_SETTING} must be Authorization=AAD (optionally ;ClientId=<user-assigned identity>), got ${JSON.stringify(auth)}`);
+  }
+  const clientId = parts.get('clientid');
+  return { connectionString, credential: clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential() };
+}
 
 let started: Telemetry | undefined;
 
@@ -75,11 +97,11 @@ let started: Telemetry | undefined;
  * lazily so the CLI and tests never pay for it.
  */
 export async function startAzureMonitor(env: NodeJS.ProcessEnv = process.env): Promise<Telemetry> {
-  const cs = env[CONNECTION_STRING_SETTING];
-  if (!cs) return noopTelemetry;
+  const options = azureMonitorExporterOptions(env);
+  if (!options) return noopTelemetry;
   if (started) return started;
   const { useAzureMonitor } = await import('@azure/monitor-opentelemetry');
-  useAzureMonitor({ azureMonitorExporterOptions: { connectionString: cs } });
+  useAzureMonitor({ azureMonitorExporterOptions: options });
   started = otelTelemetry(logs.getLogger(INSTRUMENTATION_NAME), metrics.getMeter(INSTRUMENTATION_NAME));
   return started;
 }

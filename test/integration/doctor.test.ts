@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { exitCodeFor } from '../../cli/common.js';
 import { doctorCommand } from '../../cli/commands/doctor.js';
 import { loadProject } from '../../shared/config/load.js';
-import { doctorExitCode, runDoctor, type DoctorCheck } from '../../shared/engine/doctor.js';
+import { DOCTOR_PROBE, doctorExitCode, runDoctor, type DoctorCheck } from '../../shared/engine/doctor.js';
+import { connectionStringStorage, createStorageClients } from '../../shared/storage/clients.js';
+import { CONTAINERS } from '../../shared/storage/layout.js';
 import { freePort, type AzuriteHandle } from '../../shared/local/azurite.js';
 import { withAzurite } from '../support/azurite.js';
 import { startPostgres, type PostgresHandle } from '../support/postgres.js';
@@ -66,6 +68,33 @@ describe('tidemark doctor against Azurite, DuckDB, PostgreSQL and an unreachable
     expect(checks.filter((c) => c.name.startsWith('role '))).toEqual([]);
     expect(find('layout')).toMatchObject({ status: 'warn' });
     expect(find('layout')!.detail).toContain('container raw');
+  });
+
+  it('with identity settings, proves each role by a read and a write the app does there — the probes run for real on Azurite and leave nothing behind', async () => {
+    // Azurite has no Entra ID here: the identity-kind checks run on its clients (a key behind
+    // them, so every role is there); the refusals of a missing role are in test/unit/engine/doctor-storage.test.ts.
+    const clients = createStorageClients(connectionStringStorage('AzureWebJobsStorage', az.connectionString), {});
+    const identity = await runDoctor(loadProject(dir), {
+      env: { AzureWebJobsStorage__accountName: 'tidemarkst01', AzureWebJobsStorage__credential: 'managedidentity' },
+      storageClients: () => clients,
+      timeoutMs: 5000,
+    });
+    const storage = identity.filter((c) => c.area === 'storage');
+    expect(storage.find((c) => c.name === 'credential')?.detail).toContain('with the system-assigned managed identity');
+    expect(storage.filter((c) => c.name.startsWith('role ')).map((c) => [c.name, c.status])).toEqual([
+      ['role Storage Blob Data Owner', 'ok'],
+      ['role Storage Queue Data Contributor', 'ok'],
+      ['role Storage Table Data Contributor', 'ok'],
+    ]);
+    const blobs: string[] = [];
+    for await (const b of clients.blob.getContainerClient(CONTAINERS.state).listBlobsFlat({ prefix: DOCTOR_PROBE.blobPrefix })) blobs.push(b.name);
+    expect(blobs).toEqual([]);
+    expect((await clients.queue.getQueueClient(DOCTOR_PROBE.queue).peekMessages({ numberOfMessages: 32 })).peekedMessageItems).toEqual([]);
+    const rows: unknown[] = [];
+    for await (const r of clients.tableClient(DOCTOR_PROBE.table).listEntities()) rows.push(r);
+    expect(rows).toEqual([]);
+    // The probe created the state container; the layout check does not call it missing.
+    expect(storage.find((c) => c.name === 'layout')?.detail).not.toContain('container state');
   });
 
   it('names each missing setting and who needs it', () => {

@@ -10,10 +10,10 @@ import { loadAppProject, resetAppContext } from '../../shared/engine/app-context
 import { createLogger } from '../../shared/telemetry/logger.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
 import { getRun } from '../../shared/state/runs.js';
-import { AzureTableStore } from '../../shared/state/azure-tables.js';
-import { AzureQueuePort, decodeQueueMessage } from '../../shared/storage/azure-storage.js';
+import { decodeQueueMessage } from '../../shared/storage/azure-storage.js';
 import { withAzurite } from '../support/azurite.js';
 import { duckExec, duckQuery, makeProject } from '../support/project.js';
+import { storageOf } from '../support/storage-clients.js';
 
 const PIPELINE = `name: accounts
 source: { connection: SRC, table: accounts, changeDetection: { mode: full } }
@@ -44,7 +44,7 @@ describe('functions/ handlers drive a run end to end', () => {
   });
 
   async function take(queue: string): Promise<unknown> {
-    const q = new AzureQueuePort(az.connectionString).service.getQueueClient(queue);
+    const q = storageOf(az.connectionString).clients.queue.getQueueClient(queue);
     const r = await q.receiveMessages({ numberOfMessages: 1 });
     const m = r.receivedMessageItems[0];
     expect(m, `a message in ${queue}`).toBeDefined();
@@ -67,7 +67,7 @@ describe('functions/ handlers drive a run end to end', () => {
     await mergeHandler(await take('merge'), ic());
     await validateHandler(await take('validate'), ic());
 
-    const run = await getRun(new AzureTableStore(az.connectionString), 'accounts', runId);
+    const run = await getRun(storageOf(az.connectionString).tables, 'accounts', runId);
     expect(run.status).toBe('succeeded');
     expect(run.counts.inserted).toBe(5);
     expect(await duckQuery(join(dir, 'warehouse.duckdb'), 'select count(*)::int n from dim_account where _tm_is_current')).toEqual([{ n: 5 }]);

@@ -5,11 +5,10 @@ import type { SourceFactory } from '../../shared/engine/context.js';
 import type { KeyRange } from '../../shared/extract/source.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../shared/local/stack.js';
 import type { AzuriteHandle } from '../../shared/local/azurite.js';
-import { AzureBlobStore } from '../../shared/storage/azure-storage.js';
-import { expandConnectionString } from '../../shared/storage/connection.js';
 import { CONTAINERS } from '../../shared/storage/layout.js';
 import { withAzurite } from '../support/azurite.js';
 import { duckExec, duckQuery, makeProject } from '../support/project.js';
+import { storageOf } from '../support/storage-clients.js';
 
 const ROWS = 20_000;
 const PIPELINE = `name: big
@@ -61,7 +60,7 @@ describe('partitioned initial load: one extract message per key range, manifest 
         },
       };
     };
-    const blobs = new AzureBlobStore(expandConnectionString(az.connectionString));
+    const blobs = storageOf(az.connectionString).blobs;
     const putText = blobs.putText.bind(blobs);
     blobs.putText = async (container, name, text) => {
       if (container === CONTAINERS.raw) writes.push(name);

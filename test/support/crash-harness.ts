@@ -1,8 +1,6 @@
 import { join } from 'node:path';
 import { duckExec, makeProject } from './project.js';
-import { QueueServiceClient } from '@azure/storage-queue';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { TableClient } from '@azure/data-tables';
+import type { QueueServiceClient } from '@azure/storage-queue';
 import { loadProject } from '../../shared/config/load.js';
 import { createContext, projectPath, type EngineContext, type SourceFactory, type WarehouseFactory } from '../../shared/engine/context.js';
 import { defaultSourceFor, defaultWarehouseFor } from '../../shared/engine/factories.js';
@@ -16,7 +14,7 @@ import { AzureTableStore } from '../../shared/state/azure-tables.js';
 import { expandConnectionString } from '../../shared/storage/connection.js';
 import { CONTAINERS, QUEUES, TABLES, POISON_SUFFIX } from '../../shared/storage/layout.js';
 import type { BlobStore, QueuePort, TableEntity, TableStore } from '../../shared/storage/ports.js';
-import { createStorageClients, connectionStringStorage } from '../../shared/storage/clients.js';
+import { connectionStringStorage, createStorageClients } from '../../shared/storage/clients.js';
 
 /**
  * The enumerated crash harness (issue #13 point 7). Every port a run uses — blobs, queue sends,
@@ -290,26 +288,26 @@ export function simProcess(o: { dir: string; connectionString: string; now: () =
 
 /** Storage as the harness (not any process) sees it: for reading state and resetting between cases. */
 export function rawStorage(connectionString: string): { tables: TableStore; blobs: BlobStore; reset(): Promise<void> } {
-  const cs = expandConnectionString(connectionString);
-  const tables = new AzureTableStore(cs);
-  const blobs = new AzureBlobStore(cs);
+  const storage = createStorageClients(connectionStringStorage('AzureWebJobsStorage', connectionString), {});
+  const tables = new AzureTableStore(storage);
+  const blobs = new AzureBlobStore(storage.blob);
   return {
     tables,
     blobs,
     reset: async () => {
-      const bs = BlobServiceClient.fromConnectionString(cs);
+      const bs = storage.blob;
       for (const c of Object.values(CONTAINERS)) {
         const cc = bs.getContainerClient(c);
         if (!(await cc.exists())) continue;
         for await (const b of cc.listBlobsFlat()) await cc.deleteBlob(b.name);
       }
-      const qs = QueueServiceClient.fromConnectionString(cs);
+      const qs = storage.queue;
       for (const q of Object.values(QUEUES).flatMap((x) => [x, `${x}${POISON_SUFFIX}`, 'webjobs-blobtrigger-poison'])) {
         const qc = qs.getQueueClient(q);
         if (await qc.exists()) await qc.clearMessages();
       }
       for (const t of Object.values(TABLES)) {
-        const tc = TableClient.fromConnectionString(cs, t, { allowInsecureConnection: true });
+        const tc = storage.tableClient(t);
         try {
           for await (const e of tc.listEntities()) await tc.deleteEntity(e.partitionKey!, e.rowKey!);
         } catch (err) {

@@ -11,6 +11,7 @@ import { readCheckpoint } from '../../shared/state/checkpoints.js';
 import { getRun, isTerminalStatus, listRuns } from '../../shared/state/runs.js';
 import { AzureBlobStore, AzureQueuePort } from '../../shared/storage/azure-storage.js';
 import { AzureTableStore } from '../../shared/state/azure-tables.js';
+import { connectionStringStorage, createStorageClients } from '../../shared/storage/clients.js';
 import type { BlobStore, QueuePort, TableStore } from '../../shared/storage/ports.js';
 import type { WarehouseFactory } from '../../shared/engine/context.js';
 import { expandConnectionString } from '../../shared/storage/connection.js';
@@ -83,10 +84,11 @@ export function duckWarehouseWith(execute: StatementExecutor): WarehouseFactory 
 export async function openFaultyStack(o: FaultStackOptions): Promise<LocalStack & { plan: FaultPlan }> {
   const plan = o.plan ?? new FaultPlan();
   const cs = expandConnectionString(o.az.connectionString);
-  let queues: QueuePort = new AzureQueuePort(cs);
+  const storage = createStorageClients(connectionStringStorage('AzureWebJobsStorage', cs), {});
+  let queues: QueuePort = new AzureQueuePort(storage.queue);
   if (o.queues) queues = o.queues(queues);
-  const blobs: BlobStore = faultyBlobs(new AzureBlobStore(cs), plan);
-  const tables: TableStore = faultyTables(new AzureTableStore(cs), plan);
+  const blobs: BlobStore = faultyBlobs(new AzureBlobStore(storage.blob), plan);
+  const tables: TableStore = faultyTables(new AzureTableStore(storage), plan);
   const stack = await openLocalStack({
     projectDir: o.dir,
     connectionString: cs,

@@ -10,6 +10,7 @@ import { TerminalError, TransientError, errorMessage } from '../../errors.js';
 import { backoffDelay, type RetryPolicy } from '../../engine/retry.js';
 import type { SfDescribe } from './types.js';
 import { lazyModule } from '../../lazy-module.js';
+import { registerSecret } from '../../telemetry/redact.js';
 
 const jsforceLib = lazyModule<typeof Jsforce>('jsforce');
 const transportLib = lazyModule<typeof TransportModule>('jsforce/lib/transport.js');
@@ -150,6 +151,8 @@ export class SalesforceClient {
           };
     const login = async () => {
       const res = (await oauth2.requestToken(params)) as { access_token: string; instance_url: string };
+      // The session token is a secret like the setting it came from: masked wherever it appears.
+      registerSecret(res.access_token);
       conn.accessToken = res.access_token;
       conn.instanceUrl = res.instance_url || instanceUrl;
     };

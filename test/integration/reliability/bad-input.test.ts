@@ -12,12 +12,11 @@ import { startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.
 import type { LocalStack } from '../../../shared/local/stack.js';
 import { readLease } from '../../../shared/state/leases.js';
 import { getRun, listRuns } from '../../../shared/state/runs.js';
-import { AzureQueuePort } from '../../../shared/storage/azure-storage.js';
-import { expandConnectionString } from '../../../shared/storage/connection.js';
 import { CONTAINERS, layout } from '../../../shared/storage/layout.js';
 import { md5File } from '../../../shared/storage/files.js';
 import { duckExec } from '../../support/project.js';
 import { ACCOUNTS, HOUR, T0, accountsProject, drain, openFaultyStack, pipelineState, runThroughHost, type PipelineState } from '../../support/reliability.js';
+import { storageOf } from '../../support/storage-clients.js';
 
 /**
  * Bad input is refused with a message that names the thing and the fix, and changes nothing:
@@ -216,7 +215,7 @@ describe('bad input: clear refusals, nothing changed', () => {
 
     it('queue messages with bad names or run ids go straight to poison and touch no run', async () => {
       const runsBefore = await listRuns(stack.ctx.tables, 'accounts', 1000);
-      const q = new AzureQueuePort(expandConnectionString(az.connectionString));
+      const q = storageOf(az.connectionString).queues;
       const bad = [
         { pipeline: '../accounts', runId: '20260101T000000Z-abcd' },
         { pipeline: 'accounts', runId: "x' or '1'='1" },

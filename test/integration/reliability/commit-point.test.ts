@@ -1,8 +1,7 @@
-import { QueueServiceClient } from '@azure/storage-queue';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.js';
 import { failRun, startRun } from '../../../shared/engine/start-run.js';
-import { expandConnectionString } from '../../../shared/storage/connection.js';
+import { connectionStringStorage, createStorageClients } from '../../../shared/storage/clients.js';
 import { readCheckpoint } from '../../../shared/state/checkpoints.js';
 import { FaultPlan } from '../../support/faults.js';
 import {
@@ -29,7 +28,7 @@ import {
  * start can. Each case has its own Azurite (the pipeline's state lives there) and project folder.
  */
 async function clearQueues(az: AzuriteHandle): Promise<void> {
-  const svc = QueueServiceClient.fromConnectionString(expandConnectionString(az.connectionString));
+  const svc = createStorageClients(connectionStringStorage('AzureWebJobsStorage', az.connectionString), {}).queue;
   for await (const q of svc.listQueues()) await svc.getQueueClient(q.name).clearMessages();
 }
 

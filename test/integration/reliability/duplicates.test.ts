@@ -4,7 +4,7 @@ import { extractStage, mergeStage, transformStage, validateStage, type StageOutc
 import { parseStageMessage } from '../../../shared/engine/messages.js';
 import { startRun } from '../../../shared/engine/start-run.js';
 import type { LocalStack } from '../../../shared/local/stack.js';
-import { decodeQueueMessage, AzureQueuePort } from '../../../shared/storage/azure-storage.js';
+import { decodeQueueMessage } from '../../../shared/storage/azure-storage.js';
 import { expandConnectionString } from '../../../shared/storage/connection.js';
 import { CONTAINERS, QUEUES, parseManifestPath } from '../../../shared/storage/layout.js';
 import { getRun, isTerminalStatus } from '../../../shared/state/runs.js';
@@ -21,6 +21,7 @@ import {
   sleep,
   type PipelineState,
 } from '../../support/reliability.js';
+import { storageOf } from '../../support/storage-clients.js';
 
 const handlers: Record<string, (stack: LocalStack, body: unknown) => Promise<StageOutcome>> = {
   [QUEUES.extract]: (s, b) => extractStage(s.ctx, parseStageMessage(QUEUES.extract, b)),
@@ -38,7 +39,7 @@ async function runConcurrentDuplicates(stack: LocalStack, cs: string, pipeline: 
   const refused: string[] = [];
   const note = (rs: PromiseSettledResult<unknown>[]) => rs.forEach((r) => r.status === 'rejected' && refused.push(String((r.reason as Error).message)));
   const run = await startRun(stack.ctx, { pipeline, trigger: 'cli' });
-  const service = new AzureQueuePort(cs).service;
+  const service = storageOf(cs).clients.queue;
   const fired = new Map<string, number>();
   const deadline = Date.now() + 90_000;
   while (!isTerminalStatus((await getRun(stack.ctx.tables, pipeline, run.runId)).status)) {

@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.js';
 import type { LocalStack } from '../../../shared/local/stack.js';
 import { readLease } from '../../../shared/state/leases.js';
-import { AzureQueuePort, decodeQueueMessage } from '../../../shared/storage/azure-storage.js';
-import { expandConnectionString } from '../../../shared/storage/connection.js';
+import { decodeQueueMessage } from '../../../shared/storage/azure-storage.js';
 import { FaultPlan } from '../../support/faults.js';
 import { duckExec } from '../../support/project.js';
 import { HOUR, T0, accountsProject, changeAccounts, drain, openFaultyStack, pipelineState, runThroughHost } from '../../support/reliability.js';
+import { storageOf } from '../../support/storage-clients.js';
 
 describe('poison: a message that keeps failing', () => {
   let az: AzuriteHandle;
@@ -38,7 +38,7 @@ describe('poison: a message that keeps failing', () => {
     expect(failed.status).toBe('failed');
     expect(failed.error).toBe('poisoned in merge after 3 attempt(s): warehouse refused the connection (ECONNRESET)');
     expect(plan.fired.length).toBe(9);
-    const poison = await new AzureQueuePort(expandConnectionString(az.connectionString)).service.getQueueClient('merge-poison').receiveMessages({ numberOfMessages: 32 });
+    const poison = await storageOf(az.connectionString).clients.queue.getQueueClient('merge-poison').receiveMessages({ numberOfMessages: 32 });
     expect(poison.receivedMessageItems.map((m) => decodeQueueMessage(m.messageText))).toEqual([{ pipeline: 'accounts', runId: failed.runId }]);
     expect(await readLease(stack.ctx.tables, 'accounts')).toBeUndefined();
 
@@ -76,7 +76,7 @@ describe('poison: a message that keeps failing', () => {
     expect(failed.status).toBe('failed');
     expect(failed.error).toBe('poisoned in webjobs-blobtrigger after 3 attempt(s): storage throttled (503)');
     expect(plan.fired.length).toBe(3);
-    const poison = await new AzureQueuePort(expandConnectionString(az.connectionString)).service
+    const poison = await storageOf(az.connectionString).clients.queue
       .getQueueClient('webjobs-blobtrigger-poison')
       .receiveMessages({ numberOfMessages: 32 });
     expect(poison.receivedMessageItems.map((m) => JSON.parse(m.messageText))).toEqual([{ container: 'raw', blob: `accounts/${failed.runId}/_manifest.json` }]);

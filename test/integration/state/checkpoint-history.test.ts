@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.js';
-import { AzureTableStore } from '../../../shared/state/azure-tables.js';
+import type { AzureTableStore } from '../../../shared/state/azure-tables.js';
 import { HISTORY_LIMIT, commitCheckpoint, readCheckpoint, rewindCheckpoint } from '../../../shared/state/checkpoints.js';
 import { nextRunSeq } from '../../../shared/state/run-sequence.js';
-import { expandConnectionString } from '../../../shared/storage/connection.js';
 import { TABLES } from '../../../shared/storage/layout.js';
+import { storageOf } from '../../support/storage-clients.js';
 
 /**
  * No entity grows with history (issue: `historyJson` overflowed Table Storage's 64 KiB
@@ -16,7 +16,7 @@ let az: AzuriteHandle;
 let tables: AzureTableStore;
 beforeAll(async () => {
   az = await startAzurite();
-  tables = new AzureTableStore(expandConnectionString(az.connectionString));
+  tables = storageOf(az.connectionString).tables;
   await tables.ensureTables(Object.values(TABLES));
 });
 afterAll(async () => az?.stop());

@@ -6,7 +6,10 @@ import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, Periodic
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProject } from '../../../shared/config/load.js';
 import { runDoctor } from '../../../shared/engine/doctor.js';
+import { apiRoutes } from '../../../shared/http/routes.js';
 import { freePort, type AzuriteHandle } from '../../../shared/local/azurite.js';
+import { startHttpServer } from '../../../shared/local/http-server.js';
+import { SalesforceDouble } from '../../support/salesforce-server.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
 import { listRuns } from '../../../shared/state/runs.js';
 import { TABLES } from '../../../shared/storage/layout.js';
@@ -23,13 +26,21 @@ const MSSQL_PASSWORD = 'mssqlPassMarker77e2';
 const HOOK_PATH_TOKEN = 'hookPathMarker3b6d';
 const HOOK_QUERY_TOKEN = 'hookQueryMarker0c5e';
 const HOOK_DOWN_TOKEN = 'hookDownMarker9a1f';
-const MARKERS = [PG_PASSWORD, PG_DOWN_PASSWORD, MSSQL_PASSWORD, HOOK_PATH_TOKEN, HOOK_QUERY_TOKEN, HOOK_DOWN_TOKEN];
+const SF_SECRET = 'sfSecretMarker62d0';
+const SF_BAD_SECRET = 'sfBadSecretMarker1e7a';
+/** The Salesforce double issues access tokens starting with this: the session token is a secret too. */
+const SF_TOKEN = 'sfTokenMarker9b3c';
+/** An account key (base64, as Azure shows them) in a storage connection string. */
+const STORAGE_KEY = Buffer.from('storageKeyMarker44f1-storageKeyMarker44f1').toString('base64');
+const MARKERS = [PG_PASSWORD, PG_DOWN_PASSWORD, MSSQL_PASSWORD, HOOK_PATH_TOKEN, HOOK_QUERY_TOKEN, HOOK_DOWN_TOKEN, SF_SECRET, SF_BAD_SECRET, SF_TOKEN, STORAGE_KEY];
 
 const TIDEMARK = `storage: AzureWebJobsStorage
 connections:
   PG: { kind: postgres, setting: PG_URL, requestTimeout: 30s }
   PG_DOWN: { kind: postgres, setting: PG_DOWN_URL, requestTimeout: 5s }
   CRM: { kind: mssql, setting: CRM_SQL, requestTimeout: 5s }
+  SF: { kind: salesforce, instanceUrlSetting: SF_URL, auth: clientCredentials, clientIdSetting: SF_CLIENT_ID, secretSetting: SF_SECRET, apiVersion: '62.0' }
+  SF_BAD: { kind: salesforce, instanceUrlSetting: SF_URL, auth: clientCredentials, clientIdSetting: SF_CLIENT_ID, secretSetting: SF_BAD_SECRET, apiVersion: '62.0' }
 warehouses:
   WH: { kind: duckdb, path: warehouse.duckdb }
 duckdb: { memoryLimit: 512MB, threads: 1 }
@@ -57,10 +68,24 @@ target: { warehouse: WH, table: dw.pg_ok }
 validation:
   rowCount: exact
   rules:
-    - { name: broken_rule, sql: "select count(*) from no_such_table", expect: 0 }
+    # The warehouse's error quotes the missing table's name, which carries a secret: a database
+    # message echoing a secret, as drivers do with connection strings, must reach the details masked.
+    - { name: broken_rule, sql: "select count(*) from no_such_table_${PG_PASSWORD}", expect: 0 }
 ${hooks}`,
   pg_down: unreachable('pg_down', 'PG_DOWN', 'crm.accounts'),
   crm_down: unreachable('crm_down', 'CRM', 'dbo.Accounts'),
+  sf_ok: `name: sf_ok
+source: { connection: SF, object: Account, fields: [Id, Name, SystemModstamp], changeDetection: { mode: timestamp } }
+key: [Id]
+target: { warehouse: WH, table: dw.sf_ok }
+${hooks}`,
+  // Its client secret is wrong: Salesforce refuses the login (terminal, no retry helps).
+  sf_denied: `name: sf_denied
+source: { connection: SF_BAD, object: Account, fields: [Id, Name, SystemModstamp], changeDetection: { mode: timestamp } }
+key: [Id]
+target: { warehouse: WH, table: dw.sf_denied }
+retry: { attempts: 1 }
+${hooks}`,
 };
 
 describe('secrets never reach logs, run records, validations, telemetry or errors', () => {
@@ -68,6 +93,7 @@ describe('secrets never reach logs, run records, validations, telemetry or error
   let db: PostgresHandle;
   let stack: LocalStack;
   let hookServer: Server;
+  let sf: SalesforceDouble;
   let env: NodeJS.ProcessEnv;
   let dir: string;
   const lines: Array<{ level: LogLevel; message: string; props: Record<string, unknown> }> = [];
@@ -79,7 +105,7 @@ describe('secrets never reach logs, run records, validations, telemetry or error
   const meterProvider = new MeterProvider({ readers: [reader] });
 
   beforeAll(async () => {
-    [az, db] = await Promise.all([withAzurite(), startPostgres()]);
+    [az, db, sf] = await Promise.all([withAzurite(), startPostgres(), SalesforceDouble.start(40, { clientId: 'client-1', secret: SF_SECRET, tokenPrefix: SF_TOKEN })]);
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     await c.query('create schema if not exists crm');
@@ -105,6 +131,10 @@ describe('secrets never reach logs, run records, validations, telemetry or error
       CRM_SQL: `Server=127.0.0.1,${closed};Database=crm;User Id=sa;Password=${MSSQL_PASSWORD};Encrypt=false;Connect Timeout=3`,
       HOOK_TOKEN_URL: `http://127.0.0.1:${hookPort}/services/T0/B0/${HOOK_PATH_TOKEN}?token=${HOOK_QUERY_TOKEN}`,
       HOOK_DOWN_URL: `http://127.0.0.1:${closed}/webhookb2/${HOOK_DOWN_TOKEN}`,
+      SF_URL: sf.url,
+      SF_CLIENT_ID: 'client-1',
+      SF_SECRET,
+      SF_BAD_SECRET,
     };
     dir = makeProject({ tidemark: TIDEMARK, pipelines: PIPELINES });
     const otelLogger = loggerProvider.getLogger('tidemark');
@@ -124,7 +154,7 @@ describe('secrets never reach logs, run records, validations, telemetry or error
   }, 60_000);
   afterAll(async () => {
     await stack?.close();
-    await Promise.all([az?.stop(), db?.stop(), new Promise((r) => hookServer?.close(r))]);
+    await Promise.all([az?.stop(), db?.stop(), sf?.stop(), new Promise((r) => hookServer?.close(r))]);
     await meterProvider.shutdown();
     await loggerProvider.shutdown();
   });
@@ -134,15 +164,21 @@ describe('secrets never reach logs, run records, validations, telemetry or error
     for (const m of MARKERS) expect(text.includes(m), `${m} in ${what}: ${text.slice(Math.max(0, text.indexOf(m) - 200), text.indexOf(m) + 50)}`).toBe(false);
   }
 
-  it('runs a pipeline that succeeds, one whose PostgreSQL is down and one whose SQL Server is down, all with failing webhooks; no marker anywhere', async () => {
+  it('runs pipelines that succeed (PostgreSQL, Salesforce), fail on a database that is down (PostgreSQL, SQL Server) or on a refused Salesforce login, all with failing webhooks; no marker anywhere, HTTP answers included', async () => {
     const ok = await runOnce(stack, { pipeline: 'pg_ok' }, 60_000);
     expect(ok.status).toBe('validation_failed');
     const pgDown = await runOnce(stack, { pipeline: 'pg_down' }, 60_000);
     const crmDown = await runOnce(stack, { pipeline: 'crm_down' }, 60_000);
-    expect([pgDown.status, crmDown.status]).toEqual(['failed', 'failed']);
+    const sfOk = await runOnce(stack, { pipeline: 'sf_ok' }, 60_000);
+    const sfDenied = await runOnce(stack, { pipeline: 'sf_denied' }, 60_000);
+    expect([pgDown.status, crmDown.status, sfOk.status, sfDenied.status]).toEqual(['failed', 'failed', 'succeeded', 'failed']);
     // The failures are real and reported: the errors name what failed, only without the secret.
     expect(pgDown.error).toMatch(/ECONNREFUSED|connect/i);
     expect(crmDown.error).toMatch(/connect|ECONNREFUSED/i);
+    expect(sfDenied.error).toMatch(/Salesforce login failed.*invalid/i);
+    // The Salesforce run really logged in with the secret and used the marked session token.
+    expect(sfOk.counts.inserted).toBe(40);
+    expect(sf.logins).toBeGreaterThan(0);
     // The webhooks were really attempted with their token URLs (the secret left only to its own endpoint).
     expect(hookHits.some((h) => h.includes(HOOK_PATH_TOKEN) && h.includes(HOOK_QUERY_TOKEN))).toBe(true);
 
@@ -155,8 +191,37 @@ describe('secrets never reach logs, run records, validations, telemetry or error
     for (const p of Object.keys(PIPELINES)) {
       expectNoMarker(`run records of ${p}`, await listRuns(stack.ctx.tables, p));
       expectNoMarker(`validations of ${p}`, await stack.ctx.tables.list(TABLES.validations, p));
+      if (p === 'pg_ok') {
+        const rows = (await stack.ctx.tables.list(TABLES.validations, p)) as unknown as Array<{ check: string; detail?: string }>;
+        const rule = rows.find((v) => v.check.includes('broken_rule'));
+        expect(rule?.detail, 'the failed rule keeps its database message, masked').toMatch(/no_such_table_\*\*\*/);
+      }
     }
-    expectNoMarker('run summaries', [ok, pgDown, crmDown]);
+    expectNoMarker('run summaries', [ok, pgDown, crmDown, sfOk, sfDenied]);
+    // The HTTP API (and the run-history page's data) show the failed runs with their errors, masked.
+    const http = await startHttpServer(stack.ctx, apiRoutes, { port: 0 });
+    try {
+      const bodies: string[] = [];
+      for (const path of ['pipelines', 'ui/data', ...Object.keys(PIPELINES).flatMap((p) => [`pipelines/${p}/runs`, `ui/pipelines/${p}`])]) {
+        const res = await fetch(`${http.url}/api/${path}`);
+        expect(res.status, path).toBe(200);
+        bodies.push(await res.text());
+      }
+      for (const r of [pgDown, crmDown, sfDenied]) {
+        const res = await fetch(`${http.url}/api/pipelines/${r.pipeline}/runs/${r.runId}`);
+        const body = await res.text();
+        expect(JSON.parse(body).error, r.pipeline).toBe(r.error);
+        bodies.push(body);
+      }
+      // An answer that is an error names the setting's problem, never its value.
+      const refused = await fetch(`${http.url}/api/pipelines/pg_down/runs/not-a-run`);
+      expect(refused.status).toBeGreaterThanOrEqual(400);
+      bodies.push(await refused.text());
+      expect(bodies.join('\n')).toContain('ECONNREFUSED');
+      expectNoMarker('HTTP answers', bodies);
+    } finally {
+      await http.close();
+    }
     const events = logExporter.getFinishedLogRecords().filter((r) => r.attributes['microsoft.custom_event.name'] === 'WebhookFailed');
     expect(events.length).toBeGreaterThan(0);
   }, 180_000);
@@ -165,6 +230,17 @@ describe('secrets never reach logs, run records, validations, telemetry or error
     const checks = await runDoctor(loadProject(dir), { env: { ...env, AzureWebJobsStorage: az.connectionString }, timeoutMs: 4000 });
     expect(checks.find((c) => c.name === 'PG_DOWN')?.status).toBe('fail');
     expect(checks.find((c) => c.name === 'CRM')?.status).toBe('fail');
+    expect(checks.find((c) => c.name === 'SF_BAD')?.status).toBe('fail');
+    expect(checks.find((c) => c.name === 'SF')?.status).toBe('ok');
     expectNoMarker('doctor', checks);
+  }, 60_000);
+
+  it('a storage connection string with an account key that cannot be reached: doctor shows no key', async () => {
+    const closed = await freePort();
+    const cs = ['DefaultEndpointsProtocol=http', 'AccountName=acct', `AccountKey=${STORAGE_KEY}`, ...['Blob', 'Queue', 'Table'].map((s) => `${s}Endpoint=http://127.0.0.1:${closed}/acct`)].join(';');
+    const checks = await runDoctor(loadProject(dir), { env: { ...env, AzureWebJobsStorage: cs }, timeoutMs: 3000 });
+    const storage = checks.filter((c) => c.area === 'storage');
+    expect(storage.some((c) => c.status !== 'ok'), JSON.stringify(storage)).toBe(true);
+    expectNoMarker('doctor on unreachable storage', checks);
   }, 60_000);
 });

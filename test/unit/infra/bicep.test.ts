@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONTAINERS, POISON_SUFFIX, QUEUES, TABLES } from '../../../shared/storage/layout.js';
 import { BLOB_POISON_QUEUE } from '../../../shared/local/host.js';
+import { STORAGE_ROLES } from '../../../shared/engine/doctor.js';
 
 // No Bicep compiler runs here (it downloads a binary): the template is checked textually.
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -109,6 +110,15 @@ describe('infra/main.bicep', () => {
     expect(bicep).toMatch(/^\s*AzureWebJobsStorage__credential: 'managedidentity'$/m);
     for (const s of ['blob', 'queue', 'table']) expect(bicep).toMatch(new RegExp(`^\\s*AzureWebJobsStorage__${s}ServiceUri: storage\\.properties\\.primaryEndpoints\\.${s}$`, 'm'));
     expect(bicep).toMatch(/storage: \{\s*type: 'blobContainer'[\s\S]*?authentication: \{ type: 'SystemAssignedIdentity' \}/);
+    // Flex Consumption has no content share: none of the key-based settings of the other plans.
+    expect(bicep).not.toMatch(/WEBSITE_CONTENTAZUREFILECONNECTIONSTRING|WEBSITE_CONTENTSHARE|StorageAccountConnectionString|storageAccountConnectionStringName/);
+  });
+
+  it('assigns every data role tidemark doctor checks (the names doctor reports are the Bicep\'s roles)', () => {
+    for (const role of Object.values(STORAGE_ROLES)) {
+      const key = role.replace(/ (\w)/g, (_m, c: string) => c.toUpperCase()).replace(/^S/, 's');
+      expect(bicep, role).toMatch(new RegExp(`roleDefinitionId: subscriptionResourceId\\('Microsoft\\.Authorization/roleDefinitions', roles\\.${key}\\)`));
+    }
   });
 
   it('binds the Event Grid blob trigger and every queue trigger to the one identity connection AzureWebJobsStorage', () => {

@@ -2,12 +2,16 @@ import { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredenti
 import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../shared/errors.js';
 import { createContext } from '../../../shared/engine/context.js';
 import { defaultSourceFor, defaultWarehouseFor } from '../../../shared/engine/factories.js';
 import { loadProject } from '../../../shared/config/load.js';
 import type { AzureBlobStore, AzureQueuePort } from '../../../shared/storage/azure-storage.js';
+import type { AzureTableStore } from '../../../shared/state/azure-tables.js';
+import { redact } from '../../../shared/telemetry/redact.js';
 import { createStorageClients, describeStorage, resolveStorageConnection } from '../../../shared/storage/clients.js';
 import { AZURITE_ACCOUNT } from '../../../shared/storage/connection.js';
 import { makeProject } from '../../support/project.js';
@@ -33,6 +37,23 @@ describe('the storage factory: every storage client of the engine from one kind 
     const t = c.tableClient('runs');
     expect(t).toBeInstanceOf(TableClient);
     expect([t.url, t.tableName]).toEqual([`http://127.0.0.1:10002/${AZURITE_ACCOUNT}`, 'runs']);
+  });
+
+  it('a connection string with an account key → https endpoints of that account, the shared key; the key is masked from then on', () => {
+    const key = Buffer.from('storage-key-marker-5d1e').toString('base64');
+    const c = build({ [S]: `DefaultEndpointsProtocol=https;AccountName=prodacct01;AccountKey=${key};EndpointSuffix=core.windows.net` });
+    expect(c.connection).toMatchObject({ kind: 'connectionString', local: false });
+    expect(urls(c)).toEqual({
+      blob: 'https://prodacct01.blob.core.windows.net/',
+      queue: 'https://prodacct01.queue.core.windows.net',
+      table: 'https://prodacct01.table.core.windows.net',
+    });
+    expect(c.blob.credential).toBeInstanceOf(StorageSharedKeyCredential);
+    expect((c.blob.credential as StorageSharedKeyCredential).accountName).toBe('prodacct01');
+    expect(c.tableClient('runs').url).toBe('https://prodacct01.table.core.windows.net');
+    expect(describeStorage(c.connection)).toBe('account prodacct01 with a connection string (AzureWebJobsStorage, shared key)');
+    // An SDK error that echoes the key (or the whole string) carries a mask instead.
+    expect(redact(`request failed, key ${key}`)).toBe('request failed, key ***');
   });
 
   it('a connection string wins over identity settings of the same name (the Functions rule: the exact match is used)', () => {
@@ -120,5 +141,22 @@ describe('the storage factory: every storage client of the engine from one kind 
     expect((ctx.blobs as AzureBlobStore).service.url).toBe('https://tidemarkst01.blob.core.windows.net/');
     expect((ctx.blobs as AzureBlobStore).service.credential).toBeInstanceOf(DefaultAzureCredential);
     expect((ctx.queues as AzureQueuePort).service.url).toBe('https://tidemarkst01.queue.core.windows.net');
+    expect((ctx.queues as AzureQueuePort).service.credential).toBeInstanceOf(DefaultAzureCredential);
+    // The table port builds its per-table clients on the same endpoint and credential.
+    const tables = ctx.tables as AzureTableStore;
+    const table = (tables as unknown as { client(name: string): TableClient }).client('runs');
+    expect([table.url, table.tableName]).toEqual(['https://tidemarkst01.table.core.windows.net', 'runs']);
+    expect((tables as unknown as { service: TableServiceClient }).service.url).toBe('https://tidemarkst01.table.core.windows.net');
+  });
+
+  it('no code but the factory builds a storage client: every path (engine, blob cache, housekeeping, UI data, doctor, local host, functions/, CLI, bench) gets them from shared/storage/clients.ts', () => {
+    const root = join(import.meta.dirname, '../../..');
+    const files = (dir: string): string[] =>
+      readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : /\.(ts|mjs)$/.test(e.name) ? [join(dir, e.name)] : []));
+    const builds = /\bfromConnectionString\(|new (BlobServiceClient|QueueServiceClient|TableServiceClient|TableClient|BlobClient|ContainerClient|QueueClient|StorageSharedKeyCredential|AzureNamedKeyCredential)\(/;
+    const offenders = ['shared', 'cli', 'functions', 'bench', 'test/support']
+      .flatMap(files)
+      .filter((f) => f !== join('shared', 'storage', 'clients.ts') && builds.test(readFileSync(join(root, f), 'utf8')));
+    expect(offenders).toEqual([]);
   });
 });

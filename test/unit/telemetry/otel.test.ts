@@ -1,5 +1,7 @@
+import { ManagedIdentityCredential } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
-import { startAzureMonitor } from '../../../shared/telemetry/otel.js';
+import { ConfigError } from '../../../shared/errors.js';
+import { azureMonitorExporterOptions, startAzureMonitor } from '../../../shared/telemetry/otel.js';
 import { noopTelemetry } from '../../../shared/telemetry/telemetry.js';
 import { webhookPayload, type RunNotice } from '../../../shared/telemetry/webhooks.js';
 
@@ -7,6 +9,19 @@ describe('telemetry switch', () => {
   it('is off (the no-op port, Azure Monitor never loaded) when APPLICATIONINSIGHTS_CONNECTION_STRING is unset or empty', async () => {
     expect(await startAzureMonitor({})).toBe(noopTelemetry);
     expect(await startAzureMonitor({ APPLICATIONINSIGHTS_CONNECTION_STRING: '' })).toBe(noopTelemetry);
+  });
+
+  it('signs ingestion with the managed identity when APPLICATIONINSIGHTS_AUTHENTICATION_STRING says Authorization=AAD (what infra/main.bicep sets)', () => {
+    const cs = 'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/';
+    expect(azureMonitorExporterOptions({ APPLICATIONINSIGHTS_CONNECTION_STRING: cs })).toEqual({ connectionString: cs });
+    const system = azureMonitorExporterOptions({ APPLICATIONINSIGHTS_CONNECTION_STRING: cs, APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD' })!;
+    expect(system.connectionString).toBe(cs);
+    expect(system.credential).toBeInstanceOf(ManagedIdentityCredential);
+    expect((system.credential as unknown as { clientId?: string }).clientId).toBeUndefined();
+    const user = azureMonitorExporterOptions({ APPLICATIONINSIGHTS_CONNECTION_STRING: cs, APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=11111111-2222-3333-4444-555555555555' })!;
+    expect((user.credential as unknown as { clientId?: string }).clientId).toBe('11111111-2222-3333-4444-555555555555');
+    expect(() => azureMonitorExporterOptions({ APPLICATIONINSIGHTS_CONNECTION_STRING: cs, APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=Key' })).toThrow(ConfigError);
+    expect(() => azureMonitorExporterOptions({ APPLICATIONINSIGHTS_CONNECTION_STRING: cs, APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=Key' })).toThrow(/APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be Authorization=AAD/);
   });
 });
 

@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mssql from 'mssql';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProject } from '../../../shared/config/load.js';
 import { makePlan } from '../../../shared/plan/make-plan.js';
 import { renderMarkdown } from '../../../shared/plan/render.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, makeProject } from '../../support/project.js';
+import { pgExec } from '../../support/scd-harness.js';
 import { tsqlEngine } from '../../support/tsql-engine.js';
 
 // `tidemark plan` on what each source offers an incremental window: an index that leads with
@@ -74,10 +74,9 @@ describe('plan: the source scan of an incremental window', () => {
     let db: PostgresHandle;
     beforeAll(async () => {
       db = await startPostgres();
-      const c = new pg.Client({ connectionString: db.url });
-      await c.connect();
-      try {
-        for (const s of [
+      await pgExec(
+        db.url,
+        [
           'CREATE SCHEMA "Sales"',
           'CREATE TABLE "Sales".indexed (id integer PRIMARY KEY, updated_at timestamptz NOT NULL)',
           'CREATE INDEX ON "Sales".indexed (updated_at)',
@@ -85,11 +84,8 @@ describe('plan: the source scan of an incremental window', () => {
           'CREATE TABLE "Sales"."PlainNotes" (id integer PRIMARY KEY, "UpdatedAt" timestamp, body text)',
           'CREATE INDEX ON "Sales"."PlainNotes" (body, "UpdatedAt")',
           `INSERT INTO "Sales"."PlainNotes" SELECT i, timestamp '2026-01-01' + i * interval '1 minute', 'n' || i FROM generate_series(1, 50) i`,
-        ])
-          await c.query(s);
-      } finally {
-        await c.end();
-      }
+        ].join(';\n'),
+      );
     }, 120_000);
     afterAll(async () => {
       await db?.stop();
@@ -105,13 +101,7 @@ describe('plan: the source scan of an incremental window', () => {
       expect((await scanRisks(dir, env)).scan).toEqual([
         `notes: no index leads with UpdatedAt: every incremental read scans Sales.PlainNotes; create one (${ddl}) and the window reads only the rows it selects`,
       ]);
-      const c = new pg.Client({ connectionString: db.url });
-      await c.connect();
-      try {
-        await c.query(ddl);
-      } finally {
-        await c.end();
-      }
+      await pgExec(db.url, ddl);
       expect((await scanRisks(dir, env)).scan).toEqual([]);
     }, 120_000);
   });

@@ -65,7 +65,11 @@ export class DuckDbIntrospector implements Introspector {
           // groups are ordered on; how far a window reaches is read per date-time column.
           const zoneMapReach: NonNullable<TableProfile['zoneMapReach']> = {};
           for (const c of cols.filter((c) => c.schema_name === t.schema && c.table_name === t.name && /^TIMESTAMP/i.test(c.data_type))) {
-            const r = await s.one<{ row_groups: number; touched: number }>(DUCK_INTROSPECTION.zoneMapReach(`src.${quoteDuck(t.schema)}.${quoteDuck(t.name)}`, c.column_name));
+            // Storage metadata is an engine detail: if a version reads it differently, the column
+            // keeps the plain zone-map assumption rather than failing the plan.
+            const r = await s
+              .one<{ row_groups: number; touched: number }>(DUCK_INTROSPECTION.zoneMapReach(`src.${quoteDuck(t.schema)}.${quoteDuck(t.name)}`, c.column_name))
+              .catch(() => undefined);
             if (r && r.row_groups > 0) zoneMapReach[c.column_name] = { rowGroups: r.row_groups, touched: r.touched };
           }
           return { rowCount: Number(n?.n ?? 0), bytes: null, indexedColumns: [], zoneMaps: true, zoneMapReach };

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mssql from 'mssql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProject } from '../../../shared/config/load.js';
 import { makePlan } from '../../../shared/plan/make-plan.js';
@@ -10,6 +9,7 @@ import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, makeProject } from '../../support/project.js';
 import { pgExec } from '../../support/scd-harness.js';
 import { tsqlEngine } from '../../support/tsql-engine.js';
+import { tsqlQuery } from '../../support/tsql-sql.js';
 
 // `tidemark plan` on what each source offers an incremental window: an index that leads with
 // the change column (PostgreSQL, SQL Server: read from the catalog), row groups ordered on it
@@ -113,15 +113,13 @@ describe('plan: the source scan of an incremental window', () => {
       const e = await tsqlEngine();
       if ('skip' in e) return;
       url = e.url;
-      const pool = await new mssql.ConnectionPool(mssql.ConnectionPool.parseConnectionString(url)).connect();
-      try {
-        await pool.request().batch(`CREATE SCHEMA ${schema}`);
-        await pool.request().batch(`CREATE TABLE ${schema}.indexed (id int NOT NULL PRIMARY KEY, modified_at datetime2(3) NOT NULL);
+      await tsqlQuery(url, `CREATE SCHEMA ${schema}`);
+      await tsqlQuery(
+        url,
+        `CREATE TABLE ${schema}.indexed (id int NOT NULL PRIMARY KEY, modified_at datetime2(3) NOT NULL);
           CREATE INDEX ix_indexed_modified ON ${schema}.indexed (modified_at);
-          CREATE TABLE ${schema}.plain (id int NOT NULL PRIMARY KEY, modified_at datetime2(3) NULL);`);
-      } finally {
-        await pool.close();
-      }
+          CREATE TABLE ${schema}.plain (id int NOT NULL PRIMARY KEY, modified_at datetime2(3) NULL);`,
+      );
     }, 120_000);
 
     it('reads the catalog the same way, and the printed CREATE INDEX runs on the engine', async (t) => {
@@ -135,12 +133,7 @@ describe('plan: the source scan of an incremental window', () => {
       expect((await scanRisks(dir, env)).scan).toEqual([
         `plain: no index leads with modified_at: every incremental read scans ${schema}.plain; create one (${ddl}) and the window reads only the rows it selects`,
       ]);
-      const pool = await new mssql.ConnectionPool(mssql.ConnectionPool.parseConnectionString(url)).connect();
-      try {
-        await pool.request().batch(ddl);
-      } finally {
-        await pool.close();
-      }
+      await tsqlQuery(url, ddl);
       expect((await scanRisks(dir, env)).scan).toEqual([]);
     }, 120_000);
   });

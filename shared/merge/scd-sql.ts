@@ -13,7 +13,7 @@ import { LEDGER_TABLE, type MergePlan } from './plan.js';
  *  3. type 1 changes and same-time corrections overwritten on the current version
  *  4. insert the new versions
  *  5. the ledger row
- * Steps 1 and 2 exclude versions written by this run, so the plan is safe to render once and
+ * Step 2 excludes the versions step 1 wrote (see there), so the plan is safe to render once and
  * run in one transaction; a second application is stopped by the ledger check before step 1.
  */
 export interface SqlStyle {
@@ -153,9 +153,15 @@ export function renderScdSteps(s: SqlStyle, plan: MergePlan): Statement[] {
     });
   }
   const closing = plan.deletes === 'ignore' ? `('insert', 'update')` : `('insert', 'update', 'delete')`;
+  // Only under `mark` does a current version of this run exist when the close runs: the
+  // deleted-flagged copy step 1 just inserted, which must stay current. Under `retire` and
+  // `ignore` nothing of this run is in the target yet (the new versions come in step 4, the
+  // whole plan is one transaction, and the ledger check stops a second application), so the
+  // filter would only make every engine read `_tm_run_id` of every matched row for nothing.
+  const notThisRun = plan.deletes === 'mark' ? ` AND ${t}.${s.q('_tm_run_id')} <> ${run}` : '';
   steps.push({
-    sql: `UPDATE ${ut} SET ${s.q('_tm_valid_to')} = s.${s.q('_tm_valid_from')}, ${s.q('_tm_is_current')} = ${s.false} FROM ${S} AS s WHERE ${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true} AND ${t}.${s.q('_tm_run_id')} <> ${run} AND s.${s.q('_tm_op')} IN ${closing}`,
-    parameters: [plan.runId],
+    sql: `UPDATE ${ut} SET ${s.q('_tm_valid_to')} = s.${s.q('_tm_valid_from')}, ${s.q('_tm_is_current')} = ${s.false} FROM ${S} AS s WHERE ${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true}${notThisRun} AND s.${s.q('_tm_op')} IN ${closing}`,
+    parameters: plan.deletes === 'mark' ? [plan.runId] : [],
   });
   // In place on the current version: type 1 changes, and (validFrom: { column }) corrections,
   // rows with the current version's own start time and other values (README, SCD2 interval

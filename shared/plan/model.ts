@@ -9,7 +9,7 @@ import type { LogicalType } from '../merge/plan.js';
 import { logicalFromDuck } from '../merge/plan.js';
 import { sfColumnPlan } from '../extract/salesforce/types.js';
 import { pgColumnPlan } from '../extract/postgres-types.js';
-import { modifiedAtCandidates, type TableProfile } from './profile.js';
+import { modifiedAtCandidates, rangeReadIsCheap, windowScanAdvice, type TableProfile } from './profile.js';
 
 /** The migration plan as data; JSON output is this object, and its JSON Schema comes from here. */
 export const planSchema = z.strictObject({
@@ -185,8 +185,15 @@ export function buildPlan(i: PlanInputs): MigrationPlan {
     } else if (cd.mode === 'timestamp' || cd.mode === 'rowversion') {
       risks.push({ pipeline: p.name, risk: `${cd.mode} mode with no delete reconciliation: hard deletes are never seen unless \`tidemark run ${p.name} --full\` runs periodically` });
     }
-    if (cd.mode === 'timestamp' && cd.column && prof && !prof.zoneMaps && !prof.indexedColumns.includes(cd.column)) {
-      risks.push({ pipeline: p.name, risk: `no index leads with ${cd.column}: every incremental read scans ${p.source.table ?? p.source.object ?? 'the query'}` });
+    const kind = conns[p.source.connection]!.kind;
+    if ((cd.mode === 'timestamp' || cd.mode === 'rowversion') && cd.column && prof) {
+      const advice =
+        kind === 'duckdb' || kind === 'postgres' || kind === 'mssql'
+          ? windowScanAdvice(prof, kind, cd.column)
+          : rangeReadIsCheap(prof, cd.column)
+            ? undefined
+            : `no index leads with ${cd.column}: every incremental read scans ${p.source.table ?? p.source.object ?? 'the query'}`;
+      if (advice) risks.push({ pipeline: p.name, risk: advice });
     }
     if (cd.mode === 'cdc' && prof?.cdc?.retentionMinutes != null && interval !== null && prof.cdc.retentionMinutes <= interval * 2) {
       risks.push({ pipeline: p.name, risk: `CDC retention (${prof.cdc.retentionMinutes} min) is not well above the schedule gap (${interval} min): one missed run forces a re-snapshot` });

@@ -2,6 +2,10 @@
  * What introspection learns about one source table, and the change detection it supports.
  * Pure: the introspectors under introspect/ fill a TableProfile; everything here only reads it.
  */
+import { quoteMssql } from '../extract/mssql/quote.js';
+import { pgStyle } from '../merge/postgres/dialect.js';
+import { quoteDuck } from '../transform/duckdb-session.js';
+
 export type SourceKind = 'duckdb' | 'postgres' | 'mssql';
 
 export interface ColumnProfile {
@@ -24,8 +28,17 @@ export interface TableProfile {
   bytes: number | null;
   /** Columns that lead an index, so a range read on them seeks instead of scanning. */
   indexedColumns: string[];
-  /** DuckDB: min/max per row group skip what a window does not touch, so every column counts as indexed. */
+  /**
+   * DuckDB: min/max per row group skip what a window does not touch. Without `zoneMapReach`
+   * for a column, every column counts as indexed.
+   */
   zoneMaps?: boolean;
+  /**
+   * DuckDB, per date-time column: of the table's row groups, how many a window starting at the
+   * newest row group's smallest value still reads (their max is not below it). Sorted or
+   * append-only data reads one; rows updated in place put new values in every row group.
+   */
+  zoneMapReach?: Record<string, { rowGroups: number; touched: number }>;
   rowversionColumn?: string;
   /** SQL Server CDC enabled on the table. retentionMinutes: the cleanup job's retention. */
   cdc?: { captureInstance: string; retentionMinutes: number | null };
@@ -56,11 +69,47 @@ export function qualifiedTableName(t: Pick<TableProfile, 'schema' | 'name'>): st
   return t.schema ? `${t.schema}.${t.name}` : t.name;
 }
 
+/**
+ * Whether a range read on `column` (a window `column > last`) can skip most of the table: an
+ * index that leads with it, or (DuckDB) zone maps whose row groups are ordered on it, i.e. a
+ * window from the newest row group reads at most half of them (a table of one row group is
+ * read whole anyway).
+ */
+export function rangeReadIsCheap(t: TableProfile, column: string): boolean {
+  if (t.indexedColumns.includes(column)) return true;
+  if (t.zoneMaps !== true) return false;
+  const reach = t.zoneMapReach?.[column];
+  return reach === undefined || reach.rowGroups <= 1 || reach.touched * 2 <= reach.rowGroups;
+}
+
+/**
+ * What makes the incremental window on `column` of `t` cheap on this source, as the one line
+ * `plan` and `doctor` print when nothing does: the index to create, with the table and column
+ * quoted for the source's dialect, or for DuckDB (no range index) how to keep the row groups
+ * ordered. undefined when the read is cheap already.
+ */
+export function windowScanAdvice(t: TableProfile, kind: SourceKind, column: string): string | undefined {
+  if (rangeReadIsCheap(t, column)) return undefined;
+  const table = qualifiedTableName(t);
+  if (kind === 'duckdb') {
+    const reach = t.zoneMapReach?.[column];
+    const q = quoteDuck;
+    const rel = t.schema ? `${q(t.schema)}.${q(t.name)}` : q(t.name);
+    return `${reach ? `a window on ${column} reads ${reach.touched} of ${table}'s ${reach.rowGroups} row groups` : `${table} has no zone maps on ${column}`} (its newest values sit in most row groups, as when rows are updated in place): DuckDB has no range index, so every incremental read scans the table; keep the rows in ${column} order (append changed rows, or re-sort in a quiet window: CREATE OR REPLACE TABLE ${rel} AS SELECT * FROM ${rel} ORDER BY ${q(column)}), or use mode full, which reads the table anyway and also sees deletes`;
+  }
+  const ixName = `ix_${t.name}_${column}`.replace(/[^A-Za-z0-9_]/g, '_').slice(0, kind === 'postgres' ? 63 : 128);
+  const sql =
+    kind === 'postgres'
+      ? `CREATE INDEX CONCURRENTLY ${pgStyle.q(ixName)} ON ${t.schema ? `${pgStyle.q(t.schema)}.` : ''}${pgStyle.q(t.name)} (${pgStyle.q(column)})`
+      : `CREATE NONCLUSTERED INDEX ${quoteMssql(ixName)} ON ${t.schema ? `${quoteMssql(t.schema)}.` : ''}${quoteMssql(t.name)} (${quoteMssql(column)})`;
+  return `no index leads with ${column}: every incremental read scans ${table}; create one (${sql}) and the window reads only the rows it selects`;
+}
+
 /** Modified-at-like columns, the indexed ones first (then by name, so the choice is stable). */
 export function modifiedAtCandidates(t: TableProfile): Array<{ name: string; indexed: boolean }> {
   return t.columns
     .filter((c) => c.temporal && MODIFIED_AT_NAME.test(c.name))
-    .map((c) => ({ name: c.name, indexed: t.zoneMaps === true || t.indexedColumns.includes(c.name) }))
+    .map((c) => ({ name: c.name, indexed: rangeReadIsCheap(t, c.name) }))
     .sort((a, b) => Number(b.indexed) - Number(a.indexed) || a.name.localeCompare(b.name));
 }
 

@@ -1,13 +1,21 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { Transform } from 'node:stream';
-import { stat } from 'node:fs/promises';
 import { RestError, type BlobServiceClient } from '@azure/storage-blob';
 import type { QueueServiceClient } from '@azure/storage-queue';
+import { BlockSlots, uploadFileInBlocks } from './block-upload.js';
 import type { BlobItem, BlobStore, QueuePort } from './ports.js';
 
 const BLOCK_SIZE = 8 * 1024 * 1024;
-const UPLOAD_CONCURRENCY = 4;
+
+/**
+ * Blocks in flight for the whole process (every store, every file: a transform's changes and
+ * snapshot uploads, an extract's parts, other runs of the same host), so uploads hold at most
+ * 8 × 8 MiB in memory and never starve the DuckDB work they overlap of cores and memory.
+ */
+const PROCESS_BLOCK_SLOTS = new BlockSlots(8);
+
+export interface BlockUploadOptions {
+  blockSize: number;
+  slots: BlockSlots;
+}
 
 function isNotFound(err: unknown): boolean {
   return err instanceof RestError ? err.statusCode === 404 : (err as { statusCode?: number })?.statusCode === 404;
@@ -16,9 +24,12 @@ function isNotFound(err: unknown): boolean {
 export class AzureBlobStore implements BlobStore {
   readonly service: BlobServiceClient;
 
+  private readonly upload: BlockUploadOptions;
+
   /** A service client from shared/storage/clients.ts: the one place storage clients are built (connection string or identity). */
-  constructor(service: BlobServiceClient) {
+  constructor(service: BlobServiceClient, upload: Partial<BlockUploadOptions> = {}) {
     this.service = service;
+    this.upload = { blockSize: upload.blockSize ?? BLOCK_SIZE, slots: upload.slots ?? PROCESS_BLOCK_SLOTS };
   }
 
   private blob(container: string, name: string) {
@@ -29,22 +40,9 @@ export class AzureBlobStore implements BlobStore {
     await Promise.all(names.map((n) => this.service.getContainerClient(n).createIfNotExists()));
   }
 
+  /** Streams the file up in blocks, a bounded number in flight (block-upload.ts); one read of the file, md5 included. */
   async uploadFile(container: string, name: string, localPath: string): Promise<{ etag: string; bytes: number; md5: string }> {
-    const { size } = await stat(localPath);
-    // The md5 is taken from the bytes as they stream up: one read of the file, not two.
-    const hash = createHash('md5');
-    const hashing = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
-    const source = createReadStream(localPath);
-    source.on('error', (err) => hashing.destroy(err));
-    const res = await this.blob(container, name).uploadStream(source.pipe(hashing), BLOCK_SIZE, UPLOAD_CONCURRENCY, {
-      blobHTTPHeaders: { blobContentType: 'application/vnd.apache.parquet' },
-    });
-    return { etag: res.etag ?? '', bytes: size, md5: hash.digest('hex') };
+    return uploadFileInBlocks(this.blob(container, name), localPath, { ...this.upload, contentType: 'application/vnd.apache.parquet' });
   }
 
   async downloadToFile(container: string, name: string, localPath: string): Promise<void> {

@@ -9,6 +9,7 @@ import { logicalFromDuck, type LogicalType, type MergePlan, type PlanColumn } fr
 import { duckTypeName } from '../duckdb/dialect.js';
 import { baseMoved, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
 import { checksumStatement, formatChecksum } from '../../validate/canonical-sql.js';
+import { renderLedgerInsert } from '../scd-sql.js';
 import { logicalFromPg, pgStyle, pgTypeName, postgresDialect } from './dialect.js';
 
 const pgLib = lazyModule<typeof Pg>('pg');
@@ -48,6 +49,11 @@ function pgInputValue(c: string, duckType: string): string {
 }
 
 
+/** A plan that only inserts: nothing to close, overwrite or mark. */
+function insertsOnly(plan: MergePlan): boolean {
+  return plan.counts.updated === 0 && plan.counts.deleted === 0 && plan.counts.type1 === 0;
+}
+
 /** PostgreSQL error classes that no retry can fix (SQLSTATE classes 22, 23 minus 23505, 42). */
 function isTerminalPgError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
@@ -61,8 +67,11 @@ function isTerminalPgError(err: unknown): boolean {
  */
 export class PostgresWarehouse implements Warehouse {
   readonly dialect = postgresDialect;
-  /** What the last staging load did (rows, INSERT statements), for logs and tests. */
-  lastStage: { rows: number; batches: number } | undefined;
+  /**
+   * What the last load of a changes file did (rows, INSERT statements), for logs and tests;
+   * `into: 'target'` when a first load went straight into the target, with no stage table.
+   */
+  lastStage: { rows: number; batches: number; into?: 'target' } | undefined;
 
   constructor(
     private readonly connectionString: string,
@@ -101,7 +110,15 @@ export class PostgresWarehouse implements Warehouse {
    * Loads `select` (a DuckDB query over the Parquet file) into the temp table `into`; returns
    * the rows loaded. Rows travel in batches; never the whole file in JS memory.
    */
-  private async stageFrom(c: Pg.Client, file: string, into: QualifiedName, filter: string | undefined, only?: readonly string[]): Promise<number> {
+  private async stageFrom(
+    c: Pg.Client,
+    file: string,
+    into: QualifiedName,
+    filter: string | undefined,
+    only?: readonly string[],
+    /** Rows go into the existing table `into` as new current versions of this run (a first load). */
+    versionsOf?: { runId: string },
+  ): Promise<number> {
     const duck = await DuckSession.open(':memory:', this.duck);
     try {
       await duck.run(`SET TimeZone = 'UTC'`);
@@ -112,21 +129,27 @@ export class PostgresWarehouse implements Warehouse {
       }));
       if (only) schema = only.map((n) => schema.find((s) => s.name === n) ?? { name: n, type: 'VARCHAR' });
       const q = pgStyle.q;
-      await c.query(`DROP TABLE IF EXISTS pg_temp.${q(into.name)}`);
-      await c.query(`CREATE TEMP TABLE ${q(into.name)} (${schema.map((s) => `${q(s.name)} ${pgTypeName(logicalFromDuck(s.type))}`).join(', ')})`);
-      const perBatch = stagingBatchRows(schema.length, this.dialect.capabilities.maxParameters, this.batchRows);
+      // A first load's versions: the SCD2 columns the changes file does not carry are the same
+      // on every row (open, current, not deleted, this run), bound once per INSERT as $1.
+      const constant = versionsOf ? { columns: ['_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_run_id'], sql: `NULL, ${pgStyle.true}, ${pgStyle.false}, $1` } : undefined;
+      const relation = versionsOf ? pgStyle.qualify(into) : q(into.name);
+      if (!versionsOf) {
+        await c.query(`DROP TABLE IF EXISTS pg_temp.${q(into.name)}`);
+        await c.query(`CREATE TEMP TABLE ${q(into.name)} (${schema.map((s) => `${q(s.name)} ${pgTypeName(logicalFromDuck(s.type))}`).join(', ')})`);
+      }
+      const perBatch = stagingBatchRows(schema.length + (constant ? 1 : 0), this.dialect.capabilities.maxParameters, this.batchRows);
       const result = await duck.conn.stream(
         `SELECT ${schema.map((s) => pgInputText(s.name, s.type)).join(', ')} FROM ${src}${filter ? ` WHERE ${filter}` : ''}`,
       );
-      const head = `INSERT INTO ${q(into.name)} (${schema.map((s) => q(s.name)).join(', ')}) VALUES `;
+      const head = `INSERT INTO ${relation} (${[...schema.map((s) => q(s.name)), ...(constant?.columns.map(q) ?? [])].join(', ')}) VALUES `;
       let pending: unknown[][] = [];
       let loaded = 0;
       let batches = 0;
       const flush = async () => {
         if (pending.length === 0) return;
         batches += 1;
-        const values: unknown[] = [];
-        const tuples = pending.map((row) => `(${row.map((v) => (values.push(v), `$${values.length}`)).join(', ')})`);
+        const values: unknown[] = versionsOf ? [versionsOf.runId] : [];
+        const tuples = pending.map((row) => `(${[...row.map((v) => (values.push(v), `$${values.length}`)), ...(constant ? [constant.sql] : [])].join(', ')})`);
         await c.query(head + tuples.join(', '), values);
         loaded += pending.length;
         pending = [];
@@ -138,8 +161,8 @@ export class PostgresWarehouse implements Warehouse {
         }
       }
       await flush();
-      await c.query(`ANALYZE ${q(into.name)}`);
-      this.lastStage = { rows: loaded, batches };
+      if (!versionsOf) await c.query(`ANALYZE ${q(into.name)}`);
+      this.lastStage = { rows: loaded, batches, ...(versionsOf ? { into: 'target' as const } : {}) };
       return loaded;
     } finally {
       duck.close();
@@ -155,7 +178,12 @@ export class PostgresWarehouse implements Warehouse {
         for (const st of this.dialect.ensureTarget(plan, existing)) await PostgresWarehouse.exec(c, st);
         const check = this.dialect.ledgerCheck(plan);
         if ((await PostgresWarehouse.exec(c, check)).rows.length > 0) return 'already-merged';
-        await this.stageFrom(c, changesFile, STAGE, undefined);
+        // A first load (only inserts, into an empty target) has no version to close: its rows
+        // go from the changes file straight into the target inside the transaction, instead of
+        // into a stage table first and then copied (one write of the dimension, not two).
+        const isEmpty = async () => (await c.query(`SELECT 1 FROM ${where} LIMIT 1`)).rows.length === 0;
+        const direct = insertsOnly(plan) && (await isEmpty());
+        if (!direct) await this.stageFrom(c, changesFile, STAGE, undefined);
         await c.query('BEGIN');
         try {
           // Checked again inside the transaction; a concurrent duplicate that committed first
@@ -170,7 +198,15 @@ export class PostgresWarehouse implements Warehouse {
             await c.query('ROLLBACK');
             return 'base-moved';
           }
-          for (const st of this.dialect.mergeSteps(plan)) await PostgresWarehouse.exec(c, st);
+          if (direct) {
+            // Rows that landed since the check above would need closing: the retry stages.
+            if (!(await isEmpty())) throw new TransientError(`${where} received rows while a first load of ${plan.pipeline} got ready; retrying with a stage table`);
+            const only = [...plan.columns.map((col) => col.name), '_tm_valid_from', '_tm_row_hash', '_tm_version_key'];
+            await this.stageFrom(c, changesFile, plan.target, `_tm_op = 'insert'`, only, { runId: plan.runId });
+            await PostgresWarehouse.exec(c, renderLedgerInsert(pgStyle, plan));
+          } else {
+            for (const st of this.dialect.mergeSteps(plan)) await PostgresWarehouse.exec(c, st);
+          }
           await c.query('COMMIT');
           return 'merged';
         } catch (err) {

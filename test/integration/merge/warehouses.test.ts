@@ -99,8 +99,14 @@ describe.each([
     const described = (await wh.describe({ schema: 'dw', name: 'dim_types' })).map((c) => c.name);
     expect(described).toEqual([...COLS, '_tm_valid_from', '_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_row_hash', '_tm_run_id', '_tm_version_key']);
     expect(await wh.currentRowCount({ schema: 'dw', name: 'dim_types' })).toBe(6);
-    // PostgreSQL stages in bounded batches: 6 rows, 2 per INSERT here.
-    if (wh instanceof PostgresWarehouse) expect(wh.lastStage).toEqual({ rows: 6, batches: 3 });
+    // PostgreSQL loads in bounded batches: 6 rows, 2 per INSERT here; a first load (inserts
+    // only, empty target) straight into the target, with no stage table in between.
+    if (wh instanceof PostgresWarehouse) expect(wh.lastStage).toEqual({ rows: 6, batches: 3, into: 'target' });
+    const rows = await wh.sql!.query<Record<string, unknown>>({
+      sql: `SELECT count(*) AS n, count(*) FILTER (WHERE _tm_is_current AND NOT _tm_is_deleted AND _tm_valid_to IS NULL AND _tm_run_id = '20260101T000000Z-0001' AND _tm_valid_from = TIMESTAMP '2026-01-01 00:00:00' AND _tm_row_hash IS NOT NULL AND _tm_version_key IS NOT NULL) AS ok FROM dw.dim_types`,
+      parameters: [],
+    });
+    expect(rows.map((r) => [Number(r.n), Number(r.ok)])).toEqual([[6, 6]]);
   });
 
   it('gives the same checksum as DuckDB computes over the changes file, for every type', async () => {
@@ -123,6 +129,8 @@ describe.each([
     await s.run(`COPY (SELECT * REPLACE ('update' AS _tm_op) FROM read_parquet(${duckLiteral(second)})) TO ${duckLiteral(upd)} (FORMAT parquet)`);
     s.close();
     expect(await wh.merge(p, upd)).toBe('merged');
+    // A run with an update has a version to close: staged, then applied by the SCD2 steps.
+    if (wh instanceof PostgresWarehouse) expect(wh.lastStage).toEqual({ rows: 1, batches: 1 });
     const target = { schema: 'dw', name: 'dim_types' };
     const cols = columns.filter((c) => c.name === 'id' || c.name === 'note');
     const at = async (t: string) =>
@@ -157,6 +165,22 @@ describe('postgres staging', () => {
     expect(stagingBatchRows(17, 65_535)).toBe(1000);
     expect(stagingBatchRows(200, 65_535)).toBe(327);
     expect(stagingBatchRows(70_000, 65_535)).toBe(1);
+  });
+
+  it('stages a first load into a target that already has rows, so that their current versions are closed', async () => {
+    const wh = new PostgresWarehouse(pgh.url, duck, 2);
+    const target = { schema: 'dw', name: 'dim_shared' };
+    const first = { ...plan(FIRST, '2026-01-01T00:00:00.000Z'), pipeline: 'one', target };
+    expect(await wh.merge(first, changes)).toBe('merged');
+    expect(wh.lastStage).toEqual({ rows: 6, batches: 3, into: 'target' });
+    // Another pipeline's first load into the same table: inserts only, but not into an empty target.
+    const second = { ...plan('20260101T010000Z-0009', '2026-01-01T01:00:00.000Z', null), pipeline: 'two', target };
+    const later = join(dir, 'changes-shared.parquet');
+    await writeChanges(later, DATA, '2026-01-01 01:00:00');
+    expect(await wh.merge(second, later)).toBe('merged');
+    expect(wh.lastStage).toEqual({ rows: 6, batches: 3 });
+    const r = await wh.sql.query<{ n: unknown; c: unknown }>({ sql: 'SELECT count(*) AS n, count(*) FILTER (WHERE _tm_is_current) AS c FROM dw.dim_shared', parameters: [] });
+    expect(r.map((x) => [Number(x.n), Number(x.c)])).toEqual([[12, 6]]);
   });
 
   it('keeps every version key distinct after two merges', async () => {

@@ -41,10 +41,18 @@ describe.each(dialects.map((d) => [d.name, d] as const))('%s dialect', (name, d)
     expect(d.asOf(plan().target, plan().columns, '2026-01-01T12:00:00Z', { limit: 50 }).sql).not.toContain('50');
   });
 
-  it('closes only versions of earlier runs, so the steps can be rendered once and applied in one transaction', () => {
-    const close = d.mergeSteps(plan()).find((s) => /_tm_valid_to/.test(s.sql.split('FROM')[0]!) && s.sql.startsWith('UPDATE'))!;
-    expect(close.sql).toContain(`${d.quoteIdent('_tm_run_id')} <> ${d.param(1)}`);
-    expect(close.parameters).toEqual(['20260101T000000Z-abcd']);
+  it('reads _tm_run_id in the close only under deletes: mark, whose deleted-flagged copy of this run must stay current', () => {
+    const close = (deletes: 'retire' | 'mark' | 'ignore') => {
+      const found = d.mergeSteps(plan({ deletes })).filter((s) => s.sql.startsWith('UPDATE') && /_tm_valid_to/.test(s.sql.split('FROM')[0]!));
+      expect(found, deletes).toHaveLength(1);
+      return found[0]!;
+    };
+    for (const deletes of ['retire', 'ignore'] as const) {
+      expect(close(deletes).sql).not.toContain('_tm_run_id');
+      expect(close(deletes).parameters).toEqual([]);
+    }
+    expect(close('mark').sql).toContain(`${d.quoteIdent('_tm_run_id')} <> ${d.param(1)}`);
+    expect(close('mark').parameters).toEqual(['20260101T000000Z-abcd']);
   });
 
   it('orders the SCD2 steps: mark copy, close, type 1, insert, ledger', () => {

@@ -25,8 +25,8 @@ describe('SCD2 merge planning (duckdb)', () => {
     const steps = duckdbDialect.mergeSteps(plan);
     expect(steps).toEqual([
       {
-        sql: `UPDATE "dw"."dim_account" AS t SET "_tm_valid_to" = s."_tm_valid_from", "_tm_is_current" = false FROM "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND t."_tm_run_id" <> $1 AND s."_tm_op" IN ('insert', 'update', 'delete')`,
-        parameters: ['20260101T000000Z-abcd'],
+        sql: `UPDATE "dw"."dim_account" AS t SET "_tm_valid_to" = s."_tm_valid_from", "_tm_is_current" = false FROM "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update', 'delete')`,
+        parameters: [],
       },
       {
         sql: `INSERT INTO "dw"."dim_account" ("id", "city", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT s."id", s."city", s."_tm_valid_from", NULL, true, false, s."_tm_row_hash", $1, s."_tm_version_key" FROM "_tm_stage" AS s WHERE s."_tm_op" IN ('insert', 'update')`,

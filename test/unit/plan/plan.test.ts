@@ -6,7 +6,7 @@ import { loadProject } from '../../../shared/config/load.js';
 import { buildPlan, logicalFromSource, mermaidGraph, planSchema, priorities, scheduleIntervalMinutes } from '../../../shared/plan/model.js';
 import { readBench } from '../../../shared/plan/make-plan.js';
 import { renderMarkdown } from '../../../shared/plan/render.js';
-import type { TableProfile } from '../../../shared/plan/profile.js';
+import { rangeReadIsCheap, windowScanAdvice, type SourceKind, type TableProfile } from '../../../shared/plan/profile.js';
 import { makeProject } from '../../support/project.js';
 
 const repo = new URL('../../../', import.meta.url).pathname;
@@ -82,7 +82,7 @@ describe('migration plan', () => {
     expect(mermaidGraph(project.pipelines)).toBe('flowchart LR\n  a["a<br/>s.a → dw.a"]\n  b["b<br/>s.b → dw.b"]\n  c["c<br/>s.c → dw.c"]\n  a --> b\n  b --> c\n  a --> c');
     const profiles = new Map<string, TableProfile>([
       ['a', profile('a', 10, { primaryKey: [] })],
-      ['b', profile('b', 10, { zoneMaps: false, indexedColumns: ['id'] })],
+      ['b', profile('b', 10, { indexedColumns: ['id'], zoneMapReach: { m: { rowGroups: 8, touched: 7 } } })],
       ['c', profile('c', 10, { cdc: { captureInstance: 's_c', retentionMinutes: 15 } })],
     ]);
     const plan = buildPlan({ project, profiles, unreadable: [], runs: [], now: NOW });
@@ -90,7 +90,7 @@ describe('migration plan', () => {
     expect(plan.risks.map((r) => `${r.pipeline}: ${r.risk}`)).toEqual([
       'a: s.a has no primary key in the source: key [id] is trusted, not enforced',
       'b: timestamp mode cannot see hard deletes, yet target.deletes is retire: deleted source rows stay current until a full run',
-      'b: no index leads with m: every incremental read scans s.b',
+      `b: a window on m reads 7 of crm.b's 8 row groups (its newest values sit in most row groups, as when rows are updated in place): DuckDB has no range index, so every incremental read scans the table; keep the rows in m order (append changed rows, or re-sort in a quiet window: CREATE OR REPLACE TABLE "crm"."b" AS SELECT * FROM "crm"."b" ORDER BY "m"), or use mode full, which reads the table anyway and also sees deletes`,
       'b: backups are off: a bad initial load or full refresh can only be undone run by run',
       'c: CDC retention (15 min) is not well above the schedule gap (10 min): one missed run forces a re-snapshot',
     ]);
@@ -109,5 +109,24 @@ describe('logicalFromSource: PostgreSQL arrays preview as the list the merge cre
     ['numeric[]', { kind: 'json' }],
   ])('%s', (type, want) => {
     expect(logicalFromSource('postgres', type)).toEqual(want);
+  });
+});
+
+describe('windowScanAdvice: what makes an incremental window cheap, per source dialect', () => {
+  const t = (extra: Partial<TableProfile> = {}): TableProfile => ({ ...profile('Odd"]Name', 10, { schema: 'S"]x', zoneMaps: false }), ...extra });
+  it.each<[SourceKind, string]>([
+    ['postgres', 'CREATE INDEX CONCURRENTLY "ix_Odd__Name_Changed" ON "S""]x"."Odd""]Name" ("Changed")'],
+    ['mssql', 'CREATE NONCLUSTERED INDEX [ix_Odd__Name_Changed] ON [S"]]x].[Odd"]]Name] ([Changed])'],
+  ])('%s: the CREATE INDEX names the table and column quoted for the dialect', (kind, ddl) => {
+    expect(windowScanAdvice(t(), kind, 'Changed')).toBe(`no index leads with Changed: every incremental read scans S"]x.Odd"]Name; create one (${ddl}) and the window reads only the rows it selects`);
+    // The column leading an index: nothing to say. Second in an index is not leading (the catalog gives only leaders).
+    expect(windowScanAdvice(t({ indexedColumns: ['Changed'] }), kind, 'Changed')).toBeUndefined();
+  });
+
+  it('duckdb: zone maps help while a window reads at most half of the row groups, or the table is one row group', () => {
+    const reach = (rowGroups: number, touched: number) => t({ zoneMaps: true, zoneMapReach: { Changed: { rowGroups, touched } } });
+    expect([rangeReadIsCheap(reach(1, 1), 'Changed'), rangeReadIsCheap(reach(8, 4), 'Changed'), rangeReadIsCheap(reach(8, 5), 'Changed')]).toEqual([true, true, false]);
+    expect(windowScanAdvice(reach(8, 5), 'duckdb', 'Changed')).toContain('CREATE OR REPLACE TABLE "S""]x"."Odd""]Name" AS SELECT * FROM "S""]x"."Odd""]Name" ORDER BY "Changed"');
+    expect(windowScanAdvice(reach(8, 4), 'duckdb', 'Changed')).toBeUndefined();
   });
 });

@@ -1,9 +1,10 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pipelineSchema } from '../../../shared/config/schema.js';
 import { classificationSql, resolveShape } from '../../../shared/transform/classify.js';
+import { DuckSession } from '../../../shared/transform/duckdb-session.js';
 import { runTransform, type SnapshotOutput } from '../../../shared/transform/run-transform.js';
 import { duckExec, duckQuery } from '../../support/project.js';
 
@@ -67,6 +68,37 @@ describe('transform performance paths keep the results', () => {
     ]);
     expect(changes.every((c) => /^[0-9a-f]{32}$/.test(c._tm_version_key ?? ''))).toBe(true);
     expect(new Set(changes.map((c) => c._tm_version_key)).size).toBe(2);
+  });
+
+  it('a first load reads the extract once and writes two files: the changes (which the merge reads) and the snapshot base', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-perf-'));
+    dirs.push(dir);
+    const part = await parquet(dir, 'p0.parquet', `(1, 'Oslo', TIMESTAMP '2026-01-01 00:00:00'), (2, 'Rome', TIMESTAMP '2026-01-01 00:00:00')`);
+    // Every statement the transform runs, to count the passes over the extract and the files written.
+    const statements: string[] = [];
+    const spies = (['run', 'rows'] as const).map((m) => {
+      const original = DuckSession.prototype[m] as (...a: unknown[]) => Promise<unknown>;
+      return vi.spyOn(DuckSession.prototype, m).mockImplementation(function (this: DuckSession, sql: string, ...rest: unknown[]) {
+        statements.push(sql);
+        return original.call(this, sql, ...rest) as never;
+      });
+    });
+    try {
+      await transform(dir, [part], undefined, 'first');
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    // The views over the parts (_tm_parts → extract → transformed → good) are read by executed
+    // statements only; a view definition reads nothing, nor does a `WHERE false` shape.
+    const readsExtract = statements.filter((st) => !/^CREATE (TEMP )?VIEW/.test(st) && /\bFROM (good|transformed|extract|_tm_parts)\b/.test(st) && !/WHERE false/.test(st));
+    const writes = statements.flatMap((st) => [...st.matchAll(/\bTO '([^']+)'/g)].map((m) => m[1]!.slice(join(dir, 'first').length + 1)));
+    // Its shape (no rows), the key-only NULL check, and the one whole-row pass that writes the changes.
+    expect(readsExtract.map((st) => st.slice(0, 48))).toEqual([
+      'DESCRIBE SELECT * FROM transformed',
+      'SELECT count(*) AS n FROM transformed WHERE "id" IS NULL',
+      "COPY (SELECT *, 'insert' AS _tm_op, md5(concat_ws(",
+    ].map((x) => x.slice(0, 48)));
+    expect(writes).toEqual(['changes.parquet', 'snapshot.parquet']);
   });
 
   it('a first load where a key repeats writes the latest row only, in the changes and the snapshot', async () => {

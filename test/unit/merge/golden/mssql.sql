@@ -50,7 +50,7 @@ SELECT 1 AS present FROM [dw].[_tm_ledger] WHERE [pipeline] = @p1 AND [run_id] =
 SELECT TOP 1 [run_id] AS run_id, [base_run_id] AS base_run_id, [run_seq] AS run_seq, [read_to] AS read_to, [snapshot] AS snapshot FROM [dw].[_tm_ledger] WHERE [pipeline] = @p1 ORDER BY COALESCE([run_seq], -1) DESC, [committed_at] DESC;
 
 -- scd2-retire#1
-UPDATE [dw].[dim_account] SET [_tm_valid_to] = s.[_tm_valid_from], [_tm_is_current] = 0 FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND [dw].[dim_account].[_tm_run_id] <> @p1 AND s.[_tm_op] IN ('insert', 'update', 'delete');
+UPDATE [dw].[dim_account] SET [_tm_valid_to] = s.[_tm_valid_from], [_tm_is_current] = 0 FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND s.[_tm_op] IN ('insert', 'update', 'delete');
 
 -- scd2-retire#2
 UPDATE [dw].[dim_account] SET [email] = s.[email], [name] = s.[name], [amount] = s.[amount], [seen_at] = s.[seen_at], [_tm_row_hash] = s.[_tm_row_hash] FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND s.[_tm_op] = 'type1';
@@ -77,7 +77,7 @@ INSERT INTO [dw].[dim_account] ([id], [name], [email], [amount], [seen_at], [_tm
 INSERT INTO [dw].[_tm_ledger] ([pipeline], [run_id], [target_table], [boundary], [inserted], [updated], [deleted], [run_seq], [base_run_id], [read_to], [snapshot], [committed_at]) VALUES (@p1, @p2, @p3, CAST(@p4 AS datetime2(6)), @p5, @p6, @p7, @p8, @p9, @p10, @p11, SYSUTCDATETIME());
 
 -- scd2-ignore#1
-UPDATE [dw].[dim_account] SET [_tm_valid_to] = s.[_tm_valid_from], [_tm_is_current] = 0 FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND [dw].[dim_account].[_tm_run_id] <> @p1 AND s.[_tm_op] IN ('insert', 'update');
+UPDATE [dw].[dim_account] SET [_tm_valid_to] = s.[_tm_valid_from], [_tm_is_current] = 0 FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND s.[_tm_op] IN ('insert', 'update');
 
 -- scd2-ignore#2
 UPDATE [dw].[dim_account] SET [name] = s.[name], [email] = s.[email], [amount] = s.[amount], [seen_at] = s.[seen_at], [_tm_row_hash] = s.[_tm_row_hash] FROM [dw].[_tm_stage_accounts] AS s WHERE [dw].[dim_account].[id] = s.[id] AND [dw].[dim_account].[_tm_is_current] = 1 AND s.[_tm_op] = 'type1';

@@ -97,13 +97,20 @@ export interface RunSummary {
   resumed?: ResumedSummary;
 }
 
-export type ResumedSummary = Omit<RunSummary, 'resumed' | 'timings'> & { stage: string; from: string };
+export type ResumedSummary = Omit<RunSummary, 'resumed' | 'timings'> & {
+  stage: string;
+  from: string;
+  /** The resumed run is the run asked for: resumed at its extract, it read the source after this command began, in the mode asked. */
+  covers: boolean;
+};
 
 /**
  * One whole run through the real queues and containers: start, then drive until it ends. When
  * the start finds the pipeline's run orphaned (its process died) and resumes it, that run is
- * driven to its end here first, then this run starts as asked: the resumed run read the source
- * when it was started (or, resumed at its extract, just now), and a run asked for is a run made.
+ * driven to its end here first. Then this run starts as asked, unless the resumed run already
+ * is that run: resumed at its extract (so it read the source after this command began), in the
+ * mode asked, and succeeded. A run resumed at a later stage read the source before the command
+ * began, so the command's own run follows to read what changed since.
  */
 export async function runOnce(
   stack: LocalStack,
@@ -121,8 +128,12 @@ export async function runOnce(
     const { runId, stage, from } = err.outcome;
     onResumed?.(orphanText(req.pipeline, err.outcome));
     await untilEnded(req.pipeline, runId);
-    const { timings: _t, resumed: _r, ...done } = await summarize(stack.ctx, req.pipeline, runId);
-    resumed = { ...done, stage, from };
+    const done = await summarize(stack.ctx, req.pipeline, runId);
+    const dead = await getRun(stack.ctx.tables, req.pipeline, runId);
+    const covers = stage === 'extract' && done.status === 'succeeded' && dead.mode === (req.mode ?? 'incremental') && !req.backfill && !req.reconcile;
+    const { timings: _t, resumed: _r, ...shown } = done;
+    resumed = { ...shown, stage, from, covers };
+    if (covers) return { ...done, resumed };
     run = await startRun(stack.ctx, { trigger: 'cli', ...req });
   }
   await untilEnded(run.pipeline, run.runId);

@@ -7,7 +7,7 @@ import { startRun } from '../../../shared/engine/start-run.js';
 import { RunResumedError } from '../../../shared/engine/resume.js';
 import { ConflictError } from '../../../shared/errors.js';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
-import { openLocalStack, type LocalStack } from '../../../shared/local/stack.js';
+import { openLocalStack, resumeOrphans, type LocalStack } from '../../../shared/local/stack.js';
 import { processStartTime, thisProcessOwner } from '../../../shared/state/lease-owner.js';
 import { readLease } from '../../../shared/state/leases.js';
 import { getRun, isTerminalStatus } from '../../../shared/state/runs.js';
@@ -76,6 +76,16 @@ describe('run lease owner and takeover (Azurite + DuckDB)', () => {
     await expect(startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' })).rejects.toThrow(`run ${remote.runId} of acc is in flight`);
     expect(thisProcessOwner().ownerPid).toBe(process.pid);
     await drive(remote.runId);
+  });
+
+  it('the local host at its start (tidemark dev) resumes an orphaned run without waiting for a start; a live holder is left alone', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const orphan = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli', owner: { ownerPid: dead } });
+    expect(await resumeOrphans(stack.ctx)).toEqual([`resumed run ${orphan.runId} of acc at its extract stage (its process, pid ${dead} on ${hostname()}, is gone)`]);
+    expect(await resumeOrphans(stack.ctx)).toEqual([]);
+    await drive(orphan.runId);
+    expect(await getRun(stack.ctx.tables, 'acc', orphan.runId)).toMatchObject({ status: 'succeeded', resumes: [{ stage: 'extract' }] });
+    expect(await readLease(stack.ctx.tables, 'acc')).toBeUndefined();
   });
 
   it('a timer start names its Functions invocation in the lease', async () => {

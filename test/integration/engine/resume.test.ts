@@ -10,7 +10,7 @@ import { runOnce, type LocalStack, type RunSummary } from '../../../shared/local
 import { thisProcessOwner } from '../../../shared/state/lease-owner.js';
 import { readLease } from '../../../shared/state/leases.js';
 import { findRun, listRuns, updateRun } from '../../../shared/state/runs.js';
-import { CONTAINERS, layout } from '../../../shared/storage/layout.js';
+import { CONTAINERS, QUEUES, layout } from '../../../shared/storage/layout.js';
 import { ProcessDeath, rawStorage, simProcess, type CallRecord, type Side, type SimProcess } from '../../support/crash-harness.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, duckQuery, makeProject } from '../../support/project.js';
@@ -191,6 +191,16 @@ describe('a run whose process was killed is resumed by the next tidemark run (cr
     }
     expect(await dimension(c)).toEqual(clean);
     expect(await readLease(rawStorage(az.connectionString).tables, 'accounts')).toBeUndefined();
+    // What the dead process had received comes back after its visibility timeout, and its
+    // manifest may fire again: every stage of the ended run is a duplicate and changes nothing.
+    const late = proc(c);
+    for (const q of [QUEUES.extract, QUEUES.merge, QUEUES.validate]) await late.ctx.queues.send(q, { pipeline: 'accounts', runId: deadRunId });
+    const rawName = layout.rawManifest('accounts', deadRunId);
+    const text = await late.ctx.blobs.getText(CONTAINERS.raw, rawName);
+    if (text !== undefined) await late.ctx.blobs.putText(CONTAINERS.raw, rawName, text);
+    await drive(late);
+    expect(await dimension(c)).toEqual(clean);
+    expect((await listRuns(late.ctx.tables, 'accounts')).map((r) => [r.runId, r.status])).toEqual(runs.map((r) => [r.runId, r.status]));
   }, 180_000);
 
   it('two processes starting at once after the kill: exactly one resumes, the other is told who did', async () => {

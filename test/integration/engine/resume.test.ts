@@ -9,7 +9,7 @@ import { startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.
 import { runOnce, type LocalStack, type RunSummary } from '../../../shared/local/stack.js';
 import { thisProcessOwner } from '../../../shared/state/lease-owner.js';
 import { readLease } from '../../../shared/state/leases.js';
-import { findRun, listRuns, updateRun } from '../../../shared/state/runs.js';
+import { findRun, listRuns, updateRun, type RunRecord } from '../../../shared/state/runs.js';
 import { CONTAINERS, QUEUES, layout } from '../../../shared/storage/layout.js';
 import { ProcessDeath, rawStorage, simProcess, type CallRecord, type Side, type SimProcess } from '../../support/crash-harness.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
@@ -128,15 +128,21 @@ const KILLS: Array<{ name: string; match: (x: CallRecord) => boolean; side: Side
   { name: 'mid-extract (a part uploaded, no manifest)', match: (x) => x.op === 'blob.uploadFile' && x.target.startsWith('raw/'), side: 'after', resumedAt: 'extract' },
 ];
 
-/** Kills a run at `kill`, then runs `tidemark run` in a new process; returns its summary and the dead run's id. */
-async function killThenRun(c: Case, kill: (typeof KILLS)[number]): Promise<{ summary: RunSummary; deadRunId: string; next: SimProcess }> {
-  const dead = proc(c, { match: kill.match, side: kill.side });
+/** A run started in a process that is killed at the first call `match`es; returns the run. */
+async function killedRun(c: Case, match: (x: CallRecord) => boolean, side: Side = 'after'): Promise<RunRecord> {
+  const dead = proc(c, { match, side });
   // Its claims last as long as a stage may (functionTimeout), as in production: the resume
   // must take over the one it died holding at once, because the claim names a dead owner.
   dead.ctx.stageClaimTtlMs = 30 * 60_000;
   const run = await startRun(dead.ctx, { pipeline: 'accounts', trigger: 'cli' });
   await drive(dead);
-  expect(dead.crash.dead, `the process did not reach ${kill.name}`).toBe(true);
+  expect(dead.crash.dead, 'the process did not reach its kill point').toBe(true);
+  return run;
+}
+
+/** Kills a run at `kill`, then runs `tidemark run` in a new process; returns its summary and the dead run's id. */
+async function killThenRun(c: Case, kill: (typeof KILLS)[number]): Promise<{ summary: RunSummary; deadRunId: string; next: SimProcess }> {
+  const run = await killedRun(c, kill.match, kill.side);
   c.clock.t += 60_000;
   const next = proc(c);
   // A real process, alive: the claims and lease it takes are not judged gone by anybody.
@@ -205,10 +211,7 @@ describe('a run whose process was killed is resumed by the next tidemark run (cr
 
   it('two processes starting at once after the kill: exactly one resumes, the other is told who did', async () => {
     const c = await freshCase('duckdb');
-    const dead = proc(c, { match: changesManifest, side: 'after' });
-    const run = await startRun(dead.ctx, { pipeline: 'accounts', trigger: 'cli' });
-    await drive(dead);
-    expect(dead.crash.dead).toBe(true);
+    const run = await killedRun(c, changesManifest);
     const a = proc(c);
     const b = proc(c);
     a.ctx.owner = thisProcessOwner();
@@ -229,9 +232,7 @@ describe('a run whose process was killed is resumed by the next tidemark run (cr
 
   it('a run that cannot be resumed is failed cleanly as interrupted, and the new run redoes it', async () => {
     const c = await freshCase('duckdb');
-    const dead = proc(c, { match: rawManifest, side: 'after' });
-    const run = await startRun(dead.ctx, { pipeline: 'accounts', trigger: 'cli' });
-    await drive(dead);
+    const run = await killedRun(c, rawManifest);
     // Its raw manifest names a base that is not the committed state (as after a rollback underneath it).
     const raw = rawStorage(az.connectionString);
     const name = layout.rawManifest('accounts', run.runId);
@@ -252,9 +253,7 @@ describe('a run whose process was killed is resumed by the next tidemark run (cr
 
   it(`a run killed ${MAX_RESUMES + 1} times is not resumed again: failed, and the new run redoes it`, async () => {
     const c = await freshCase('duckdb');
-    const dead = proc(c, { match: rawManifest, side: 'after' });
-    const run = await startRun(dead.ctx, { pipeline: 'accounts', trigger: 'cli' });
-    await drive(dead);
+    const run = await killedRun(c, rawManifest);
     const raw = rawStorage(az.connectionString);
     const note = { at: new Date(T0).toISOString(), stage: 'transform' as const, from: 'pid 1 on h', by: 'pid 2 on h' };
     await updateRun(raw.tables, 'accounts', run.runId, (r) => ({ ...r, resumes: Array.from({ length: MAX_RESUMES }, () => note) }));

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { apiRoutes } from '../../shared/http/routes.js';
 import { startHttpServer } from '../../shared/local/http-server.js';
 import { startLocalTimers } from '../../shared/local/timers.js';
-import { openLocalStack } from '../../shared/local/stack.js';
+import { openLocalStack, resumeOrphans } from '../../shared/local/stack.js';
 import { EXIT, UsageError, cliLogger, parse, projectDir, type Command } from '../common.js';
 
 const usage = 'tidemark dev [--project DIR] [--port 7071] [--workers 1] [--no-timers] [--host 0.0.0.0 --allow-remote] [--log-format text|json]';
@@ -44,6 +44,8 @@ export const devCommand: Command = {
     // The key is for the remote user, who cannot read .tidemark/; the write token is never printed.
     if (http.key) process.stdout.write(`  key      every request needs x-functions-key: ${process.env.TIDEMARK_DEV_KEY ? '(TIDEMARK_DEV_KEY)' : http.key}   page: ${http.url}/api/ui?code=<key>\n`);
     for (const t of timers?.next() ?? []) process.stdout.write(`  timer    ${t.pipeline}  ${t.schedule}  next ${t.next?.toISOString() ?? '-'} (UTC)\n`);
+    // Runs whose process died (a killed tidemark run or dev) go on here, not at their next tick.
+    for (const line of await resumeOrphans(stack.ctx)) process.stdout.write(`  orphan   ${line}\n`);
     process.stdout.write('Ctrl+C stops.\n');
     const stop = new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());

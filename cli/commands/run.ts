@@ -9,7 +9,10 @@ const usage = 'tidemark run <pipeline> [--project DIR] [--full] [--dry-run] [--j
 const DETAIL_LINES = 5;
 
 export function printSummary(s: RunSummary): void {
-  process.stdout.write(`${s.pipeline}  run ${s.runId}  ${s.status}\n`);
+  const r = s.resumed;
+  if (r && !r.covers) process.stdout.write(`${r.pipeline}  run ${r.runId}  ${r.status}  (resumed at its ${r.stage} stage: its process, ${r.from}, had died)${r.error ? `\n  error: ${r.error}` : ''}\n`);
+  // Resumed at its extract, the orphan read the source after this command began: it is this run.
+  process.stdout.write(`${s.pipeline}  run ${s.runId}  ${s.status}${r?.covers ? `  (resumed at its ${r.stage} stage: its process, ${r.from}, had died; it read the source now, so it is this run)` : ''}\n`);
   process.stdout.write(`${table([s.counts as unknown as Record<string, unknown>], Object.keys(s.counts))}\n`);
   if (s.validations.length) {
     process.stdout.write(`${table(s.validations.map((v) => ({ ...v, passed: v.passed ? 'yes' : 'NO' })), ['check', 'passed', 'expected', 'actual'])}\n`);
@@ -35,7 +38,7 @@ export const runCommand: Command = {
     return withStack(values, async (stack) => {
       say(`running ${name}${values.full ? ' (full)' : ''} …`);
       let stopping = false;
-      const running = runOnce(stack, { pipeline: name, mode: values.full ? 'full' : 'incremental' });
+      const running = runOnce(stack, { pipeline: name, mode: values.full ? 'full' : 'incremental' }, undefined, (text) => say(`${text}; driving it to its end first`));
       // Ctrl-C / SIGTERM: let the message in hand finish (a stage is atomic at its boundaries),
       // then end the run this process owns as interrupted (a committed merge is completed
       // instead), stop the Azurite started here, and exit 128 + signal like a shell expects.

@@ -95,10 +95,15 @@ export async function startPartitions(ctx: EngineContext, p: PipelineConfig, run
     await ctx.blobs.putText(CONTAINERS.raw, name, JSON.stringify(plan, null, 2));
   }
   ctx.log.log('info', `extract split into ${plan.ranges.length} partitions of ${plan.ranges[0]!.column}`, { pipeline: p.name, runId: run.runId });
+  let sent = 0;
   for (const [i] of plan.ranges.entries()) {
     if (await ctx.blobs.exists(CONTAINERS.raw, doneName(p.name, run.runId, i))) continue;
     await ctx.queues.send(QUEUES.extract, { pipeline: p.name, runId: run.runId, partition: i });
+    sent++;
   }
+  // Every partition done but no manifest (the last one's process died between the two, and a
+  // resumed run has no partition message to finish it): write it here.
+  if (sent === 0) await completeIfAllDone(ctx, p, run, plan);
   return true;
 }
 

@@ -62,7 +62,7 @@ export async function runStage(
   // One claim per unit of work: each partition of a partitioned extract is its own unit, so
   // partitions of one run proceed in parallel while a duplicate of the same unit waits.
   const unit = ref.partition === undefined ? stage : `${stage}-p${ref.partition}`;
-  const claim = await claimStage(ctx.tables, { pipeline: ref.pipeline, runId: ref.runId, stage: unit, ttlMs: ctx.stageClaimTtlMs ?? stageClaimTtlMs(ctx.env) });
+  const claim = await claimStage(ctx.tables, { pipeline: ref.pipeline, runId: ref.runId, stage: unit, ttlMs: ctx.stageClaimTtlMs ?? stageClaimTtlMs(ctx.env), ...(ctx.owner ? { owner: ctx.owner } : {}) });
   let worked = false;
   try {
     // Read under the claim, not before it: a copy of this stage that held the claim until a

@@ -12,6 +12,7 @@ import { emitRunStarted, onRunEnded } from './run-events.js';
 import { isCommitted, reconcileCheckpoint } from './commit-protocol.js';
 import { nextRunSeq } from '../state/run-sequence.js';
 import { assertReconcilable } from './reconcile.js';
+import { RunResumedError, takeOverOrphan } from './resume.js';
 
 export interface StartRunRequest {
   pipeline: string;
@@ -38,12 +39,13 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
   if (req.mode === 'reconcile') assertReconcilable(pipeline, req.reconcile ?? { deletes: false, allowEmpty: false });
   const now = ctx.now();
   const runId = newRunId(now);
+  const owner = { ...(ctx.owner ?? thisProcessOwner()), ...req.owner };
   await acquireLease(ctx.tables, {
     pipeline: pipeline.name,
     runId,
     now,
     ttlMs: ctx.leaseTtlMs,
-    owner: { ...(ctx.owner ?? thisProcessOwner()), ...req.owner },
+    owner,
     isOwnerGone: isLocalOwnerGone,
     isActive: async (id) => {
       // A holder without a run record is an operation (rollback, restore) or a start that
@@ -52,6 +54,13 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
       return r === undefined || !isTerminalStatus(r.status);
     },
     onStale: async (id, why, holder) => {
+      if (why === 'owner-gone') {
+        // Its process died: resumed from its recorded progress (then this start gives way to it),
+        // completed, or failed when it cannot go on (shared/engine/resume.ts).
+        const taken = await takeOverOrphan(ctx, pipeline, holder, { owner, by: runId, enders: { completeCommittedRun, failRun } });
+        if (taken.kind === 'resumed') throw new RunResumedError(taken, pipeline.name);
+        if (taken.kind !== 'not-a-run') return;
+      }
       const what = why === 'expired' ? 'run lease expired' : `the process holding the run lease (pid ${holder.ownerPid} on ${holder.ownerHost}) is gone`;
       if (await isCommitted(ctx, pipeline, id)) {
         // Its merge committed: failing it would leave the checkpoint behind the warehouse, and

@@ -52,6 +52,10 @@ export const runSummarySchema = z.object({
   finishedAt: z.string().nullable(),
   counts: countsSchema,
   error: z.string().nullable(),
+  resumes: z
+    .array(z.object({ at: z.string(), stage: stageSchema, from: z.string(), by: z.string() }))
+    .optional()
+    .describe('each time the run was taken over and resumed after its process died: when, at which stage, from and by which process'),
 });
 
 export const validationSchema = z.object({

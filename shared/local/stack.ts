@@ -3,7 +3,10 @@ import { loadProject, type ResolvedProject } from '../config/load.js';
 import { readProjectSettings } from '../config/settings.js';
 import { createContext, ensureStorage, type EngineContext, type SourceFactory, type WarehouseFactory } from '../engine/context.js';
 import { defaultSourceFor, defaultWarehouseFor } from '../engine/factories.js';
-import { startRun, type StartRunRequest } from '../engine/start-run.js';
+import { completeCommittedRun, failRun, startRun, type StartRunRequest } from '../engine/start-run.js';
+import { RunResumedError, orphanText, takeOverOrphan, type OrphanOutcome } from '../engine/resume.js';
+import { readLease } from '../state/leases.js';
+import { isLocalOwnerGone, thisProcessOwner } from '../state/lease-owner.js';
 import { getRun, isTerminalStatus, type RunRecord } from '../state/runs.js';
 import { readValidations, type ValidationResult } from '../state/validations.js';
 import { connectionStringStorage, createStorageClients, resolveStorageConnection, type StorageConnection } from '../storage/clients.js';
@@ -90,13 +93,73 @@ export interface RunSummary {
   validations: ValidationResult[];
   error?: string;
   timings: RunRecord['timings'];
+  /** The pipeline's orphaned run (its process had died) that this command resumed and drove to its end first. */
+  resumed?: ResumedSummary;
 }
 
-/** One whole run through the real queues and containers: start, then drive until it ends. */
-export async function runOnce(stack: LocalStack, req: Omit<StartRunRequest, 'trigger'> & { trigger?: StartRunRequest['trigger'] }, timeoutMs?: number): Promise<RunSummary> {
-  const run = await startRun(stack.ctx, { trigger: 'cli', ...req });
-  await stack.host.runUntil(async () => isTerminalStatus((await getRun(stack.ctx.tables, run.pipeline, run.runId)).status), timeoutMs);
-  return summarize(stack.ctx, run.pipeline, run.runId);
+export type ResumedSummary = Omit<RunSummary, 'resumed' | 'timings'> & {
+  stage: string;
+  from: string;
+  /** The resumed run is the run asked for: resumed at its extract, it read the source after this command began, in the mode asked. */
+  covers: boolean;
+};
+
+/**
+ * One whole run through the real queues and containers: start, then drive until it ends. When
+ * the start finds the pipeline's run orphaned (its process died) and resumes it, that run is
+ * driven to its end here first. Then this run starts as asked, unless the resumed run already
+ * is that run: resumed at its extract (so it read the source after this command began), in the
+ * mode asked, and succeeded. A run resumed at a later stage read the source before the command
+ * began, so the command's own run follows to read what changed since.
+ */
+export async function runOnce(
+  stack: LocalStack,
+  req: Omit<StartRunRequest, 'trigger'> & { trigger?: StartRunRequest['trigger'] },
+  timeoutMs?: number,
+  onResumed?: (text: string) => void,
+): Promise<RunSummary> {
+  const untilEnded = (pipeline: string, runId: string) => stack.host.runUntil(async () => isTerminalStatus((await getRun(stack.ctx.tables, pipeline, runId)).status), timeoutMs);
+  let resumed: ResumedSummary | undefined;
+  let run: RunRecord;
+  try {
+    run = await startRun(stack.ctx, { trigger: 'cli', ...req });
+  } catch (err) {
+    if (!(err instanceof RunResumedError)) throw err;
+    const { runId, stage, from } = err.outcome;
+    onResumed?.(orphanText(req.pipeline, err.outcome));
+    await untilEnded(req.pipeline, runId);
+    const done = await summarize(stack.ctx, req.pipeline, runId);
+    const dead = await getRun(stack.ctx.tables, req.pipeline, runId);
+    const covers = stage === 'extract' && done.status === 'succeeded' && dead.mode === (req.mode ?? 'incremental') && !req.backfill && !req.reconcile;
+    const { timings: _t, resumed: _r, ...shown } = done;
+    resumed = { ...shown, stage, from, covers };
+    if (covers) return { ...done, resumed };
+    run = await startRun(stack.ctx, { trigger: 'cli', ...req });
+  }
+  await untilEnded(run.pipeline, run.runId);
+  return { ...(await summarize(stack.ctx, run.pipeline, run.runId)), ...(resumed ? { resumed } : {}) };
+}
+
+/**
+ * The local host's start (`tidemark dev`): every pipeline whose in-flight run lost its process
+ * (this host, pid gone) is taken over now, not at its next timer tick: resumed, completed or
+ * failed (shared/engine/resume.ts). Returns one line per run handled.
+ */
+export async function resumeOrphans(ctx: EngineContext): Promise<string[]> {
+  const lines: string[] = [];
+  for (const p of ctx.project.pipelines.values()) {
+    const lease = await readLease(ctx.tables, p.name);
+    if (!lease || !isLocalOwnerGone(lease)) continue;
+    let out: OrphanOutcome;
+    try {
+      out = await takeOverOrphan(ctx, p, lease, { owner: ctx.owner ?? thisProcessOwner(), enders: { completeCommittedRun, failRun } });
+    } catch (err) {
+      lines.push(`${p.name}: orphaned run ${lease.runId} not taken over: ${(err as Error).message}`);
+      continue;
+    }
+    if (out.kind !== 'not-a-run') lines.push(orphanText(p.name, out));
+  }
+  return lines;
 }
 
 export async function summarize(ctx: EngineContext, pipeline: string, runId: string): Promise<RunSummary> {

@@ -1,5 +1,5 @@
 import type { Counts } from '../storage/manifest.js';
-import type { RunRecord } from './runs.js';
+import type { ResumeNote, RunRecord } from './runs.js';
 import type { ValidationResult } from './validations.js';
 
 /**
@@ -17,6 +17,8 @@ export interface RunSummary {
   counts: Counts;
   /** Table Storage drops null properties, so absent reads back as undefined: shown as null. */
   error: string | null;
+  /** Each takeover of the run after its process died (shared/engine/resume.ts); absent when none. */
+  resumes?: ResumeNote[];
 }
 
 export function runSummary(r: RunRecord): RunSummary {
@@ -30,6 +32,7 @@ export function runSummary(r: RunRecord): RunSummary {
     finishedAt: r.finishedAt ?? null,
     counts: r.counts,
     error: r.error ?? null,
+    ...(r.resumes?.length ? { resumes: r.resumes } : {}),
   };
 }
 

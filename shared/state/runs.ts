@@ -54,6 +54,19 @@ export interface RunRecord extends TableEntity {
   dependsDeadline?: string;
   /** dependsOn: the dependencies this run is still waiting for. */
   waitingFor?: string[];
+  /** Each time the run was taken over from a process that died and resumed (shared/engine/resume.ts). */
+  resumes?: ResumeNote[];
+}
+
+/** A run resumed by another process after its own died. */
+export interface ResumeNote {
+  at: string;
+  /** The stage it was resumed at. */
+  stage: RunStage;
+  /** The process that had died, as a person reads it (`pid 4242 on build-7`). */
+  from: string;
+  /** The process that took it over. */
+  by: string;
 }
 
 export function newRunRecord(init: {

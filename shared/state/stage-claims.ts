@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { ConflictError, StageBusyError } from '../errors.js';
 import { TABLES } from '../storage/layout.js';
 import type { TableEntity, TableStore } from '../storage/ports.js';
+import { isLocalOwnerGone, thisProcessOwner } from './lease-owner.js';
+import type { LeaseOwner } from './leases.js';
 
-interface StageClaim extends TableEntity {
+interface StageClaim extends TableEntity, LeaseOwner {
   token: string;
   expiresAt: string;
 }
@@ -22,19 +24,21 @@ const rowKey = (runId: string, stage: string) => `claim-${runId}-${stage}`;
  * with a StageBusyError, so its message comes back (deferred until the claim would expire) and
  * finds the stage done.
  *
- * A claim left by a process that died expires after `ttlMs` of wall-clock time (not the
- * engine clock: this measures how long an invocation has been silent), after which the
- * redelivery takes over.
+ * A claim names its owner (host, pid, process start time, as a lease does). One left by a local
+ * process that is gone is taken over at once (a resumed run, shared/engine/resume.ts, must not
+ * wait for it); any other expires after `ttlMs` of wall-clock time (not the engine clock: this
+ * measures how long an invocation has been silent), after which the redelivery takes over.
  */
 export async function claimStage(
   tables: TableStore,
-  args: { pipeline: string; runId: string; stage: string; ttlMs: number },
+  args: { pipeline: string; runId: string; stage: string; ttlMs: number; /** Default: this process. */ owner?: LeaseOwner },
 ): Promise<ClaimHandle> {
   const token = randomUUID();
   const rk = rowKey(args.runId, args.stage);
   const claim: StageClaim = {
     partitionKey: args.pipeline,
     rowKey: rk,
+    ...(args.owner ?? thisProcessOwner()),
     token,
     expiresAt: new Date(Date.now() + args.ttlMs).toISOString(),
   };
@@ -49,7 +53,7 @@ export async function claimStage(
   let etag: string;
   try {
     if (!stored) etag = (await tables.insert(TABLES.leases, claim)).etag;
-    else if (Date.parse(stored.entity.expiresAt) > Date.now()) throw busy(stored.entity.expiresAt);
+    else if (claimLive(stored.entity)) throw busy(stored.entity.expiresAt);
     else etag = (await tables.replace(TABLES.leases, claim, stored.etag)).etag;
   } catch (err) {
     if (err instanceof ConflictError) throw busy('', err);
@@ -68,5 +72,10 @@ export async function claimStage(
 /** Whether a delivery of the stage holds its claim now (it is working, or died less than its claim's lifetime ago). */
 export async function stageInFlight(tables: TableStore, args: { pipeline: string; runId: string; stage: string }): Promise<boolean> {
   const stored = await tables.get<StageClaim>(TABLES.leases, args.pipeline, rowKey(args.runId, args.stage));
-  return stored !== undefined && Date.parse(stored.entity.expiresAt) > Date.now();
+  return stored !== undefined && claimLive(stored.entity);
+}
+
+/** Unexpired, and not held by a local process that is gone (its work died with it). */
+function claimLive(c: StageClaim): boolean {
+  return Date.parse(c.expiresAt) > Date.now() && !isLocalOwnerGone(c);
 }

@@ -41,12 +41,14 @@ describe('tidemark run stopped by a signal (built CLI, Azurite + DuckDB)', () =>
   afterAll(async () => az?.stop());
 
   const env = () => ({ ...process.env, AzureWebJobsStorage: az.connectionString, TIDEMARK_DEPENDENCY_POLL_SECONDS: '1', CI: '1' });
-  const spawnRun = (pipeline: string): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stderr: string }> } => {
+  type Exit = { code: number | null; signal: string | null; stderr: string; stdout: string };
+  const spawnRun = (pipeline: string): { child: ChildProcess; done: Promise<Exit> } => {
     const child = spawn(process.execPath, [cli, 'run', pipeline, '--project', dir], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
+    let stdout = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout!.resume();
-    const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>((r) => child.on('exit', (code, signal) => r({ code, signal, stderr })));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    const done = new Promise<Exit>((r) => child.on('exit', (code, signal) => r({ code, signal, stderr, stdout })));
     return { child, done };
   };
   // The start takes the lease before it writes the run record: wait for both, so that a signal
@@ -75,7 +77,7 @@ describe('tidemark run stopped by a signal (built CLI, Azurite + DuckDB)', () =>
     expect(last).toMatchObject({ status: 'failed', error: `interrupted: tidemark run stopped by ${sig} before its merge committed; nothing was applied` });
   }, 60_000);
 
-  it('SIGKILL leaves an orphan that the next tidemark run takes over at once, and that run finishes', async () => {
+  it('SIGKILL leaves an orphan; of two tidemark runs started together at once, exactly one resumes it to succeeded (as the run asked for: resumed at its extract), the other is refused', async () => {
     const { child, done } = spawnRun('acc');
     await untilLeasedBy(child.pid!);
     child.kill('SIGKILL');
@@ -83,12 +85,20 @@ describe('tidemark run stopped by a signal (built CLI, Azurite + DuckDB)', () =>
     const [orphan] = await listRuns(ctx.tables, 'acc', 1);
     expect(orphan!.status).not.toMatch(/failed|succeeded/);
     expect((await spawnRun('ctry').done).code).toBe(0);
-    const again = await spawnRun('acc').done;
-    expect(again.stderr).toContain(`pid ${child.pid} on`);
-    expect(again.code).toBe(0);
+    const both = await Promise.all([spawnRun('acc').done, spawnRun('acc').done]);
+    // Resumed at its extract, the orphan read the source after the command began: it is the run asked for.
+    const resumer = both.filter((r) => new RegExp(`^acc  run ${orphan!.runId}  succeeded  \\(resumed at its extract stage: its process, pid ${child.pid} on .+, had died; it read the source now, so it is this run\\)$`, 'm').test(r.stdout));
+    expect(resumer, JSON.stringify(both)).toHaveLength(1);
+    expect(resumer[0]!.code).toBe(0);
+    expect(resumer[0]!.stderr).toContain(`resumed run ${orphan!.runId} of acc at its extract stage (its process, pid ${child.pid} on`);
+    // The other was told the run is in flight (it read the lease after the takeover), or lost the
+    // takeover's ETag race.
+    const other = both.find((r) => r !== resumer[0])!;
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(new RegExp(`run ${orphan!.runId} of acc is in flight|another process took over run ${orphan!.runId} of acc first`));
     const runs = await listRuns(ctx.tables, 'acc', 10);
-    expect(runs.find((r) => r.runId === orphan!.runId)).toMatchObject({ status: 'failed', error: expect.stringMatching(/^interrupted: the process holding the run lease/) });
-    expect(runs[0]).toMatchObject({ status: 'succeeded', counts: { inserted: 5 } });
+    expect(runs.find((r) => r.runId === orphan!.runId)).toMatchObject({ status: 'succeeded', counts: { inserted: 5 }, resumes: [{ stage: 'extract', from: expect.stringContaining(`pid ${child.pid} on`) }] });
+    expect(runs[0]!.runId).toBe(orphan!.runId);
     expect(await duckQuery(join(dir, 'warehouse.duckdb'), 'select count(*)::int as n from dim_acc')).toEqual([{ n: 5 }]);
-  }, 90_000);
+  }, 120_000);
 });

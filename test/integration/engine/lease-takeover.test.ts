@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startScheduledRun } from '../../../shared/engine/schedule.js';
 import { startRun } from '../../../shared/engine/start-run.js';
+import { RunResumedError } from '../../../shared/engine/resume.js';
+import { ConflictError } from '../../../shared/errors.js';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
-import { openLocalStack, type LocalStack } from '../../../shared/local/stack.js';
+import { openLocalStack, resumeOrphans, type LocalStack } from '../../../shared/local/stack.js';
 import { processStartTime, thisProcessOwner } from '../../../shared/state/lease-owner.js';
 import { readLease } from '../../../shared/state/leases.js';
 import { getRun, isTerminalStatus } from '../../../shared/state/runs.js';
@@ -42,31 +44,48 @@ describe('run lease owner and takeover (Azurite + DuckDB)', () => {
     expect((await getRun(stack.ctx.tables, 'acc', run.runId)).status).toBe('succeeded');
   });
 
-  it('a lease held by a dead pid of this host is taken over at once: the orphan is failed as interrupted, the new run finishes', async () => {
+  it('a lease held by a dead pid of this host is taken over at once: the orphan is resumed (its extract re-sent), then the next start runs', async () => {
     const dead = spawnSync(process.execPath, ['-e', '']).pid!;
     await duckExec(join(dir, 'source.duckdb'), `insert into accounts values (7, 'seven')`);
     const orphan = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli', owner: { ownerPid: dead } });
-    const next = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' });
+    const err = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunResumedError);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as Error).message).toBe(
+      `run ${orphan.runId} of acc was resumed at its extract stage (the process that ran it, pid ${dead} on ${hostname()}, is gone); it is in flight now: start again when it has ended`,
+    );
+    expect(lines.some((l) => l.level === 'warn' && l.props.runId === orphan.runId && l.message === `resumed run ${orphan.runId} of acc at its extract stage (its process, pid ${dead} on ${hostname()}, is gone)`)).toBe(true);
+    // The orphan's lease is this process's now: a third start is refused as in flight, not resumed again.
+    expect(await readLease(stack.ctx.tables, 'acc')).toMatchObject({ runId: orphan.runId, ownerPid: process.pid, ownerHost: hostname() });
+    await expect(startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' })).rejects.toThrow(`run ${orphan.runId} of acc is in flight`);
+    await drive(orphan.runId);
     const o = await getRun(stack.ctx.tables, 'acc', orphan.runId);
-    expect(o.status).toBe('failed');
-    expect(o.error).toBe(`interrupted: the process holding the run lease (pid ${dead} on ${hostname()}) is gone before its merge committed; nothing was applied, run ${next.runId} took over`);
-    expect(lines.some((l) => l.level === 'warn' && l.props.runId === orphan.runId && l.message.includes(`pid ${dead}`))).toBe(true);
-    expect(await readLease(stack.ctx.tables, 'acc')).toMatchObject({ runId: next.runId, ownerPid: process.pid });
+    expect(o).toMatchObject({ status: 'succeeded', counts: { inserted: 1 }, resumes: [{ stage: 'extract', from: `pid ${dead} on ${hostname()}`, by: `pid ${process.pid} on ${hostname()}` }] });
+    const next = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' });
     await drive(next.runId);
-    const n = await getRun(stack.ctx.tables, 'acc', next.runId);
-    expect(n).toMatchObject({ status: 'succeeded', counts: { inserted: 1 } });
+    expect(await getRun(stack.ctx.tables, 'acc', next.runId)).toMatchObject({ status: 'succeeded', counts: { inserted: 0 } });
     expect(await duckQuery(join(dir, 'warehouse.duckdb'), 'select count(*)::int as n from dim_acc')).toEqual([{ n: 4 }]);
   });
 
   it.runIf(process.platform === 'linux')('a reused pid (alive, other start time) counts as gone; an owner on another host does not', async () => {
     const reused = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli', owner: { ownerStartTime: '1' } });
-    const next = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' });
-    expect((await getRun(stack.ctx.tables, 'acc', reused.runId)).error).toMatch(/^interrupted: /);
-    await drive(next.runId);
+    await expect(startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' })).rejects.toBeInstanceOf(RunResumedError);
+    await drive(reused.runId);
+    expect((await getRun(stack.ctx.tables, 'acc', reused.runId)).resumes).toHaveLength(1);
     const remote = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli', owner: { ownerHost: `${hostname()}-elsewhere`, ownerPid: spawnSync(process.execPath, ['-e', '']).pid! } });
     await expect(startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli' })).rejects.toThrow(`run ${remote.runId} of acc is in flight`);
     expect(thisProcessOwner().ownerPid).toBe(process.pid);
     await drive(remote.runId);
+  });
+
+  it('the local host at its start (tidemark dev) resumes an orphaned run without waiting for a start; a live holder is left alone', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const orphan = await startRun(stack.ctx, { pipeline: 'acc', trigger: 'cli', owner: { ownerPid: dead } });
+    expect(await resumeOrphans(stack.ctx)).toEqual([`resumed run ${orphan.runId} of acc at its extract stage (its process, pid ${dead} on ${hostname()}, is gone)`]);
+    expect(await resumeOrphans(stack.ctx)).toEqual([]);
+    await drive(orphan.runId);
+    expect(await getRun(stack.ctx.tables, 'acc', orphan.runId)).toMatchObject({ status: 'succeeded', resumes: [{ stage: 'extract' }] });
+    expect(await readLease(stack.ctx.tables, 'acc')).toBeUndefined();
   });
 
   it('a timer start names its Functions invocation in the lease', async () => {

@@ -1,6 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TransientError } from '../../../shared/errors.js';
-import { claimStage } from '../../../shared/state/stage-claims.js';
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
+import { claimStage, stageInFlight } from '../../../shared/state/stage-claims.js';
+import { thisProcessOwner } from '../../../shared/state/lease-owner.js';
+import { TABLES } from '../../../shared/storage/layout.js';
 import { MemoryTables } from '../../support/memory-tables.js';
 
 const args = { pipeline: 'p', runId: '20260101T000000Z-abcd', stage: 'merge', ttlMs: 60_000 };
@@ -37,6 +41,23 @@ describe('stage claims', () => {
     await expect(claimStage(t, args)).rejects.toThrow(TransientError);
     await live.release();
     await (await claimStage(t, args)).release();
+  });
+
+  it('a claim names its owner; one held by a process of this host that is gone is taken over at once, one of a live or remote process is not', async () => {
+    const t = new MemoryTables();
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+    await claimStage(t, { ...args, owner: { ownerHost: hostname(), ownerPid: deadPid } });
+    expect((await t.get(TABLES.leases, 'p', `claim-${args.runId}-merge`))?.entity).toMatchObject({ ownerHost: hostname(), ownerPid: deadPid });
+    expect(await stageInFlight(t, args)).toBe(false);
+    const taken = await claimStage(t, args);
+    expect((await t.get(TABLES.leases, 'p', `claim-${args.runId}-merge`))?.entity).toMatchObject(thisProcessOwner());
+    // This process is alive: its claim holds.
+    expect(await stageInFlight(t, args)).toBe(true);
+    await expect(claimStage(t, args)).rejects.toThrow(TransientError);
+    await taken.release();
+    // A process on another host is never judged from here: its claim holds until it expires.
+    await claimStage(t, { ...args, owner: { ownerHost: `${hostname()}-elsewhere`, ownerPid: deadPid } });
+    await expect(claimStage(t, args)).rejects.toThrow(TransientError);
   });
 
   it('different stages or runs do not block each other', async () => {

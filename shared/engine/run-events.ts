@@ -6,14 +6,17 @@ import { readValidations } from '../state/validations.js';
 import { telemetryOf } from '../telemetry/telemetry.js';
 import { noticeOf, notifyRunEnded } from '../telemetry/webhooks.js';
 import type { EngineContext } from './context.js';
-import type { StartRunRequest } from './start-run.js';
 
 /**
  * Starts a run (startRun, passed in by whoever drives the validate stage): the next window of a
  * split backfill starts when the previous one succeeded. Passed in, not imported, because a run
- * start itself may validate a committed run (start-run.ts imports the stages).
+ * start itself may validate a committed run (start-run.ts imports the stages); the request is
+ * the part of StartRunRequest a backfill window needs.
  */
-export type StartNextRun = (ctx: EngineContext, req: StartRunRequest) => Promise<RunRecord>;
+export type StartNextRun = (
+  ctx: EngineContext,
+  req: Pick<RunRecord, 'pipeline' | 'trigger'> & { mode: 'backfill'; backfill: { from: string; to: string }; backfillRemaining: Array<{ from: string; to: string }> },
+) => Promise<RunRecord>;
 
 /** Dimensions every run event and metric carries. */
 export function runDims(run: Pick<RunRecord, 'pipeline' | 'runId'>): { pipeline: string; runId: string } {

@@ -201,13 +201,20 @@ export async function recordCommitted(
 
 /**
  * The validation's outcome ends the run: its rows are written, then the record, then the lease is
- * released and onRunEnded runs (`startNext` starts the next window of a split backfill).
+ * released and onRunEnded runs (`startNext` starts the next window of a split backfill). A run
+ * another path ended meanwhile keeps the status that path gave it.
  */
 export async function recordValidated(ctx: EngineContext, p: PipelineConfig, runId: string, results: ValidationResult[], startNext: StartNextRun): Promise<void> {
   await writeValidations(ctx.tables, p.name, runId, results, ctx.now());
   const passed = results.every((r) => r.passed);
   const finishedAt = ctx.now().toISOString();
-  await transitionRun(ctx, p.name, runId, passed ? 'succeeded' : 'validationFailed', (r) => ({ ...r, finishedAt }));
+  const ended = await transitionRun(ctx, p.name, runId, passed ? 'succeeded' : 'validationFailed', (r) => ({ ...r, finishedAt }));
+  if (!ended.applied) {
+    // Another path ended it while this validated (and ran what follows an end): say so, once.
+    ctx.log.log('warn', `run ended ${ended.run.status} while it was validated; its validation is recorded, its status kept`, { pipeline: p.name, runId });
+    await releaseLease(ctx.tables, p.name, runId);
+    return;
+  }
   if (!passed) await onValidationFailed(ctx, p, runId, results);
   await releaseLease(ctx.tables, p.name, runId);
   await onRunEnded(ctx, p.name, runId, startNext);

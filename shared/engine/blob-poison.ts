@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseManifestPath } from '../storage/layout.js';
 import { telemetryOf } from '../telemetry/telemetry.js';
 import type { EngineContext } from './context.js';
-import { failRun } from './start-run.js';
+import { failRun } from './run-lifecycle.js';
 
 /**
  * What the Functions host writes to `webjobs-blobtrigger-poison` when a blob-triggered function

@@ -5,7 +5,8 @@ import { errorMessage } from '../errors.js';
 import type { LedgerHead } from '../merge/warehouse.js';
 import { commitCheckpoint, readCheckpoint, rewindCheckpoint, type Checkpoint } from '../state/checkpoints.js';
 import type { EngineContext } from './context.js';
-import { findRun, updateRun } from '../state/runs.js';
+import { findRun } from '../state/runs.js';
+import { transitionRun } from './run-lifecycle.js';
 
 /**
  * The commit protocol (README "Guarantees", docs/design.md §5.3–5.4).
@@ -80,13 +81,7 @@ export async function reconcileCheckpoint(ctx: EngineContext, p: PipelineConfig)
     const at = ctx.now().toISOString();
     for (const h of undone) {
       if (!(await findRun(ctx.tables, p.name, h.runId))) continue;
-      await updateRun(
-        ctx.tables,
-        p.name,
-        h.runId,
-        (r) => (r.status === 'rolled_back' ? undefined : { ...r, status: 'rolled_back', rolledBackAt: at, rolledBackBy: 'recovery', ...(headId ? { rolledBackTo: headId } : {}) }),
-        ctx.now,
-      );
+      await transitionRun(ctx, p.name, h.runId, 'rolledBackByRecovery', (r) => ({ ...r, rolledBackAt: at, rolledBackBy: 'recovery', ...(headId ? { rolledBackTo: headId } : {}) }));
     }
     await rewindCheckpoint(ctx.tables, p.name, headId, ctx.now());
     log(`checkpoint rewound to ${headId ?? 'nothing'}: the warehouse ledger no longer has the runs after it (an interrupted rollback or restore)`);

@@ -5,7 +5,8 @@ import { stageInFlight } from '../state/stage-claims.js';
 import { isLocalOwnerGone } from '../state/lease-owner.js';
 import { isCommitted } from './commit-protocol.js';
 import type { EngineContext } from './context.js';
-import { completeCommittedRun, failRun } from './start-run.js';
+import { failRun } from './run-lifecycle.js';
+import { completeCommittedRun } from './start-run.js';
 
 export type EndedRun =
   | { kind: 'none' }

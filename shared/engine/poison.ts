@@ -1,6 +1,6 @@
 import type { EngineContext } from './context.js';
 import { stageMessageSchema } from './messages.js';
-import { failRun } from './start-run.js';
+import { failRun } from './run-lifecycle.js';
 import { telemetryOf } from '../telemetry/telemetry.js';
 
 /** Marks the run of a poisoned message failed; a message we cannot read is only logged. */

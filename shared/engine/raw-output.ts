@@ -1,5 +1,5 @@
 import { parquetStats } from '../extract/parquet-stats.js';
-import { updateRun, whileLive } from '../state/runs.js';
+import { recordExtracted, recordTransformed } from './run-lifecycle.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
 import { CONTAINERS, QUEUES, layout } from '../storage/layout.js';
 import { rawManifestSchema, type ChangesManifest, type ColumnInfo, type ExtractRead, type RawManifest } from '../storage/manifest.js';
@@ -60,7 +60,7 @@ export async function publishRawManifest(
   if (fields.read.kind === 'empty' && rowCount > 0) throw new Error(`the extract of ${fields.pipeline} recorded an empty read but wrote ${rowCount} row(s)`);
   // Parsed before it is written: a manifest the transform would refuse must never trigger it.
   const manifest: RawManifest = rawManifestSchema.parse({ kind: 'raw', version: 1, ...fields, read: { ...fields.read, rows: rowCount }, rowCount });
-  await updateRun(ctx.tables, fields.pipeline, fields.runId, whileLive((r) => ({ ...r, stage: 'transform', counts: { ...r.counts, extracted: rowCount } })), ctx.now);
+  await recordExtracted(ctx, fields.pipeline, fields.runId, rowCount);
   await ctx.blobs.putText(CONTAINERS.raw, layout.rawManifest(fields.pipeline, fields.runId), JSON.stringify(manifest, null, 2));
   return manifest;
 }
@@ -90,7 +90,7 @@ export async function publishChangesManifest(
     ...(reconcile ? { reconcile } : {}),
     createdAt: ctx.now().toISOString(),
   };
-  await updateRun(ctx.tables, run.pipeline, run.runId, whileLive((r) => ({ ...r, stage: 'merge', counts: fields.counts })), ctx.now);
+  await recordTransformed(ctx, run.pipeline, run.runId, fields.counts);
   await ctx.blobs.putText(CONTAINERS.changes, layout.changesManifest(run.pipeline, run.runId), JSON.stringify(manifest, null, 2));
   await ctx.queues.send(QUEUES.merge, { pipeline: run.pipeline, runId: run.runId });
 }

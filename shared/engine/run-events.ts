@@ -7,6 +7,17 @@ import { telemetryOf } from '../telemetry/telemetry.js';
 import { noticeOf, notifyRunEnded } from '../telemetry/webhooks.js';
 import type { EngineContext } from './context.js';
 
+/**
+ * Starts a run (startRun, passed in by whoever drives the validate stage): the next window of a
+ * split backfill starts when the previous one succeeded. Passed in, not imported, because a run
+ * start itself may validate a committed run (start-run.ts imports the stages); the request is
+ * the part of StartRunRequest a backfill window needs.
+ */
+export type StartNextRun = (
+  ctx: EngineContext,
+  req: Pick<RunRecord, 'pipeline' | 'trigger'> & { mode: 'backfill'; backfill: { from: string; to: string }; backfillRemaining: Array<{ from: string; to: string }> },
+) => Promise<RunRecord>;
+
 /** Dimensions every run event and metric carries. */
 export function runDims(run: Pick<RunRecord, 'pipeline' | 'runId'>): { pipeline: string; runId: string } {
   return { pipeline: run.pipeline, runId: run.runId };
@@ -20,11 +31,12 @@ const ROW_OPERATIONS = ['extracted', 'inserted', 'updated', 'deleted', 'unchange
 
 /**
  * Everything that follows a run reaching a terminal status: telemetry (events, rows per
- * operation, freshness lag), webhooks, and the next window of a split backfill. Called once per
- * transition by failRun and the validate stage; it never throws, because the run's outcome is
- * already recorded and must not be turned into a retry by a failing side effect.
+ * operation, freshness lag), webhooks, and the next window of a split backfill (started through
+ * `startNext`). Called once per transition by the run lifecycle (run-lifecycle.ts: failRun,
+ * recordValidated); it never throws, because the run's outcome is already recorded and must not
+ * be turned into a retry by a failing side effect.
  */
-export async function onRunEnded(ctx: EngineContext, pipeline: string, runId: string): Promise<void> {
+export async function onRunEnded(ctx: EngineContext, pipeline: string, runId: string, startNext?: StartNextRun): Promise<void> {
   try {
     const run = await findRun(ctx.tables, pipeline, runId);
     if (!run) return;
@@ -45,7 +57,7 @@ export async function onRunEnded(ctx: EngineContext, pipeline: string, runId: st
     }
     const p = getPipeline(ctx.project, pipeline);
     await notifyRunEnded(p, noticeOf(run, validations), { env: ctx.env, log: ctx.log, telemetry: t });
-    await continueBackfill(ctx, run);
+    await continueBackfill(ctx, run, startNext);
   } catch (err) {
     ctx.log.log('error', `after-run notifications failed: ${errorMessage(err)}`, { pipeline, runId });
   }
@@ -64,16 +76,19 @@ async function freshnessLagSeconds(ctx: EngineContext, run: RunRecord): Promise<
   return Math.max(0, (end - from) / 1000);
 }
 
-async function continueBackfill(ctx: EngineContext, run: RunRecord): Promise<void> {
+async function continueBackfill(ctx: EngineContext, run: RunRecord, startNext: StartNextRun | undefined): Promise<void> {
   const rest = run.backfillRemaining ?? [];
   if (rest.length === 0) return;
   if (run.status !== 'succeeded') {
     ctx.log.log('error', `backfill stopped at window ${run.backfill?.from}..${run.backfill?.to}; ${rest.length} window(s) not run, first ${rest[0]!.from}..${rest[0]!.to}`, runDims(run));
     return;
   }
-  // Imported here to keep start-run → run-events → start-run out of module init order.
-  const { startRun } = await import('./start-run.js');
+  if (!startNext) {
+    // Only a failed or cancelled run ends without a starter (failRun); a success always has one.
+    ctx.log.log('error', `backfill cannot continue: nothing to start run ${rest.length} window(s) with, first ${rest[0]!.from}..${rest[0]!.to}`, runDims(run));
+    return;
+  }
   const [next, ...later] = rest;
-  const started = await startRun(ctx, { pipeline: run.pipeline, trigger: run.trigger, mode: 'backfill', backfill: next!, backfillRemaining: later });
+  const started = await startNext(ctx, { pipeline: run.pipeline, trigger: run.trigger, mode: 'backfill', backfill: next!, backfillRemaining: later });
   ctx.log.log('info', `backfill continues with window ${next!.from}..${next!.to} as run ${started.runId} (${later.length} more)`, runDims(run));
 }

@@ -3,15 +3,13 @@ import { splitQualified } from '../config/identifiers.js';
 import { connectionOf, getPipeline, warehouseOf } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import type { PipelineConfig } from '../config/schema.js';
-import { TerminalError, isTerminal, errorMessage } from '../errors.js';
+import { TerminalError, errorMessage } from '../errors.js';
 import { parquetStats } from '../extract/parquet-stats.js';
 import { planColumnsFromDuck } from '../merge/duckdb/warehouse.js';
 import { backupBeforeMerge } from '../rollback/backups.js';
-import { commitCheckpoint, readCheckpoint } from '../state/checkpoints.js';
-import { releaseLease, renewLease } from '../state/leases.js';
-import { claimStage } from '../state/stage-claims.js';
-import { findRun, isTerminalStatus, updateRun, whileLive, type RunRecord, type RunStage } from '../state/runs.js';
-import { writeValidations, type ValidationResult } from '../state/validations.js';
+import { readCheckpoint } from '../state/checkpoints.js';
+import { findRun, isTerminalStatus } from '../state/runs.js';
+import type { ValidationResult } from '../state/validations.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
 import { removeScratchDir, scratchDir } from '../storage/files.js';
 import { CONTAINERS, QUEUES, layout, parseManifestPath } from '../storage/layout.js';
@@ -26,10 +24,10 @@ import {
 } from '../storage/manifest.js';
 import { runTransform } from '../transform/run-transform.js';
 import { assertExtractValid } from '../validate/extract.js';
-import { onValidationFailed, warehouseChecks } from '../validate/warehouse-checks.js';
+import { warehouseChecks } from '../validate/warehouse-checks.js';
 import { checkSchemaDrift, compareSchemas } from '../transform/schema-drift.js';
 import type { EngineContext } from './context.js';
-import { failRun, reopenCommittedRun } from './start-run.js';
+import { recordCommitted, recordValidated, runStage, transitionRun, type StageOutcome } from './run-lifecycle.js';
 import { withRetry } from './retry.js';
 import type { StageMessage } from './messages.js';
 import { publishChangesManifest, publishRawManifest, uploadParts } from './raw-output.js';
@@ -39,68 +37,14 @@ import { BackgroundUploads } from '../storage/background-uploads.js';
 import { extractPartition, partitionsDue, startPartitions } from './partitioned-extract.js';
 import type { WindowInput } from '../extract/window.js';
 import { awaitDependencies } from './dependencies.js';
-import { onRunEnded } from './run-events.js';
+import type { StartNextRun } from './run-events.js';
 import { telemetryOf } from '../telemetry/telemetry.js';
-import { stageClaimTtlMs } from './stage-timeout.js';
-
-export type StageOutcome = 'done' | 'skipped' | 'failed';
-
 
 /**
- * Runs one stage of one run with the error mapping every trigger shares: a TerminalError
- * fails the run (recorded, lease released) and is not rethrown, so the host does not retry;
- * anything else is rethrown so the host retries and eventually poisons the message.
+ * Each stage's work. The run's bookkeeping around it (claims, status, counts, checkpoint, ending
+ * or failing the run) is the run lifecycle's: shared/engine/run-lifecycle.ts.
  */
-export async function runStage(
-  ctx: EngineContext,
-  stage: RunStage,
-  ref: { pipeline: string; runId: string; partition?: number },
-  fn: (run: RunRecord) => Promise<StageOutcome>,
-): Promise<StageOutcome> {
-  const log = ctx.log.child({ pipeline: ref.pipeline, runId: ref.runId, stage });
-  const started = Date.now();
-  // One claim per unit of work: each partition of a partitioned extract is its own unit, so
-  // partitions of one run proceed in parallel while a duplicate of the same unit waits.
-  const unit = ref.partition === undefined ? stage : `${stage}-p${ref.partition}`;
-  const claim = await claimStage(ctx.tables, { pipeline: ref.pipeline, runId: ref.runId, stage: unit, ttlMs: ctx.stageClaimTtlMs ?? stageClaimTtlMs(ctx.env), ...(ctx.owner ? { owner: ctx.owner } : {}) });
-  let worked = false;
-  try {
-    // Read under the claim, not before it: a copy of this stage that held the claim until a
-    // moment ago may have ended the run (validate) while this copy waited for it.
-    const claimed = await findRun(ctx.tables, ref.pipeline, ref.runId);
-    if (!claimed) {
-      log.log('warn', 'message for an unknown run ignored');
-      return 'skipped';
-    }
-    if (isTerminalStatus(claimed.status)) {
-      log.log('info', `run already ${claimed.status}; duplicate delivery ignored`);
-      return 'skipped';
-    }
-    worked = true;
-    await renewLease(ctx.tables, ref.pipeline, ref.runId, ctx.now(), ctx.leaseTtlMs);
-    const outcome = await fn(claimed);
-    log.log('debug', `${stage} ${outcome}`, { ms: Date.now() - started });
-    return outcome;
-  } catch (err) {
-    if (isTerminal(err)) {
-      log.log('error', `${stage} failed: ${errorMessage(err)}`);
-      await failRun(ctx, ref.pipeline, ref.runId, `${stage}: ${errorMessage(err)}`);
-      return 'failed';
-    }
-    log.log('warn', `${stage} failed, will be retried: ${errorMessage(err)}`);
-    throw err;
-  } finally {
-    await claim.release().catch((err: unknown) => log.log('warn', `stage claim not released (it expires by itself): ${errorMessage(err)}`));
-    const ms = Date.now() - started;
-    telemetryOf(ctx).metric('tidemark.stage.duration', ms, { pipeline: ref.pipeline, runId: ref.runId, stage });
-    // A duplicate turned away leaves the run record alone.
-    if (worked) {
-      await updateRun(ctx.tables, ref.pipeline, ref.runId, (r) => ({ ...r, timings: { ...r.timings, [stage]: (r.timings[stage] ?? 0) + ms } }), ctx.now).catch(
-        () => undefined,
-      );
-    }
-  }
-}
+export { runStage, type StageOutcome } from './run-lifecycle.js';
 
 function retryPolicy(p: PipelineConfig) {
   return { attempts: p.retry.attempts, backoff: p.retry.backoff, initialDelayMs: parseDuration(p.retry.initialDelay) };
@@ -117,7 +61,7 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
     if (await ctx.blobs.exists(CONTAINERS.raw, manifestName)) return 'skipped';
     if (run.mode === 'reconcile') {
       // A repair of what is committed: it waits for no dependency and reads no window.
-      await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, status: 'running', stage: 'extract' })), ctx.now);
+      await transitionRun(ctx, p.name, run.runId, 'extracting');
       const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'extract');
       try {
         await withRetry(retryPolicy(p), () => extractReconcile(ctx, p, run, dir), (err, attempt, delay) =>
@@ -129,7 +73,7 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
       return 'done';
     }
     if ((await awaitDependencies(ctx, p, run)) === 'waiting') return 'skipped';
-    await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, status: 'running', stage: 'extract' })), ctx.now);
+    await transitionRun(ctx, p.name, run.runId, 'extracting');
     const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
     const cd = p.source.changeDetection;
     const window: WindowInput = {
@@ -237,7 +181,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       await assertExtractValid(ctx, p, manifest, run.mode === 'backfill');
       await checkSchemaDriftAgainstBase(ctx, p, manifest);
     }
-    await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, status: 'running', stage: 'transform' })), ctx.now);
+    await transitionRun(ctx, p.name, run.runId, 'transforming');
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'transform');
     const uploads = new BackgroundUploads(ctx.blobs);
     try {
@@ -365,7 +309,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
   return runStage(ctx, 'merge', msg, async (run) => {
     const p = getPipeline(ctx.project, msg.pipeline);
     const manifest = await readChangesManifest(ctx, p.name, run.runId);
-    await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, status: 'running', stage: 'merge' })), ctx.now);
+    await transitionRun(ctx, p.name, run.runId, 'merging');
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'merge');
     const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
     try {
@@ -422,20 +366,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
         );
       }
       ctx.log.log('info', `merge ${outcome}`, { pipeline: p.name, runId: run.runId });
-      // The checkpoint advances only after the merge committed (docs/design.md §5.4); a crash
-      // between the two is healed by the redelivered message: merge no-op, then this.
-      await commitCheckpoint(ctx.tables, {
-        pipeline: p.name,
-        runId: run.runId,
-        baseRunId: manifest.baseRunId,
-        watermark: manifest.window.next,
-        snapshot: manifest.snapshot.name,
-        now: ctx.now(),
-      });
-      // A cancel that landed while the transaction ran marked the run; it committed all the same.
-      await reopenCommittedRun(ctx, p.name, run.runId);
-      await updateRun(ctx.tables, p.name, run.runId, whileLive((r) => ({ ...r, stage: 'validate' })), ctx.now);
-      await ctx.queues.send(QUEUES.validate, { pipeline: p.name, runId: run.runId });
+      await recordCommitted(ctx, p, run.runId, { baseRunId: manifest.baseRunId, watermark: manifest.window.next, snapshot: manifest.snapshot.name });
       return 'done';
     } finally {
       await warehouse.close();
@@ -446,7 +377,8 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
 
 /* ---------------- validate ---------------- */
 
-export async function validateStage(ctx: EngineContext, msg: StageMessage): Promise<StageOutcome> {
+/** `startNext` is startRun: a succeeded backfill window starts the next one (run-events.ts). */
+export async function validateStage(ctx: EngineContext, msg: StageMessage, startNext: StartNextRun): Promise<StageOutcome> {
   return runStage(ctx, 'validate', msg, async (run) => {
     const p = getPipeline(ctx.project, msg.pipeline);
     const manifest = await readChangesManifest(ctx, p.name, run.runId);
@@ -497,23 +429,7 @@ export async function validateStage(ctx: EngineContext, msg: StageMessage): Prom
       await cache.evict(CONTAINERS.changes, manifest.changes.name);
       await removeScratchDir(dir);
     }
-    await writeValidations(ctx.tables, p.name, run.runId, results, ctx.now());
-    const passed = results.every((r) => r.passed);
-    await updateRun(
-      ctx.tables,
-      p.name,
-      run.runId,
-      (r) => ({ ...r, status: passed ? 'succeeded' : 'validation_failed', stage: 'done', finishedAt: ctx.now().toISOString() }),
-      ctx.now,
-    );
-    if (!passed) await onValidationFailed(ctx, p, run.runId, results);
-    await releaseLease(ctx.tables, p.name, run.runId);
-    await onRunEnded(ctx, p.name, run.runId);
-    ctx.log.log(passed ? 'info' : 'error', passed ? 'run succeeded' : 'run failed validation', {
-      pipeline: p.name,
-      runId: run.runId,
-      failed: results.filter((r) => !r.passed).map((r) => r.check),
-    });
+    await recordValidated(ctx, p, run.runId, results, startNext);
     return 'done';
   });
 }

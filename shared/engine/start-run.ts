@@ -3,12 +3,14 @@ import { assertSupported } from '../config/support.js';
 import { acquireLease, releaseLease, type LeaseOwner } from '../state/leases.js';
 import { isLocalOwnerGone, thisProcessOwner } from '../state/lease-owner.js';
 import { assertNotHeld } from '../validate/hold.js';
-import { findRun, isTerminalStatus, newRunRecord, updateRun, type ReconcileOptions, type RunMode, type RunRecord, type RunTrigger } from '../state/runs.js';
-import { QUEUES, TABLES } from '../storage/layout.js';
+import { findRun, isTerminalStatus, newRunRecord, type ReconcileOptions, type RunMode, type RunRecord, type RunTrigger } from '../state/runs.js';
+import { QUEUES } from '../storage/layout.js';
 import type { EngineContext } from './context.js';
 import { newRunId } from './run-id.js';
 import { dependencyFields } from './dependencies.js';
-import { emitRunStarted, onRunEnded } from './run-events.js';
+import { emitRunStarted } from './run-events.js';
+import { failRun, recordStarted, reopenCommittedRun } from './run-lifecycle.js';
+import { validateStage } from './stages.js';
 import { isCommitted, reconcileCheckpoint } from './commit-protocol.js';
 import { nextRunSeq } from '../state/run-sequence.js';
 import { assertReconcilable } from './reconcile.js';
@@ -116,7 +118,7 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
   record.seq = seq;
   Object.assign(record, waits, req.backfillRemaining?.length ? { backfillRemaining: req.backfillRemaining } : {});
   try {
-    await ctx.tables.insert(TABLES.runs, record);
+    await recordStarted(ctx, record);
     await ctx.queues.send(QUEUES.extract, { pipeline: pipeline.name, runId });
   } catch (err) {
     await releaseLease(ctx.tables, pipeline.name, runId).catch(() => undefined);
@@ -135,46 +137,8 @@ export async function startRun(ctx: EngineContext, req: StartRunRequest): Promis
 export async function completeCommittedRun(ctx: EngineContext, pipeline: string, runId: string): Promise<void> {
   await reconcileCheckpoint(ctx, getPipeline(ctx.project, pipeline));
   await reopenCommittedRun(ctx, pipeline, runId);
-  // Imported here: stages.ts imports this module for failRun.
-  const { validateStage } = await import('./stages.js');
-  await validateStage(ctx, { pipeline, runId });
+  await validateStage(ctx, { pipeline, runId }, startRun);
 }
 
-/**
- * A run marked cancelled or failed while its merge was committing: the ledger says it applied,
- * so the record is reopened (to be validated and finished), never left saying nothing was
- * applied. Returns whether it was reopened.
- */
-export async function reopenCommittedRun(ctx: EngineContext, pipeline: string, runId: string): Promise<boolean> {
-  const r = await findRun(ctx.tables, pipeline, runId);
-  if (!r || (r.status !== 'cancelled' && r.status !== 'failed')) return false;
-  ctx.log.log('warn', `run ${runId} was marked ${r.status} but its merge committed; completing it`, { pipeline, runId });
-  await updateRun(
-    ctx.tables,
-    pipeline,
-    runId,
-    (x) => {
-      if (x.status !== 'cancelled' && x.status !== 'failed') return undefined;
-      const { error: _e, finishedAt: _f, ...rest } = x;
-      return { ...rest, status: 'running', stage: 'validate' };
-    },
-    ctx.now,
-  );
-  return true;
-}
-
-/** Marks a run failed or cancelled (unless it already ended) and releases the pipeline for the next run. */
-export async function failRun(ctx: EngineContext, pipeline: string, runId: string, error: string, status: 'failed' | 'cancelled' = 'failed'): Promise<void> {
-  const existing = await findRun(ctx.tables, pipeline, runId);
-  if (existing && !isTerminalStatus(existing.status)) {
-    await updateRun(
-      ctx.tables,
-      pipeline,
-      runId,
-      (r) => (isTerminalStatus(r.status) ? undefined : { ...r, status, error, finishedAt: ctx.now().toISOString() }),
-      ctx.now,
-    );
-  }
-  await releaseLease(ctx.tables, pipeline, runId);
-  if (existing && !isTerminalStatus(existing.status)) await onRunEnded(ctx, pipeline, runId);
-}
+// The run's transitions live in run-lifecycle.ts; re-exported for the modules that import them from here.
+export { failRun, reopenCommittedRun };

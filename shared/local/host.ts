@@ -4,7 +4,8 @@ import { StageBusyError, errorMessage, isTerminal } from '../errors.js';
 import type { EngineContext } from '../engine/context.js';
 import { deferBusyDelivery, parseStageMessage, stageMessageSchema } from '../engine/messages.js';
 import { extractStage, mergeStage, transformStage, validateStage, type StageOutcome } from '../engine/stages.js';
-import { failRun } from '../engine/start-run.js';
+import { failRun } from '../engine/run-lifecycle.js';
+import { startRun } from '../engine/start-run.js';
 import { decodeQueueMessage } from '../storage/azure-storage.js';
 import type { BlobStore, QueuePort, TableEntity } from '../storage/ports.js';
 import { CONTAINERS, POISON_SUFFIX, QUEUES, TABLES, parseManifestPath } from '../storage/layout.js';
@@ -124,7 +125,7 @@ export class LocalHost {
     this.queueOrder = [
       [QUEUES.extract, (b) => extractStage(this.ctx, parseStageMessage(QUEUES.extract, b))],
       [QUEUES.merge, (b) => mergeStage(this.ctx, parseStageMessage(QUEUES.merge, b))],
-      [QUEUES.validate, (b) => validateStage(this.ctx, parseStageMessage(QUEUES.validate, b))],
+      [QUEUES.validate, (b) => validateStage(this.ctx, parseStageMessage(QUEUES.validate, b), startRun)],
     ];
   }
 

@@ -6,7 +6,8 @@ import type { EngineContext } from '../engine/context.js';
 import { NotFoundError } from '../errors.js';
 import type { Warehouse } from '../merge/warehouse.js';
 import { readCheckpoint, rewindCheckpoint } from '../state/checkpoints.js';
-import { updateRun, findRun } from '../state/runs.js';
+import { transitionRun } from '../engine/run-lifecycle.js';
+import { findRun } from '../state/runs.js';
 import { TABLES } from '../storage/layout.js';
 import type { TableEntity } from '../storage/ports.js';
 import { RefusedError } from './refused.js';
@@ -158,7 +159,7 @@ async function restoreOrPreview(ctx: EngineContext, req: { pipeline: string; bac
     // Marked before the rewind, as rollback does: asking again finds them while the checkpoint still lists them.
     for (const id of undone) {
       if (await findRun(ctx.tables, p.name, id)) {
-        await updateRun(ctx.tables, p.name, id, (r) => ({ ...r, status: 'rolled_back', rolledBackAt: at, rolledBackBy: req.by, restoredBackup: b.backupId }), ctx.now);
+        await transitionRun(ctx, p.name, id, 'rolledBack', (r) => ({ ...r, rolledBackAt: at, rolledBackBy: req.by, restoredBackup: b.backupId }));
       }
     }
     const next = await rewindCheckpoint(ctx.tables, p.name, b.baseRunId, ctx.now());

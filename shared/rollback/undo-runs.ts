@@ -9,7 +9,8 @@ import type { Warehouse, WarehouseSql } from '../merge/warehouse.js';
 import { readCheckpoint, rewindCheckpoint } from '../state/checkpoints.js';
 import { acquireLease, releaseLease } from '../state/leases.js';
 import { isLocalOwnerGone, thisProcessOwner } from '../state/lease-owner.js';
-import { compareRunStart, findRun, isTerminalStatus, updateRun, type RunRecord } from '../state/runs.js';
+import { transitionRun } from '../engine/run-lifecycle.js';
+import { compareRunStart, findRun, isTerminalStatus, type RunRecord } from '../state/runs.js';
 import { RefusedError } from './refused.js';
 import { renderLedgerRows, renderUndoRun } from './sql.js';
 import { rollbackStyleFor } from './styles.js';
@@ -171,7 +172,7 @@ async function undoRuns(ctx: EngineContext, req: RollbackRequest, dryRun: boolea
     const at = ctx.now().toISOString();
     const undone = toUndo;
     for (const id of undone) {
-      await updateRun(ctx.tables, p.name, id, (r) => ({ ...r, status: 'rolled_back', rolledBackAt: at, rolledBackBy: req.by, rolledBackTo: req.toRunId }), ctx.now);
+      await transitionRun(ctx, p.name, id, 'rolledBack', (r) => ({ ...r, rolledBackAt: at, rolledBackBy: req.by, rolledBackTo: req.toRunId }));
     }
     await rewindCheckpoint(ctx.tables, p.name, req.toRunId, ctx.now());
     ctx.log.log('warn', `rolled back to ${req.toRunId}`, { pipeline: p.name, undone });

@@ -108,19 +108,30 @@ export async function findRun(tables: TableStore, pipeline: string, runId: strin
   return (await tables.get<RunRecord>(TABLES.runs, pipeline, runId))?.entity;
 }
 
-/** Read-modify-write with the entity's ETag; retried when another writer got there first. */
+/**
+ * Read-modify-write with the entity's ETag; retried when another writer got there first. A
+ * change of `status` is refused unless it comes from the run lifecycle (transitionRun in
+ * shared/engine/run-lifecycle.ts), which checks it against the allowed transitions; only that
+ * (and a test staging a crash state by hand) passes `statusChange`.
+ */
 export async function updateRun(
   tables: TableStore,
   pipeline: string,
   runId: string,
   mutate: (r: RunRecord) => RunRecord | undefined,
   now: () => Date = () => new Date(),
+  opts: { statusChange?: boolean } = {},
 ): Promise<RunRecord> {
   for (let attempt = 0; ; attempt++) {
     const stored = await tables.get<RunRecord>(TABLES.runs, pipeline, runId);
     if (!stored) throw new NotFoundError(`run ${runId} of pipeline ${pipeline} not found`);
     const next = mutate(structuredClone(stored.entity));
     if (!next) return stored.entity;
+    if (next.status !== stored.entity.status && !opts.statusChange) {
+      throw new Error(
+        `run ${runId} of pipeline ${pipeline}: status ${stored.entity.status} → ${next.status} written outside the run lifecycle; use transitionRun (shared/engine/run-lifecycle.ts)`,
+      );
+    }
     next.updatedAt = now().toISOString();
     // A run's error is shown by the CLI, the API and the page: never with a secret in it.
     if (next.error) next.error = redact(next.error);
@@ -158,13 +169,3 @@ export async function listRuns(tables: TableStore, pipeline: string, limit = 50)
   const all = await tables.list<RunRecord>(TABLES.runs, pipeline);
   return all.sort((a, b) => compareRunStart(b, a)).slice(0, limit);
 }
-
-/**
- * A stage's progress mark, applied only while the run is live: a late duplicate of an earlier
- * stage (which passed its check before another delivery ended the run) must not turn a
- * succeeded run back into a running one.
- */
-export const whileLive =
-  (mutate: (r: RunRecord) => RunRecord) =>
-  (r: RunRecord): RunRecord | undefined =>
-    isTerminalStatus(r.status) ? undefined : mutate(r);

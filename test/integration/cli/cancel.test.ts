@@ -89,7 +89,8 @@ describe('tidemark cancel (Azurite + DuckDB)', () => {
     // the run record still running and its lease held (the local host validates in the merge's
     // message, so the crash is staged on the records).
     expect(await isCommitted(stack.ctx, p(), run.runId)).toBe(true);
-    await updateRun(stack.ctx.tables, 'acc', run.runId, (r) => ({ ...r, status: 'running', finishedAt: undefined } as RunRecord));
+    // Staged past the lifecycle's check, which refuses succeeded → running.
+    await updateRun(stack.ctx.tables, 'acc', run.runId, (r) => ({ ...r, status: 'running', finishedAt: undefined } as RunRecord), undefined, { statusChange: true });
     await acquireLease(stack.ctx.tables, { pipeline: 'acc', runId: run.runId, now: new Date(), ttlMs: 3_600_000, isActive: async () => true, onStale: async () => undefined });
     expect(await cancel()).toEqual({ code: 0, body: { pipeline: 'acc', kind: 'completed', runId: run.runId } });
     expect((await getRun(stack.ctx.tables, 'acc', run.runId)).status).toBe('succeeded');

@@ -26,7 +26,7 @@ import { storageOf } from '../../support/storage-clients.js';
 const handlers: Record<string, (stack: LocalStack, body: unknown) => Promise<StageOutcome>> = {
   [QUEUES.extract]: (s, b) => extractStage(s.ctx, parseStageMessage(QUEUES.extract, b)),
   [QUEUES.merge]: (s, b) => mergeStage(s.ctx, parseStageMessage(QUEUES.merge, b)),
-  [QUEUES.validate]: (s, b) => validateStage(s.ctx, parseStageMessage(QUEUES.validate, b)),
+  [QUEUES.validate]: (s, b) => validateStage(s.ctx, parseStageMessage(QUEUES.validate, b), startRun),
 };
 
 /**

@@ -56,7 +56,8 @@ describe('rollback of a run that merged but never reached the checkpoint (duckdb
     expect(r2.counts).toMatchObject({ inserted: 1, updated: 1 });
     // Simulate the crash: the checkpoint never moved past r1, and the run ended failed.
     await rewindCheckpoint(stack.ctx.tables, 'acc', r1.runId, new Date(clock.t));
-    await updateRun(stack.ctx.tables, 'acc', r2.runId, (r) => ({ ...r, status: 'failed' }));
+    // A state no transition leads to (succeeded → failed), written past the lifecycle's check.
+    await updateRun(stack.ctx.tables, 'acc', r2.runId, (r) => ({ ...r, status: 'failed' }), undefined, { statusChange: true });
 
     clock.t += 60_000;
     const res = await rollbackPipeline(stack.ctx, { pipeline: 'acc', toRunId: r1.runId, by: 'test' });

@@ -5,7 +5,7 @@ import type { AzuriteHandle } from '../../shared/local/azurite.js';
 import { withAzurite } from './azurite.js';
 import { startPostgres, type PostgresHandle } from './postgres.js';
 import { freshTsqlDatabase } from './tsql-engine.js';
-import { TsqlConnections } from './tsql-pool.js';
+import type { TsqlConnections } from './tsql-pool.js';
 import { tsqlQuery } from './tsql-sql.js';
 import { openLocalStack, runOnce, type LocalStack, type RunSummary } from '../../shared/local/stack.js';
 import { duckExec, duckQuery, makeProject } from './project.js';
@@ -220,18 +220,13 @@ export function describeScenarios(
   describe.skipIf(kinds.length === 0)(`${title} on ${kinds.join(', ') || (only ?? []).join(', ')}`, () => {
     let az: AzuriteHandle;
     let pgh: PostgresHandle | undefined;
-    let ms: { url: string; drop(): Promise<void> } | undefined;
-    let conns: TsqlConnections | undefined;
+    let ms: { url: string; connections: TsqlConnections; drop(): Promise<void> } | undefined;
     beforeAll(async () => {
       az = await withAzurite();
       if (kinds.includes('postgres')) pgh = await startPostgres();
-      if (tsql && kinds.includes('mssql')) {
-        ms = await freshTsqlDatabase(tsql, 'tm_scd2');
-        conns = new TsqlConnections(ms.url);
-      }
+      if (tsql && kinds.includes('mssql')) ms = await freshTsqlDatabase(tsql, 'tm_scd2');
     });
     afterAll(async () => {
-      await conns?.close();
       await ms?.drop();
       await pgh?.stop();
       await az?.stop();
@@ -240,7 +235,7 @@ export function describeScenarios(
       it(c.sc.name, async () => {
         const out = {} as Record<WarehouseKind, Played>;
         for (const kind of kinds) {
-          out[kind] = await play(c.sc, kind, az.connectionString, kind === 'mssql' ? ms!.url : (pgh?.url ?? ''), conns);
+          out[kind] = await play(c.sc, kind, az.connectionString, kind === 'mssql' ? ms!.url : (pgh?.url ?? ''), ms?.connections);
           const p = out[kind];
           for (const [i, r] of p.runs.entries()) {
             if (c.failingRuns?.includes(i)) continue;

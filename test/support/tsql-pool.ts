@@ -16,7 +16,8 @@ import { MssqlDriver, MssqlWarehouse, type TsqlDriver } from '../../shared/merge
  * one per query: most of an edge-case file's time went to warming backends. A file that plays
  * many runs keeps its connections here instead; what runs on them is unchanged: the same
  * `MssqlWarehouse` over the same `MssqlDriver`, one session per warehouse object while it lives,
- * and a session goes back only outside a transaction.
+ * and a session goes back only outside a transaction. test/integration/validate/lists.test.ts
+ * keeps production's factory (a new connection per warehouse object) on the engine.
  */
 export class TsqlConnections {
   /** Idle drivers by request timeout (a pipeline's `requestTimeout`). */
@@ -81,6 +82,15 @@ export class TsqlConnections {
 
 /** Open sets by database URL: `tsqlQuery` (tsql-sql.ts) reads through one when the file opened it. */
 const open = new Map<string, TsqlConnections>();
+
+/**
+ * The default warehouse factory, except that an mssql warehouse on a database whose connections
+ * a test file holds open (freshTsqlDatabase) gets a warm session from them.
+ */
+export const warmWarehouseFor: WarehouseFactory = (ctx, wh, pipeline) => {
+  const conns = wh.kind === 'mssql' ? open.get(readSetting(wh.setting, ctx.env)) : undefined;
+  return conns ? conns.warehouseFor()(ctx, wh, pipeline) : defaultWarehouseFor(ctx, wh, pipeline);
+};
 
 export function openConnectionsFor(url: string): TsqlConnections | undefined {
   return open.get(url);

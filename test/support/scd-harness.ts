@@ -5,6 +5,7 @@ import type { AzuriteHandle } from '../../shared/local/azurite.js';
 import { withAzurite } from './azurite.js';
 import { startPostgres, type PostgresHandle } from './postgres.js';
 import { freshTsqlDatabase } from './tsql-engine.js';
+import type { TsqlConnections } from './tsql-pool.js';
 import { tsqlQuery } from './tsql-sql.js';
 import { openLocalStack, runOnce, type LocalStack, type RunSummary } from '../../shared/local/stack.js';
 import { duckExec, duckQuery, makeProject } from './project.js';
@@ -44,8 +45,11 @@ export interface Played {
 
 const START = Date.parse('2026-01-01T00:00:00Z');
 
-/** Runs a scenario through the real chain (Azurite, DuckDB source, the given warehouse). */
-export async function play(sc: Scenario, kind: WarehouseKind, azuriteCs: string, pgUrl: string): Promise<Played> {
+/**
+ * Runs a scenario through the real chain (Azurite, DuckDB source, the given warehouse). `tsql`:
+ * the file's warm connections to the mssql database (tsql-pool.ts), lent to its warehouses.
+ */
+export async function play(sc: Scenario, kind: WarehouseKind, azuriteCs: string, pgUrl: string, tsql?: TsqlConnections): Promise<Played> {
   const pipelineName = `${sc.name}_${kind === 'duckdb' ? 'dk' : kind === 'postgres' ? 'pg' : 'ms'}`;
   const table = `dw.${sc.name}`;
   const dir = makeProject({
@@ -68,6 +72,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
     connectionString: azuriteCs,
     env: { ...process.env, TIDEMARK_TEST_WH: pgUrl },
     now: () => new Date(clock.t),
+    ...(kind === 'mssql' && tsql ? { warehouseFor: tsql.warehouseFor() } : {}),
   });
   const runs: RunSummary[] = [];
   try {
@@ -215,7 +220,7 @@ export function describeScenarios(
   describe.skipIf(kinds.length === 0)(`${title} on ${kinds.join(', ') || (only ?? []).join(', ')}`, () => {
     let az: AzuriteHandle;
     let pgh: PostgresHandle | undefined;
-    let ms: { url: string; drop(): Promise<void> } | undefined;
+    let ms: { url: string; connections: TsqlConnections; drop(): Promise<void> } | undefined;
     beforeAll(async () => {
       az = await withAzurite();
       if (kinds.includes('postgres')) pgh = await startPostgres();
@@ -230,7 +235,7 @@ export function describeScenarios(
       it(c.sc.name, async () => {
         const out = {} as Record<WarehouseKind, Played>;
         for (const kind of kinds) {
-          out[kind] = await play(c.sc, kind, az.connectionString, kind === 'mssql' ? ms!.url : (pgh?.url ?? ''));
+          out[kind] = await play(c.sc, kind, az.connectionString, kind === 'mssql' ? ms!.url : (pgh?.url ?? ''), ms?.connections);
           const p = out[kind];
           for (const [i, r] of p.runs.entries()) {
             if (c.failingRuns?.includes(i)) continue;

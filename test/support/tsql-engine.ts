@@ -1,6 +1,7 @@
 import sql from 'mssql';
 import { inject } from 'vitest';
 import type { EngineAnswer } from './tsql-engine-broker.js';
+import { TsqlConnections } from './tsql-pool.js';
 
 /**
  * A real T-SQL engine for tests, reached with the `mssql` driver over TDS:
@@ -42,9 +43,11 @@ export function withDatabase(url: string, database: string): string {
 
 /**
  * A fresh database on the engine for one test file, so files running in parallel workers never
- * see each other's tables. Returns its connection string; `drop` removes it.
+ * see each other's tables. Returns its connection string, the file's warm connections to it
+ * (tsql-pool.ts: `tsqlQuery` on this URL uses them, and `warmWarehouseFor` lends them to the
+ * mssql warehouse); `drop` closes those and removes the database.
  */
-export async function freshTsqlDatabase(url: string, prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
+export async function freshTsqlDatabase(url: string, prefix: string): Promise<{ url: string; connections: TsqlConnections; drop(): Promise<void> }> {
   const name = `${prefix}_${process.pid}_${Date.now().toString(36)}`.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 60);
   const admin = await new sql.ConnectionPool(sql.ConnectionPool.parseConnectionString(url)).connect();
   try {
@@ -52,9 +55,12 @@ export async function freshTsqlDatabase(url: string, prefix: string): Promise<{ 
   } finally {
     await admin.close();
   }
+  const connections = new TsqlConnections(withDatabase(url, name));
   return {
-    url: withDatabase(url, name),
+    url: connections.url,
+    connections,
     drop: async () => {
+      await connections.close();
       const p = await new sql.ConnectionPool(sql.ConnectionPool.parseConnectionString(url)).connect();
       try {
         await p.request().query(`DROP DATABASE [${name}]`);

@@ -1,7 +1,13 @@
 import sql from 'mssql';
+import { openConnectionsFor } from './tsql-pool.js';
 
-/** Runs one T-SQL batch on its own connection and returns the first result set. */
+/**
+ * Runs one T-SQL batch and returns the first result set: on the file's warm connections when it
+ * opened a `TsqlConnections` for this database (tsql-pool.ts), otherwise on a connection of its own.
+ */
 export async function tsqlQuery(url: string, text: string, params: readonly unknown[] = []): Promise<Array<Record<string, unknown>>> {
+  const warm = openConnectionsFor(url);
+  if (warm) return warm.query(text, params);
   const pool = await new sql.ConnectionPool(sql.ConnectionPool.parseConnectionString(url)).connect();
   try {
     const req = pool.request();

@@ -12,6 +12,7 @@ import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { makeProject } from '../../support/project.js';
 import { storageState } from '../../support/storage-state.js';
 import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+import { warmWarehouseFor } from '../../support/tsql-pool.js';
 import { tsqlQuery } from '../../support/tsql-sql.js';
 
 /**
@@ -223,7 +224,7 @@ describe.skipIf(!('url' in engine))('run --dry-run on a SQL Server source and wa
         ms_full: pipeline('ms_full', 'SRC', 'DW', '{ mode: full }', 'crm.Accounts', 'Id'),
       },
     });
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TEST_MS_URL: db.url }, now: () => new Date(clock.t) });
+    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TEST_MS_URL: db.url }, now: () => new Date(clock.t), warehouseFor: warmWarehouseFor });
   });
   afterAll(async () => {
     await stack?.close();

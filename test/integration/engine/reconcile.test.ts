@@ -14,6 +14,7 @@ import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, duckQuery, makeProject } from '../../support/project.js';
 import { readDimension, type WarehouseKind } from '../../support/scd-harness.js';
 import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+import { warmWarehouseFor } from '../../support/tsql-pool.js';
 import { tsqlQuery } from '../../support/tsql-sql.js';
 
 // The mssql warehouse runs on the T-SQL engine when there is one (test/support/tsql-engine.ts).
@@ -97,7 +98,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
       'create table crm.accounts (region varchar, id integer, name varchar, updated_at timestamp)',
       `insert into crm.accounts values ('eu', 1, 'Ann', '2026-02-01'), ('eu', 2, 'Bob', '2026-02-01'), ('us', 1, 'Cy', '2026-02-01'), ('us', 2, 'Dee', null)`,
     );
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t) });
+    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t), warehouseFor: warmWarehouseFor });
   });
   afterAll(async () => {
     await stack?.close();

@@ -10,6 +10,7 @@ import { getRun } from '../../../shared/state/runs.js';
 import { withAzurite } from '../../support/azurite.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+import { warmWarehouseFor } from '../../support/tsql-pool.js';
 
 // The mssql warehouse runs on the T-SQL engine when there is one (test/support/tsql-engine.ts).
 const engine = await tsqlEngine();
@@ -59,7 +60,7 @@ describe.each(['duckdb', 'postgres', ...('url' in engine ? ['mssql'] : [])] as W
       'create table crm.accounts (id integer, name varchar, changed_at timestamp)',
       `insert into crm.accounts values (1, 'Ann', '2026-04-30 10:00:00'), (2, 'Bob', '2026-04-30 10:00:00'), (3, 'Cy', '2026-04-30 10:00:00')`,
     );
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t) });
+    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t), warehouseFor: warmWarehouseFor });
   });
   afterAll(async () => {
     await stack?.close();

@@ -11,6 +11,7 @@ import { withAzurite } from '../../support/azurite.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, duckQuery, makeProject } from '../../support/project.js';
 import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+import { warmWarehouseFor } from '../../support/tsql-pool.js';
 import { tsqlQuery } from '../../support/tsql-sql.js';
 
 // The mssql warehouse runs on the T-SQL engine when there is one (test/support/tsql-engine.ts).
@@ -99,7 +100,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
       'create table crm.accounts (id integer, name varchar, email varchar, city varchar)',
       `insert into crm.accounts values (1, 'Ann', 'ann@x.com', 'Oslo'), (2, 'Bob', 'bob@x.com', 'Rome'), (3, 'Cy', null, 'Lima')`,
     );
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t) });
+    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t), warehouseFor: warmWarehouseFor });
   });
   afterAll(async () => {
     await stack?.close();

@@ -89,6 +89,8 @@ describe.each(['duckdb', 'postgres', ...('url' in engine ? ['mssql'] : [])] as W
 
   beforeAll(async () => {
     dir = makeProject({ tidemark: project(kind), pipelines: { [name]: pipeline(name) } });
+    // Production's warehouse factory on purpose, a new connection per warehouse object: the one
+    // chain file on the T-SQL engine that does not borrow warm sessions (test/support/tsql-pool.ts).
     stack = await openLocalStack({
       projectDir: dir,
       connectionString: az.connectionString,

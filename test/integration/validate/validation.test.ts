@@ -13,6 +13,7 @@ import { duckExec, makeProject } from '../../support/project.js';
 import type { WarehouseKind } from '../../support/scd-harness.js';
 import { projectYaml, whExec, whQuery } from '../../support/warehouse-sql.js';
 import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+import { warmWarehouseFor } from '../../support/tsql-pool.js';
 
 // The mssql warehouse runs on the T-SQL engine when there is one (test/support/tsql-engine.ts).
 const engine = await tsqlEngine();
@@ -113,7 +114,7 @@ target:
       'create table crm.tagged (id integer, tags varchar[], ints integer[])',
       `insert into crm.tagged values (1, ['a', 'b'], [1, 2]), (2, [], null), (3, null, [3])`,
     );
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t) });
+    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t), warehouseFor: warmWarehouseFor });
     stack.ctx.telemetry = { event: (name, dims) => events.push({ name, dims }), metric: () => undefined };
   });
   afterAll(async () => {

@@ -20,11 +20,13 @@ import {
   parseManifest,
   rawManifestSchema,
   readKindOf,
+  changesHashRule,
   hashRuleOf,
   type ChangesManifest,
   type RawManifest,
 } from '../storage/manifest.js';
 import { runTransform } from '../transform/run-transform.js';
+import { hashFormatOf } from '../transform/row-hash.js';
 import { assertExtractValid } from '../validate/extract.js';
 import { onValidationFailed, warehouseChecks } from '../validate/warehouse-checks.js';
 import { checkSchemaDrift, compareSchemas } from '../transform/schema-drift.js';
@@ -316,6 +318,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         counts,
         expected: out.expected,
         sourceRowCount: manifest.sourceRowCount,
+        hashRule: out.hashRule,
         ...(out.sampleFile ? { sample: { name: layout.sample(p.name, run.runId), rows: out.sampleRows } } : {}),
       });
       for (const part of [...manifest.parts, ...(manifest.keys ?? [])]) await cache.evict(CONTAINERS.raw, part.name);
@@ -402,6 +405,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
               deletes: p.target.deletes,
               scd: p.target.scd,
               allowTypeWidening: p.target.allowTypeWidening,
+              hashFormat: hashFormatOf(changesHashRule(manifest)),
               counts: manifest.counts,
               commit: { baseRunId: manifest.baseRunId, runSeq: run.seq ?? null, readTo: manifest.window.next, snapshot: manifest.snapshot.name },
             },

@@ -70,25 +70,25 @@ export function assertReconcilable(p: PipelineConfig, opts: ReconcileOptions): v
   }
 }
 
-/**
- * The warehouse's current versions, every value as text (read back into DuckDB typed by the
- * run's schema); a binary row hash as hex, turned back into bytes in DuckDB (computeReconcile).
- */
-export function planWarehouseCurrent(w: Pick<Warehouse, 'dialect'>, target: QualifiedName, keys: readonly string[], format: HashFormat): Statement {
+/** The warehouse's current versions, every value as text (read back into DuckDB typed by the run's schema). */
+export function planWarehouseCurrent(w: Pick<Warehouse, 'dialect'>, target: QualifiedName, keys: readonly string[]): Statement {
   const s = rollbackStyleFor(w.dialect.name);
   const text = w.dialect.typeName({ kind: 'text' });
-  const hash = format === 'binary' ? s.hashHex(s.q('_tm_row_hash')) : s.q('_tm_row_hash');
-  const cols = [...keys.map((k) => `CAST(${s.q(k)} AS ${text}) AS ${s.q(k)}`), `${hash} AS ${s.q('_tm_row_hash')}`, `CAST(${s.q('_tm_valid_from')} AS ${text}) AS ${s.q('_tm_valid_from')}`, `${s.q('_tm_is_deleted')} AS ${s.q('_tm_is_deleted')}`];
+  const cols = [...keys.map((k) => `CAST(${s.q(k)} AS ${text}) AS ${s.q(k)}`), `${s.q('_tm_row_hash')} AS ${s.q('_tm_row_hash')}`, `CAST(${s.q('_tm_valid_from')} AS ${text}) AS ${s.q('_tm_valid_from')}`, `${s.q('_tm_is_deleted')} AS ${s.q('_tm_is_deleted')}`];
   return { sql: `SELECT ${cols.join(', ')} FROM ${s.qualify(target)} WHERE ${s.q('_tm_is_current')} = ${s.true}`, parameters: [] };
 }
 
 /** Writes the current versions to an NDJSON file; returns how many there are. */
-async function fetchWarehouseCurrent(warehouse: Warehouse, target: QualifiedName, keys: readonly string[], format: HashFormat, file: string): Promise<number> {
+async function fetchWarehouseCurrent(warehouse: Warehouse, target: QualifiedName, keys: readonly string[], file: string): Promise<number> {
   if (!warehouse.sql) throw new NotSupportedError(`the ${warehouse.dialect.name} warehouse offers no SQL access; reconcile needs it to read the current versions`);
-  const rows = await warehouse.sql.query<Record<string, unknown>>(planWarehouseCurrent(warehouse, target, keys, format));
+  const rows = await warehouse.sql.query<Record<string, unknown>>(planWarehouseCurrent(warehouse, target, keys));
   // One JSON line per version; the flag as a boolean whatever the driver returns (bit, 't').
+  // A 16-byte row hash (hash rule 4) arrives as bytes from every driver and travels as hex,
+  // turned back into bytes in DuckDB (computeReconcile): no engine's own hex function is
+  // needed (the T-SQL engine here ignores CONVERT's binary style).
+  const asText = (v: unknown) => (v === null || v === undefined ? null : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : String(v));
   const text = rows
-    .map((r) => JSON.stringify({ ...Object.fromEntries([...keys, '_tm_row_hash', '_tm_valid_from'].map((k) => [k, r[k] === null || r[k] === undefined ? null : String(r[k])])), _tm_is_deleted: r._tm_is_deleted === true || r._tm_is_deleted === 1 || r._tm_is_deleted === 't' || r._tm_is_deleted === 'true' }))
+    .map((r) => JSON.stringify({ ...Object.fromEntries([...keys, '_tm_row_hash', '_tm_valid_from'].map((k) => [k, asText(r[k])])), _tm_is_deleted: r._tm_is_deleted === true || r._tm_is_deleted === 1 || r._tm_is_deleted === 't' || r._tm_is_deleted === 'true' }))
     .join('\n');
   writeFileSync(file, text);
   return rows.length;
@@ -236,7 +236,7 @@ async function gather(
   const warehouseFile = join(dir, 'warehouse-current.ndjson');
   let warehouseRows: number;
   try {
-    warehouseRows = await fetchWarehouseCurrent(warehouse, splitQualified(p.target.table), p.key, hashFormatOf(hashRule), warehouseFile);
+    warehouseRows = await fetchWarehouseCurrent(warehouse, splitQualified(p.target.table), p.key, warehouseFile);
   } finally {
     await warehouse.close();
   }

@@ -26,7 +26,7 @@ import {
   type RawManifest,
 } from '../storage/manifest.js';
 import { runTransform } from '../transform/run-transform.js';
-import { hashFormatOf } from '../transform/row-hash.js';
+import { firstLoadHashRule, hashFormatOf } from '../transform/row-hash.js';
 import { assertExtractValid } from '../validate/extract.js';
 import { onValidationFailed, warehouseChecks } from '../validate/warehouse-checks.js';
 import { checkSchemaDrift, compareSchemas } from '../transform/schema-drift.js';
@@ -294,7 +294,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         snapshot: committed?.input,
         fullRead,
         // An existing target keeps the hash rule it was created under (no versions opened by an upgrade).
-        hashRule: hashRuleOf(committed),
+        hashRule: hashRuleOf(committed) ?? firstLoadHashRule(p.target.hashFormat),
         boundary: run.boundary,
         sourceRowCount: manifest.sourceRowCount,
         ...(manifest.keys ? { liveKeys: keyFiles } : {}),

@@ -14,8 +14,6 @@ export interface RollbackStyle extends SqlStyle {
   /** `CREATE TABLE new AS SELECT * FROM old` for this engine. */
   copyTable(from: string, to: string): string;
   dropTableIfExists(name: string): string;
-  /** A binary hash (hash rule 4) as the lowercase hex text hash rules 1–3 store. */
-  hashHex(expr: string): string;
 }
 
 export interface UndoRunInput {

@@ -12,7 +12,6 @@ export const duckRollbackStyle: RollbackStyle = {
   timestamp: 'TIMESTAMP',
   copyTable: (from, to) => `CREATE TABLE ${to} AS SELECT * FROM ${from}`,
   dropTableIfExists: (name) => `DROP TABLE IF EXISTS ${name}`,
-  hashHex: (e) => `lower(hex(${e}))`,
 };
 
 const pgQuote = (n: string) => `"${n.replace(/"/g, '""')}"`;
@@ -26,7 +25,6 @@ export const postgresRollbackStyle: RollbackStyle = {
   timestamp: 'TIMESTAMP',
   copyTable: (from, to) => `CREATE TABLE ${to} AS SELECT * FROM ${from}`,
   dropTableIfExists: (name) => `DROP TABLE IF EXISTS ${name}`,
-  hashHex: (e) => `encode(${e}, 'hex')`,
 };
 
 const tsqlQuote = (n: string) => `[${n.replace(/]/g, ']]')}]`;
@@ -41,8 +39,6 @@ export const synapseRollbackStyle: RollbackStyle = {
   copyTable: (from, to) => `CREATE TABLE ${to} WITH (DISTRIBUTION = ROUND_ROBIN, HEAP) AS SELECT * FROM ${from}`,
   // OBJECT_ID takes the name as text; the quoted form is a valid multipart name for it.
   dropTableIfExists: (name) => `IF OBJECT_ID(N'${name.replace(/'/g, "''")}') IS NOT NULL DROP TABLE ${name}`,
-  // CONVERT style 2: hex digits without the 0x prefix ("CAST and CONVERT", binary styles).
-  hashHex: (e) => `LOWER(CONVERT(varchar(32), ${e}, 2))`,
 };
 
 /**

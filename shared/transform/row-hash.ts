@@ -58,6 +58,9 @@ export const HASH_RULE: HashRule = 4;
 export type HashFormat = 'hex' | 'binary';
 export const hashFormatOf = (rule: HashRule): HashFormat => (rule >= 4 ? 'binary' : 'hex');
 
+/** The rule a first load (a new target) takes: the current one, or rule 3 for `target.hashFormat: hex`. */
+export const firstLoadHashRule = (format: HashFormat): HashRule => (format === 'hex' ? 3 : HASH_RULE);
+
 /** DuckDB type of a stored hash under the format (a NULL hash is cast to it). */
 export const hashDuckType = (format: HashFormat): string => (format === 'binary' ? 'BLOB' : 'VARCHAR');
 

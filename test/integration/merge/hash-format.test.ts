@@ -5,7 +5,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
+import { duckRollbackStyle, mssqlRollbackStyle, postgresRollbackStyle } from '../../../shared/rollback/styles.js';
 import { readCheckpoint } from '../../../shared/state/checkpoints.js';
+import { canonicalRowSql } from '../../../shared/validate/canonical-sql.js';
 import { readValidations } from '../../../shared/state/validations.js';
 import { CONTAINERS } from '../../../shared/storage/layout.js';
 import { withAzurite } from '../../support/azurite.js';
@@ -139,6 +141,17 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
         ['2', 'Bob', 'false', md5('name=3:Bob')],
         ['2', 'Bo', 'true', md5('name=2:Bo')],
       ]);
+      // The warehouse recomputes the row hash from its own canonical text and compares bytes
+      // with no conversion: md5 as 16 bytes (unhex / decode), and on T-SQL what HASHBYTES('MD5')
+      // returns (varchar bytes: ASCII data here, as the T-SQL engine hashes UTF-8).
+      const text = (style: typeof duckRollbackStyle) => canonicalRowSql(kind, style, [{ name: 'name', type: { kind: 'text' } }]);
+      const same =
+        kind === 'duckdb'
+          ? `select count(*) as n from dw.${name} where _tm_row_hash = unhex(md5(${text(duckRollbackStyle)}))`
+          : kind === 'postgres'
+            ? `select count(*) as n from dw.${name} where _tm_row_hash = decode(md5(${text(postgresRollbackStyle)}), 'hex')`
+            : `select count(*) as n from dw.${name} where _tm_row_hash = HASHBYTES('MD5', CAST((${text(mssqlRollbackStyle)}) AS varchar(max)))`;
+      expect(Number((await whQuery(same))[0]!.n)).toBe(3);
     } finally {
       await stack.close();
     }

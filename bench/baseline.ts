@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DuckSession, duckLiteral, quoteDuck as q, type DuckSettings } from '../shared/transform/duckdb-session.js';
-import { rowHashExpr, versionKeyExpr, type TypedColumn } from '../shared/transform/row-hash.js';
+import { HASH_RULE, rowHashExpr, versionKeyExpr, type TypedColumn } from '../shared/transform/row-hash.js';
 import { CHANGE_COLUMN, KEY, SOURCE_TABLE } from './data.js';
 import { PARQUET_COPY_OPTIONS } from '../shared/storage/parquet-format.js';
 
@@ -73,7 +73,7 @@ export class Baseline {
       const data = columns.map((c) => q(c.name)).join(', ');
       const scd = `_tm_valid_from, _tm_valid_to, _tm_is_current, _tm_is_deleted, _tm_row_hash, _tm_run_id, _tm_version_key`;
       const newVersion = (from: string) =>
-        `${b} AS _tm_valid_from, CAST(NULL AS TIMESTAMP) AS _tm_valid_to, true AS _tm_is_current, false AS _tm_is_deleted, ${from}._tm_row_hash, ${duckLiteral(runId)} AS _tm_run_id, ${versionKeyExpr([keyCol], b, from)} AS _tm_version_key`;
+        `${b} AS _tm_valid_from, CAST(NULL AS TIMESTAMP) AS _tm_valid_to, true AS _tm_is_current, false AS _tm_is_deleted, ${from}._tm_row_hash, ${duckLiteral(runId)} AS _tm_run_id, ${versionKeyExpr([keyCol], b, from, HASH_RULE)} AS _tm_version_key`;
       let rows: number;
       if (this.watermark === null) {
         await s.run(

@@ -236,6 +236,12 @@ export const pipelineSchema = z
       /** Synapse only; other dialects ignore distribution. */
       distribution: z.enum(['hash', 'replicate', 'round_robin']).default('hash').describe('Synapse table distribution; other warehouses ignore it.'),
       allowTypeWidening: z.boolean().default(false).describe('Let a source type change that keeps every value (e.g. INTEGER → BIGINT) alter the target column instead of failing.'),
+      hashFormat: z
+        .enum(['binary', 'hex'])
+        .default('binary')
+        .describe(
+          'How a new target stores _tm_row_hash and _tm_version_key: binary (16 md5 bytes, hash rule 4) or hex (32 characters, rule 3, for consumers that compare them with md5() text). Read at a first load only: a target keeps the format it was created with.',
+        ),
     })
     .describe('Where and how the changes are merged.'),
     validation: z

@@ -21,6 +21,7 @@ import { validationSchema } from '../http/api-schemas.js';
 import { removeScratchDir, scratchDir } from '../storage/files.js';
 import { countsSchema, hashRuleOf, windowSchema } from '../storage/manifest.js';
 import { DuckSession, duckLiteral } from '../transform/duckdb-session.js';
+import { firstLoadHashRule, hashFormatOf } from '../transform/row-hash.js';
 import { runTransform } from '../transform/run-transform.js';
 import { checkExtract } from '../validate/extract.js';
 import { projectPath, type EngineContext } from './context.js';
@@ -104,7 +105,7 @@ export async function dryRun(ctx: EngineContext, req: { pipeline: string; mode?:
       schema: read.schema,
       snapshot: committed?.input,
       fullRead,
-      hashRule: hashRuleOf(committed),
+      hashRule: hashRuleOf(committed) ?? firstLoadHashRule(p.target.hashFormat),
       boundary: ctx.now().toISOString(),
       sourceRowCount: null,
       outDir: dir,
@@ -124,6 +125,7 @@ export async function dryRun(ctx: EngineContext, req: { pipeline: string; mode?:
       deletes: p.target.deletes,
       scd: p.target.scd,
       allowTypeWidening: p.target.allowTypeWidening,
+      hashFormat: hashFormatOf(out.hashRule),
       counts: { inserted: out.counts.inserted, updated: out.counts.updated, deleted: out.counts.deleted, type1: out.counts.type1 },
       // Only the DDL of this plan is rendered: a dry run commits nothing.
       commit: { baseRunId: null, runSeq: null, readTo: null, snapshot: '' },

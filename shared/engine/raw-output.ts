@@ -3,6 +3,7 @@ import { recordExtracted, recordTransformed } from './run-lifecycle.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
 import { CONTAINERS, QUEUES, layout } from '../storage/layout.js';
 import { rawManifestSchema, type ChangesManifest, type ColumnInfo, type ExtractRead, type RawManifest } from '../storage/manifest.js';
+import type { HashRule } from '../transform/row-hash.js';
 import type { EngineContext } from './context.js';
 
 const PART_UPLOADS = 3;
@@ -73,7 +74,10 @@ export async function publishChangesManifest(
   ctx: EngineContext,
   run: { pipeline: string; runId: string; boundary: string },
   raw: RawManifest,
-  fields: Pick<ChangesManifest, 'changes' | 'snapshot' | 'schema' | 'counts' | 'expected' | 'sourceRowCount' | 'sample' | 'reconcile'>,
+  fields: Pick<ChangesManifest, 'changes' | 'snapshot' | 'schema' | 'counts' | 'expected' | 'sourceRowCount' | 'sample' | 'reconcile'> & {
+    /** Always recorded: the merge types the target's hash columns by it (storage/manifest.ts changesHashRule). */
+    hashRule: HashRule;
+  },
 ): Promise<void> {
   const { sample, reconcile, ...rest } = fields;
   const manifest: ChangesManifest = {

@@ -15,6 +15,7 @@ import { removeScratchDir, scratchDir } from '../storage/files.js';
 import { CONTAINERS, layout } from '../storage/layout.js';
 import {
   changesManifestSchema,
+  changesHashRule,
   hashRuleOf,
   parseManifest,
   type ColumnInfo,
@@ -24,7 +25,7 @@ import {
 import { WAREHOUSE_PARQUET_COPY_OPTIONS, PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
 import { snapshotViewSql } from '../transform/classify.js';
 import { DuckSession, duckLiteral, quoteDuck } from '../transform/duckdb-session.js';
-import { versionKeyExpr, type TypedColumn } from '../transform/row-hash.js';
+import { hashDuckType, hashFormatOf, versionKeyExpr, type HashFormat, type HashRule, type TypedColumn } from '../transform/row-hash.js';
 import type { EngineContext } from './context.js';
 import { publishChangesManifest, publishRawManifest, uploadParts } from './raw-output.js';
 import { loadSnapshot, publishSnapshot, snapshotLayerName, type LoadedSnapshot } from './snapshots.js';
@@ -82,8 +83,12 @@ async function fetchWarehouseCurrent(warehouse: Warehouse, target: QualifiedName
   if (!warehouse.sql) throw new NotSupportedError(`the ${warehouse.dialect.name} warehouse offers no SQL access; reconcile needs it to read the current versions`);
   const rows = await warehouse.sql.query<Record<string, unknown>>(planWarehouseCurrent(warehouse, target, keys));
   // One JSON line per version; the flag as a boolean whatever the driver returns (bit, 't').
+  // A 16-byte row hash (hash rule 4) arrives as bytes from every driver and travels as hex,
+  // turned back into bytes in DuckDB (computeReconcile): no engine's own hex function is
+  // needed (the T-SQL engine here ignores CONVERT's binary style).
+  const asText = (v: unknown) => (v === null || v === undefined ? null : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : String(v));
   const text = rows
-    .map((r) => JSON.stringify({ ...Object.fromEntries([...keys, '_tm_row_hash', '_tm_valid_from'].map((k) => [k, r[k] === null || r[k] === undefined ? null : String(r[k])])), _tm_is_deleted: r._tm_is_deleted === true || r._tm_is_deleted === 1 || r._tm_is_deleted === 't' || r._tm_is_deleted === 'true' }))
+    .map((r) => JSON.stringify({ ...Object.fromEntries([...keys, '_tm_row_hash', '_tm_valid_from'].map((k) => [k, asText(r[k])])), _tm_is_deleted: r._tm_is_deleted === true || r._tm_is_deleted === 1 || r._tm_is_deleted === 't' || r._tm_is_deleted === 'true' }))
     .join('\n');
   writeFileSync(file, text);
   return rows.length;
@@ -97,6 +102,8 @@ export interface ReconcileInputs {
   /** NDJSON of the warehouse's current versions (fetchWarehouseCurrent). */
   warehouseFile: string;
   warehouseRows: number;
+  /** How the target stores its hashes (its hash rule, recorded in its manifests). */
+  hashFormat: HashFormat;
   /** Key-only parts of the source; undefined without deletes. */
   sourceKeys: { files: string[]; schema: ColumnInfo[] } | undefined;
   allowEmpty: boolean;
@@ -118,19 +125,20 @@ const keyJoin = (keys: readonly TypedColumn[], a: string, b: string) => keys.map
 export async function computeReconcile(s: DuckSession, input: ReconcileInputs): Promise<ReconcileFindings> {
   const { keys } = input;
   const kl = keys.map((k) => q(k.name)).join(', ');
+  const hashType = hashDuckType(input.hashFormat);
   const typedKeys = keys.map((k) => `CAST(${q(k.name)} AS ${k.type}) AS ${q(k.name)}`).join(', ');
   const jsonCols = `{${[...keys.map((k) => k.name), '_tm_row_hash', '_tm_valid_from'].map((c) => `${duckLiteral(c)}: 'VARCHAR'`).join(', ')}, '_tm_is_deleted': 'BOOLEAN'}`;
   if (input.warehouseRows > 0) {
     await s.run(
-      `CREATE TEMP TABLE wh AS SELECT ${typedKeys}, _tm_row_hash, CAST(_tm_valid_from AS TIMESTAMP) AS _tm_valid_from, _tm_is_deleted AS _tm_deleted FROM read_json(${duckLiteral(input.warehouseFile)}, format = 'newline_delimited', columns = ${jsonCols})`,
+      `CREATE TEMP TABLE wh AS SELECT ${typedKeys}, ${input.hashFormat === 'binary' ? 'unhex(_tm_row_hash) AS _tm_row_hash' : '_tm_row_hash'}, CAST(_tm_valid_from AS TIMESTAMP) AS _tm_valid_from, _tm_is_deleted AS _tm_deleted FROM read_json(${duckLiteral(input.warehouseFile)}, format = 'newline_delimited', columns = ${jsonCols})`,
     );
   } else {
-    await s.run(`CREATE TEMP TABLE wh (${keys.map((k) => `${q(k.name)} ${k.type}`).join(', ')}, _tm_row_hash VARCHAR, _tm_valid_from TIMESTAMP, _tm_deleted BOOLEAN)`);
+    await s.run(`CREATE TEMP TABLE wh (${keys.map((k) => `${q(k.name)} ${k.type}`).join(', ')}, _tm_row_hash ${hashType}, _tm_valid_from TIMESTAMP, _tm_deleted BOOLEAN)`);
   }
   if (input.snapshotLayers.length > 0) {
     for (const st of snapshotViewSql(keys, input.snapshotLayers[0]!, input.snapshotLayers.slice(1))) await s.run(st);
   } else {
-    await s.run(`CREATE TEMP TABLE snap (${keys.map((k) => `${q(k.name)} ${k.type}`).join(', ')}, _tm_row_hash VARCHAR, _tm_t1_hash VARCHAR, _tm_valid_from TIMESTAMP, _tm_deleted BOOLEAN)`);
+    await s.run(`CREATE TEMP TABLE snap (${keys.map((k) => `${q(k.name)} ${k.type}`).join(', ')}, _tm_row_hash ${hashType}, _tm_t1_hash ${hashType}, _tm_valid_from TIMESTAMP, _tm_deleted BOOLEAN)`);
   }
   await s.run(
     `CREATE TEMP TABLE diff AS
@@ -188,7 +196,7 @@ FROM wh w LEFT JOIN snap s ON ${keyJoin(keys, 'w', 's')}`,
 }
 
 /** The key columns as the committed run's changes typed them, and that schema (the shape of a changes file). */
-async function committedShape(ctx: EngineContext, p: PipelineConfig, checkpoint: Checkpoint): Promise<{ keys: TypedColumn[]; schema: ColumnInfo[] }> {
+async function committedShape(ctx: EngineContext, p: PipelineConfig, checkpoint: Checkpoint): Promise<{ keys: TypedColumn[]; schema: ColumnInfo[]; hashRule: HashRule | undefined }> {
   if (checkpoint.lastRunId === null) throw new TerminalError(`${p.name} has no committed run yet; run it first (a first load builds the snapshot)`);
   const name = layout.changesManifest(p.name, checkpoint.lastRunId);
   const text = await ctx.blobs.getText(CONTAINERS.changes, name);
@@ -199,7 +207,7 @@ async function committedShape(ctx: EngineContext, p: PipelineConfig, checkpoint:
     if (!c) throw new TerminalError(`key column ${k} of ${p.name} is not in the committed run's changes (changes/${name}); the key changed since: run --full instead`);
     return c;
   });
-  return { keys, schema: m.schema };
+  return { keys, schema: m.schema, hashRule: m.hashRule === undefined ? undefined : changesHashRule(m) };
 }
 
 interface Gathered {
@@ -207,6 +215,8 @@ interface Gathered {
   committed: LoadedSnapshot | undefined;
   schema: ColumnInfo[];
   keys: TypedColumn[];
+  /** The target's hash rule: its committed snapshot's, else its committed changes' (1 when neither recorded one). */
+  hashRule: HashRule;
 }
 
 async function gather(
@@ -218,8 +228,10 @@ async function gather(
   sourceKeys: ReconcileInputs['sourceKeys'],
   allowEmpty: boolean,
 ): Promise<Gathered> {
-  const { keys, schema } = await committedShape(ctx, p, checkpoint);
+  const shape = await committedShape(ctx, p, checkpoint);
+  const { keys, schema } = shape;
   const committed = await loadSnapshot(ctx, p.name, checkpoint.snapshot, dir);
+  const hashRule = hashRuleOf(committed) ?? shape.hashRule ?? 1;
   const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
   const warehouseFile = join(dir, 'warehouse-current.ndjson');
   let warehouseRows: number;
@@ -234,10 +246,11 @@ async function gather(
     snapshotLayers: committed?.input.layers.map((l) => l.file) ?? [],
     warehouseFile,
     warehouseRows,
+    hashFormat: hashFormatOf(hashRule),
     sourceKeys,
     allowEmpty,
   });
-  return { findings, committed, schema, keys };
+  return { findings, committed, schema, keys, hashRule };
 }
 
 async function readSourceKeys(ctx: EngineContext, p: PipelineConfig, outDir: string): Promise<{ files: string[]; schema: ColumnInfo[] }> {
@@ -320,7 +333,7 @@ export async function transformReconcile(ctx: EngineContext, p: PipelineConfig, 
     await s.run(`CREATE TEMP TABLE _tm_shape (${g.schema.map((c) => `${q(c.name)} ${c.type}`).join(', ')})`);
     const changesFile = join(dir, 'changes.parquet');
     await s.run(
-      `COPY (SELECT * FROM _tm_shape UNION ALL BY NAME SELECT ${kl}, 'delete' AS _tm_op, ${boundary} AS _tm_valid_from, ${versionKeyExpr(g.keys, boundary)} AS _tm_version_key FROM absent) TO ${duckLiteral(changesFile)} (${WAREHOUSE_PARQUET_COPY_OPTIONS})`,
+      `COPY (SELECT * FROM _tm_shape UNION ALL BY NAME SELECT ${kl}, 'delete' AS _tm_op, ${boundary} AS _tm_valid_from, ${versionKeyExpr(g.keys, boundary, undefined, g.hashRule)} AS _tm_version_key FROM absent) TO ${duckLiteral(changesFile)} (${WAREHOUSE_PARQUET_COPY_OPTIONS})`,
     );
     const changesName = layout.changes(p.name, run.runId);
     uploads.start(CONTAINERS.changes, changesName, changesFile);
@@ -341,8 +354,7 @@ FROM rebuilt r LEFT JOIN (SELECT *, true AS _p FROM absent) a ON ${keyJoin(g.key
     const { md5: changesMd5 } = await uploads.result(CONTAINERS.changes, changesName);
     await blobCacheOf(ctx.workDir, ctx.env).adopt(CONTAINERS.changes, changesName, changesMd5, changesFile);
     const layer = { name: layerName, md5: (await uploads.result(CONTAINERS.state, layerName)).md5 };
-    const hashRule = hashRuleOf(g.committed) ?? 1;
-    const snapshot = await publishSnapshot(ctx, { pipeline: p.name, runId: run.runId, previous: g.committed, out: { kind: 'base', file: snapFile, rows, current }, hashRule, uploaded: layer });
+    const snapshot = await publishSnapshot(ctx, { pipeline: p.name, runId: run.runId, previous: g.committed, out: { kind: 'base', file: snapFile, rows, current }, hashRule: g.hashRule, uploaded: layer });
     const counts = { extracted: manifest.rowCount, inserted: 0, updated: 0, deleted, unchanged: current, stale: 0, quarantined: 0, type1: 0 };
     await publishChangesManifest(ctx, run, manifest, {
       changes: { name: changesName, rows: changesRows, md5: changesMd5 },
@@ -351,6 +363,7 @@ FROM rebuilt r LEFT JOIN (SELECT *, true AS _p FROM absent) a ON ${keyJoin(g.key
       counts,
       expected: { currentRows: current, checksum: null, checksumColumns: [], checksumScope: 'changes' },
       sourceRowCount: null,
+      hashRule: g.hashRule,
       reconcile: g.findings.report,
     });
   } finally {

@@ -18,11 +18,13 @@ import {
   parseManifest,
   rawManifestSchema,
   readKindOf,
+  changesHashRule,
   hashRuleOf,
   type ChangesManifest,
   type RawManifest,
 } from '../storage/manifest.js';
 import { runTransform } from '../transform/run-transform.js';
+import { firstLoadHashRule, hashFormatOf } from '../transform/row-hash.js';
 import { assertExtractValid } from '../validate/extract.js';
 import { warehouseChecks } from '../validate/warehouse-checks.js';
 import { checkSchemaDrift, compareSchemas } from '../transform/schema-drift.js';
@@ -236,7 +238,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         snapshot: committed?.input,
         fullRead,
         // An existing target keeps the hash rule it was created under (no versions opened by an upgrade).
-        hashRule: hashRuleOf(committed),
+        hashRule: hashRuleOf(committed) ?? firstLoadHashRule(p.target.hashFormat),
         boundary: run.boundary,
         sourceRowCount: manifest.sourceRowCount,
         ...(manifest.keys ? { liveKeys: keyFiles } : {}),
@@ -260,6 +262,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         counts,
         expected: out.expected,
         sourceRowCount: manifest.sourceRowCount,
+        hashRule: out.hashRule,
         ...(out.sampleFile ? { sample: { name: layout.sample(p.name, run.runId), rows: out.sampleRows } } : {}),
       });
       for (const part of [...manifest.parts, ...(manifest.keys ?? [])]) await cache.evict(CONTAINERS.raw, part.name);
@@ -346,6 +349,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
               deletes: p.target.deletes,
               scd: p.target.scd,
               allowTypeWidening: p.target.allowTypeWidening,
+              hashFormat: hashFormatOf(changesHashRule(manifest)),
               counts: manifest.counts,
               commit: { baseRunId: manifest.baseRunId, runSeq: run.seq ?? null, readTo: manifest.window.next, snapshot: manifest.snapshot.name },
             },

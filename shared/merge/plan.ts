@@ -1,5 +1,5 @@
 import type { QualifiedName } from '../config/identifiers.js';
-import { listElementType } from '../transform/row-hash.js';
+import { listElementType, type HashFormat } from '../transform/row-hash.js';
 
 /** The SCD2 columns of docs/design.md §8, in the order they follow the data columns. */
 export const SCD_COLUMNS = [
@@ -55,10 +55,17 @@ export interface MergePlan {
   scd: 1 | 2;
   /** target.allowTypeWidening: a column may move to a wider type instead of failing the run. */
   allowTypeWidening?: boolean;
+  /**
+   * How the changes hold `_tm_row_hash` and `_tm_version_key` (their hash rule, recorded in the
+   * changes manifest): a new target gets binary columns for binary hashes; absent = hex text.
+   */
+  hashFormat?: HashFormat;
   counts: { inserted: number; updated: number; deleted: number; type1: number };
   /** What the ledger row records beside the counts: the commit point of the run (docs/design.md §5.3). */
   commit: LedgerCommit;
 }
+
+export const hashFormatOfPlan = (plan: Pick<MergePlan, 'hashFormat'>): HashFormat => plan.hashFormat ?? 'hex';
 
 /**
  * The run's commit as the warehouse ledger records it, in the merge transaction. The ledger is

@@ -1,18 +1,48 @@
 import { TerminalError } from '../errors.js';
 import type { ExistingColumn } from './dialect.js';
 import type { LogicalType, MergePlan, PlanColumn } from './plan.js';
-import { SCD_COLUMNS } from './plan.js';
+import { SCD_COLUMNS, hashFormatOfPlan } from './plan.js';
 
-export function scdColumnDefs(types: { timestamp: string; boolean: string; hash: string }): Array<[string, string]> {
+/** A dialect's types of the SCD columns: `text` for the run id and hex hashes, `binaryHash` for 16-byte ones. */
+export interface ScdTypes {
+  timestamp: string;
+  boolean: string;
+  text: string;
+  binaryHash: string;
+}
+
+/** The type of `_tm_row_hash` and `_tm_version_key` under the plan's hash format. */
+export const scdHashType = (types: ScdTypes, plan: Pick<MergePlan, 'hashFormat'>): string =>
+  hashFormatOfPlan(plan) === 'binary' ? types.binaryHash : types.text;
+
+export function scdColumnDefs(types: ScdTypes, plan: Pick<MergePlan, 'hashFormat'>): Array<[string, string]> {
+  const hash = scdHashType(types, plan);
   return [
     ['_tm_valid_from', types.timestamp],
     ['_tm_valid_to', types.timestamp],
     ['_tm_is_current', types.boolean],
     ['_tm_is_deleted', types.boolean],
-    ['_tm_row_hash', types.hash],
-    ['_tm_run_id', types.hash],
-    ['_tm_version_key', types.hash],
+    ['_tm_row_hash', hash],
+    ['_tm_run_id', types.text],
+    ['_tm_version_key', hash],
   ];
+}
+
+/**
+ * The changes' hash format (recorded in their manifest) against the target's hash columns: a
+ * target keeps the format it was created under, so a mismatch means the pipeline's state and
+ * its target parted (state wiped or restored elsewhere). Refused before any write.
+ */
+function assertHashFormat(plan: MergePlan, have: ReadonlyMap<string, ExistingColumn>, types: ScdTypes): void {
+  const format = hashFormatOfPlan(plan);
+  for (const c of ['_tm_row_hash', '_tm_version_key']) {
+    const got = have.get(c)!.type;
+    const binary = norm(got) === norm(types.binaryHash);
+    if (binary === (format === 'binary')) continue;
+    throw new TerminalError(
+      `target ${tableName(plan)}.${c} is ${got}, but this run's changes hold ${format === 'binary' ? '16-byte (hash rule 4)' : 'hex-text (hash rule 1–3)'} hashes: the pipeline's snapshot and its target disagree on the hash rule; restore the state the target was built with, or drop ${tableName(plan)} and run --full to rebuild it`,
+    );
+  }
 }
 
 const norm = (t: string) => t.toUpperCase().replace(/\s+/g, ' ').replace(/\s*,\s*/g, ',').trim();
@@ -64,7 +94,8 @@ export function planTargetChanges(
   existing: readonly ExistingColumn[],
   /** The type the column should have; the T-SQL dialects also look at its name (its role). */
   typeName: (t: LogicalType, column: string) => string,
-  widening: (from: string, to: string) => boolean = () => false,
+  widening: (from: string, to: string) => boolean,
+  scdTypes: ScdTypes,
 ): TargetChanges {
   const have = new Map(existing.map((c) => [c.name.toLowerCase(), c]));
   for (const s of SCD_COLUMNS) {
@@ -74,6 +105,7 @@ export function planTargetChanges(
       );
     }
   }
+  assertHashFormat(plan, have, scdTypes);
   const added: PlanColumn[] = [];
   const widened: PlanColumn[] = [];
   for (const c of plan.columns) {

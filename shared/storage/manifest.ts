@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TerminalError } from '../errors.js';
 import { PIPELINE_NAME_PATTERN, RUN_ID_PATTERN } from '../config/identifiers.js';
+import type { HashRule } from '../transform/row-hash.js';
 
 const columnSchema = z.strictObject({ name: z.string(), type: z.string() });
 
@@ -107,6 +108,8 @@ export const changesManifestSchema = z.strictObject({
   sample: z.strictObject({ name: z.string(), rows: z.number().int().min(0) }).optional(),
   /** A reconcile run's findings (shared/engine/reconcile.ts). */
   reconcile: z.lazy(() => reconcileReportSchema).optional(),
+  /** The target's hash rule the changes were written under (transform/row-hash.ts); absent: before it was recorded, hex hashes. */
+  hashRule: z.number().int().min(1).optional(),
   createdAt: z.string(),
 });
 
@@ -187,10 +190,19 @@ export function emptyCounts(): Counts {
  * not record it (also one with no manifest at all); undefined with no snapshot (a first load
  * takes the current rule).
  */
-export function hashRuleOf(committed: { manifest: SnapshotManifest | undefined } | undefined): 1 | 2 | 3 | undefined {
+export function hashRuleOf(committed: { manifest: SnapshotManifest | undefined } | undefined): HashRule | undefined {
   if (committed === undefined) return undefined;
   const rule = committed.manifest?.hashRule;
-  return rule === 2 || rule === 3 ? rule : 1;
+  return rule === 2 || rule === 3 || rule === 4 ? rule : 1;
+}
+
+/**
+ * The hash rule a changes file was written under: recorded, or 3 (hex hashes) for a changes
+ * manifest written before it was recorded, so a merge queued across an upgrade stages text.
+ * The merge decides the hash columns' types from this alone, never from the target's columns.
+ */
+export function changesHashRule(m: Pick<ChangesManifest, 'hashRule'>): HashRule {
+  return m.hashRule === 1 || m.hashRule === 2 || m.hashRule === 4 ? m.hashRule : 3;
 }
 
 /** A malformed manifest is terminal: re-reading the same blob cannot fix it. */

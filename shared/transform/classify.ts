@@ -1,6 +1,6 @@
 import type { PipelineConfig } from '../config/schema.js';
 import { duckLiteral, quoteDuck } from './duckdb-session.js';
-import { HASH_RULE, canonicalRowExpr, hashColumnOrder, rowHashExpr, versionKeyExpr, type HashRule, type TypedColumn } from './row-hash.js';
+import { HASH_RULE, canonicalRowExpr, hashColumnOrder, hashDuckType, hashFormatOf, rowHashExpr, versionKeyExpr, type HashRule, type TypedColumn } from './row-hash.js';
 
 /** Columns tidemark adds; user columns must not use the prefix. */
 export const TM_PREFIX = '_tm_';
@@ -73,7 +73,9 @@ export function classificationSql(
   },
 ) {
   const keysList = shape.keys.map((k) => q(k.name)).join(', ');
-  const t1Hash = shape.type1.length ? rowHashExpr(shape.type1, undefined, shape.hashRule) : 'CAST(NULL AS VARCHAR)';
+  const hashType = hashDuckType(hashFormatOf(shape.hashRule));
+  const versionKey = (validFromSql: string, qualifier?: string) => versionKeyExpr(shape.keys, validFromSql, qualifier, shape.hashRule);
+  const t1Hash = shape.type1.length ? rowHashExpr(shape.type1, undefined, shape.hashRule) : `CAST(NULL AS ${hashType})`;
   const validFrom = shape.validFromColumn
     ? `CAST(${q(shape.validFromColumn)} AS TIMESTAMP)`
     : 'CAST(CAST($1 AS TIMESTAMPTZ) AS TIMESTAMP)';
@@ -84,7 +86,7 @@ FROM good${
   }`;
   const batch = `CREATE TEMP TABLE batch AS\n${batchSelect}`;
   // A first load's changes, written in one pass from `good` (the rows `changes` would give).
-  const firstLoadChanges = `SELECT *, 'insert' AS _tm_op, ${versionKeyExpr(shape.keys, '_tm_valid_from')} AS _tm_version_key
+  const firstLoadChanges = `SELECT *, 'insert' AS _tm_op, ${versionKey('_tm_valid_from')} AS _tm_version_key
 FROM (${batchSelect}) AS b`;
 
   // An incremental batch is small next to the snapshot: the snapshot rows of its keys are
@@ -134,14 +136,14 @@ FROM batch b LEFT JOIN ${lookup} s ON ${keyJoin(shape, 'b', 's')}`;
       ? `CREATE TEMP TABLE deleted AS
 SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
   ${deletedAt} AS _tm_valid_from,
-  ${versionKeyExpr(shape.keys, deletedAt, 's')} AS _tm_version_key
+  ${versionKey(deletedAt, 's')} AS _tm_version_key
 FROM ${lookup} s WHERE NOT s._tm_deleted AND ${deletedKeys}NOT EXISTS (SELECT 1 FROM extract_keys e WHERE ${keyJoin(shape, 'e', 's')})`
       : `CREATE TEMP TABLE deleted AS SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
-  CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS VARCHAR) AS _tm_version_key FROM snap s WHERE false`;
+  CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS ${hashType}) AS _tm_version_key FROM snap s WHERE false`;
 
   // A row written in place (type 1, correction) keeps its version's start; the 1 µs step is for new versions only.
   const changes = `SELECT * EXCLUDE (_tm_prev_valid_from) REPLACE (CASE WHEN _tm_op = 'type1' THEN _tm_prev_valid_from ELSE _tm_valid_from END AS _tm_valid_from),
-  ${versionKeyExpr(shape.keys, '_tm_valid_from')} AS _tm_version_key
+  ${versionKey('_tm_valid_from')} AS _tm_version_key
 FROM classified WHERE _tm_op IN ('insert', 'update', 'type1')
 UNION ALL BY NAME SELECT * FROM deleted`;
 
@@ -166,8 +168,8 @@ SELECT s.* FROM snap s WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE ${keyJoin
     keepTombstones ? '' : ' AND NOT s._tm_deleted'
   }`;
 
-  const emptySnapshot = `CREATE TEMP TABLE snap AS SELECT ${keysList}, CAST(NULL AS VARCHAR) AS _tm_row_hash,
-  CAST(NULL AS VARCHAR) AS _tm_t1_hash, CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS BOOLEAN) AS _tm_deleted FROM batch WHERE false`;
+  const emptySnapshot = `CREATE TEMP TABLE snap AS SELECT ${keysList}, CAST(NULL AS ${hashType}) AS _tm_row_hash,
+  CAST(NULL AS ${hashType}) AS _tm_t1_hash, CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS BOOLEAN) AS _tm_deleted FROM batch WHERE false`;
 
   return { batch, firstLoadChanges, snapHit, classified, deleted: deletesSql, changes, changed, compacted, emptySnapshot };
 }

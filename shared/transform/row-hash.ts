@@ -43,12 +43,31 @@ import { quoteDuck } from './duckdb-session.js';
  *   2  the number rules above, and `all` leaves out the change-detection column
  *   3  lists of scalars are lists in the warehouse, hashed as their JSON text (above); under
  *      1 and 2 they stay DuckDB's list text, in the hash and in the warehouse column
+ *   4  rule 3's canonical text; the row hash, the type 1 hash and the version key are the 16
+ *      md5 bytes (DuckDB BLOB, PostgreSQL bytea, T-SQL binary(16), what HASHBYTES('MD5', …)
+ *      returns) instead of 32 hex characters: half the bytes per hash in Parquet and in the
+ *      warehouse. Under 1–3 they stay lowercase hex text
  * A target keeps the rule it was created under, so an upgrade opens no versions; a first load
  * (or a rebuild) takes the current rule. Checksums and samples are compared fresh each run,
  * so they always use the current rule.
  */
-export type HashRule = 1 | 2 | 3;
-export const HASH_RULE: HashRule = 3;
+export type HashRule = 1 | 2 | 3 | 4;
+export const HASH_RULE: HashRule = 4;
+
+/** How a rule stores its hashes: 16 bytes from rule 4 on, 32 hex characters before. */
+export type HashFormat = 'hex' | 'binary';
+export const hashFormatOf = (rule: HashRule): HashFormat => (rule >= 4 ? 'binary' : 'hex');
+
+/** The rule a first load (a new target) takes: the current one, or rule 3 for `target.hashFormat: hex`. */
+export const firstLoadHashRule = (format: HashFormat): HashRule => (format === 'hex' ? 3 : HASH_RULE);
+
+/** DuckDB type of a stored hash under the format (a NULL hash is cast to it). */
+export const hashDuckType = (format: HashFormat): string => (format === 'binary' ? 'BLOB' : 'VARCHAR');
+
+/** md5 of a text expression, as the rule stores it. Never md5_number: a HUGEINT reaches Parquet as a lossy DOUBLE. */
+export function digestExpr(text: string, rule: HashRule): string {
+  return hashFormatOf(rule) === 'binary' ? `unhex(md5(${text}))` : `md5(${text})`;
+}
 
 /** The element type of a list type that hash rule 3 hashes as JSON (`VARCHAR[]` → `VARCHAR`). */
 export function listElementType(type: string): string | undefined {
@@ -121,9 +140,9 @@ export function canonicalRowExpr(columns: readonly TypedColumn[], qualifier?: st
   return `concat_ws('|', ${columns.map((c) => encoded(c, qualifier, rule)).join(', ')})`;
 }
 
-/** md5 hex: stable, documented, and available as HASHBYTES('MD5') / md5() on the warehouses. */
+/** md5 (bytes from rule 4, hex before): stable, documented, and available as HASHBYTES('MD5') / md5() on the warehouses. */
 export function rowHashExpr(columns: readonly TypedColumn[], qualifier?: string, rule: HashRule = HASH_RULE): string {
-  return `md5(${canonicalRowExpr(columns, qualifier, rule)})`;
+  return digestExpr(canonicalRowExpr(columns, qualifier, rule), rule);
 }
 
 /** Orders tracked columns as the hash expects them. */
@@ -143,7 +162,8 @@ export function hashColumnOrder(tracked: 'all' | readonly string[], available: r
  * `_tm_version_key`: deterministic surrogate of key + valid_from, so a retried merge writes
  * the same key and a version can be addressed without the warehouse generating identities.
  */
-export function versionKeyExpr(keyColumns: readonly TypedColumn[], validFromSql: string, qualifier?: string): string {
+export function versionKeyExpr(keyColumns: readonly TypedColumn[], validFromSql: string, qualifier: string | undefined, rule: HashRule): string {
   // Hash rule 1's text, always: a version key names rows already written, and must not change.
-  return `md5(${canonicalRowExpr(keyColumns, qualifier, 1)} || '@' || strftime(CAST(${validFromSql} AS TIMESTAMP), ${TS_FORMAT}))`;
+  // Only its storage follows the target's rule (bytes from rule 4 on).
+  return digestExpr(`${canonicalRowExpr(keyColumns, qualifier, 1)} || '@' || strftime(CAST(${validFromSql} AS TIMESTAMP), ${TS_FORMAT})`, rule);
 }

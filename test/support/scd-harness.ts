@@ -96,10 +96,13 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
 export async function readDimension(kind: WarehouseKind, where: string, table: string, columns: string[], keys: string[]): Promise<Array<Record<string, string | null>>> {
   const [schema, name] = table.split('.') as [string, string];
   const order = `${keys.map((k) => `"${k}"`).join(', ')}, _tm_valid_from, _tm_is_deleted`;
+  // Hash columns are read as they are and shown as hex (textRow): 16 bytes under hash rule 4,
+  // and the T-SQL engine here cannot print binary as hex (CONVERT ignores the style).
+  const raw = (c: string) => c === '_tm_row_hash' || c === '_tm_version_key';
   if (kind === 'duckdb') {
     const rows = await duckQuery<Record<string, unknown>>(
       where,
-      `select ${columns.map((c) => `cast("${c}" as varchar) as "${c}"`).join(', ')},
+      `select ${columns.map((c) => (raw(c) ? `"${c}"` : `cast("${c}" as varchar) as "${c}"`)).join(', ')},
          strftime(_tm_valid_from, '%Y-%m-%dT%H:%M:%S') vf, strftime(_tm_valid_to, '%Y-%m-%dT%H:%M:%S') vt,
          cast(_tm_is_current as varchar) cur, cast(_tm_is_deleted as varchar) del, _tm_run_id run
        from "${schema}"."${name}" order by ${order}`,
@@ -110,7 +113,7 @@ export async function readDimension(kind: WarehouseKind, where: string, table: s
     const ts = (c: string) => `STUFF(CONVERT(varchar(19), ${c}, 120), 11, 1, 'T')`;
     const rows = await tsqlQuery(
       where,
-      `select ${columns.map((c) => `cast([${c}] as nvarchar(max)) as [${c}]`).join(', ')},
+      `select ${columns.map((c) => (raw(c) ? `[${c}]` : `cast([${c}] as nvarchar(max)) as [${c}]`)).join(', ')},
          ${ts('_tm_valid_from')} vf, ${ts('_tm_valid_to')} vt,
          case when _tm_is_current = 1 then 'true' else 'false' end cur, case when _tm_is_deleted = 1 then 'true' else 'false' end del, _tm_run_id run
        from [${schema}].[${name}] order by ${keys.map((k) => `[${k}]`).join(', ')}, _tm_valid_from, _tm_is_deleted`,
@@ -121,7 +124,7 @@ export async function readDimension(kind: WarehouseKind, where: string, table: s
   await c.connect();
   try {
     const r = await c.query(
-      `select ${columns.map((col) => `"${col}"::text as "${col}"`).join(', ')},
+      `select ${columns.map((col) => (raw(col) ? `"${col}"` : `"${col}"::text as "${col}"`)).join(', ')},
          to_char(_tm_valid_from, 'YYYY-MM-DD"T"HH24:MI:SS') vf, to_char(_tm_valid_to, 'YYYY-MM-DD"T"HH24:MI:SS') vt,
          _tm_is_current::text cur, _tm_is_deleted::text del, _tm_run_id run
        from "${schema}"."${name}" order by ${order}`,
@@ -162,7 +165,7 @@ UNION ALL SELECT 'repeated version key ' + MIN(a._tm_version_key) AS v FROM ${T}
 }
 
 function textRow(r: Record<string, unknown>): Record<string, string | null> {
-  return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v === null || v === undefined ? null : String(v)]));
+  return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v === null || v === undefined ? null : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : String(v)]));
 }
 
 /** Fails with the table when the dimension is missing (run failed before the first merge). */

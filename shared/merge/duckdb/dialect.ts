@@ -3,7 +3,7 @@ import type { Dialect, DialectCapabilities, ExistingColumn, Statement } from '..
 import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
 import { renderAsOf, renderAsOfCount, renderKeyHistory, type ReadStyle } from '../read-sql.js';
 import { ledgerName, renderLedgerCheck, renderLedgerHead, renderLedgerInsert, renderLedgerUpgrade, renderScdSteps, type SqlStyle } from '../scd-sql.js';
-import { assertIdentifierLengths, scdColumnDefs, planTargetChanges, widensBy } from '../target.js';
+import { assertIdentifierLengths, scdColumnDefs, planTargetChanges, widensBy, type ScdTypes } from '../target.js';
 
 /**
  * Sources: DuckDB documentation, "Transaction Management" (DDL is transactional),
@@ -67,6 +67,8 @@ export function duckTypeName(t: LogicalType): string {
   }
 }
 
+const DUCK_SCD_TYPES: ScdTypes = { timestamp: 'TIMESTAMP', boolean: 'BOOLEAN', text: 'VARCHAR', binaryHash: 'BLOB' };
+
 export const duckdbDialect: Dialect = {
   name: 'duckdb',
   capabilities: duckdbCapabilities,
@@ -83,11 +85,11 @@ export const duckdbDialect: Dialect = {
     if (!existing || existing.length === 0) {
       const cols = [
         ...plan.columns.map((c) => `${quote(c.name)} ${duckTypeName(c.type)}`),
-        ...scdColumnDefs({ timestamp: 'TIMESTAMP', boolean: 'BOOLEAN', hash: 'VARCHAR' }).map(([n, t]) => `${quote(n)} ${t}`),
+        ...scdColumnDefs(DUCK_SCD_TYPES, plan).map(([n, t]) => `${quote(n)} ${t}`),
       ];
       out.push({ sql: `CREATE TABLE IF NOT EXISTS ${T} (${cols.join(', ')})`, parameters: [] });
     } else {
-      const changes = planTargetChanges(plan, existing, duckTypeName, duckWidens);
+      const changes = planTargetChanges(plan, existing, duckTypeName, duckWidens, DUCK_SCD_TYPES);
       for (const c of changes.added) {
         out.push({ sql: `ALTER TABLE ${T} ADD COLUMN ${quote(c.name)} ${duckTypeName(c.type)}`, parameters: [] });
       }

@@ -4,7 +4,7 @@ import { logicalFromDuck, type LogicalType, type MergePlan, type PlanColumn } fr
 import { duckTypeName } from '../duckdb/dialect.js';
 import { renderAsOf, renderAsOfCount, renderKeyHistory, type ReadStyle } from '../read-sql.js';
 import { ledgerName, renderLedgerCheck, renderLedgerHead, renderLedgerInsert, renderLedgerUpgrade, renderScdSteps, type SqlStyle } from '../scd-sql.js';
-import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
+import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy, type ScdTypes } from '../target.js';
 
 /**
  * Sources: PostgreSQL documentation, "Transactions" / "CREATE TABLE" (DDL is transactional),
@@ -117,12 +117,12 @@ export const pgWidens = widensBy([
   ['date', 'timestamp without time zone'],
 ]);
 
-const SCD_TYPES = { timestamp: 'timestamp without time zone', boolean: 'boolean', hash: 'text' };
+const SCD_TYPES: ScdTypes = { timestamp: 'timestamp without time zone', boolean: 'boolean', text: 'text', binaryHash: 'bytea' };
 
 export function pgCreateTable(plan: MergePlan): string {
   const cols = [
     ...plan.columns.map((c) => `${quote(c.name)} ${pgTypeName(c.type)}`),
-    ...scdColumnDefs(SCD_TYPES).map(([n, t]) => `${quote(n)} ${t}`),
+    ...scdColumnDefs(SCD_TYPES, plan).map(([n, t]) => `${quote(n)} ${t}`),
   ];
   return `CREATE TABLE IF NOT EXISTS ${pgStyle.qualify(plan.target)} (${cols.join(', ')}, PRIMARY KEY (${quote('_tm_version_key')}))`;
 }
@@ -148,7 +148,7 @@ export const postgresDialect: Dialect = {
         parameters: [],
       });
     } else {
-      const changes = planTargetChanges(plan, existing, pgTypeName, pgWidens);
+      const changes = planTargetChanges(plan, existing, pgTypeName, pgWidens, SCD_TYPES);
       for (const c of changes.added) out.push({ sql: `ALTER TABLE ${T} ADD COLUMN ${quote(c.name)} ${pgTypeName(c.type)}`, parameters: [] });
       for (const c of changes.widened) {
         out.push({ sql: `ALTER TABLE ${T} ALTER COLUMN ${quote(c.name)} TYPE ${pgTypeName(c.type)}`, parameters: [] });

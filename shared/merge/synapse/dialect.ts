@@ -5,7 +5,7 @@ import type { LogicalType, MergePlan, PlanColumn } from '../plan.js';
 import { duckTypeName } from '../duckdb/dialect.js';
 import { renderAsOf, renderAsOfCount, renderKeyHistory, type ReadStyle } from '../read-sql.js';
 import { LEDGER_COMMIT_COLUMNS, baseKey, ledgerInsertParameters, ledgerName, renderLedgerHead, renderScdSteps, type SqlStyle } from '../scd-sql.js';
-import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy } from '../target.js';
+import { assertIdentifierLengths, planTargetChanges, scdColumnDefs, widensBy, type ScdTypes } from '../target.js';
 
 /**
  * The one T-SQL renderer: Azure Synapse Analytics dedicated SQL pool (`synapse`) and SQL Server,
@@ -336,7 +336,8 @@ export const synapseWidens = widensBy([
   ['varbinary(8000)', 'varbinary(max)'],
 ]);
 
-const SCD_TYPES = { timestamp: 'datetime2(6)', boolean: 'bit', hash: 'varchar(64)' };
+// binary(16): what HASHBYTES('MD5', …) returns, fixed length (no length prefix per value).
+const SCD_TYPES: ScdTypes = { timestamp: 'datetime2(6)', boolean: 'bit', text: 'varchar(64)', binaryHash: 'binary(16)' };
 
 export type Distribution = 'hash' | 'replicate' | 'round_robin';
 
@@ -362,7 +363,7 @@ export function tsqlCreateTarget(product: TsqlProduct, plan: MergePlan, distribu
   const f = TSQL_FEATURES[product];
   const cols = [
     ...plan.columns.map((c) => `${q(c.name)} ${tsqlColumnType(product, c.type, plan.keys.includes(c.name) ? 'key' : 'value')} NULL`),
-    ...scdColumnDefs(SCD_TYPES).map(([n, t]) => `${q(n)} ${t} ${n === '_tm_version_key' ? 'NOT NULL' : 'NULL'}`),
+    ...scdColumnDefs(SCD_TYPES, plan).map(([n, t]) => `${q(n)} ${t} ${n === '_tm_version_key' ? 'NOT NULL' : 'NULL'}`),
   ];
   const pk = primaryKey(f, `pk_${plan.target.name}`.slice(0, 128), ['_tm_version_key']);
   return `CREATE TABLE ${qualify(plan.target)} (${cols.join(', ')}, ${pk})${tableOptions(f, distributionClause(distribution, plan.keys), 'CLUSTERED COLUMNSTORE INDEX')}`;
@@ -552,7 +553,7 @@ export function tsqlDialect(product: TsqlProduct, distribution: Distribution = '
       } else {
         // Legacy bounded or `max` text and binary columns keep their type (tsqlColumnTypes).
         const types = tsqlColumnTypes(product, plan, existing);
-        const changes = planTargetChanges(plan, existing, (_t, name) => types.get(name)!, synapseWidens);
+        const changes = planTargetChanges(plan, existing, (_t, name) => types.get(name)!, synapseWidens, SCD_TYPES);
         if (changes.added.length) {
           out.push({ sql: `ALTER TABLE ${T} ADD ${changes.added.map((c) => `${q(c.name)} ${types.get(c.name)!} NULL`).join(', ')}`, parameters: [] });
         }

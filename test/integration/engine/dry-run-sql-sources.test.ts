@@ -137,7 +137,7 @@ target: { warehouse: DW, table: dw.acc_trap }
     expect(r.changes).toEqual({ ...noChanges, inserted: 20 });
     expect(r.target.ddl.map((s) => s.sql)).toEqual([
       'CREATE SCHEMA IF NOT EXISTS "dw"',
-      'CREATE TABLE IF NOT EXISTS "dw"."acc_full" ("id" integer, "name" text, "modified_at" timestamp with time zone, "_tm_valid_from" timestamp without time zone, "_tm_valid_to" timestamp without time zone, "_tm_is_current" boolean, "_tm_is_deleted" boolean, "_tm_row_hash" text, "_tm_run_id" text, "_tm_version_key" text, PRIMARY KEY ("_tm_version_key"))',
+      'CREATE TABLE IF NOT EXISTS "dw"."acc_full" ("id" integer, "name" text, "modified_at" timestamp with time zone, "_tm_valid_from" timestamp without time zone, "_tm_valid_to" timestamp without time zone, "_tm_is_current" boolean, "_tm_is_deleted" boolean, "_tm_row_hash" bytea, "_tm_run_id" text, "_tm_version_key" bytea, PRIMARY KEY ("_tm_version_key"))',
       'CREATE INDEX IF NOT EXISTS "acc_full_tm_current" ON "dw"."acc_full" ("id") WHERE "_tm_is_current"',
     ]);
     expect({ pg: await pgState(), storage: await storageState(az.connectionString) }).toEqual(before);

@@ -213,9 +213,11 @@ describe.each(['duckdb', 'postgres'] as WarehouseKind[])('a %s target created be
     ).map((r) => r.t);
 
   it('keeps rule 2 after the upgrade: the same rows open no version, lists stay list text, the checks pass; a change lands as list text', async () => {
-    dir = makeProject({ tidemark: project(kind), pipelines: { [name]: pipeline(name).replace('validation:', `${OLD_SQL}validation:`) } });
+    // hashFormat: hex makes the first load a rule 3 target (hex hashes, as before rule 4).
+    const old = pipeline(name).replace('validation:', `${OLD_SQL}validation:`).replace('  table: dw.', '  hashFormat: hex\n  table: dw.');
+    dir = makeProject({ tidemark: project(kind), pipelines: { [name]: old } });
     const text = kind === 'duckdb' ? 'VARCHAR' : 'text';
-    let stack = await open(pipeline(name).replace('validation:', `${OLD_SQL}validation:`));
+    let stack = await open(old);
     try {
       const first = await runOnce(stack, { pipeline: name });
       expect(first.status).toBe('succeeded');

@@ -69,6 +69,26 @@ describe.each(dialects.map((d) => [d.name, d] as const))('%s dialect', (name, d)
     }
   });
 
+  it('types the row hash and version key by the plan\'s hash format, and refuses a target whose hash columns disagree', () => {
+    const binary = { duckdb: 'BLOB', postgres: 'bytea', synapse: 'binary(16)', mssql: 'binary(16)' }[d.name];
+    const text = { duckdb: 'VARCHAR', postgres: 'text', synapse: 'varchar(64)', mssql: 'varchar(64)' }[d.name];
+    const create = (p: ReturnType<typeof plan>) => d.ensureTarget(p, []).find((s) => s.sql.includes('dim_account') && /CREATE TABLE/.test(s.sql))!.sql;
+    const typed = (sql: string, types: string[]) =>
+      ['_tm_row_hash', '_tm_run_id', '_tm_version_key'].forEach((c, i) => expect(sql).toContain(`${d.quoteIdent(c)} ${types[i]}`));
+    typed(create(plan({ hashFormat: 'binary' })), [binary, text, binary]);
+    typed(create(plan()), [text, text, text]);
+    const scd = (hash: string) =>
+      ['_tm_valid_from', '_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_row_hash', '_tm_run_id', '_tm_version_key'].map((n) => ({ name: n, type: n === '_tm_row_hash' || n === '_tm_version_key' ? hash : 'x' }));
+    const existing = (hash: string) => [...plan().columns.map((c) => ({ name: c.name, type: d.typeName(c.type) })), ...scd(hash)];
+    // Same format: nothing to change; the other one: refused before any write, naming the fix.
+    expect(() => d.ensureTarget(plan({ hashFormat: 'binary' }), existing(binary))).not.toThrow();
+    expect(() => d.ensureTarget(plan(), existing(text))).not.toThrow();
+    expect(() => d.ensureTarget(plan({ hashFormat: 'binary' }), existing(text))).toThrow(
+      `target dw.dim_account._tm_row_hash is ${text}, but this run's changes hold 16-byte (hash rule 4) hashes: the pipeline's snapshot and its target disagree on the hash rule; restore the state the target was built with, or drop dw.dim_account and run --full to rebuild it`,
+    );
+    expect(() => d.ensureTarget(plan({ hashFormat: 'hex' }), existing(binary))).toThrow(`target dw.dim_account._tm_row_hash is ${binary}, but this run's changes hold hex-text (hash rule 1–3) hashes`);
+  });
+
   it('fails a type change with table, column, old and new type, unless widening is allowed and safe', () => {
     const scd = ['_tm_valid_from', '_tm_valid_to', '_tm_is_current', '_tm_is_deleted', '_tm_row_hash', '_tm_run_id', '_tm_version_key'].map((n) => ({ name: n, type: 'x' }));
     const existing = [{ name: 'id', type: d.typeName({ kind: 'integer', bits: 64 }) }, ...scd];

@@ -35,7 +35,9 @@ export function plan(over: Partial<MergePlan> = {}): MergePlan {
 export function renderAll(d: Dialect): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   const add = (label: string, sts: ReadonlyArray<{ sql: string }>) => sts.forEach((s, i) => out.push([`${label}#${i + 1}`, s.sql]));
-  add('create', d.ensureTarget(plan(), []));
+  // A new target (hash rule 4: 16-byte hashes), and one for changes written under rules 1–3.
+  add('create', d.ensureTarget(plan({ hashFormat: 'binary' }), []));
+  add('create-hex-hashes', d.ensureTarget(plan({ hashFormat: 'hex' }), []).filter((s) => s.sql.includes('CREATE TABLE') && s.sql.includes('dim_account')));
   const existing = [
     { name: 'id', type: d.typeName({ kind: 'integer', bits: 16 }) },
     { name: 'name', type: d.typeName({ kind: 'text' }) },

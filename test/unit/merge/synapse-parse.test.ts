@@ -15,6 +15,7 @@ const { Parser } = nodeSqlParser;
 const UNPARSABLE: Record<string, string> = {
   'create#2': 'CREATE TABLE … WITH (DISTRIBUTION = HASH(…), CLUSTERED COLUMNSTORE INDEX) and PRIMARY KEY … NOT ENFORCED (Synapse table options)',
   'create#3': 'CREATE TABLE … WITH (DISTRIBUTION = ROUND_ROBIN, HEAP), PRIMARY KEY … NOT ENFORCED',
+  'create-hex-hashes#1': 'same target CREATE TABLE as create#2, with text hash columns',
   'evolve#4': 'same ledger CREATE TABLE as create#3',
   'stage#2': 'CREATE TABLE … WITH (DISTRIBUTION = HASH(…), HEAP)',
   'copy#1': 'COPY INTO (Synapse-only statement)',

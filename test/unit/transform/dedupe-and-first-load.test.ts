@@ -47,9 +47,10 @@ async function transform(dir: string, parts: string[], previous: SnapshotOutput 
     outDir,
     duck: { memoryLimit: '256MB', threads: 1, tempDir: join(dir, 'spill') },
   });
-  const changes = await duckQuery<{ id: number; city: string; _tm_op: string; _tm_version_key: string | null }>(
+  // The version key as hex: 16 bytes (BLOB) under the current hash rule.
+  const changes = await duckQuery<{ id: number; city: string; _tm_op: string; _tm_version_key: string | null; key_type: string }>(
     join(dir, `${outName}-read.duckdb`),
-    `SELECT id, city, _tm_op, _tm_version_key FROM read_parquet('${out.changesFile}') ORDER BY id`,
+    `SELECT id, city, _tm_op, lower(hex(_tm_version_key)) AS _tm_version_key, typeof(_tm_version_key) AS key_type FROM read_parquet('${out.changesFile}') ORDER BY id`,
   );
   return { out, changes };
 }
@@ -66,7 +67,7 @@ describe('transform performance paths keep the results', () => {
       [1, 'insert'],
       [2, 'insert'],
     ]);
-    expect(changes.every((c) => /^[0-9a-f]{32}$/.test(c._tm_version_key ?? ''))).toBe(true);
+    expect(changes.every((c) => /^[0-9a-f]{32}$/.test(c._tm_version_key ?? '') && c.key_type === 'BLOB')).toBe(true);
     expect(new Set(changes.map((c) => c._tm_version_key)).size).toBe(2);
   });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pipelineSchema } from '../../../shared/config/schema.js';
-import { hashRuleOf } from '../../../shared/storage/manifest.js';
+import { changesHashRule, hashRuleOf } from '../../../shared/storage/manifest.js';
 import type { HashRule } from '../../../shared/transform/row-hash.js';
 import { runTransform, type SnapshotOutput } from '../../../shared/transform/run-transform.js';
 import { duckExec, duckQuery } from '../../support/project.js';
@@ -49,6 +49,17 @@ async function transform(dir: string, part: string, previous: SnapshotOutput | u
   return { out, ops };
 }
 
+/** The types of the hash columns in a changes file and a snapshot layer, and the row hash's stored length. */
+const hashTypes = async (dir: string, changes: string, snapshot: string) =>
+  (
+    await duckQuery<{ row: string; t1: string; version: string; snapRow: string; len: bigint }>(
+      join(dir, 'hash-types.duckdb'),
+      `SELECT (SELECT typeof(_tm_row_hash) FROM read_parquet('${changes}') LIMIT 1) AS row, (SELECT typeof(_tm_t1_hash) FROM read_parquet('${changes}') LIMIT 1) AS t1,
+        (SELECT typeof(_tm_version_key) FROM read_parquet('${changes}') LIMIT 1) AS version, (SELECT typeof(_tm_row_hash) FROM read_parquet('${snapshot}') LIMIT 1) AS snapRow,
+        (SELECT max(octet_length(CAST(_tm_row_hash AS BLOB))) FROM read_parquet('${changes}')) AS len`,
+    )
+  )[0];
+
 const FIRST = `SELECT * FROM (VALUES (1, CAST(1.50 AS DECIMAL(10,2)), CAST('0.0' AS DOUBLE), TIMESTAMP '2026-01-01 00:00:00'),
   (2, CAST(7 AS DECIMAL(10,2)), CAST('2.5' AS DOUBLE), TIMESTAMP '2026-01-01 00:00:00')) t(id, price, score, modified_at)`;
 // The scale widened to 4, -0.0 for 0.0, and every row touched (a new modified_at).
@@ -56,16 +67,31 @@ const TOUCHED = `SELECT * FROM (VALUES (1, CAST(1.5 AS DECIMAL(12,4)), CAST('-0.
   (2, CAST(7 AS DECIMAL(12,4)), CAST('2.5' AS DOUBLE), TIMESTAMP '2026-01-02 00:00:00')) t(id, price, score, modified_at)`;
 
 describe('hash rule per target', () => {
-  it('a new target (rule 3): a wider scale, -0.0 and a touched change column open no version; a real change does', async () => {
+  it('a new target (rule 4): a wider scale, -0.0 and a touched change column open no version; a real change does', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tidemark-hashrule-'));
     dirs.push(dir);
     const first = await transform(dir, await parquet(dir, 'p0.parquet', FIRST), undefined, undefined, 'r1');
-    expect(first.out.hashRule).toBe(3);
-    const second = await transform(dir, await parquet(dir, 'p1.parquet', TOUCHED), first.out.snapshot, 3, 'r2');
+    expect(first.out.hashRule).toBe(4);
+    expect(await hashTypes(dir, first.out.changesFile, first.out.snapshot.file!)).toEqual({ row: 'BLOB', t1: 'BLOB', version: 'BLOB', snapRow: 'BLOB', len: 16n });
+    const second = await transform(dir, await parquet(dir, 'p1.parquet', TOUCHED), first.out.snapshot, 4, 'r2');
     expect(second.out.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: 2 });
     const changed = await parquet(dir, 'p2.parquet', TOUCHED.replace("CAST('2.5' AS DOUBLE)", "CAST('2.75' AS DOUBLE)"));
-    const third = await transform(dir, changed, first.out.snapshot, 3, 'r3');
+    const third = await transform(dir, changed, first.out.snapshot, 4, 'r3');
     expect(third.ops).toEqual([{ id: 2, _tm_op: 'update' }]);
+    expect(await hashTypes(dir, third.out.changesFile, third.out.snapshot.file!)).toMatchObject({ row: 'BLOB', version: 'BLOB', snapRow: 'BLOB' });
+  });
+
+  it('a target created under rule 3 (hex hashes) keeps rule 3 after the upgrade: the same rows open no version, hashes stay text', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-hashrule-'));
+    dirs.push(dir);
+    const old = await transform(dir, await parquet(dir, 'p0.parquet', FIRST), undefined, 3, 'r1');
+    expect(old.out.hashRule).toBe(3);
+    const kept = await transform(dir, await parquet(dir, 'p1.parquet', TOUCHED), old.out.snapshot, 3, 'r2');
+    expect(kept.out.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: 2 });
+    const changed = await transform(dir, await parquet(dir, 'p2.parquet', TOUCHED.replace("CAST('2.5' AS DOUBLE)", "CAST('2.75' AS DOUBLE)")), old.out.snapshot, 3, 'r3');
+    expect(changed.ops).toEqual([{ id: 2, _tm_op: 'update' }]);
+    expect(changed.out.hashRule).toBe(3);
+    expect(await hashTypes(dir, changed.out.changesFile, changed.out.snapshot.file!)).toEqual({ row: 'VARCHAR', t1: 'VARCHAR', version: 'VARCHAR', snapRow: 'VARCHAR', len: 32n });
   });
 
   it('a target created under rule 1 keeps rule 1 after the upgrade: the same rows open no version', async () => {
@@ -91,6 +117,12 @@ describe('hash rule per target', () => {
     expect(hashRuleOf({ manifest: m })).toBe(1);
     expect(hashRuleOf({ manifest: { ...m, hashRule: 2 } })).toBe(2);
     expect(hashRuleOf({ manifest: { ...m, hashRule: 3 } })).toBe(3);
+    expect(hashRuleOf({ manifest: { ...m, hashRule: 4 } })).toBe(4);
+    // A changes manifest names the rule its file was written under; one from before it was
+    // recorded holds hex hashes (a merge queued across the upgrade).
+    expect(changesHashRule({})).toBe(3);
+    expect(changesHashRule({ hashRule: 4 })).toBe(4);
+    expect(changesHashRule({ hashRule: 1 })).toBe(1);
   });
 
   // Lists (#14 point 8): rule 3 lands and hashes them as lists; a rule 2 target keeps the list
@@ -100,7 +132,7 @@ describe('hash rule per target', () => {
   const changesTypes = async (dir: string, file: string) =>
     duckQuery<{ column_name: string; column_type: string }>(join(dir, 'types.duckdb'), `SELECT column_name, column_type FROM (DESCRIBE SELECT tags, n FROM read_parquet('${file}'))`);
 
-  it('lists under rule 3: list columns in the changes; a touched row with the same lists opens nothing, a changed element does', async () => {
+  it('lists under rule 3 and on: list columns in the changes; a touched row with the same lists opens nothing, a changed element does', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tidemark-hashrule-'));
     dirs.push(dir);
     const first = await transform(dir, await parquet(dir, 'p0.parquet', LISTS('1', "[]::VARCHAR[]")), undefined, undefined, 'r1');
@@ -108,11 +140,11 @@ describe('hash rule per target', () => {
       { column_name: 'tags', column_type: 'VARCHAR[]' },
       { column_name: 'n', column_type: 'INTEGER[]' },
     ]);
-    const touched = await transform(dir, await parquet(dir, 'p1.parquet', LISTS('2', "[]::VARCHAR[]")), first.out.snapshot, 3, 'r2');
+    const touched = await transform(dir, await parquet(dir, 'p1.parquet', LISTS('2', "[]::VARCHAR[]")), first.out.snapshot, 4, 'r2');
     expect(touched.out.counts).toMatchObject({ updated: 0, unchanged: 2 });
     // [] → NULL and [] → [NULL] are changes: the empty list, a NULL list and a NULL element differ.
     for (const [i, second] of ['CAST(NULL AS VARCHAR[])', '[NULL]::VARCHAR[]'].entries()) {
-      const r = await transform(dir, await parquet(dir, `p${i + 2}.parquet`, LISTS('2', second)), first.out.snapshot, 3, `r${i + 3}`);
+      const r = await transform(dir, await parquet(dir, `p${i + 2}.parquet`, LISTS('2', second)), first.out.snapshot, 4, `r${i + 3}`);
       expect(r.ops).toEqual([{ id: 2, _tm_op: 'update' }]);
     }
   });

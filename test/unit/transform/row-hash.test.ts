@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckSession } from '../../../shared/transform/duckdb-session.js';
-import { HASH_RULE, canonicalRowExpr, canonicalText, hashColumnOrder, rowHashExpr, type HashRule, type TypedColumn } from '../../../shared/transform/row-hash.js';
+import { HASH_RULE, canonicalRowExpr, canonicalText, hashColumnOrder, hashFormatOf, rowHashExpr, versionKeyExpr, type HashRule, type TypedColumn } from '../../../shared/transform/row-hash.js';
 
 /**
  * The row hash of docs/design.md §7, evaluated by DuckDB exactly as the transform does. Changing any
@@ -20,8 +20,10 @@ async function text(cols: TypedColumn[], values: string, rule: HashRule = HASH_R
   const r = await s.one<{ t: string }>(`SELECT ${canonicalRowExpr(cols, undefined, rule)} AS t FROM (SELECT ${values}) AS x`);
   return r!.t;
 }
+/** The row hash as hex text, whatever the rule stores (rule 4: 16 bytes, shown as their hex). */
 async function hash(cols: TypedColumn[], values: string, rule: HashRule = HASH_RULE): Promise<string> {
-  const r = await s.one<{ h: string }>(`SELECT ${rowHashExpr(cols, undefined, rule)} AS h FROM (SELECT ${values}) AS x`);
+  const e = rowHashExpr(cols, undefined, rule);
+  const r = await s.one<{ h: string }>(`SELECT ${hashFormatOf(rule) === 'binary' ? `lower(hex(${e}))` : e} AS h FROM (SELECT ${values}) AS x`);
   return r!.h;
 }
 async function one(type: string, literal: string, rule: HashRule = HASH_RULE): Promise<string> {
@@ -147,7 +149,7 @@ describe('row hash: golden value', () => {
     // md5 of the text above, also checked outside DuckDB (node:crypto) below.
     expect(await hash(row, values, 1)).toBe('7d76c7ec61c2450bd327090f4e87397f');
     expect(createHash('md5').update(await text(row, values, 1)).digest('hex')).toBe('7d76c7ec61c2450bd327090f4e87397f');
-    // Rule 2 (current): the decimal's scale is not part of its text.
+    // Rule 2 on: the decimal's scale is not part of its text.
     const t2 = 'amount=6:1234.5|active=4:true|born=10:1990-05-17|email=9:ann@x.com|score=3:0.1|seen=27:2026-01-02T02:04:05.500000Z|photo=4:00ff';
     expect(await text(row, values)).toBe(t2);
     expect(await hash(row, values)).toBe(createHash('md5').update(t2).digest('hex'));
@@ -188,5 +190,34 @@ describe('row hash: lists (hash rule 3)', () => {
     const values = `['a"b', NULL]::VARCHAR[] AS tags, [1, 2]::INTEGER[] AS n`;
     expect(await text(row, values)).toBe('tags=13:["a\\"b",null]|n=5:[1,2]');
     expect(await hash(row, values)).toBe(createHash('md5').update('tags=13:["a\\"b",null]|n=5:[1,2]').digest('hex'));
+  });
+});
+
+describe('row hash: storage (hash rule 4)', () => {
+  const row: TypedColumn[] = [
+    { name: 'id', type: 'INTEGER' },
+    { name: 'name', type: 'VARCHAR' },
+  ];
+  const values = `7 AS id, 'Ann' AS name`;
+
+  it('rule 4 stores the 16 md5 bytes of rule 3\'s text; rules 1–3 the 32 hex characters', async () => {
+    expect(HASH_RULE).toBe(4);
+    const pinned = createHash('md5').update('id=1:7|name=3:Ann').digest();
+    const r = await s.one<{ t: string; n: bigint; h: string; h3: string; t3: string }>(
+      `SELECT typeof(${rowHashExpr(row, undefined, 4)}) AS t, octet_length(${rowHashExpr(row, undefined, 4)}) AS n, lower(hex(${rowHashExpr(row, undefined, 4)})) AS h,
+        ${rowHashExpr(row, undefined, 3)} AS h3, typeof(${rowHashExpr(row, undefined, 3)}) AS t3 FROM (SELECT ${values}) AS x`,
+    );
+    expect(r).toEqual({ t: 'BLOB', n: 16n, h: pinned.toString('hex'), h3: pinned.toString('hex'), t3: 'VARCHAR' });
+    expect(await text(row, values, 4)).toBe(await text(row, values, 3));
+  });
+
+  it('the version key keeps rule 1\'s text under every rule; rule 4 stores its bytes', async () => {
+    const key: TypedColumn[] = [{ name: 'id', type: 'INTEGER' }];
+    const at = `TIMESTAMP '2026-01-02 03:04:05'`;
+    const expected = createHash('md5').update('id=1:7@2026-01-02T03:04:05.000000Z').digest('hex');
+    const r = await s.one<{ hex: string; bin: string; t: string }>(
+      `SELECT ${versionKeyExpr(key, at, undefined, 3)} AS hex, lower(hex(${versionKeyExpr(key, at, undefined, 4)})) AS bin, typeof(${versionKeyExpr(key, at, undefined, 4)}) AS t FROM (SELECT 7 AS id) AS x`,
+    );
+    expect(r).toEqual({ hex: expected, bin: expected, t: 'BLOB' });
   });
 });

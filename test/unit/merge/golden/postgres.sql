@@ -2,7 +2,7 @@
 CREATE SCHEMA IF NOT EXISTS "dw";
 
 -- create#2
-CREATE TABLE IF NOT EXISTS "dw"."dim_account" ("id" integer, "name" text, "email" text, "amount" numeric(12,2), "seen_at" timestamp with time zone, "_tm_valid_from" timestamp without time zone, "_tm_valid_to" timestamp without time zone, "_tm_is_current" boolean, "_tm_is_deleted" boolean, "_tm_row_hash" text, "_tm_run_id" text, "_tm_version_key" text, PRIMARY KEY ("_tm_version_key"));
+CREATE TABLE IF NOT EXISTS "dw"."dim_account" ("id" integer, "name" text, "email" text, "amount" numeric(12,2), "seen_at" timestamp with time zone, "_tm_valid_from" timestamp without time zone, "_tm_valid_to" timestamp without time zone, "_tm_is_current" boolean, "_tm_is_deleted" boolean, "_tm_row_hash" bytea, "_tm_run_id" text, "_tm_version_key" bytea, PRIMARY KEY ("_tm_version_key"));
 
 -- create#3
 CREATE INDEX IF NOT EXISTS "dim_account_tm_current" ON "dw"."dim_account" ("id") WHERE "_tm_is_current";
@@ -24,6 +24,9 @@ ALTER TABLE "dw"."_tm_ledger" ADD COLUMN IF NOT EXISTS "snapshot" text;
 
 -- create#9
 CREATE UNIQUE INDEX IF NOT EXISTS "_tm_ledger_one_per_base" ON "dw"."_tm_ledger" ("pipeline", "base_run_id");
+
+-- create-hex-hashes#1
+CREATE TABLE IF NOT EXISTS "dw"."dim_account" ("id" integer, "name" text, "email" text, "amount" numeric(12,2), "seen_at" timestamp with time zone, "_tm_valid_from" timestamp without time zone, "_tm_valid_to" timestamp without time zone, "_tm_is_current" boolean, "_tm_is_deleted" boolean, "_tm_row_hash" text, "_tm_run_id" text, "_tm_version_key" text, PRIMARY KEY ("_tm_version_key"));
 
 -- evolve#1
 CREATE SCHEMA IF NOT EXISTS "dw";

@@ -2,7 +2,7 @@
 IF SCHEMA_ID(N'dw') IS NULL EXEC(N'CREATE SCHEMA [dw]');
 
 -- create#2
-IF OBJECT_ID(N'[dw].[dim_account]', N'U') IS NULL CREATE TABLE [dw].[dim_account] ([id] int NULL, [name] nvarchar(4000) NULL, [email] nvarchar(4000) NULL, [amount] decimal(12,2) NULL, [seen_at] datetime2(6) NULL, [_tm_valid_from] datetime2(6) NULL, [_tm_valid_to] datetime2(6) NULL, [_tm_is_current] bit NULL, [_tm_is_deleted] bit NULL, [_tm_row_hash] varchar(64) NULL, [_tm_run_id] varchar(64) NULL, [_tm_version_key] varchar(64) NOT NULL, CONSTRAINT [pk_dim_account] PRIMARY KEY NONCLUSTERED ([_tm_version_key]) NOT ENFORCED) WITH (DISTRIBUTION = HASH([id]), CLUSTERED COLUMNSTORE INDEX);
+IF OBJECT_ID(N'[dw].[dim_account]', N'U') IS NULL CREATE TABLE [dw].[dim_account] ([id] int NULL, [name] nvarchar(4000) NULL, [email] nvarchar(4000) NULL, [amount] decimal(12,2) NULL, [seen_at] datetime2(6) NULL, [_tm_valid_from] datetime2(6) NULL, [_tm_valid_to] datetime2(6) NULL, [_tm_is_current] bit NULL, [_tm_is_deleted] bit NULL, [_tm_row_hash] binary(16) NULL, [_tm_run_id] varchar(64) NULL, [_tm_version_key] binary(16) NOT NULL, CONSTRAINT [pk_dim_account] PRIMARY KEY NONCLUSTERED ([_tm_version_key]) NOT ENFORCED) WITH (DISTRIBUTION = HASH([id]), CLUSTERED COLUMNSTORE INDEX);
 
 -- create#3
 IF OBJECT_ID(N'[dw].[_tm_ledger]', N'U') IS NULL CREATE TABLE [dw].[_tm_ledger] ([pipeline] nvarchar(128) NOT NULL, [run_id] varchar(64) NOT NULL, [target_table] nvarchar(300) NOT NULL, [boundary] datetime2(6) NOT NULL, [inserted] bigint NULL, [updated] bigint NULL, [deleted] bigint NULL, [committed_at] datetime2(6) NULL, CONSTRAINT [pk__tm_ledger] PRIMARY KEY NONCLUSTERED ([pipeline], [run_id]) NOT ENFORCED) WITH (DISTRIBUTION = ROUND_ROBIN, HEAP);
@@ -18,6 +18,9 @@ IF COL_LENGTH(N'[dw].[_tm_ledger]', N'read_to') IS NULL ALTER TABLE [dw].[_tm_le
 
 -- create#7
 IF COL_LENGTH(N'[dw].[_tm_ledger]', N'snapshot') IS NULL ALTER TABLE [dw].[_tm_ledger] ADD [snapshot] nvarchar(1000) NULL;
+
+-- create-hex-hashes#1
+IF OBJECT_ID(N'[dw].[dim_account]', N'U') IS NULL CREATE TABLE [dw].[dim_account] ([id] int NULL, [name] nvarchar(4000) NULL, [email] nvarchar(4000) NULL, [amount] decimal(12,2) NULL, [seen_at] datetime2(6) NULL, [_tm_valid_from] datetime2(6) NULL, [_tm_valid_to] datetime2(6) NULL, [_tm_is_current] bit NULL, [_tm_is_deleted] bit NULL, [_tm_row_hash] varchar(64) NULL, [_tm_run_id] varchar(64) NULL, [_tm_version_key] varchar(64) NOT NULL, CONSTRAINT [pk_dim_account] PRIMARY KEY NONCLUSTERED ([_tm_version_key]) NOT ENFORCED) WITH (DISTRIBUTION = HASH([id]), CLUSTERED COLUMNSTORE INDEX);
 
 -- evolve#1
 IF SCHEMA_ID(N'dw') IS NULL EXEC(N'CREATE SCHEMA [dw]');

@@ -99,8 +99,9 @@ validation: { rowCount: exact }
     expect(creates(lines)).toEqual([]);
     expect(lines.filter(marker).map((l) => l.split(' ')[0])).toEqual(['HEAD']);
     expect(marker(lines[0]!)).toBe(true);
-    // About 120 round trips on this commit (the run record alone is read some 40 times by the
-    // stages); the bound catches a per-run scan or a per-row call creeping into the happy path.
-    expect(lines.length).toBeLessThan(200);
+    // About 110 round trips on this commit (the stages read the run record some 25 times); the
+    // bound leaves room for the host's once-a-second full pass on a slow machine and catches a
+    // per-run scan, a per-row call or polling on a short timer creeping into the happy path.
+    expect(lines.length).toBeLessThan(150);
   });
 });

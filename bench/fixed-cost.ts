@@ -4,11 +4,12 @@
  * clients, queue hops, DuckDB opens, validation), against an Azurite that is already up.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AzuriteHandle } from '../shared/local/azurite.js';
 import type { DuckSettings } from '../shared/transform/duckdb-session.js';
 import { generateSource } from './data.js';
+import { CpuMeter } from './memory.js';
 
 export interface FixedCostResult {
   rows: number;
@@ -18,7 +19,21 @@ export interface FixedCostResult {
   minSeconds: number;
   /** Wall seconds of `node -e ""` on this machine: the floor no CLI run can go under. */
   nodeStartSeconds: number;
+  /** CPU seconds (user + system) of the tidemark process of each measured run: what a busy machine does not inflate the way it inflates wall time. */
+  cpuSeconds?: number[];
+  medianCpuSeconds?: number;
+  /** CPU seconds Azurite spent serving each measured run (its requests are work a storage account in Azure does elsewhere). */
+  azuriteCpuSeconds?: number[];
+  medianAzuriteCpuSeconds?: number;
 }
+
+/**
+ * Preloaded into each measured CLI process: appends its own CPU time at exit. The process exits
+ * through process.exit, so 'exit' sees all of it but the last microseconds.
+ */
+const CPU_HOOK = `data:text/javascript,${encodeURIComponent(
+  "import { appendFileSync } from 'node:fs'; process.on('exit', () => { const u = process.cpuUsage(); appendFileSync(process.env.TIDEMARK_BENCH_CPU_FILE, `${(u.user + u.system) / 1e6}\\n`); });",
+)}`;
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -63,11 +78,34 @@ export async function measureFixedCost(o: {
   const args = [cli, 'run', 'small', '--project', dir];
   const first = await timed(args, env, dir);
   o.log(`E: first load of ${rows} rows through the CLI took ${first.toFixed(2)} s (not measured)`);
+  const cpuFile = join(dir, 'cpu.txt');
+  const measured = ['--import', CPU_HOOK, ...args];
   const runs: number[] = [];
-  for (let i = 0; i < o.repeats; i++) runs.push(await timed(args, env, dir));
+  const azuriteCpu: number[] = [];
+  for (let i = 0; i < o.repeats; i++) {
+    const az = new CpuMeter(o.az.process?.pid);
+    runs.push(await timed(measured, { ...env, TIDEMARK_BENCH_CPU_FILE: cpuFile }, dir));
+    const spent = az.stop();
+    if (spent !== null) azuriteCpu.push(spent);
+  }
+  const cpu = readFileSync(cpuFile, 'utf8').trim().split('\n').map(Number);
+  rmSync(cpuFile);
   const nodeStarts: number[] = [];
   for (let i = 0; i < 3; i++) nodeStarts.push(await timed(['-e', ''], env, dir));
-  const result = { rows, runs, medianSeconds: median(runs), minSeconds: Math.min(...runs), nodeStartSeconds: median(nodeStarts) };
-  o.log(`E: no-change runs ${runs.map((s) => s.toFixed(2)).join(', ')} s (median ${result.medianSeconds.toFixed(2)} s; node start ${result.nodeStartSeconds.toFixed(2)} s)`);
+  const result: FixedCostResult = {
+    rows,
+    runs,
+    medianSeconds: median(runs),
+    minSeconds: Math.min(...runs),
+    nodeStartSeconds: median(nodeStarts),
+    cpuSeconds: cpu,
+    medianCpuSeconds: median(cpu),
+    ...(azuriteCpu.length ? { azuriteCpuSeconds: azuriteCpu, medianAzuriteCpuSeconds: median(azuriteCpu) } : {}),
+  };
+  o.log(
+    `E: no-change runs ${runs.map((s) => s.toFixed(2)).join(', ')} s (median ${result.medianSeconds.toFixed(2)} s; node start ${result.nodeStartSeconds.toFixed(2)} s); ` +
+      `tidemark CPU ${cpu.map((s) => s.toFixed(2)).join(', ')} s (median ${median(cpu).toFixed(2)} s)` +
+      (azuriteCpu.length ? `; Azurite CPU median ${median(azuriteCpu).toFixed(2)} s per run` : ''),
+  );
   return result;
 }

@@ -175,6 +175,16 @@ export function resultFileName(startedAt: Date): string {
 }
 
 /** Scenario E as one line of Markdown: the median, the spread, and the floor node itself costs. */
-export function markdownFixedCost(e: { rows: number; runs: readonly number[]; medianSeconds: number; minSeconds: number; nodeStartSeconds: number }): string {
-  return `E. no-change \`tidemark run\` of a ${fmtRows(e.rows)}-row pipeline through the CLI: median ${fmtNum(e.medianSeconds, 2)} s over ${e.runs.length} runs (min ${fmtNum(e.minSeconds, 2)} s; \`node -e ""\` alone ${fmtNum(e.nodeStartSeconds, 2)} s)`;
+export function markdownFixedCost(e: {
+  rows: number;
+  runs: readonly number[];
+  medianSeconds: number;
+  minSeconds: number;
+  nodeStartSeconds: number;
+  medianCpuSeconds?: number;
+  medianAzuriteCpuSeconds?: number;
+}): string {
+  const cpu = e.medianCpuSeconds === undefined ? '' : `; CPU of the tidemark process median ${fmtNum(e.medianCpuSeconds, 2)} s`;
+  const az = e.medianAzuriteCpuSeconds === undefined ? '' : `, of Azurite ${fmtNum(e.medianAzuriteCpuSeconds, 2)} s per run`;
+  return `E. no-change \`tidemark run\` of a ${fmtRows(e.rows)}-row pipeline through the CLI: median ${fmtNum(e.medianSeconds, 2)} s over ${e.runs.length} runs (min ${fmtNum(e.minSeconds, 2)} s; \`node -e ""\` alone ${fmtNum(e.nodeStartSeconds, 2)} s${cpu}${az})`;
 }

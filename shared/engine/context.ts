@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { stageClaimTtlMs } from './stage-timeout.js';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import type { Warehouse } from '../merge/warehouse.js';
 import { AzureBlobStore, AzureQueuePort } from '../storage/azure-storage.js';
 import { AzureTableStore } from '../state/azure-tables.js';
 import { connectionStringStorage, createStorageClients, resolveStorageConnection, type StorageClients } from '../storage/clients.js';
-import { CONTAINERS, QUEUES, POISON_SUFFIX, TABLES } from '../storage/layout.js';
+import { CONTAINERS, QUEUES, POISON_SUFFIX, TABLES, layout } from '../storage/layout.js';
 import type { BlobStore, QueuePort, TableStore } from '../storage/ports.js';
 
 export type SourceFactory = (ctx: EngineContext, conn: ConnectionConfig, pipeline: PipelineConfig) => Source;
@@ -87,13 +88,28 @@ export function createContext(o: ContextOptions): EngineContext {
   };
 }
 
-/** Creates every container, queue and table tidemark uses; cheap and idempotent. */
+/** Every container, queue and table tidemark uses, sorted: what ensureStorage creates and its marker names. */
+function storageNames(): { containers: string[]; queues: string[]; tables: string[] } {
+  return {
+    containers: Object.values(CONTAINERS).sort(),
+    queues: Object.values(QUEUES).flatMap((q) => [q, `${q}${POISON_SUFFIX}`]).sort(),
+    tables: Object.values(TABLES).sort(),
+  };
+}
+
+/**
+ * Creates every container, queue and table tidemark uses; idempotent. The creates are 17 round
+ * trips at every process start (each CLI command, each Function App cold start), so the last step
+ * writes a marker blob named by the set of names, and a later start that finds it does one HEAD
+ * instead (issue #19). A storage account that lost its data loses the marker with it; a release
+ * that adds a container, queue or table has a new marker name and creates them once.
+ */
 export async function ensureStorage(ctx: EngineContext): Promise<void> {
-  await Promise.all([
-    ctx.blobs.ensureContainers(Object.values(CONTAINERS)),
-    ctx.queues.ensureQueues(Object.values(QUEUES).flatMap((q) => [q, `${q}${POISON_SUFFIX}`])),
-    ctx.tables.ensureTables(Object.values(TABLES)),
-  ]);
+  const names = storageNames();
+  const marker = layout.storageReady(createHash('sha256').update(JSON.stringify(names)).digest('hex').slice(0, 12));
+  if (await ctx.blobs.exists(CONTAINERS.state, marker)) return;
+  await Promise.all([ctx.blobs.ensureContainers(names.containers), ctx.queues.ensureQueues(names.queues), ctx.tables.ensureTables(names.tables)]);
+  await ctx.blobs.putText(CONTAINERS.state, marker, `${JSON.stringify(names)}\n`);
 }
 
 /** Resolves a path from config against the project folder. */

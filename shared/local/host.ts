@@ -420,7 +420,11 @@ export class LocalHost {
         timedOut = false;
         // Started something and a worker is still free: more may be waiting right now.
         if (started > 0 && this.inFlight.size < this.workers) continue;
-        timedOut = await this.idle(o.idleMs);
+        // Every worker busy: nothing here can take more work until one finishes, and a finishing
+        // worker wakes the host at once. Waking every idle period only to re-read the run (done())
+        // cost a table read per 100 ms of every stage; a full pass a second still notices what
+        // other processes did (a cancel) while a long stage runs.
+        timedOut = await this.idle(this.inFlight.size >= this.workers ? Math.max(o.idleMs, FULL_PASS_MS) : o.idleMs);
       }
     } finally {
       // Copies still running (duplicates of a finished stage) end before the caller closes ports.

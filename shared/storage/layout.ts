@@ -39,6 +39,8 @@ export const layout = {
   quarantine: (pipeline: string, runId: string) => `${pipeline}/${runId}/quarantine.parquet`,
   /** Sampled rows of the transformed batch, compared field by field with the warehouse. */
   sample: (pipeline: string, runId: string) => `${pipeline}/${runId}/sample.parquet`,
+  /** In `state`: written once every container, queue and table exists (engine/context.ts ensureStorage); no pipeline name starts with `_`. */
+  storageReady: (namesHash: string) => `_tidemark/storage-ready-${namesHash}`,
 };
 
 /** Parses `{pipeline}/{runId}/_manifest.json`, the path the blob trigger fires on. */

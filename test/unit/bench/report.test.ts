@@ -63,6 +63,9 @@ describe('bench report helpers', () => {
     expect(markdownFixedCost({ rows: 1000, runs, medianSeconds: 0.95, minSeconds: 0.8, nodeStartSeconds: 0.05 })).toBe(
       'E. no-change `tidemark run` of a 1 k-row pipeline through the CLI: median 0.95 s over 5 runs (min 0.80 s; `node -e ""` alone 0.05 s)',
     );
+    expect(markdownFixedCost({ rows: 1000, runs, medianSeconds: 0.95, minSeconds: 0.8, nodeStartSeconds: 0.05, medianCpuSeconds: 0.61, medianAzuriteCpuSeconds: 0.2 })).toBe(
+      'E. no-change `tidemark run` of a 1 k-row pipeline through the CLI: median 0.95 s over 5 runs (min 0.80 s; `node -e ""` alone 0.05 s; CPU of the tidemark process median 0.61 s, of Azurite 0.20 s per run)',
+    );
   });
 
   it('formats row counts and result file names', () => {

@@ -138,7 +138,8 @@ export async function readDimension(kind: WarehouseKind, where: string, table: s
 /**
  * The interval rules, checked on the warehouse itself (direct SQL, the same on every engine):
  * per key, no version with valid_to at or before its valid_from, no two versions whose
- * half-open intervals [valid_from, valid_to) overlap, and no repeated version key.
+ * half-open intervals [valid_from, valid_to) overlap, and no repeated version key (named by its
+ * key columns: the version key itself is binary under hash rule 4).
  */
 export async function intervalViolations(kind: WarehouseKind, where: string, table: string, keys: string[]): Promise<string[]> {
   const [schema, name] = table.split('.') as [string, string];
@@ -151,7 +152,7 @@ export async function intervalViolations(kind: WarehouseKind, where: string, tab
   const sql = `SELECT 'inverted ' + ${key('a')} AS v FROM ${T} a WHERE a._tm_valid_to IS NOT NULL AND a._tm_valid_to <= a._tm_valid_from
 UNION ALL SELECT 'overlap ' + ${key('a')} AS v FROM ${T} a JOIN ${T} b ON ${keys.map((k) => `a.${q(k)} = b.${q(k)}`).join(' AND ')}
   AND a._tm_version_key < b._tm_version_key AND a._tm_valid_from < ${end('b')} AND b._tm_valid_from < ${end('a')}
-UNION ALL SELECT 'repeated version key ' + MIN(a._tm_version_key) AS v FROM ${T} a GROUP BY a._tm_version_key HAVING COUNT(*) > 1`;
+UNION ALL SELECT 'repeated version key of ' + MIN(${key('a')}) AS v FROM ${T} a GROUP BY a._tm_version_key HAVING COUNT(*) > 1`;
   const portable = kind === 'mssql' ? sql : sql.replaceAll("' + ", "' || ");
   if (kind === 'mssql') return (await tsqlQuery(where, portable)).map((r) => String(r.v));
   if (kind === 'duckdb') return (await duckQuery<{ v: string }>(where, portable)).map((r) => r.v);

@@ -7,7 +7,8 @@ import type { LocalStack, RunSummary } from '../../shared/local/stack.js';
 import { planColumnsFromDuck } from '../../shared/merge/duckdb/warehouse.js';
 import { scratchDir } from '../../shared/storage/files.js';
 import { CONTAINERS, layout } from '../../shared/storage/layout.js';
-import { changesManifestSchema, parseManifest } from '../../shared/storage/manifest.js';
+import { changesHashRule, changesManifestSchema, parseManifest } from '../../shared/storage/manifest.js';
+import { hashFormatOf } from '../../shared/transform/row-hash.js';
 import type { Played, Scenario, ScenarioCase } from './scd-harness.js';
 
 /**
@@ -75,6 +76,7 @@ async function applyLastRunAgain(stack: LocalStack, runs: RunSummary[], pipeline
         deletes: p.target.deletes,
         scd: p.target.scd,
         counts: m.counts,
+        hashFormat: hashFormatOf(changesHashRule(m)),
       },
       local,
       { container: CONTAINERS.changes, name: m.changes.name },

@@ -45,6 +45,17 @@ export interface Played {
 
 const START = Date.parse('2026-01-01T00:00:00Z');
 
+/** tidemark.yaml of a test project: a DuckDB source SRC and the warehouse WH of `kind` (its URL in TIDEMARK_TEST_WH). */
+export function duckSourceProject(kind: WarehouseKind): string {
+  return `storage: AzureWebJobsStorage
+connections:
+  SRC: { kind: duckdb, path: source.duckdb }
+warehouses:
+  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : `{ kind: ${kind}, setting: TIDEMARK_TEST_WH }`}
+duckdb: { memoryLimit: 256MB, threads: 1 }
+`;
+}
+
 /**
  * Runs a scenario through the real chain (Azurite, DuckDB source, the given warehouse). `tsql`:
  * the file's warm connections to the mssql database (tsql-pool.ts), lent to its warehouses.
@@ -53,13 +64,7 @@ export async function play(sc: Scenario, kind: WarehouseKind, azuriteCs: string,
   const pipelineName = `${sc.name}_${kind === 'duckdb' ? 'dk' : kind === 'postgres' ? 'pg' : 'ms'}`;
   const table = `dw.${sc.name}`;
   const dir = makeProject({
-    tidemark: `storage: AzureWebJobsStorage
-connections:
-  SRC: { kind: duckdb, path: source.duckdb }
-warehouses:
-  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : `{ kind: ${kind}, setting: TIDEMARK_TEST_WH }`}
-duckdb: { memoryLimit: 256MB, threads: 1 }
-`,
+    tidemark: duckSourceProject(kind),
     pipelines: { [pipelineName]: sc.pipeline({ name: pipelineName, table }) },
   });
   await duckExec(join(dir, 'source.duckdb'), 'create schema app', ...sc.setup);

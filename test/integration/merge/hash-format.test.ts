@@ -2,26 +2,22 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AzuriteHandle } from '../../../shared/local/azurite.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
 import { duckRollbackStyle, mssqlRollbackStyle, postgresRollbackStyle } from '../../../shared/rollback/styles.js';
 import { readCheckpoint } from '../../../shared/state/checkpoints.js';
 import { canonicalRowSql } from '../../../shared/validate/canonical-sql.js';
 import { readValidations } from '../../../shared/state/validations.js';
 import { CONTAINERS } from '../../../shared/storage/layout.js';
-import { withAzurite } from '../../support/azurite.js';
-import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, duckQuery, makeProject } from '../../support/project.js';
-import { readDimension, type WarehouseKind } from '../../support/scd-harness.js';
-import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+import { duckSourceProject, readDimension, type WarehouseKind } from '../../support/scd-harness.js';
+import { useWarehouseEngines } from '../../support/warehouse-engines.js';
 import { tsqlQuery } from '../../support/tsql-sql.js';
 
 // Hash rule 4 (issue #19 point 2) through the whole local chain: a new target stores its row
 // hash and version key as 16 bytes, a target created with hex hashes keeps them after the
 // upgrade and opens no version, and the checks pass on both. The mssql warehouse runs on the
 // T-SQL engine when there is one (test/support/tsql-engine.ts).
-const engine = await tsqlEngine();
 
 const pipeline = (name: string, extra = '') => `name: ${name}
 source:
@@ -38,20 +34,8 @@ validation:
   sample: 10
 `;
 
-let az: AzuriteHandle;
-let pgh: PostgresHandle;
-let ms: { url: string; drop(): Promise<void> } | undefined;
-beforeAll(async () => {
-  [az, pgh] = await Promise.all([withAzurite(), startPostgres()]);
-  if ('url' in engine) ms = await freshTsqlDatabase(engine.url, 'tm_hash_format');
-});
-afterAll(async () => {
-  await ms?.drop();
-  await az?.stop();
-  await pgh?.stop();
-});
-
-const KINDS: WarehouseKind[] = ['duckdb', 'postgres', ...('url' in engine ? (['mssql'] as WarehouseKind[]) : [])];
+const engines = await useWarehouseEngines('tm_hash_format');
+const KINDS = engines.kinds;
 
 /** The warehouse type names of a column (as each engine's catalogue prints them). */
 const BINARY: Record<WarehouseKind, string> = { duckdb: 'BLOB', postgres: 'bytea', mssql: 'binary' } as Record<WarehouseKind, string>;
@@ -60,13 +44,13 @@ const TEXT: Record<WarehouseKind, string> = { duckdb: 'VARCHAR', postgres: 'text
 describe.each(KINDS)('hash format on %s', (kind) => {
   let dir: string;
   const clock = { t: Date.parse('2026-05-01T00:00:00Z') };
-  const url = () => (kind === 'mssql' ? ms!.url : pgh.url);
+  const url = () => (kind === 'mssql' ? engines.ms()!.url : engines.pg().url);
   const where = () => (kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : url());
   const src = (...sql: string[]) => duckExec(join(dir, 'source.duckdb'), ...sql);
   const whQuery = async (sql: string): Promise<Array<Record<string, unknown>>> => {
     if (kind === 'duckdb') return duckQuery(where(), sql);
     if (kind === 'mssql') return tsqlQuery(url(), sql);
-    const c = new pg.Client({ connectionString: pgh.url });
+    const c = new pg.Client({ connectionString: engines.pg().url });
     await c.connect();
     try {
       return (await c.query(sql)).rows as Array<Record<string, unknown>>;
@@ -86,7 +70,7 @@ describe.each(KINDS)('hash format on %s', (kind) => {
     ).map((r) => `${String(r.c)} ${String(r.t)}`);
   const open = (name: string, yaml: string): Promise<LocalStack> => {
     writeFileSync(join(dir, 'pipelines', `${name}.yaml`), yaml);
-    return openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t) });
+    return openLocalStack({ projectDir: dir, connectionString: engines.az().connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t) });
   };
   const dim = (name: string) => readDimension(kind, where(), `dw.${name}`, ['id', 'name', '_tm_row_hash', '_tm_version_key'], ['id']);
   const passed = async (stack: LocalStack, name: string, runId: string) => (await readValidations(stack.ctx.tables, name, runId)).map((v) => [v.check, v.passed]).sort();
@@ -94,13 +78,7 @@ describe.each(KINDS)('hash format on %s', (kind) => {
 
   beforeAll(async () => {
     dir = makeProject({
-      tidemark: `storage: AzureWebJobsStorage
-connections:
-  SRC: { kind: duckdb, path: source.duckdb }
-warehouses:
-  WH: ${kind === 'duckdb' ? '{ kind: duckdb, path: warehouse.duckdb }' : `{ kind: ${kind}, setting: TIDEMARK_TEST_WH }`}
-duckdb: { memoryLimit: 256MB, threads: 1 }
-`,
+      tidemark: duckSourceProject(kind),
       pipelines: {},
     });
     await src(

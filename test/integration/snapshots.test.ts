@@ -31,6 +31,9 @@ target:
   warehouse: WH
   table: dw.dim_account
   deletes: retire
+  # Hex hashes, as an older tidemark built its targets: the file also reads such a tidemark's
+  # snapshot pointer (no hash rule recorded = rule 1, hex), which only ever names a hex target.
+  hashFormat: hex
 validation:
   rowCount: exact
 `;

@@ -119,7 +119,7 @@ export async function warehouseFigures(file: string, table: string, duck: DuckSe
   try {
     const r = await s.one<{ n: bigint; c: bigint; h: bigint }>(
       `SELECT count(*)::BIGINT AS n, count(*) FILTER (WHERE _tm_is_current)::BIGINT AS c,
-  coalesce(sum(('0x' || substr(_tm_row_hash, 1, 15))::BIGINT) FILTER (WHERE _tm_is_current), 0)::HUGEINT AS h FROM ${table}`,
+  coalesce(sum(('0x' || substr(lower(hex(_tm_row_hash)), 1, 15))::BIGINT) FILTER (WHERE _tm_is_current), 0)::HUGEINT AS h FROM ${table}`,
     );
     return { rows: Number(r?.n ?? 0), current: Number(r?.c ?? 0), hashSum: String(r?.h ?? 0) };
   } finally {

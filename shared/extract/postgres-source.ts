@@ -146,6 +146,17 @@ const textTypes = { getTypeParser: () => (v: string) => v } as unknown as Pg.Cus
  * (the captured upper bound, the rows and the count see one snapshot) through a server-side
  * cursor, FETCH by FETCH into bounded Parquet parts.
  */
+
+/**
+ * Connects and opens the read-only REPEATABLE READ transaction every read of a run uses, so the
+ * window's upper bound, its rows, the count and the NULL check all see one snapshot (in UTC).
+ */
+async function beginSnapshotRead(client: Pg.Client): Promise<void> {
+  await client.connect();
+  await client.query(`SET TIME ZONE 'UTC'`);
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+}
+
 export class PostgresSource implements Source {
   constructor(
     private readonly conn: PgConnectionConfig,
@@ -160,9 +171,7 @@ export class PostgresSource implements Source {
     const client = this.client();
     let writer: ParquetPartWriter | undefined;
     try {
-      await client.connect();
-      await client.query(`SET TIME ZONE 'UTC'`);
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await beginSnapshotRead(client);
       const columns = await describeColumns(client, planPgDescribe(p));
 
       const planned = planWindow(req.window);
@@ -208,9 +217,7 @@ export class PostgresSource implements Source {
     const client = this.client();
     let writer: ParquetPartWriter | undefined;
     try {
-      await client.connect();
-      await client.query(`SET TIME ZONE 'UTC'`);
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await beginSnapshotRead(client);
       // The key columns' types, from the relation itself (nothing but the keys is selected).
       const columns = await describeColumns(client, { sql: `SELECT ${p.key.map(quotePg).join(', ')} FROM ${pgRelation(p)} LIMIT 0`, parameters: [] });
       writer = await ParquetPartWriter.open({ outDir: req.outDir, columns, partRows: req.partRows, partBytes: req.partBytes, duck: this.duck });
@@ -231,9 +238,7 @@ export class PostgresSource implements Source {
     const p = this.pipeline;
     const client = this.client();
     try {
-      await client.connect();
-      await client.query(`SET TIME ZONE 'UTC'`);
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await beginSnapshotRead(client);
       let captured: string | null = null;
       if (req.window.mode === 'timestamp') {
         const u = planPgUpper(p);

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AzuriteHandle } from '../../../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
 import { previewReconcile, reconcileReportOf } from '../../../shared/engine/reconcile.js';
 import { rollbackPipeline } from '../../../shared/rollback/undo-runs.js';
@@ -9,16 +8,13 @@ import { readCheckpoint } from '../../../shared/state/checkpoints.js';
 import { getRun, isTerminalStatus } from '../../../shared/state/runs.js';
 import { handleDryRun } from '../../../shared/engine/dry-run-http.js';
 import { handleStartRun } from '../../../shared/engine/http-api.js';
-import { withAzurite } from '../../support/azurite.js';
-import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, duckQuery, makeProject } from '../../support/project.js';
 import { readDimension, type WarehouseKind } from '../../support/scd-harness.js';
-import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+import { useWarehouseEngines } from '../../support/warehouse-engines.js';
 import { warmWarehouseFor } from '../../support/tsql-pool.js';
 import { tsqlQuery } from '../../support/tsql-sql.js';
 
 // The mssql warehouse runs on the T-SQL engine when there is one (test/support/tsql-engine.ts).
-const engine = await tsqlEngine();
 
 // A composite key (region, id) in timestamp mode: hard deletes in the source are invisible to
 // incremental runs, which is what `reconcile --deletes` is for.
@@ -36,23 +32,13 @@ validation:
   rowCount: exact
 `;
 
-let az: AzuriteHandle;
-let pgh: PostgresHandle;
-let ms: { url: string; drop(): Promise<void> } | undefined;
-beforeAll(async () => {
-  [az, pgh] = await Promise.all([withAzurite(), startPostgres()]);
-  if ('url' in engine) ms = await freshTsqlDatabase(engine.url, 'tm_reconcile');
-});
-afterAll(async () => {
-  await ms?.drop();
-  await az?.stop();
-  await pgh?.stop();
-});
+const engines = await useWarehouseEngines('tm_reconcile');
+const hasTsql = engines.kinds.includes('mssql');
 
 const CASES: Array<[WarehouseKind, string]> = [
   ['duckdb', 'retire'],
   ['postgres', 'mark'],
-  ...('url' in engine ? ([['mssql', 'retire']] as Array<[WarehouseKind, string]>) : []),
+  ...(hasTsql ? ([['mssql', 'retire']] as Array<[WarehouseKind, string]>) : []),
 ];
 
 describe.each(CASES)('reconcile on %s (deletes: %s)', (kind, deletes) => {
@@ -60,13 +46,13 @@ describe.each(CASES)('reconcile on %s (deletes: %s)', (kind, deletes) => {
   let dir: string;
   const name = `rec_${kind === 'duckdb' ? 'dk' : kind === 'postgres' ? 'pg' : 'ms'}_${deletes}`;
   const clock = { t: Date.parse('2026-03-01T00:00:00Z') };
-  const url = () => (kind === 'mssql' ? ms!.url : pgh.url);
+  const url = () => (kind === 'mssql' ? engines.ms()!.url : engines.pg().url);
   const where = () => (kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : url());
   const src = (...sql: string[]) => duckExec(join(dir, 'source.duckdb'), ...sql);
   const whExec = async (sql: string) => {
     if (kind === 'duckdb') return duckExec(where(), sql);
     if (kind === 'mssql') return void (await tsqlQuery(url(), sql.replace(/\band _tm_is_current$/, 'and _tm_is_current = 1')));
-    const c = new pg.Client({ connectionString: pgh.url });
+    const c = new pg.Client({ connectionString: engines.pg().url });
     await c.connect();
     try {
       await c.query(sql);
@@ -98,7 +84,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
       'create table crm.accounts (region varchar, id integer, name varchar, updated_at timestamp)',
       `insert into crm.accounts values ('eu', 1, 'Ann', '2026-02-01'), ('eu', 2, 'Bob', '2026-02-01'), ('us', 1, 'Cy', '2026-02-01'), ('us', 2, 'Dee', null)`,
     );
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t), warehouseFor: warmWarehouseFor });
+    stack = await openLocalStack({ projectDir: dir, connectionString: engines.az().connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t), warehouseFor: warmWarehouseFor });
   });
   afterAll(async () => {
     await stack?.close();
@@ -226,7 +212,7 @@ describe('reconcile refuses what it cannot do', () => {
         ign_p: pipeline('ign_p', 'ignore'),
       },
     });
-    const stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString });
+    const stack = await openLocalStack({ projectDir: dir, connectionString: engines.az().connectionString });
     try {
       await expect(runOnce(stack, { pipeline: 'full_p', mode: 'reconcile', reconcile: { deletes: true, allowEmpty: false } })).rejects.toThrow(/timestamp and rowversion pipelines; full_p is in full mode, which finds deletes on every run/);
       await expect(previewReconcile(stack.ctx, { pipeline: 'ign_p', deletes: true, allowEmpty: false })).rejects.toThrow(/deletes: ignore.*set deletes: retire or mark/);

@@ -1,21 +1,17 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AzuriteHandle } from '../../../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
 import { rollbackPipeline } from '../../../shared/rollback/undo-runs.js';
 import { startRun } from '../../../shared/engine/start-run.js';
 import { readCheckpoint } from '../../../shared/state/checkpoints.js';
 import { getRun, listRuns } from '../../../shared/state/runs.js';
-import { withAzurite } from '../../support/azurite.js';
-import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { duckExec, duckQuery, makeProject } from '../../support/project.js';
-import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
+import { useWarehouseEngines } from '../../support/warehouse-engines.js';
 import { warmWarehouseFor } from '../../support/tsql-pool.js';
 import { tsqlQuery } from '../../support/tsql-sql.js';
 
 // The mssql warehouse runs on the T-SQL engine when there is one (test/support/tsql-engine.ts).
-const engine = await tsqlEngine();
 import { readDimension, type WarehouseKind } from '../../support/scd-harness.js';
 
 const pipeline = (name: string, deletes: string) => `name: ${name}
@@ -35,32 +31,22 @@ validation:
 
 type Row = Record<string, unknown>;
 
-let az: AzuriteHandle;
-let pgh: PostgresHandle;
-let ms: { url: string; drop(): Promise<void> } | undefined;
-beforeAll(async () => {
-  [az, pgh] = await Promise.all([withAzurite(), startPostgres()]);
-  if ('url' in engine) ms = await freshTsqlDatabase(engine.url, 'tm_rollback');
-});
-afterAll(async () => {
-  await ms?.drop();
-  await az?.stop();
-  await pgh?.stop();
-});
+const engines = await useWarehouseEngines('tm_rollback');
+const hasTsql = engines.kinds.includes('mssql');
 
 const CASES: Array<[WarehouseKind, string]> = [
   ['duckdb', 'retire'],
   ['duckdb', 'mark'],
   ['postgres', 'retire'],
   ['postgres', 'mark'],
-  ...('url' in engine ? ([['mssql', 'retire'], ['mssql', 'mark']] as Array<[WarehouseKind, string]>) : []),
+  ...(hasTsql ? ([['mssql', 'retire'], ['mssql', 'mark']] as Array<[WarehouseKind, string]>) : []),
 ];
 
 describe.each(CASES)('rollback on %s (deletes: %s)', (kind, deletes) => {
   let stack: LocalStack;
   let dir: string;
   const name = `acc_${kind === 'duckdb' ? 'dk' : kind === 'postgres' ? 'pg' : 'ms'}_${deletes}`;
-  const url = () => (kind === 'mssql' ? ms!.url : pgh.url);
+  const url = () => (kind === 'mssql' ? engines.ms()!.url : engines.pg().url);
   const clock = { t: Date.parse('2026-03-01T00:00:00Z') };
   const where = () => (kind === 'duckdb' ? join(dir, 'warehouse.duckdb') : url());
 
@@ -74,7 +60,7 @@ describe.each(CASES)('rollback on %s (deletes: %s)', (kind, deletes) => {
     const sql = `select run_id from dw._tm_ledger where pipeline = '${name}' order by 1`;
     if (kind === 'duckdb') return (await duckQuery<{ run_id: string }>(where(), sql)).map((r) => r.run_id);
     if (kind === 'mssql') return (await tsqlQuery(url(), sql)).map((r) => String(r.run_id));
-    const c = new pg.Client({ connectionString: pgh.url });
+    const c = new pg.Client({ connectionString: engines.pg().url });
     await c.connect();
     try {
       return (await c.query(sql)).rows.map((r: { run_id: string }) => r.run_id);
@@ -100,7 +86,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
       'create table crm.accounts (id integer, name varchar, email varchar, city varchar)',
       `insert into crm.accounts values (1, 'Ann', 'ann@x.com', 'Oslo'), (2, 'Bob', 'bob@x.com', 'Rome'), (3, 'Cy', null, 'Lima')`,
     );
-    stack = await openLocalStack({ projectDir: dir, connectionString: az.connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t), warehouseFor: warmWarehouseFor });
+    stack = await openLocalStack({ projectDir: dir, connectionString: engines.az().connectionString, env: { ...process.env, TIDEMARK_TEST_WH: url() }, now: () => new Date(clock.t), warehouseFor: warmWarehouseFor });
   });
   afterAll(async () => {
     await stack?.close();

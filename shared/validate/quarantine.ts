@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { getPipeline } from '../config/load.js';
 import type { EngineContext } from '../engine/context.js';
 import { removeDir, scratchDir } from '../storage/files.js';
-import { findRun, type RunStatus } from '../state/runs.js';
+import { compareRunStart, findRun, type RunStatus } from '../state/runs.js';
 import { CONTAINERS, layout } from '../storage/layout.js';
 import { DuckSession, duckLiteral } from '../transform/duckdb-session.js';
 
@@ -25,15 +25,22 @@ export async function listQuarantine(ctx: EngineContext, req: { pipeline: string
   } else {
     for await (const b of ctx.blobs.list(CONTAINERS.quarantine, `${p.name}/`)) if (b.name.endsWith('/quarantine.parquet')) names.push(b.name);
   }
-  names.sort().reverse();
+  // Newest run first by the runs' start order (seq), never by run-id text: two runs started in
+  // the same second would otherwise sort by their random suffix.
+  const runs = await Promise.all(
+    names.map(async (name) => {
+      const runId = name.split('/')[1]!;
+      const run = await findRun(ctx.tables, p.name, runId);
+      return { name, runId, seq: run?.seq, runStatus: run?.status ?? ('unknown' as const) };
+    }),
+  );
+  runs.sort((a, b) => compareRunStart(b, a));
   const limit = req.limit ?? 1000;
   const out: QuarantinedRow[] = [];
   const dir = await scratchDir(ctx.workDir, p.name, 'quarantine', `list-${process.pid}-${Date.now()}`);
   try {
-    for (const [i, name] of names.entries()) {
+    for (const [i, { name, runId, runStatus }] of runs.entries()) {
       if (out.length >= limit) break;
-      const runId = name.split('/')[1]!;
-      const runStatus = (await findRun(ctx.tables, p.name, runId))?.status ?? 'unknown';
       // Rows of a rolled-back run are listed only when asked for, and then marked (runStatus).
       if (runStatus === 'rolled_back' && req.includeRolledBack === false) continue;
       const local = join(dir, `q-${i}.parquet`);

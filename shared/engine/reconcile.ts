@@ -22,7 +22,7 @@ import {
   type RawManifest,
   type ReconcileReport,
 } from '../storage/manifest.js';
-import { WAREHOUSE_PARQUET_COPY_OPTIONS, PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
+import { changesCopyOptions, PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
 import { snapshotViewSql } from '../transform/classify.js';
 import { DuckSession, duckLiteral, quoteDuck } from '../transform/duckdb-session.js';
 import { hashDuckType, hashFormatOf, versionKeyExpr, type HashFormat, type HashRule, type TypedColumn } from '../transform/row-hash.js';
@@ -333,7 +333,7 @@ export async function transformReconcile(ctx: EngineContext, p: PipelineConfig, 
     await s.run(`CREATE TEMP TABLE _tm_shape (${g.schema.map((c) => `${q(c.name)} ${c.type}`).join(', ')})`);
     const changesFile = join(dir, 'changes.parquet');
     await s.run(
-      `COPY (SELECT * FROM _tm_shape UNION ALL BY NAME SELECT ${kl}, 'delete' AS _tm_op, ${boundary} AS _tm_valid_from, ${versionKeyExpr(g.keys, boundary, undefined, g.hashRule)} AS _tm_version_key FROM absent) TO ${duckLiteral(changesFile)} (${WAREHOUSE_PARQUET_COPY_OPTIONS})`,
+      `COPY (SELECT * FROM _tm_shape UNION ALL BY NAME SELECT ${kl}, 'delete' AS _tm_op, ${boundary} AS _tm_valid_from, ${versionKeyExpr(g.keys, boundary, undefined, g.hashRule)} AS _tm_version_key FROM absent) TO ${duckLiteral(changesFile)} (${changesCopyOptions(warehouseOf(ctx.project, p).kind)})`,
     );
     const changesName = layout.changes(p.name, run.runId);
     uploads.start(CONTAINERS.changes, changesName, changesFile);

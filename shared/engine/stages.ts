@@ -244,6 +244,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         ...(manifest.keys ? { liveKeys: keyFiles } : {}),
         outDir: dir,
         duck: ctx.duck,
+        warehouseKind: warehouseOf(ctx.project, p).kind,
         onWritten: (kind, file) =>
           kind === 'changes' ? uploads.start(CONTAINERS.changes, changesName, file) : uploads.start(CONTAINERS.state, layerName, file),
       });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PipelineConfig } from '../config/schema.js';
-import { PARQUET_COPY_OPTIONS, WAREHOUSE_PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
+import type { PipelineConfig, WarehouseConfig } from '../config/schema.js';
+import { PARQUET_COPY_OPTIONS, changesCopyOptions } from '../storage/parquet-format.js';
 import { TerminalError } from '../errors.js';
 import { SOURCE_OP_COLUMN } from '../extract/source.js';
 import type { ColumnInfo, Counts } from '../storage/manifest.js';
@@ -30,6 +30,8 @@ export interface TransformInput {
   liveKeys?: string[];
   outDir: string;
   duck: DuckSettings;
+  /** The target's warehouse kind, which picks the changes file's codec; absent, one every warehouse reads. */
+  warehouseKind?: WarehouseConfig['kind'];
   /**
    * Called when the changes file or the snapshot layer is final, while the transform goes on
    * (checks, counts, sample), so the caller can upload it meanwhile. Called again if the file
@@ -103,6 +105,7 @@ function paramsFor(sql: string, boundary: string): SqlValue[] {
  */
 export async function runTransform(input: TransformInput): Promise<TransformOutput> {
   const p = input.pipeline;
+  const changesOptions = changesCopyOptions(input.warehouseKind);
   const s = await DuckSession.open(':memory:', input.duck);
   const warnings: string[] = [];
   try {
@@ -253,7 +256,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       // the written file's narrow columns instead of re-running transform.sql over the parts.
       const write = async (dedupe: boolean, file: string) => {
         const planned = plan(dedupe);
-        await s.run(`COPY (${planned.firstLoadChanges}) TO ${duckLiteral(file)} (${WAREHOUSE_PARQUET_COPY_OPTIONS})`, paramsFor(planned.firstLoadChanges, input.boundary));
+        await s.run(`COPY (${planned.firstLoadChanges}) TO ${duckLiteral(file)} (${changesOptions})`, paramsFor(planned.firstLoadChanges, input.boundary));
         input.onWritten?.('changes', file);
         return planned;
       };
@@ -288,7 +291,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     await s.run(sql.deleted, paramsFor(sql.deleted, input.boundary));
     await s.run(sql.changed);
     if (hasSnapshot) {
-      await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${WAREHOUSE_PARQUET_COPY_OPTIONS})`);
+      await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${changesOptions})`);
       input.onWritten?.('changes', changesFile);
     }
     const byOp = await s.rows<{ op: string; n: bigint }>(`SELECT _tm_op AS op, count(*)::BIGINT AS n FROM classified GROUP BY 1`);

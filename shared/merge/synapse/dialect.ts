@@ -439,7 +439,7 @@ const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
  * COPY INTO takes no variables for its source or secret ("COPY INTO (Transact-SQL)"), so both
  * are literals; they come from app settings, never from user input, and are escaped.
  * No column list: Parquet columns map to the stage by ordinal, and the stage is created in the
- * Parquet file's column order. The file is Snappy (storage/parquet-format.ts): COPY INTO reads
+ * Parquet file's column order. The file of a Synapse target is Snappy (storage/parquet-format.ts): COPY INTO reads
  * Snappy or GZIP Parquet only.
  */
 export function synapseCopyInto(stage: QualifiedName, src: CopySource): Statement {

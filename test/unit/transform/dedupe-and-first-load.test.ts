@@ -33,7 +33,7 @@ async function parquet(dir: string, name: string, rows: string): Promise<string>
   return file;
 }
 
-async function transform(dir: string, parts: string[], previous: SnapshotOutput | undefined, outName: string) {
+async function transform(dir: string, parts: string[], previous: SnapshotOutput | undefined, outName: string, warehouseKind?: 'synapse' | 'duckdb') {
   const outDir = join(dir, outName);
   mkdirSync(outDir);
   const out = await runTransform({
@@ -46,6 +46,7 @@ async function transform(dir: string, parts: string[], previous: SnapshotOutput 
     sourceRowCount: null,
     outDir,
     duck: { memoryLimit: '256MB', threads: 1, tempDir: join(dir, 'spill') },
+    ...(warehouseKind ? { warehouseKind } : {}),
   });
   // The version key as hex: 16 bytes (BLOB) under the current hash rule.
   const changes = await duckQuery<{ id: number; city: string; _tm_op: string; _tm_version_key: string | null; key_type: string }>(
@@ -158,20 +159,26 @@ describe('transform performance paths keep the results', () => {
   });
 });
 
-describe('the changes file is written in a codec Synapse COPY INTO reads', () => {
-  // "COPY INTO (Transact-SQL)": Parquet must be Snappy or GZIP; the files only DuckDB reads stay zstd.
+describe('the changes file is written in a codec its warehouse reads', () => {
+  // "COPY INTO (Transact-SQL)": Parquet must be Snappy or GZIP; the files only DuckDB reads are zstd.
   const codecs = async (dir: string, file: string) =>
     (await duckQuery<{ c: string }>(join(dir, `codec-${Date.now()}.duckdb`), `SELECT DISTINCT compression AS c FROM parquet_metadata('${file}') ORDER BY 1`)).map((r) => r.c);
 
-  it('snappy for the first-load changes, its deduped rewrite and an incremental changes file; zstd for the snapshot', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tidemark-codec-'));
-    dirs.push(dir);
-    const first = await transform(dir, [await parquet(dir, 'p0.parquet', `(1, 'Oslo', TIMESTAMP '2026-01-01 00:00:00'), (1, 'Lima', TIMESTAMP '2026-01-02 00:00:00')`)], undefined, 'first');
-    expect(first.out.changesFile).toMatch(/changes-deduped\.parquet$/);
-    expect(await codecs(dir, first.out.changesFile)).toEqual(['SNAPPY']);
-    expect(await codecs(dir, first.out.snapshot.file!)).toEqual(['ZSTD']);
-    const next = await transform(dir, [await parquet(dir, 'p1.parquet', `(1, 'Bergen', TIMESTAMP '2026-01-03 00:00:00')`)], first.out.snapshot, 'next');
-    expect(next.changes.map((c) => [c.id, c.city, c._tm_op])).toEqual([[1, 'Bergen', 'update']]);
-    expect(await codecs(dir, next.out.changesFile)).toEqual(['SNAPPY']);
-  });
+  for (const [warehouseKind, codec] of [
+    ['synapse', 'SNAPPY'],
+    [undefined, 'SNAPPY'],
+    ['duckdb', 'ZSTD'],
+  ] as const) {
+    it(`${codec.toLowerCase()} for the first-load changes, its deduped rewrite and an incremental changes file of a ${warehouseKind ?? 'unnamed'} target; zstd for the snapshot`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tidemark-codec-'));
+      dirs.push(dir);
+      const first = await transform(dir, [await parquet(dir, 'p0.parquet', `(1, 'Oslo', TIMESTAMP '2026-01-01 00:00:00'), (1, 'Lima', TIMESTAMP '2026-01-02 00:00:00')`)], undefined, 'first', warehouseKind);
+      expect(first.out.changesFile).toMatch(/changes-deduped\.parquet$/);
+      expect(await codecs(dir, first.out.changesFile)).toEqual([codec]);
+      expect(await codecs(dir, first.out.snapshot.file!)).toEqual(['ZSTD']);
+      const next = await transform(dir, [await parquet(dir, 'p1.parquet', `(1, 'Bergen', TIMESTAMP '2026-01-03 00:00:00')`)], first.out.snapshot, 'next', warehouseKind);
+      expect(next.changes.map((c) => [c.id, c.city, c._tm_op])).toEqual([[1, 'Bergen', 'update']]);
+      expect(await codecs(dir, next.out.changesFile)).toEqual([codec]);
+    });
+  }
 });

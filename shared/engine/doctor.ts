@@ -10,7 +10,7 @@ import { SalesforceClient, type SfConnectionConfig } from '../extract/salesforce
 import { CONTAINERS, POISON_SUFFIX, QUEUES, TABLES } from '../storage/layout.js';
 import { createStorageClients, describeStorage, resolveStorageConnection, type StorageClients, type StorageConnection } from '../storage/clients.js';
 import { redact, registerSecret } from '../telemetry/redact.js';
-import { CONNECTION_STRING_SETTING } from '../telemetry/otel.js';
+import { CONNECTION_STRING_SETTING } from '../telemetry/telemetry.js';
 import { DuckSession } from '../transform/duckdb-session.js';
 import { projectPath } from './context.js';
 

@@ -117,6 +117,9 @@ async function main() {
   const dir = join(root, 'dist', 'cli');
   const result = await build(bundleOptions(join(dir, BUNDLE_FILE)));
   await build(launcherOptions(join(dir, 'main.js')));
+  // The launcher runs the bundle as a vm.Script, where import() has no loader (require() works).
+  const dynamic = Object.entries(result.metafile.inputs).flatMap(([f, v]) => v.imports.filter((i) => i.kind === 'dynamic-import' && i.external).map((i) => `${f}: import(${JSON.stringify(i.path)})`));
+  if (dynamic.length) throw new Error(`the CLI bundle may not import() a package left outside it; load it with shared/lazy-module.ts:\n${dynamic.join('\n')}`);
   const text = await readFile(join(dir, BUNDLE_FILE));
   const nonAscii = text.findIndex((byte) => byte > 0x7f);
   if (nonAscii >= 0) throw new Error(`dist/cli/${BUNDLE_FILE} has a non-ASCII byte at ${nonAscii}: the launcher reads it as Latin-1`);

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync,
 import Module, { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { Script, constants } from 'node:vm';
+import { Script } from 'node:vm';
 
 /**
  * Runs the CLI bundle through V8's code cache (cli/launch.ts, built to dist/cli/main.js, is the
@@ -136,9 +136,9 @@ export function launch(file: string, argv: readonly string[] = process.argv, env
   const cachedData = readCache(dirs, name);
   const script = new Script(Module.wrap(source), {
     filename: file,
+    // No importModuleDynamically: Node 20 calls it experimental (a warning on stderr) and loses
+    // it when the code comes from the cache. cli/build-bundle.mjs keeps import() out of the bundle.
     cachedData,
-    // The bundle import()s packages left outside it (doctor's drivers); a vm.Script needs this for import().
-    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   if (!cachedData || script.cachedDataRejected) {
     // At exit, so the cache also holds what the command compiled lazily; only after a success, so

@@ -71,15 +71,16 @@ const formDataWithoutUndici = {
 /** The file name of the bundle beside the launcher (cli/compile-cache.ts's BUNDLE_FILE). */
 export const BUNDLE_FILE = 'tidemark.cjs';
 
+/** What the bundle and the launcher share: one file of `entry` and what it imports, with its source map. */
+function fileOptions(entry, outfile) {
+  return { entryPoints: [join(root, 'cli', entry)], outfile, bundle: true, platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning' };
+}
+
 /** The esbuild options of the CLI bundle; `outfile` is where it goes. */
 export function bundleOptions(outfile) {
   return {
-    entryPoints: [join(root, 'cli', 'main.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
+    ...fileOptions('main.ts', outfile),
     format: 'cjs',
-    target: 'node20',
     external: EXTERNAL,
     // Our ESM sources (shared/lazy-module.ts, shared/local/azurite.ts) resolve packages with
     // createRequire(import.meta.url); in CommonJS that URL is the bundle's own.
@@ -92,25 +93,14 @@ export function bundleOptions(outfile) {
     minifySyntax: true,
     charset: 'ascii',
     plugins: [formDataWithoutUndici],
-    sourcemap: true,
     legalComments: 'linked',
     metafile: true,
-    logLevel: 'warning',
   };
 }
 
 /** The esbuild options of the launcher (cli/launch.ts) written to `outfile`, the `tidemark` bin. */
 export function launcherOptions(outfile) {
-  return {
-    entryPoints: [join(root, 'cli', 'launch.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    sourcemap: true,
-    logLevel: 'warning',
-  };
+  return { ...fileOptions('launch.ts', outfile), format: 'esm' };
 }
 
 async function main() {

@@ -28,24 +28,26 @@ function shortHash(text: string): string {
 }
 
 export interface CacheName {
-  /** Shared by every cache of this bundle file name. */
+  /** Shared by every cache of this copy of the bundle (its path). */
   prefix: string;
-  /** Shared by every cache of this bundle build, Node and V8; an older one is deleted when a new one is written. */
-  stem: string;
+  /** Shared by every cache of this build of it; the caches of an older build are deleted when a new one is written. */
+  build: string;
   file: string;
 }
 
 /**
  * A rebuilt bundle (size, mtime), another Node, V8 or architecture, or another copy of the bundle
- * (they share the temp folder) never reads a cache made for something else. One cache per
+ * (they share the temp folder) never reads a cache made for something else. Node's options are
+ * in the name too: V8 rejects a cache made under other flags (--max-old-space-size, say), so runs
+ * with and without one keep a cache each instead of rewriting one every time. One cache per
  * command, because each compiles different functions lazily: the cache `tidemark --help` writes
  * must not be the one `tidemark run` accepts without its own code in it.
  */
 export function cacheName(bundle: string, stat: Pick<Stats, 'size' | 'mtimeMs'>, command: string): CacheName {
-  const key = [bundle, stat.size, Math.trunc(stat.mtimeMs), process.version, process.versions.v8, process.arch].join('|');
-  const prefix = `${basename(bundle)}.`;
-  const stem = `${prefix}${shortHash(key)}.`;
-  return { prefix, stem, file: `${stem}${/^[a-z][a-z-]{0,19}$/.test(command) ? command : 'other'}${CACHE_SUFFIX}` };
+  const prefix = `${basename(bundle)}.${shortHash(bundle)}.`;
+  const build = `${prefix}${shortHash(`${stat.size}|${Math.trunc(stat.mtimeMs)}`)}.`;
+  const runtime = shortHash([process.version, process.versions.v8, process.arch, process.execArgv.join(' '), process.env.NODE_OPTIONS ?? ''].join('|'));
+  return { prefix, build, file: `${build}${runtime}.${/^[a-z][a-z-]{0,19}$/.test(command) ? command : 'other'}${CACHE_SUFFIX}` };
 }
 
 /**
@@ -99,7 +101,7 @@ function writeAtomically(dir: string, name: CacheName, data: Buffer): boolean {
   }
   try {
     for (const f of readdirSync(dir)) {
-      if (f.startsWith(name.prefix) && f.endsWith(CACHE_SUFFIX) && !f.startsWith(name.stem)) unlinkSync(join(dir, f));
+      if (f.startsWith(name.prefix) && f.endsWith(CACHE_SUFFIX) && !f.startsWith(name.build)) unlinkSync(join(dir, f));
     }
   } catch {
     // Another process deleted it first, or the folder is not listable: left for the next write.

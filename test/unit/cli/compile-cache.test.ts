@@ -20,14 +20,15 @@ describe('the CLI code cache', () => {
 
   it('is named per bundle build and command; anything that is not a command name shares one cache', () => {
     const a = cacheName('/x/tidemark.cjs', { size: 10, mtimeMs: 1000.4 }, 'run');
-    expect(a.file).toMatch(/^tidemark\.cjs\.[0-9a-f]{8}\.run\.v8cache$/);
-    expect(a.file.startsWith(a.stem)).toBe(true);
+    expect(a.file).toMatch(/^tidemark\.cjs\.[0-9a-f]{8}\.[0-9a-f]{8}\.[0-9a-f]{8}\.run\.v8cache$/);
+    expect(a.file.startsWith(a.build) && a.build.startsWith(a.prefix)).toBe(true);
     expect(cacheName('/x/tidemark.cjs', { size: 10, mtimeMs: 1000.9 }, 'run')).toEqual(a);
-    expect(cacheName('/x/tidemark.cjs', { size: 11, mtimeMs: 1000 }, 'run').stem).not.toBe(a.stem);
-    expect(cacheName('/x/tidemark.cjs', { size: 10, mtimeMs: 2000 }, 'run').stem).not.toBe(a.stem);
-    expect(cacheName('/y/tidemark.cjs', { size: 10, mtimeMs: 1000 }, 'run').stem).not.toBe(a.stem);
-    expect(cacheName('/x/tidemark.cjs', { size: 10, mtimeMs: 1000 }, 'status').stem).toBe(a.stem);
-    for (const odd of ['--help', '', '../../etc', 'Run', 'a'.repeat(30)]) expect(cacheName('/x/tidemark.cjs', { size: 10, mtimeMs: 1000 }, odd).file).toBe(`${a.stem}other.v8cache`);
+    expect(cacheName('/x/tidemark.cjs', { size: 11, mtimeMs: 1000 }, 'run').build).not.toBe(a.build);
+    expect(cacheName('/x/tidemark.cjs', { size: 10, mtimeMs: 2000 }, 'run').build).not.toBe(a.build);
+    expect(cacheName('/y/tidemark.cjs', { size: 10, mtimeMs: 1000 }, 'run').prefix).not.toBe(a.prefix);
+    const status = cacheName('/x/tidemark.cjs', { size: 10, mtimeMs: 1000 }, 'status').file;
+    expect(status).toBe(a.file.replace(/run\.v8cache$/, 'status.v8cache'));
+    for (const odd of ['--help', '', '../../etc', 'Run', 'a'.repeat(30)]) expect(cacheName('/x/tidemark.cjs', { size: 10, mtimeMs: 1000 }, odd).file).toBe(a.file.replace(/run\.v8cache$/, 'other.v8cache'));
   });
 
   it('is written beside the bundle with no temp file left, and replaces the caches of an older build there', () => {
@@ -38,9 +39,12 @@ describe('the CLI code cache', () => {
     const other = cacheName(join(beside, 'tidemark.cjs'), { size: 1, mtimeMs: 1 }, 'status');
     writeCache({ beside, temp }, other, Buffer.from('other'));
     writeFileSync(join(beside, 'unrelated.v8cache'), 'x');
+    // Another copy of the bundle sharing the folder (the temp folder) keeps its cache.
+    const copy = cacheName(join(beside, 'elsewhere', 'tidemark.cjs'), { size: 1, mtimeMs: 1 }, 'run');
+    writeFileSync(join(beside, copy.file), 'copy');
     const now = cacheName(join(beside, 'tidemark.cjs'), { size: 2, mtimeMs: 1 }, 'run');
     writeCache({ beside, temp }, now, Buffer.from('new'));
-    expect(readdirSync(beside).sort()).toEqual([now.file, 'unrelated.v8cache'].sort());
+    expect(readdirSync(beside).sort()).toEqual([now.file, copy.file, 'unrelated.v8cache'].sort());
     expect(readCache({ beside, temp }, now)?.toString()).toBe('new');
     expect(readCache({ beside, temp }, old)).toBeUndefined();
     expect(existsSync(temp)).toBe(false);

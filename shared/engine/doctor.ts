@@ -1,16 +1,19 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type * as Mssql from 'mssql';
+import type * as Pg from 'pg';
 import type { ResolvedProject } from '../config/load.js';
 import type { ConnectionConfig, WarehouseConfig } from '../config/schema.js';
 import type { SettingOrigin } from '../config/settings.js';
 import { errorMessage } from '../errors.js';
+import { lazyModule } from '../lazy-module.js';
 import { sourceRelation } from '../extract/duckdb-source.js';
 import { SalesforceClient, type SfConnectionConfig } from '../extract/salesforce/client.js';
 import { CONTAINERS, POISON_SUFFIX, QUEUES, TABLES } from '../storage/layout.js';
 import { createStorageClients, describeStorage, resolveStorageConnection, type StorageClients, type StorageConnection } from '../storage/clients.js';
 import { redact, registerSecret } from '../telemetry/redact.js';
-import { CONNECTION_STRING_SETTING } from '../telemetry/otel.js';
+import { CONNECTION_STRING_SETTING } from '../telemetry/telemetry.js';
 import { DuckSession } from '../transform/duckdb-session.js';
 import { projectPath } from './context.js';
 
@@ -29,9 +32,13 @@ export interface DoctorProbes {
   mssql(connectionString: string, timeoutMs: number): Promise<void>;
 }
 
+// By require, like the sources' own drivers: the CLI bundle runs as a vm.Script, where import() has no loader.
+const pgLib = lazyModule<typeof Pg>('pg');
+const mssqlLib = lazyModule<typeof Mssql>('mssql');
+
 export const defaultProbes: DoctorProbes = {
   async postgres(cs, timeoutMs) {
-    const { default: pg } = await import('pg');
+    const pg = pgLib();
     const client = new pg.Client({ connectionString: cs, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
     try {
       await client.connect();
@@ -41,7 +48,7 @@ export const defaultProbes: DoctorProbes = {
     }
   },
   async mssql(cs, timeoutMs) {
-    const { default: sql } = await import('mssql');
+    const sql = mssqlLib();
     // mssql reads timeouts from the connection string too; the user's own value wins if it comes first.
     const pool = new sql.ConnectionPool(`${cs.replace(/;\s*$/, '')};Connect Timeout=${Math.ceil(timeoutMs / 1000)}`);
     try {

@@ -4,7 +4,7 @@ import { logs, SeverityNumber, type Logger as OtelLogger } from '@opentelemetry/
 import { ConfigError } from '../errors.js';
 import type { LogLevel, LogSink } from './logger.js';
 import { redact, redactValue } from './redact.js';
-import { noopTelemetry, type Dimensions, type Telemetry, type TelemetryMetricName } from './telemetry.js';
+import { CONNECTION_STRING_SETTING, noopTelemetry, type Dimensions, type Telemetry, type TelemetryMetricName } from './telemetry.js';
 
 /**
  * The attribute @azure/monitor-opentelemetry-exporter turns into an Application Insights
@@ -67,7 +67,6 @@ function flatten(props: Record<string, unknown>): Dimensions {
   return out;
 }
 
-export const CONNECTION_STRING_SETTING = 'APPLICATIONINSIGHTS_CONNECTION_STRING';
 /** `Authorization=AAD` (infra/main.bicep sets it), optionally `;ClientId=<user-assigned identity>`: the Functions convention. */
 export const AUTHENTICATION_STRING_SETTING = 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING';
 

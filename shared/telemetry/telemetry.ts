@@ -4,6 +4,13 @@
  * OpenTelemetry (exported to Application Insights by @azure/monitor-opentelemetry), and the
  * no-op default keeps telemetry off when no connection string is set.
  */
+
+/**
+ * Turns Azure Monitor on (shared/telemetry/otel.ts). Here, not there, so code that only reads
+ * the setting (doctor) does not load the OpenTelemetry API at every CLI start.
+ */
+export const CONNECTION_STRING_SETTING = 'APPLICATIONINSIGHTS_CONNECTION_STRING';
+
 export type TelemetryEventName =
   | 'RunStarted'
   | 'RunSucceeded'

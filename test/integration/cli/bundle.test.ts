@@ -1,17 +1,18 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Plain JS (it runs before tsc; typed by build-bundle.d.mts): the options `npm run build` uses.
-import { bundleOptions } from '../../../cli/build-bundle.mjs';
+import { BUNDLE_FILE, bundleOptions, launcherOptions } from '../../../cli/build-bundle.mjs';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
 import { withAzurite } from '../../support/azurite.js';
 import { duckExec, makeProject } from '../../support/project.js';
 
 /**
- * The CLI as users run it: the one-file bundle `npm run build` writes to dist/cli/main.js, built
- * here with the same options, as a real process against Azurite (issue #19, the fixed cost of a
+ * The CLI as users run it: the one-file bundle `npm run build` writes to dist/cli/tidemark.cjs
+ * and the launcher dist/cli/main.js that runs it through V8's code cache, built here with the
+ * same options, as a real process against Azurite (issue #19, the fixed cost of a
  * run). Every HTTP request of a process is recorded by test/support/count-requests.mjs, so the
  * storage round trips of a no-change run are counted, not guessed.
  */
@@ -19,6 +20,7 @@ describe('the bundled CLI', () => {
   const root = join(import.meta.dirname, '..', '..', '..');
   const out = join(root, '.tidemark', 'test-bundle');
   const bundle = join(out, 'main.js');
+  const caches = () => readdirSync(out).filter((f) => f.endsWith('.v8cache')).sort();
   const counter = join(root, 'test', 'support', 'count-requests.mjs');
   let az: AzuriteHandle;
   let inputs: string[] = [];
@@ -26,7 +28,8 @@ describe('the bundled CLI', () => {
   beforeAll(async () => {
     mkdirSync(out, { recursive: true });
     // Inside the repository, so the packages left external resolve from its node_modules.
-    const result = await build({ ...bundleOptions(bundle), sourcemap: false, logLevel: 'silent' });
+    const result = await build({ ...bundleOptions(join(out, BUNDLE_FILE)), sourcemap: false, logLevel: 'silent' });
+    await build({ ...launcherOptions(bundle), sourcemap: false, logLevel: 'silent' });
     inputs = Object.keys(result.metafile.inputs);
     az = await withAzurite();
   });
@@ -35,8 +38,8 @@ describe('the bundled CLI', () => {
     rmSync(out, { recursive: true, force: true });
   });
 
-  function cli(args: string[], requestsFile?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const env: NodeJS.ProcessEnv = { ...process.env, AzureWebJobsStorage: az.connectionString, TIDEMARK_LOG_LEVEL: 'error' };
+  function cli(args: string[], requestsFile?: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const env: NodeJS.ProcessEnv = { ...process.env, AzureWebJobsStorage: az.connectionString, TIDEMARK_LOG_LEVEL: 'error', ...extraEnv };
     delete env.TIDEMARK_WORK_DIR;
     if (requestsFile) env.TIDEMARK_TEST_REQUESTS_FILE = requestsFile;
     const argv = requestsFile ? ['--import', counter, bundle, ...args] : [bundle, ...args];
@@ -56,6 +59,22 @@ describe('the bundled CLI', () => {
     for (const p of ['@azure/storage-blob', '@azure/data-tables', '@azure/storage-queue', '@azure/identity', 'zod', 'yaml', '@duckdb/node-api']) expect(packages, p).toContain(p);
     for (const p of ['@duckdb/node-bindings', 'azurite', 'mssql', 'tedious', 'pg', 'jsforce', '@azure/monitor-opentelemetry', '@opentelemetry/api']) expect(packages, p).not.toContain(p);
     expect(inputs.some((f) => f.endsWith('cli/main.ts'))).toBe(true);
+    // The launcher reads the bundle as Latin-1.
+    expect(readFileSync(join(out, BUNDLE_FILE)).every((b) => b < 0x80)).toBe(true);
+  });
+
+  it('writes a code cache per command at its first success, and later runs load it with the same result', async () => {
+    expect(caches()).toEqual([]);
+    const failed = await cli(['nope']);
+    expect(failed.code).toBe(2);
+    expect(caches()).toEqual([]);
+    const first = await cli(['--help']);
+    expect(caches()).toEqual([expect.stringMatching(/^tidemark\.cjs(\.[0-9a-f]{8}){3}\.other\.v8cache$/)]);
+    const cached = await cli(['--help']);
+    expect(cached).toEqual(first);
+    const plain = await cli(['--help'], undefined, { TIDEMARK_NO_COMPILE_CACHE: '1' });
+    expect(plain).toEqual(first);
+    expect(caches()).toHaveLength(1);
   });
 
   it('--help and an unknown command exit as before', async () => {
@@ -92,6 +111,7 @@ validation: { rowCount: exact }
     expect(creates(firstLines)).toHaveLength(5 + 6 + 6);
     expect(firstLines.filter(marker).map((l) => l.split(' ')[0])).toEqual(['HEAD', 'PUT']);
 
+    expect(caches().filter((f) => f.endsWith('.run.v8cache'))).toHaveLength(1);
     const again = await cli(['run', 'acc', '--project', dir, '--json'], join(dir, 'again.txt'));
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ status: 'succeeded', counts: { extracted: 0, inserted: 0, updated: 0, deleted: 0 } });

@@ -372,7 +372,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       warnings,
     };
   } finally {
-    s.close();
+    await s.close();
   }
 }
 

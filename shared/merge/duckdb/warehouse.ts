@@ -51,7 +51,7 @@ export class DuckDbWarehouse implements Warehouse {
       await s.run(`SET TimeZone = 'UTC'`);
       return await fn(s);
     } finally {
-      s.close();
+      await s.close();
     }
   }
 

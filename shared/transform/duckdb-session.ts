@@ -59,6 +59,8 @@ const idleMemory = new Map<string, PooledInstance[]>();
 
 export interface PooledInstance {
   instance: DuckDBInstance;
+  /** What the instance was created with. */
+  options: Readonly<Record<string, string>>;
   /** duckdb_settings() of the fresh instance: what a reset restores. */
   settings: ReadonlyMap<string, string>;
 }
@@ -137,10 +139,12 @@ async function resetInstance(pooled: PooledInstance): Promise<void> {
     );
     if (left?.n !== 0n) throw new Error(`${String(left?.n)} object(s) left in the default catalog`);
     // SET without a scope is global for the options that have no session value (threads,
-    // memory_limit, …): those outlive the connection and are set back here.
-    const changed = await differingSettings(conn, pooled.settings);
-    if (changed.length === 0) return;
-    for (const [name, value] of changed) await conn.run(`SET GLOBAL ${quoteDuck(name)} = ${duckLiteral(value)}`);
+    // memory_limit, …): those outlive the connection and are set back here. The instance's own
+    // options first, from their exact values: duckdb_settings() shows sizes rounded ('244.1 MiB'),
+    // and settings derived from them (write_buffer_row_group_memory_limit) follow them back.
+    if ((await differingSettings(conn, pooled.settings)).length === 0) return;
+    for (const [name, value] of Object.entries(pooled.options)) await conn.run(`SET GLOBAL ${quoteDuck(name)} = ${duckLiteral(value)}`);
+    for (const [name, value] of await differingSettings(conn, pooled.settings)) await conn.run(`SET GLOBAL ${quoteDuck(name)} = ${duckLiteral(value)}`);
     const still = await differingSettings(conn, pooled.settings);
     if (still.length) throw new Error(`setting(s) ${still.map(([n]) => n).join(', ')} could not be set back`);
   } finally {
@@ -172,7 +176,7 @@ async function openMemory(settings: DuckSettings): Promise<{ pooled: PooledInsta
   try {
     const first = await instance.connect();
     const settings = await settingsOf(first).finally(() => first.closeSync());
-    return { pooled: { instance, settings }, conn: await sessionConnection(instance), key };
+    return { pooled: { instance, options, settings }, conn: await sessionConnection(instance), key };
   } catch (err) {
     instance.closeSync();
     throw err;

@@ -101,7 +101,7 @@ WHERE NOT EXISTS (SELECT 1 FROM dim_account AS t WHERE t.${q(KEY)} = s.${q(KEY)}
       rmSync(raw, { force: true });
       return { seconds: (performance.now() - started) / 1000, steps, rows, bytesWritten };
     } finally {
-      s.close();
+      await s.close();
     }
   }
 }
@@ -123,6 +123,6 @@ export async function warehouseFigures(file: string, table: string, duck: DuckSe
     );
     return { rows: Number(r?.n ?? 0), current: Number(r?.c ?? 0), hashSum: String(r?.h ?? 0) };
   } finally {
-    s.close();
+    await s.close();
   }
 }

@@ -37,7 +37,7 @@ FROM range(1, $2 + 1) t(i)`,
       [at, rows, seed],
     );
   } finally {
-    s.close();
+    await s.close();
   }
 }
 
@@ -112,6 +112,6 @@ FROM crm.accounts`,
       deleted: n + mix.inserted - after,
     };
   } finally {
-    s.close();
+    await s.close();
   }
 }

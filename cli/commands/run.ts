@@ -1,6 +1,7 @@
 import { runOnce, type RunSummary } from '../../shared/local/stack.js';
 import { endInFlightRun } from '../../shared/engine/end-run.js';
 import { errorMessage } from '../../shared/errors.js';
+import { retainDuckFiles } from '../../shared/transform/duckdb-session.js';
 import { runDryRun } from './dry-run.js';
 import { EXIT, UsageError, parse, printJson, progress, table, withStack, type Command } from '../common.js';
 
@@ -35,6 +36,9 @@ export const runCommand: Command = {
     if (!name || positionals.length > 1) throw new UsageError(`name one pipeline\nusage: ${usage}`);
     if (values['dry-run']) return runDryRun(values, name, values.full ? 'full' : 'incremental');
     const say = progress(values.json);
+    // One command, one run: the DuckDB files stay open across its stages (the ledger read, the
+    // merge, the checks) instead of being opened for each; closed on every way out.
+    const releaseFiles = retainDuckFiles();
     return withStack(values, async (stack) => {
       say(`running ${name}${values.full ? ' (full)' : ''} …`);
       let stopping = false;
@@ -55,6 +59,7 @@ export const runCommand: Command = {
             process.stderr.write(`tidemark run: ${sig}: could not end the run (${errorMessage(err)}); the next run takes it over\n`);
           }
           await stack.close().catch(() => undefined);
+          releaseFiles();
           process.exit(sig === 'SIGINT' ? 130 : 143);
         })();
       };
@@ -76,6 +81,6 @@ export const runCommand: Command = {
         printJson({ ...rest, ...(error ? { error } : {}) });
       } else printSummary(s);
       return s.status === 'succeeded' ? EXIT.ok : EXIT.failed;
-    });
+    }).finally(releaseFiles);
   },
 };

@@ -277,7 +277,7 @@ async function checkDuckSource(project: ResolvedProject, name: string, c: Extrac
   } catch (err) {
     out.push({ area: 'source', name, status: 'fail', detail: `cannot open ${c.path}: ${errorMessage(err).split('\n')[0]} (another process holding the file locks it)` });
   } finally {
-    s?.close();
+    await s?.close();
   }
   return out;
 }

@@ -168,7 +168,7 @@ async function targetState(ctx: EngineContext, p: PipelineConfig): Promise<{ dia
       const st = duckdbDialect.describeTarget(target);
       return { dialect: duckdbDialect, existing: await s.rows<ExistingColumn>(st.sql, st.parameters) };
     } finally {
-      s.close();
+      await s.close();
     }
   }
   const w = ctx.warehouseFor(ctx, wh, p);

@@ -286,7 +286,7 @@ export async function previewReconcile(ctx: EngineContext, req: { pipeline: stri
     const changes = r.snapshot.onlyInSnapshot + r.snapshot.onlyInWarehouse + r.snapshot.hashDiffers > 0 || (r.deletes?.absent ?? 0) > 0;
     return { pipeline: p.name, baseRunId: checkpoint.lastRunId!, ...findings, changes };
   } finally {
-    s.close();
+    await s.close();
     await removeScratchDir(dir);
   }
 }
@@ -367,7 +367,7 @@ FROM rebuilt r LEFT JOIN (SELECT *, true AS _p FROM absent) a ON ${keyJoin(g.key
       reconcile: g.findings.report,
     });
   } finally {
-    s.close();
+    await s.close();
     await uploads.settle();
   }
 }

@@ -110,7 +110,7 @@ export class DuckDbSource implements Source {
       }
       throw err;
     } finally {
-      s.close();
+      await s.close();
     }
   }
 

@@ -15,6 +15,6 @@ export async function parquetStats(files: readonly string[], duck: DuckSettings)
     }));
     return { rows: files.map((f) => byFile.get(f) ?? 0), schema };
   } finally {
-    s.close();
+    await s.close();
   }
 }

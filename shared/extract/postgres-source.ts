@@ -206,7 +206,7 @@ export class PostgresSource implements Source {
     } catch (err) {
       throw classifyPgError(err, what);
     } finally {
-      writer?.close();
+      await writer?.close();
       await client.end().catch(() => undefined);
     }
   }
@@ -229,7 +229,7 @@ export class PostgresSource implements Source {
     } catch (err) {
       throw classifyPgError(err, what);
     } finally {
-      writer?.close();
+      await writer?.close();
       await client.end().catch(() => undefined);
     }
   }

@@ -46,7 +46,7 @@ export class ParquetPartWriter {
       // Positional staging names: source column names need no escaping rules of their own here.
       await s.run(`CREATE TABLE staging (${o.columns.map((_, i) => `c${i} VARCHAR`).join(', ') || 'c0 VARCHAR'})`);
     } catch (err) {
-      s.close();
+      await s.close();
       throw err;
     }
     const w = new ParquetPartWriter(s, o.columns, o.outDir, o.partRows, parseBytes(o.partBytes));
@@ -102,12 +102,12 @@ export class ParquetPartWriter {
     return this.columns.map((c) => ({ name: c.name, type: c.duckType }));
   }
 
-  close(): void {
+  async close(): Promise<void> {
     try {
       this.appender?.closeSync();
     } catch {
       // The session is going away; a half-written appender has nothing worth keeping.
     }
-    this.session.close();
+    await this.session.close();
   }
 }

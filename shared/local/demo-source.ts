@@ -59,7 +59,7 @@ SELECT i AS OpportunityId,
   CAST($1 AS TIMESTAMPTZ) - to_seconds(CAST(hash(i, 'mod') % 2592000 AS BIGINT)) AS ModifiedAt
 FROM range(1, $2 + 1) t(i)`, [at, size.opportunities, size.accounts]);
   } finally {
-    s.close();
+    await s.close();
   }
 }
 
@@ -114,6 +114,6 @@ export async function simulateDay(file: string, size: DemoSize, duck: DuckSettin
     );
     return { accounts: a, contacts: c, opportunities: o };
   } finally {
-    s.close();
+    await s.close();
   }
 }

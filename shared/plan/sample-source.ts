@@ -19,6 +19,6 @@ export async function writeSampleSource(file: string, duck: DuckSettings, at: st
     await s.run(`CREATE TABLE shop.products (product_id INTEGER PRIMARY KEY, title VARCHAR NOT NULL, price DECIMAL(10,2), active BOOLEAN)`);
     await s.run(`INSERT INTO shop.products SELECT i, 'Product ' || i, CAST(i * 1.25 AS DECIMAL(10,2)), i % 7 <> 0 FROM range(1, 51) t(i)`);
   } finally {
-    s.close();
+    await s.close();
   }
 }

@@ -375,7 +375,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       warnings,
     };
   } finally {
-    s.close();
+    await s.close();
   }
 }
 

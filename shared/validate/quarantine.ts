@@ -53,7 +53,7 @@ export async function listQuarantine(ctx: EngineContext, req: { pipeline: string
           out.push({ runId, runStatus, rules: Array.isArray(rules) ? rules.map(String) : [], row });
         }
       } finally {
-        s.close();
+        await s.close();
       }
     }
   } finally {

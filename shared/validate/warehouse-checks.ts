@@ -143,7 +143,7 @@ async function sampleCheck(
     // T-SQL's [] here DuckDB failed, so the sample check never ran on synapse).
     extractRows = await s.rows(selectCanonical('duckdb', duckRollbackStyle, p.key, columns, rel, ''));
   } finally {
-    s.close();
+    await s.close();
   }
   const whRows = await warehouse.sql!.query<Record<string, string | null>>(
     renderSampleQuery(warehouse.dialect.name, style, p.key, columns, target, extractRows.map((r) => r._k ?? '')),

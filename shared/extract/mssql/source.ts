@@ -306,7 +306,7 @@ export class MssqlSource implements Source {
       const read = readRecord(readKind, window, null);
       return { files, window, read, sourceRowCount, schema: writer.schema(), ...(warnings.length ? { warnings } : {}), ...(stmt ? { statement: stmt } : {}) };
     } finally {
-      writer.close();
+      await writer.close();
     }
   }
 
@@ -335,7 +335,7 @@ export class MssqlSource implements Source {
     } catch (err) {
       throw classifyMssqlError(err, what);
     } finally {
-      writer?.close();
+      await writer?.close();
       await conn.close().catch(() => undefined);
     }
   }

@@ -186,7 +186,7 @@ export class SalesforceSource implements Source {
         ...(warnings.length ? { warnings } : {}),
       };
     } finally {
-      writer.close();
+      await writer.close();
     }
   }
 
@@ -268,7 +268,7 @@ export class SalesforceSource implements Source {
       await this.stream(client, soql, keys.map((c) => c.name), { bulk, queryAll: false, op: false }, writer);
       return { files: await writer.finish(), schema: writer.schema() };
     } finally {
-      writer.close();
+      await writer.close();
     }
   }
 

@@ -25,8 +25,9 @@ export const executeStatement: StatementExecutor = (session, statement) => sessi
 
 /**
  * The embedded warehouse: one DuckDB file. DuckDB allows one writing process per file, so a
- * session is opened per operation and closed after it; a lock held by another process is
- * transient (the host retries), not a failure of the run.
+ * session is opened per operation and the file closed after it (unless a one-shot command
+ * retains it, see retainDuckFiles); a lock held by another process is transient (the host
+ * retries), not a failure of the run.
  */
 export class DuckDbWarehouse implements Warehouse {
   readonly dialect = duckdbDialect;
@@ -51,7 +52,7 @@ export class DuckDbWarehouse implements Warehouse {
       await s.run(`SET TimeZone = 'UTC'`);
       return await fn(s);
     } finally {
-      s.close();
+      await s.close();
     }
   }
 

@@ -165,7 +165,7 @@ export class PostgresWarehouse implements Warehouse {
       this.lastStage = { rows: loaded, batches, ...(versionsOf ? { into: 'target' as const } : {}) };
       return loaded;
     } finally {
-      duck.close();
+      await duck.close();
     }
   }
 

@@ -190,7 +190,7 @@ export class TsqlWarehouse implements Warehouse {
       const rows = await duck.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet(${duckLiteral(file)})`);
       return rows.map((r) => ({ name: r.column_name, type: logicalFromDuck(r.column_type) }));
     } finally {
-      duck.close();
+      await duck.close();
     }
   }
 
@@ -263,7 +263,7 @@ export class TsqlWarehouse implements Warehouse {
       const worst = rows[0];
       if (worst) throw oversizeError(this.product, plan.pipeline, checks[Number(worst.i)]!, Number(worst.len), worst.k);
     } finally {
-      duck.close();
+      await duck.close();
     }
   }
 
@@ -312,7 +312,7 @@ export class TsqlWarehouse implements Warehouse {
       }
       await flush();
     } finally {
-      duck.close();
+      await duck.close();
     }
   }
 
@@ -356,7 +356,7 @@ export class TsqlWarehouse implements Warehouse {
         }
         await flush();
       } finally {
-        duck.close();
+        await duck.close();
       }
       rel = `(SELECT t.* FROM ${current} AS t WHERE EXISTS (SELECT 1 FROM ${K} AS k WHERE ${keys.map((k) => `k.${q(k)} = t.${q(k)}`).join(' AND ')})) AS _tm_t`;
     }

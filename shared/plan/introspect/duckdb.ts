@@ -76,7 +76,7 @@ export class DuckDbIntrospector implements Introspector {
         },
       );
     } finally {
-      s.close();
+      await s.close();
     }
   }
 

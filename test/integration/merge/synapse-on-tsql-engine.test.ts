@@ -66,7 +66,7 @@ class PortableDriver implements TsqlDriver {
         const rows = await s.rows<Record<string, unknown>>(`SELECT ${cols.map((c) => `CAST("${c}" AS VARCHAR) AS "${c}"`).join(', ')} FROM read_parquet('${file}')`);
         if (rows.length) await this.inner.query(tsqlInsertRows('mssql', copy[1]!, cols, rows.map((r) => cols.map((c) => r[c]))));
       } finally {
-        s.close();
+        await s.close();
       }
       return [];
     }

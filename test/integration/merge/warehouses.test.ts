@@ -44,7 +44,7 @@ async function writeChanges(file: string, select: string, runBoundary: string): 
        TO ${duckLiteral(file)} (FORMAT parquet)`,
     );
   } finally {
-    s.close();
+    await s.close();
   }
 }
 
@@ -77,7 +77,7 @@ beforeAll(async () => {
     const r = await s.one<{ n: bigint; s: bigint }>(checksumSql(typed, `read_parquet(${duckLiteral(changes)})`));
     expectedChecksum = `${r!.n}:${r!.s}`;
   } finally {
-    s.close();
+    await s.close();
   }
 });
 afterAll(async () => {
@@ -127,7 +127,7 @@ describe.each([
     const upd = join(dir, `changes-2u-${name}.parquet`);
     const s = await DuckSession.open(':memory:', duck);
     await s.run(`COPY (SELECT * REPLACE ('update' AS _tm_op) FROM read_parquet(${duckLiteral(second)})) TO ${duckLiteral(upd)} (FORMAT parquet)`);
-    s.close();
+    await s.close();
     expect(await wh.merge(p, upd)).toBe('merged');
     // A run with an update has a version to close: staged, then applied by the SCD2 steps.
     if (wh instanceof PostgresWarehouse) expect(wh.lastStage).toEqual({ rows: 1, batches: 1 });

@@ -181,7 +181,7 @@ describe.each(['retire', 'mark'] as const)('undo SQL on duckdb and postgres agre
         { _k: 'id=1:3', c0: '3', c1: 'Cy', c2: 'Lima' },
       ]);
     } finally {
-      duck.close();
+      await duck.close();
       await pgE.close();
     }
   });

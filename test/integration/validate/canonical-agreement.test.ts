@@ -62,7 +62,7 @@ describe('row hash, checksum text and sample text agree (duckdb, postgres)', () 
     await duck.run(`INSERT INTO dw.canon VALUES ${values}`);
   });
   afterAll(async () => {
-    duck?.close();
+    await duck?.close();
     await client?.end();
     await pgh?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -94,7 +94,7 @@ describe('row hash, checksum text and sample text agree (duckdb, postgres)', () 
     const dk = new DuckDbWarehouse(join(dir, 'wh.duckdb'), settings);
     const pw = new PostgresWarehouse(pgh.url, settings, 2);
     try {
-      duck.close();
+      await duck.close();
       const want = await dk.checksum({ schema: 'dw', name: 'canon' }, cols, ['id'], 'table');
       expect(want).toMatch(/^4:\d+$/);
       expect(await pw.checksum({ schema: 'dw', name: 'canon' }, cols, ['id'], 'table')).toBe(want);

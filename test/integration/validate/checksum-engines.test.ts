@@ -61,7 +61,7 @@ describe('checksums agree across engines', () => {
     duck = await duckTable();
   });
   afterAll(async () => {
-    duck?.close();
+    await duck?.close();
     await client?.end();
     await pgh?.stop();
   });
@@ -122,7 +122,7 @@ describe.skipIf(!('url' in engine))('checksums agree between DuckDB and the T-SQ
     duck = await duckTable();
   });
   afterAll(async () => {
-    duck?.close();
+    await duck?.close();
     await db?.drop();
   });
 

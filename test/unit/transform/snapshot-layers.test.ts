@@ -110,7 +110,7 @@ async function step(chain: Chain, name: string, mode: 'full' | 'timestamp', dele
     );
     return { counts: out.counts, changes, effective, current: out.snapshot.current };
   } finally {
-    s.close();
+    await s.close();
   }
 }
 

@@ -3,7 +3,7 @@ import { warehouseOf } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { LedgerHead } from '../merge/warehouse.js';
-import { commitCheckpoint, readCheckpoint, rewindCheckpoint, type Checkpoint } from '../state/checkpoints.js';
+import { commitCheckpoint, readCheckpoint, readCheckpointHead, rewindCheckpoint, type Checkpoint } from '../state/checkpoints.js';
 import type { EngineContext } from './context.js';
 import { findRun } from '../state/runs.js';
 import { transitionRun } from './run-lifecycle.js';
@@ -58,15 +58,17 @@ export async function reconcileCheckpoint(ctx: EngineContext, p: PipelineConfig)
     // The merge's own check still refuses a stale base; only the automatic roll-forward is lost.
     return { kind: 'unknown', reason: `the ${p.target.warehouse} warehouse offers no SQL access to read its ledger` };
   }
-  const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
+  // The head row first: level (every run start but one after a crash) and a roll-forward need
+  // nothing else. The history rows are listed only for a rewind, below.
+  const head = await readCheckpointHead(ctx.tables, p.name);
   const headId = read.head?.run_id ?? null;
-  if (headId === checkpoint.lastRunId) return { kind: 'level' };
+  if (headId === head.lastRunId) return { kind: 'level' };
   const log = (msg: string, extra: Record<string, unknown> = {}) => ctx.log.log('warn', msg, { pipeline: p.name, ...extra });
-  if (read.head && read.head.snapshot && (read.head.base_run_id ?? '') === (checkpoint.lastRunId ?? '')) {
+  if (read.head && read.head.snapshot && (read.head.base_run_id ?? '') === (head.lastRunId ?? '')) {
     await commitCheckpoint(ctx.tables, {
       pipeline: p.name,
       runId: read.head.run_id,
-      baseRunId: checkpoint.lastRunId,
+      baseRunId: head.lastRunId,
       watermark: read.head.read_to,
       snapshot: read.head.snapshot,
       now: ctx.now(),
@@ -74,6 +76,9 @@ export async function reconcileCheckpoint(ctx: EngineContext, p: PipelineConfig)
     log(`checkpoint rolled forward to run ${read.head.run_id}: its merge committed in the warehouse but the checkpoint write was lost`, { runId: read.head.run_id });
     return { kind: 'rolled-forward', runId: read.head.run_id };
   }
+  // Decided on the whole checkpoint as it is now (head and history read together, as before).
+  const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
+  if (headId === checkpoint.lastRunId) return { kind: 'level' };
   if (inHistory(checkpoint, headId) && (read.ledgerExists || headId === null)) {
     // The runs after the head were undone in the warehouse; their records say so too, unless
     // the interrupted rollback or restore already marked them.

@@ -7,7 +7,7 @@ import { TerminalError, errorMessage } from '../errors.js';
 import { partitionCount, splitKeyRange } from '../extract/partitions.js';
 import type { KeyRange, Source } from '../extract/source.js';
 import { planWindow, type WindowInput } from '../extract/window.js';
-import type { Checkpoint } from '../state/checkpoints.js';
+import type { CheckpointHead } from '../state/checkpoints.js';
 import type { RunRecord } from '../state/runs.js';
 import { removeScratchDir, scratchDir } from '../storage/files.js';
 import { CONTAINERS, QUEUES, layout } from '../storage/layout.js';
@@ -63,7 +63,7 @@ export function partitionsDue(p: PipelineConfig, window: WindowInput, source: So
  * Plans the partitions and enqueues them. Returns false when there is nothing to split (empty
  * table): the caller then extracts in one piece as usual.
  */
-export async function startPartitions(ctx: EngineContext, p: PipelineConfig, run: RunRecord, checkpoint: Checkpoint, window: WindowInput): Promise<boolean> {
+export async function startPartitions(ctx: EngineContext, p: PipelineConfig, run: RunRecord, checkpoint: CheckpointHead, window: WindowInput): Promise<boolean> {
   const name = planName(p.name, run.runId);
   let plan: PartitionPlan;
   const existing = await ctx.blobs.getText(CONTAINERS.raw, name);

@@ -7,7 +7,7 @@ import { NotSupportedError, TerminalError } from '../errors.js';
 import type { Statement } from '../merge/dialect.js';
 import type { Warehouse } from '../merge/warehouse.js';
 import { rollbackStyleFor } from '../rollback/styles.js';
-import { readCheckpoint, type Checkpoint } from '../state/checkpoints.js';
+import { readCheckpointHead, type CheckpointHead } from '../state/checkpoints.js';
 import type { ReconcileOptions, RunRecord } from '../state/runs.js';
 import { BackgroundUploads } from '../storage/background-uploads.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
@@ -196,7 +196,7 @@ FROM wh w LEFT JOIN snap s ON ${keyJoin(keys, 'w', 's')}`,
 }
 
 /** The key columns as the committed run's changes typed them, and that schema (the shape of a changes file). */
-async function committedShape(ctx: EngineContext, p: PipelineConfig, checkpoint: Checkpoint): Promise<{ keys: TypedColumn[]; schema: ColumnInfo[]; hashRule: HashRule | undefined }> {
+async function committedShape(ctx: EngineContext, p: PipelineConfig, checkpoint: CheckpointHead): Promise<{ keys: TypedColumn[]; schema: ColumnInfo[]; hashRule: HashRule | undefined }> {
   if (checkpoint.lastRunId === null) throw new TerminalError(`${p.name} has no committed run yet; run it first (a first load builds the snapshot)`);
   const name = layout.changesManifest(p.name, checkpoint.lastRunId);
   const text = await ctx.blobs.getText(CONTAINERS.changes, name);
@@ -222,7 +222,7 @@ interface Gathered {
 async function gather(
   ctx: EngineContext,
   p: PipelineConfig,
-  checkpoint: Checkpoint,
+  checkpoint: CheckpointHead,
   s: DuckSession,
   dir: string,
   sourceKeys: ReconcileInputs['sourceKeys'],
@@ -275,7 +275,7 @@ export interface ReconcilePreview extends ReconcileFindings {
 export async function previewReconcile(ctx: EngineContext, req: { pipeline: string } & ReconcileOptions): Promise<ReconcilePreview> {
   const p = getPipeline(ctx.project, req.pipeline);
   assertReconcilable(p, req);
-  const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
+  const checkpoint = await readCheckpointHead(ctx.tables, p.name);
   const dir = await scratchDir(ctx.workDir, p.name, `preview-${Date.now()}`, 'reconcile');
   const s = await DuckSession.open(':memory:', ctx.duck);
   try {
@@ -293,7 +293,7 @@ export async function previewReconcile(ctx: EngineContext, req: { pipeline: stri
 
 /** The extract stage of a reconcile run: the source's keys (with deletes), or nothing. */
 export async function extractReconcile(ctx: EngineContext, p: PipelineConfig, run: RunRecord, dir: string): Promise<void> {
-  const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
+  const checkpoint = await readCheckpointHead(ctx.tables, p.name);
   const opts = run.reconcile ?? { deletes: false, allowEmpty: false };
   assertReconcilable(p, opts);
   const keys = opts.deletes ? await readSourceKeys(ctx, p, join(dir, 'parts')) : { files: [], schema: [] };
@@ -318,7 +318,7 @@ export async function extractReconcile(ctx: EngineContext, p: PipelineConfig, ru
  * The transform stage of a reconcile run: the rebuilt snapshot (with the deletes applied) as a
  * new base, and a changes file holding only the deletes, shaped like the committed run's.
  */
-export async function transformReconcile(ctx: EngineContext, p: PipelineConfig, run: RunRecord, manifest: RawManifest, partFiles: string[], checkpoint: Checkpoint, dir: string): Promise<void> {
+export async function transformReconcile(ctx: EngineContext, p: PipelineConfig, run: RunRecord, manifest: RawManifest, partFiles: string[], checkpoint: CheckpointHead, dir: string): Promise<void> {
   const opts = run.reconcile ?? { deletes: false, allowEmpty: false };
   const s = await DuckSession.open(':memory:', ctx.duck);
   const uploads = new BackgroundUploads(ctx.blobs);

@@ -1,6 +1,6 @@
 import { getPipeline } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import { readCheckpoint } from '../state/checkpoints.js';
+import { readCheckpointHead } from '../state/checkpoints.js';
 import { findRun, type RunRecord } from '../state/runs.js';
 import { readValidations } from '../state/validations.js';
 import { telemetryOf } from '../telemetry/telemetry.js';
@@ -70,7 +70,7 @@ export async function onRunEnded(ctx: EngineContext, pipeline: string, runId: st
  */
 async function freshnessLagSeconds(ctx: EngineContext, run: RunRecord): Promise<number | undefined> {
   const end = Date.parse(run.finishedAt ?? ctx.now().toISOString());
-  const { checkpoint } = await readCheckpoint(ctx.tables, run.pipeline);
+  const checkpoint = await readCheckpointHead(ctx.tables, run.pipeline);
   const wm = checkpoint.watermark !== null ? Date.parse(checkpoint.watermark) : NaN;
   const from = Number.isNaN(wm) ? Date.parse(run.createdAt) : wm;
   return Math.max(0, (end - from) / 1000);

@@ -3,10 +3,10 @@ import { errorMessage, isTerminal } from '../errors.js';
 import { commitCheckpoint } from '../state/checkpoints.js';
 import { releaseLease, renewLease } from '../state/leases.js';
 import { claimStage } from '../state/stage-claims.js';
-import { findRun, isTerminalStatus, updateRun, type RunRecord, type RunStage, type RunStatus } from '../state/runs.js';
+import { findRun, insertRun, isTerminalStatus, updateRun, type RunRecord, type RunStage, type RunStatus } from '../state/runs.js';
 import { writeValidations, type ValidationResult } from '../state/validations.js';
 import type { Counts } from '../storage/manifest.js';
-import { QUEUES, TABLES } from '../storage/layout.js';
+import { QUEUES } from '../storage/layout.js';
 import { telemetryOf } from '../telemetry/telemetry.js';
 import { onValidationFailed } from '../validate/warehouse-checks.js';
 import type { EngineContext } from './context.js';
@@ -152,7 +152,7 @@ export async function transitionRun(
 export async function recordStarted(ctx: Pick<EngineContext, 'tables'>, record: RunRecord): Promise<void> {
   const { to, stage } = RUN_TRANSITIONS.started;
   if (record.status !== to || record.stage !== stage) throw new Error(`run ${record.runId} must start ${to} at ${stage}, not ${record.status} at ${record.stage}`);
-  await ctx.tables.insert(TABLES.runs, record);
+  await insertRun(ctx.tables, record);
 }
 
 /** Marks a run failed or cancelled (unless it already ended) and releases the pipeline for the next run. */

@@ -7,7 +7,7 @@ import { TerminalError, errorMessage } from '../errors.js';
 import { parquetStats } from '../extract/parquet-stats.js';
 import { planColumnsFromDuck } from '../merge/duckdb/warehouse.js';
 import { backupBeforeMerge } from '../rollback/backups.js';
-import { readCheckpoint } from '../state/checkpoints.js';
+import { readCheckpointHead } from '../state/checkpoints.js';
 import { findRun, isTerminalStatus } from '../state/runs.js';
 import type { ValidationResult } from '../state/validations.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
@@ -76,7 +76,9 @@ export async function extractStage(ctx: EngineContext, msg: StageMessage): Promi
     }
     if ((await awaitDependencies(ctx, p, run)) === 'waiting') return 'skipped';
     await transitionRun(ctx, p.name, run.runId, 'extracting');
-    const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
+    // The head row alone: a run reads on from its watermark and base run, never its history
+    // (listing the history rows cost a partition scan per stage).
+    const checkpoint = await readCheckpointHead(ctx.tables, p.name);
     const cd = p.source.changeDetection;
     const window: WindowInput = {
       mode: cd.mode,
@@ -172,7 +174,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
       await ctx.queues.send(QUEUES.merge, { pipeline: p.name, runId: run.runId });
       return 'skipped';
     }
-    const { checkpoint } = await readCheckpoint(ctx.tables, p.name);
+    const checkpoint = await readCheckpointHead(ctx.tables, p.name);
     if (checkpoint.lastRunId !== manifest.baseRunId) {
       throw new TerminalError(
         `the checkpoint moved to ${checkpoint.lastRunId} after this run extracted against ${manifest.baseRunId ?? 'nothing'}; start a new run`,

@@ -49,13 +49,24 @@ interface StoredHead extends TableEntity {
 
 type Head = Pick<Checkpoint, 'partitionKey' | 'rowKey' | 'pipeline' | 'watermark' | 'snapshot' | 'lastRunId' | 'committedAt' | 'position'>;
 
+/** The checkpoint without its history: the committed head a run reads on from. */
+export type CheckpointHead = Head;
+
 export async function readCheckpoint(tables: TableStore, pipeline: string): Promise<{ checkpoint: Checkpoint; etag?: string }> {
   const { head, legacy, etag } = await readHead(tables, pipeline);
   const checkpoint: Checkpoint = { ...head, history: await readHistory(tables, head, legacy) };
   return etag === undefined ? { checkpoint } : { checkpoint, etag };
 }
 
-/** The head row alone (one point read): what a commit needs, without listing the history rows. */
+/**
+ * The head row alone (one point read): what a run reads on from (its watermark, snapshot and base
+ * run) and what a commit needs, without listing the partition's history rows. Only rollback,
+ * restore, recovery and housekeeping need the history (readCheckpoint).
+ */
+export async function readCheckpointHead(tables: TableStore, pipeline: string): Promise<CheckpointHead> {
+  return (await readHead(tables, pipeline)).head;
+}
+
 async function readHead(tables: TableStore, pipeline: string): Promise<{ head: Head; legacy?: HistoryEntry[]; etag?: string }> {
   const stored = await tables.get<StoredHead>(TABLES.checkpoints, pipeline, ROW);
   if (!stored) {

@@ -1,6 +1,7 @@
 import { ConflictError } from '../errors.js';
 import { TABLES } from '../storage/layout.js';
 import type { TableEntity, TableStore } from '../storage/ports.js';
+import { forget, recall, remember } from './known-versions.js';
 
 /**
  * Who holds a lease: the host, pid and process start time of a local process (so a reused pid
@@ -57,7 +58,7 @@ export async function acquireLease(
   };
   const insert = async () => {
     try {
-      await tables.insert(TABLES.leases, lease);
+      remember(tables, TABLES.leases, { entity: lease, etag: (await tables.insert(TABLES.leases, lease)).etag });
     } catch (err) {
       if (err instanceof ConflictError) throw new ConflictError(`another run of ${args.pipeline} started at the same moment`, { cause: err });
       throw err;
@@ -80,27 +81,55 @@ export async function acquireLease(
     if (stored.entity.runId !== holder.runId) throw new ConflictError(`another run of ${args.pipeline} took the lease first`);
   }
   try {
-    await tables.replace(TABLES.leases, lease, stored.etag);
+    remember(tables, TABLES.leases, { entity: lease, etag: (await tables.replace(TABLES.leases, lease, stored.etag)).etag });
   } catch (err) {
     if (err instanceof ConflictError) throw new ConflictError(`another run of ${args.pipeline} took the lease first`, { cause: err });
     throw err;
   }
 }
 
+/**
+ * Renew and release first try the lease version this process took or last renewed
+ * (known-versions.ts) instead of reading it: the write is ETag-guarded, so it only succeeds if
+ * the row is still exactly the run's own lease. On 412 (renewed or taken over by someone else,
+ * released) they read it and decide as before; "not ours, leave it" is only decided on that read.
+ */
+async function ownRememberedLease(tables: TableStore, pipeline: string, runId: string, write: (known: { entity: Lease; etag: string }) => Promise<void>): Promise<boolean> {
+  const known = recall<Lease>(tables, TABLES.leases, pipeline, ROW);
+  if (!known || known.entity.runId !== runId) return false;
+  try {
+    await write(known);
+    return true;
+  } catch (err) {
+    forget(tables, TABLES.leases, pipeline, ROW);
+    if (err instanceof ConflictError) return false;
+    throw err;
+  }
+}
+
 export async function renewLease(tables: TableStore, pipeline: string, runId: string, now: Date, ttlMs: number): Promise<void> {
+  const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
+  const renew = async (s: { entity: Lease; etag: string }) => {
+    const entity = { ...s.entity, expiresAt };
+    remember(tables, TABLES.leases, { entity, etag: (await tables.replace(TABLES.leases, entity, s.etag)).etag });
+  };
+  if (await ownRememberedLease(tables, pipeline, runId, renew)) return;
   const stored = await tables.get<Lease>(TABLES.leases, pipeline, ROW);
   if (!stored || stored.entity.runId !== runId) return;
-  await tables
-    .replace(TABLES.leases, { ...stored.entity, expiresAt: new Date(now.getTime() + ttlMs).toISOString() }, stored.etag)
-    .catch((err: unknown) => {
-      if (!(err instanceof ConflictError)) throw err;
-    });
+  await renew(stored).catch((err: unknown) => {
+    if (!(err instanceof ConflictError)) throw err;
+  });
 }
 
 export async function releaseLease(tables: TableStore, pipeline: string, runId: string): Promise<void> {
+  const release = async (s: { etag: string }) => {
+    await tables.delete(TABLES.leases, pipeline, ROW, s.etag);
+    forget(tables, TABLES.leases, pipeline, ROW);
+  };
+  if (await ownRememberedLease(tables, pipeline, runId, release)) return;
   const stored = await tables.get<Lease>(TABLES.leases, pipeline, ROW);
   if (!stored || stored.entity.runId !== runId) return;
-  await tables.delete(TABLES.leases, pipeline, ROW, stored.etag).catch((err: unknown) => {
+  await release(stored).catch((err: unknown) => {
     if (!(err instanceof ConflictError)) throw err;
   });
 }

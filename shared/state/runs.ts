@@ -3,7 +3,8 @@ import { redact } from '../telemetry/redact.js';
 import type { Counts } from '../storage/manifest.js';
 import { emptyCounts } from '../storage/manifest.js';
 import { TABLES } from '../storage/layout.js';
-import type { TableEntity, TableStore } from '../storage/ports.js';
+import type { StoredEntity, TableEntity, TableStore } from '../storage/ports.js';
+import { forget, recall, remember } from './known-versions.js';
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'validation_failed' | 'rolled_back' | 'cancelled';
 export type RunStage = 'extract' | 'transform' | 'merge' | 'checkpoint' | 'validate' | 'done';
@@ -99,13 +100,27 @@ export function newRunRecord(init: {
 }
 
 export async function getRun(tables: TableStore, pipeline: string, runId: string): Promise<RunRecord> {
-  const r = await tables.get<RunRecord>(TABLES.runs, pipeline, runId);
+  const r = await readRunVersion(tables, pipeline, runId);
   if (!r) throw new NotFoundError(`run ${runId} of pipeline ${pipeline} not found`);
   return r.entity;
 }
 
+/** Always a fresh read (decisions are taken on it); it also tells updateRun the version it saw. */
 export async function findRun(tables: TableStore, pipeline: string, runId: string): Promise<RunRecord | undefined> {
-  return (await tables.get<RunRecord>(TABLES.runs, pipeline, runId))?.entity;
+  return (await readRunVersion(tables, pipeline, runId))?.entity;
+}
+
+async function readRunVersion(tables: TableStore, pipeline: string, runId: string): Promise<StoredEntity<RunRecord> | undefined> {
+  const r = await tables.get<RunRecord>(TABLES.runs, pipeline, runId);
+  if (r) remember(tables, TABLES.runs, r);
+  else forget(tables, TABLES.runs, pipeline, runId);
+  return r;
+}
+
+/** Inserts a new run record (a second insert of one run id conflicts); its version is remembered for the first update. */
+export async function insertRun(tables: TableStore, record: RunRecord): Promise<void> {
+  const { etag } = await tables.insert(TABLES.runs, record);
+  remember(tables, TABLES.runs, { entity: record, etag });
 }
 
 /**
@@ -122,10 +137,27 @@ export async function updateRun(
   now: () => Date = () => new Date(),
   opts: { statusChange?: boolean } = {},
 ): Promise<RunRecord> {
+  // The first attempt is made on the version this process last read or wrote (every stage reads
+  // the record under its claim, then writes it two or three times), not on a new read: the
+  // replace is ETag-guarded, so if anyone wrote the record since, it fails with 412 and the loop
+  // reads and decides again, as after a read that went stale before its write. Only a write is
+  // ever based on the remembered version; a decision to write nothing is taken on a fresh read.
+  let stored: StoredEntity<RunRecord> | undefined = recall<RunRecord>(tables, TABLES.runs, pipeline, runId);
+  let remembered = stored !== undefined;
   for (let attempt = 0; ; attempt++) {
-    const stored = await tables.get<RunRecord>(TABLES.runs, pipeline, runId);
+    if (!remembered) {
+      stored = await readRunVersion(tables, pipeline, runId);
+      if (!stored) throw new NotFoundError(`run ${runId} of pipeline ${pipeline} not found`);
+    }
     if (!stored) throw new NotFoundError(`run ${runId} of pipeline ${pipeline} not found`);
     const next = mutate(structuredClone(stored.entity));
+    const refuse = !next || (next.status !== stored.entity.status && !opts.statusChange);
+    if (refuse && remembered) {
+      // Not written on a remembered version: read it and decide again.
+      remembered = false;
+      attempt--;
+      continue;
+    }
     if (!next) return stored.entity;
     if (next.status !== stored.entity.status && !opts.statusChange) {
       throw new Error(
@@ -136,9 +168,18 @@ export async function updateRun(
     // A run's error is shown by the CLI, the API and the page: never with a secret in it.
     if (next.error) next.error = redact(next.error);
     try {
-      await tables.replace(TABLES.runs, next, stored.etag);
+      const { etag } = await tables.replace(TABLES.runs, next, stored.etag);
+      remember(tables, TABLES.runs, { entity: next, etag });
       return next;
     } catch (err) {
+      forget(tables, TABLES.runs, pipeline, runId);
+      if (err instanceof ConflictError && remembered) {
+        // The remembered version was stale: not a lost race, so not counted as one.
+        remembered = false;
+        attempt--;
+        continue;
+      }
+      remembered = false;
       if (err instanceof ConflictError && attempt < 10) continue;
       throw err;
     }

@@ -49,15 +49,24 @@ export async function claimStage(
       holder ? Math.max(0, Date.parse(holder) - Date.now()) : args.ttlMs,
       cause === undefined ? undefined : { cause },
     );
-  const stored = await tables.get<StageClaim>(TABLES.leases, args.pipeline, rk);
   let etag: string;
   try {
-    if (!stored) etag = (await tables.insert(TABLES.leases, claim)).etag;
-    else if (claimLive(stored.entity)) throw busy(stored.entity.expiresAt);
-    else etag = (await tables.replace(TABLES.leases, claim, stored.etag)).etag;
+    // Insert first: a released claim is deleted, so the row is normally absent and the read
+    // before the insert only cost a round trip. A conflict means a row is there: it is read
+    // and judged (live: busy; expired or its owner gone: taken over with its ETag) as before.
+    etag = (await tables.insert(TABLES.leases, claim)).etag;
   } catch (err) {
-    if (err instanceof ConflictError) throw busy('', err);
-    throw err;
+    if (!(err instanceof ConflictError)) throw err;
+    const stored = await tables.get<StageClaim>(TABLES.leases, args.pipeline, rk);
+    try {
+      // Gone again between the insert and the read: another delivery's release, so it was busy.
+      if (!stored) throw busy('', err);
+      if (claimLive(stored.entity)) throw busy(stored.entity.expiresAt);
+      etag = (await tables.replace(TABLES.leases, claim, stored.etag)).etag;
+    } catch (e) {
+      if (e instanceof ConflictError) throw busy('', e);
+      throw e;
+    }
   }
   return {
     release: async () => {

@@ -61,9 +61,7 @@ export async function endInFlightRun(
       if (now?.status === 'cancelled' || now?.status === 'failed') await completeCommittedRun(ctx, pipeline.name, run.runId);
       return { kind: 'completed', runId: run.runId, committedDuringCancel: true };
     }
-    // A local holder that is gone ran its own merges (tidemark run, tidemark dev): none can be
-  // in flight, and its merge claim is only waiting to expire.
-  if (!isLocalOwnerGone(lease) && (await stageInFlight(ctx.tables, merge))) {
+    if (await stageInFlight(ctx.tables, merge)) {
       // Still running: if it commits, the next start finds it in the ledger and completes it.
       ctx.log.log('warn', `${error}; a merge of run ${run.runId} is still running: if it commits, the next run start completes the run`, { pipeline: pipeline.name, runId: run.runId });
       return { kind: how.kind, runId: run.runId, mergeStillRunning: true };

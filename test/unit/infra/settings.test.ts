@@ -39,6 +39,8 @@ function settingsReadByCode(): Map<string, string> {
 /** Read only by the CLI on a developer machine or CI, never by the Function App. */
 const LOCAL_ONLY: Record<string, string> = {
   TIDEMARK_LOG_LEVEL: 'CLI log level',
+  TIDEMARK_NO_COMPILE_CACHE: 'CLI launcher: load the bundle without the V8 code cache',
+  NODE_OPTIONS: "CLI launcher: part of the code cache's name (V8 rejects a cache made under other flags)",
   TIDEMARK_DEV_PORT: 'tidemark dev port',
   TIDEMARK_DEV_KEY: 'tidemark dev --allow-remote: the key every request needs',
   CI: 'set by CI systems; silences progress output',

@@ -9,7 +9,8 @@ import { LEDGER_TABLE, type MergePlan } from './plan.js';
  *
  * Order matters:
  *  1. `mark` deletes: insert a deleted-flagged copy of the current version (before it is closed)
- *  2. close the current version of every key that gets a new one or is deleted
+ *  2. close the current version of every key that gets a new one or is deleted (DuckDB: by a
+ *     closed copy and a delete of the original, see `SqlStyle.closeByCopy`)
  *  3. type 1 changes and same-time corrections overwritten on the current version
  *  4. insert the new versions
  *  5. the ledger row
@@ -29,6 +30,14 @@ export interface SqlStyle {
    * unsupported features", section "ANSI join replacement for update statements").
    */
   targetByName?: boolean;
+  /**
+   * DuckDB: step 2 closes by inserting closed copies of the current versions and deleting the
+   * originals, not by an UPDATE. An UPDATE of rows spread over a big table commits slowly
+   * (measured on 50 M rows, 80 k closed: UPDATE of the two columns 2.0 s + COMMIT 4.7 s; the
+   * copy and delete 2.9 s with the COMMIT included), since the COMMIT writes the changed
+   * values of every touched vector; a DELETE commits row ids and the copies are one append.
+   */
+  closeByCopy?: boolean;
 }
 
 export function ledgerName(plan: Pick<MergePlan, 'target'>): QualifiedName {
@@ -159,10 +168,26 @@ export function renderScdSteps(s: SqlStyle, plan: MergePlan): Statement[] {
   // whole plan is one transaction, and the ledger check stops a second application), so the
   // filter would only make every engine read `_tm_run_id` of every matched row for nothing.
   const notThisRun = plan.deletes === 'mark' ? ` AND ${t}.${s.q('_tm_run_id')} <> ${run}` : '';
-  steps.push({
-    sql: `UPDATE ${ut} SET ${s.q('_tm_valid_to')} = s.${s.q('_tm_valid_from')}, ${s.q('_tm_is_current')} = ${s.false} FROM ${S} AS s WHERE ${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true}${notThisRun} AND s.${s.q('_tm_op')} IN ${closing}`,
-    parameters: plan.deletes === 'mark' ? [plan.runId] : [],
-  });
+  const closeParameters = plan.deletes === 'mark' ? [plan.runId] : [];
+  if (s.closeByCopy) {
+    // One copy per current version, whatever the stage holds for its key: the stage is grouped
+    // by key (its earliest start closes, as the UPDATE would apply one of them). The copies are
+    // no longer current, so the DELETE after them removes only the originals.
+    const keyCols = plan.keys.map(s.q);
+    steps.push({
+      sql: `INSERT INTO ${T} (${[...dataCols, ...scdCols].join(', ')}) SELECT ${dataCols.map((c) => `t.${c}`).join(', ')}, t.${s.q('_tm_valid_from')}, s.${s.q('_tm_valid_from')}, ${s.false}, t.${s.q('_tm_is_deleted')}, t.${s.q('_tm_row_hash')}, t.${s.q('_tm_run_id')}, t.${s.q('_tm_version_key')} FROM ${T} AS t JOIN (SELECT ${keyCols.join(', ')}, min(${s.q('_tm_valid_from')}) AS ${s.q('_tm_valid_from')} FROM ${S} WHERE ${s.q('_tm_op')} IN ${closing} GROUP BY ${keyCols.join(', ')}) AS s ON ${on('t', 's')} WHERE t.${s.q('_tm_is_current')} = ${s.true}${notThisRun}`,
+      parameters: closeParameters,
+    });
+    steps.push({
+      sql: `DELETE FROM ${ut} USING ${S} AS s WHERE ${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true}${notThisRun} AND s.${s.q('_tm_op')} IN ${closing}`,
+      parameters: closeParameters,
+    });
+  } else {
+    steps.push({
+      sql: `UPDATE ${ut} SET ${s.q('_tm_valid_to')} = s.${s.q('_tm_valid_from')}, ${s.q('_tm_is_current')} = ${s.false} FROM ${S} AS s WHERE ${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true}${notThisRun} AND s.${s.q('_tm_op')} IN ${closing}`,
+      parameters: closeParameters,
+    });
+  }
   // In place on the current version: type 1 changes, and (validFrom: { column }) corrections,
   // rows with the current version's own start time and other values (README, SCD2 interval
   // rules). Both write the source's values of every column and the row hash, so that a

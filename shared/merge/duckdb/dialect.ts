@@ -32,6 +32,7 @@ export const duckStyle: SqlStyle = {
   param: (i) => `$${i}`,
   true: 'true',
   false: 'false',
+  closeByCopy: true,
 };
 
 const duckRead: ReadStyle = { s: duckStyle, text: duckTypeName({ kind: 'text' }), instant: (p) => `CAST(${p} AS TIMESTAMP)`, limit: 'limit' };

@@ -24,8 +24,13 @@ describe('SCD2 merge planning (duckdb)', () => {
   it('closes changed and deleted keys, then inserts new versions, then writes the ledger', () => {
     const steps = duckdbDialect.mergeSteps(plan);
     expect(steps).toEqual([
+      // DuckDB closes by a closed copy and a delete of the original (SqlStyle.closeByCopy).
       {
-        sql: `UPDATE "dw"."dim_account" AS t SET "_tm_valid_to" = s."_tm_valid_from", "_tm_is_current" = false FROM "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update', 'delete')`,
+        sql: `INSERT INTO "dw"."dim_account" ("id", "city", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT t."id", t."city", t."_tm_valid_from", s."_tm_valid_from", false, t."_tm_is_deleted", t."_tm_row_hash", t."_tm_run_id", t."_tm_version_key" FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "_tm_stage" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true`,
+        parameters: [],
+      },
+      {
+        sql: `DELETE FROM "dw"."dim_account" AS t USING "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update', 'delete')`,
         parameters: [],
       },
       {
@@ -48,16 +53,20 @@ describe('SCD2 merge planning (duckdb)', () => {
 
   it('does not close versions on deletes under `ignore`, and marks them under `mark`', () => {
     const ignore = duckdbDialect.mergeSteps({ ...plan, deletes: 'ignore' });
-    expect(ignore[0]!.sql).toContain(`s."_tm_op" IN ('insert', 'update')`);
+    expect(ignore[0]!.sql).toContain(`"_tm_op" IN ('insert', 'update') GROUP BY`);
+    expect(ignore[1]!.sql).toContain(`s."_tm_op" IN ('insert', 'update')`);
     const mark = duckdbDialect.mergeSteps({ ...plan, deletes: 'mark' });
     expect(mark[0]!.sql).toMatch(/^INSERT INTO "dw"\."dim_account" .* SELECT t\."id", t\."city", s\."_tm_valid_from", NULL, true, true, /);
-    expect(mark).toHaveLength(4);
+    // The deleted-flagged copy of this run stays current: neither copied closed nor deleted.
+    expect(mark[1]!.sql).toContain(`WHERE t."_tm_is_current" = true AND t."_tm_run_id" <> $1`);
+    expect(mark[2]!.sql).toContain(`AND t."_tm_is_current" = true AND t."_tm_run_id" <> $1 AND`);
+    expect(mark).toHaveLength(5);
   });
 
   it('overwrites type 1 columns on the current version only', () => {
     const steps = duckdbDialect.mergeSteps({ ...plan, type1Columns: ['city'] });
     // The row hash too: a same-time correction (validFrom: { column }) is written by this step.
-    expect(steps[1]!.sql).toBe(
+    expect(steps[2]!.sql).toBe(
       `UPDATE "dw"."dim_account" AS t SET "city" = s."city", "_tm_row_hash" = s."_tm_row_hash" FROM "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'type1'`,
     );
   });

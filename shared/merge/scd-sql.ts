@@ -172,10 +172,12 @@ export function renderScdSteps(s: SqlStyle, plan: MergePlan): Statement[] {
   if (s.closeByCopy) {
     // One copy per current version, whatever the stage holds for its key: the stage is grouped
     // by key (its earliest start closes, as the UPDATE would apply one of them). The copies are
-    // no longer current, so the DELETE after them removes only the originals.
+    // no longer current, so the DELETE after them removes only the originals. `t.*` (DuckDB's
+    // star REPLACE, in the table's own column order) copies every column the target has, also
+    // those the source no longer sends.
     const keyCols = plan.keys.map(s.q);
     steps.push({
-      sql: `INSERT INTO ${T} (${[...dataCols, ...scdCols].join(', ')}) SELECT ${dataCols.map((c) => `t.${c}`).join(', ')}, t.${s.q('_tm_valid_from')}, s.${s.q('_tm_valid_from')}, ${s.false}, t.${s.q('_tm_is_deleted')}, t.${s.q('_tm_row_hash')}, t.${s.q('_tm_run_id')}, t.${s.q('_tm_version_key')} FROM ${T} AS t JOIN (SELECT ${keyCols.join(', ')}, min(${s.q('_tm_valid_from')}) AS ${s.q('_tm_valid_from')} FROM ${S} WHERE ${s.q('_tm_op')} IN ${closing} GROUP BY ${keyCols.join(', ')}) AS s ON ${on('t', 's')} WHERE t.${s.q('_tm_is_current')} = ${s.true}${notThisRun}`,
+      sql: `INSERT INTO ${T} SELECT t.* REPLACE (s.${s.q('_tm_valid_from')} AS ${s.q('_tm_valid_to')}, ${s.false} AS ${s.q('_tm_is_current')}) FROM ${T} AS t JOIN (SELECT ${keyCols.join(', ')}, min(${s.q('_tm_valid_from')}) AS ${s.q('_tm_valid_from')} FROM ${S} WHERE ${s.q('_tm_op')} IN ${closing} GROUP BY ${keyCols.join(', ')}) AS s ON ${on('t', 's')} WHERE t.${s.q('_tm_is_current')} = ${s.true}${notThisRun}`,
       parameters: closeParameters,
     });
     steps.push({

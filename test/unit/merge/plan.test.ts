@@ -26,7 +26,7 @@ describe('SCD2 merge planning (duckdb)', () => {
     expect(steps).toEqual([
       // DuckDB closes by a closed copy and a delete of the original (SqlStyle.closeByCopy).
       {
-        sql: `INSERT INTO "dw"."dim_account" ("id", "city", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT t."id", t."city", t."_tm_valid_from", s."_tm_valid_from", false, t."_tm_is_deleted", t."_tm_row_hash", t."_tm_run_id", t."_tm_version_key" FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "_tm_stage" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true`,
+        sql: `INSERT INTO "dw"."dim_account" SELECT t.* REPLACE (s."_tm_valid_from" AS "_tm_valid_to", false AS "_tm_is_current") FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "_tm_stage" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true`,
         parameters: [],
       },
       {

@@ -59,7 +59,7 @@ SELECT 1 AS present FROM "dw"."_tm_ledger" WHERE "pipeline" = $1 AND "run_id" = 
 SELECT "run_id" AS run_id, "base_run_id" AS base_run_id, "run_seq" AS run_seq, "read_to" AS read_to, "snapshot" AS snapshot FROM "dw"."_tm_ledger" WHERE "pipeline" = $1 ORDER BY COALESCE("run_seq", -1) DESC, "committed_at" DESC LIMIT 1;
 
 -- scd2-retire#1
-INSERT INTO "dw"."dim_account" ("id", "name", "email", "amount", "seen_at", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT t."id", t."name", t."email", t."amount", t."seen_at", t."_tm_valid_from", s."_tm_valid_from", false, t."_tm_is_deleted", t."_tm_row_hash", t."_tm_run_id", t."_tm_version_key" FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "dw"."_tm_stage_accounts" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true;
+INSERT INTO "dw"."dim_account" SELECT t.* REPLACE (s."_tm_valid_from" AS "_tm_valid_to", false AS "_tm_is_current") FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "dw"."_tm_stage_accounts" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true;
 
 -- scd2-retire#2
 DELETE FROM "dw"."dim_account" AS t USING "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update', 'delete');
@@ -77,7 +77,7 @@ INSERT INTO "dw"."_tm_ledger" ("pipeline", "run_id", "target_table", "boundary",
 INSERT INTO "dw"."dim_account" ("id", "name", "email", "amount", "seen_at", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT t."id", t."name", t."email", t."amount", t."seen_at", s."_tm_valid_from", NULL, true, true, t."_tm_row_hash", $1, s."_tm_version_key" FROM "dw"."dim_account" AS t, "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'delete';
 
 -- scd2-mark#2
-INSERT INTO "dw"."dim_account" ("id", "name", "email", "amount", "seen_at", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT t."id", t."name", t."email", t."amount", t."seen_at", t."_tm_valid_from", s."_tm_valid_from", false, t."_tm_is_deleted", t."_tm_row_hash", t."_tm_run_id", t."_tm_version_key" FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "dw"."_tm_stage_accounts" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true AND t."_tm_run_id" <> $1;
+INSERT INTO "dw"."dim_account" SELECT t.* REPLACE (s."_tm_valid_from" AS "_tm_valid_to", false AS "_tm_is_current") FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "dw"."_tm_stage_accounts" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true AND t."_tm_run_id" <> $1;
 
 -- scd2-mark#3
 DELETE FROM "dw"."dim_account" AS t USING "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND t."_tm_run_id" <> $1 AND s."_tm_op" IN ('insert', 'update', 'delete');
@@ -92,7 +92,7 @@ INSERT INTO "dw"."dim_account" ("id", "name", "email", "amount", "seen_at", "_tm
 INSERT INTO "dw"."_tm_ledger" ("pipeline", "run_id", "target_table", "boundary", "inserted", "updated", "deleted", "run_seq", "base_run_id", "read_to", "snapshot", "committed_at") VALUES ($1, $2, $3, CAST($4 AS TIMESTAMP), $5, $6, $7, $8, $9, $10, $11, CURRENT_TIMESTAMP);
 
 -- scd2-ignore#1
-INSERT INTO "dw"."dim_account" ("id", "name", "email", "amount", "seen_at", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT t."id", t."name", t."email", t."amount", t."seen_at", t."_tm_valid_from", s."_tm_valid_from", false, t."_tm_is_deleted", t."_tm_row_hash", t."_tm_run_id", t."_tm_version_key" FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "dw"."_tm_stage_accounts" WHERE "_tm_op" IN ('insert', 'update') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true;
+INSERT INTO "dw"."dim_account" SELECT t.* REPLACE (s."_tm_valid_from" AS "_tm_valid_to", false AS "_tm_is_current") FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "dw"."_tm_stage_accounts" WHERE "_tm_op" IN ('insert', 'update') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true;
 
 -- scd2-ignore#2
 DELETE FROM "dw"."dim_account" AS t USING "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update');

@@ -1,6 +1,7 @@
 import type { QualifiedName } from '../config/identifiers.js';
 import type { SqlValue, Statement } from '../transform/duckdb-session.js';
 import type { LogicalType, MergePlan, PlanColumn } from './plan.js';
+import type { ScdRenderOptions } from './scd-sql.js';
 
 export type { Statement, SqlValue };
 
@@ -32,8 +33,8 @@ export interface Dialect {
   ledgerCheck(plan: Pick<MergePlan, 'pipeline' | 'runId' | 'target'>): Statement;
   /** The pipeline's latest committed run in the ledger (columns run_id, base_run_id, run_seq, read_to, snapshot); no row when none. */
   ledgerHead(target: QualifiedName, pipeline: string): Statement;
-  /** The SCD2 / SCD1 steps and the ledger insert, in order, inside one transaction. */
-  mergeSteps(plan: MergePlan): Statement[];
+  /** The SCD2 / SCD1 steps and the ledger insert, in order, inside one transaction. `o.closeByCopy` is rendered by DuckDB only. */
+  mergeSteps(plan: MergePlan, o?: ScdRenderOptions): Statement[];
   /** Lists the target's columns (name, type); no rows when the table is absent. */
   describeTarget(target: QualifiedName): Statement;
   /** Current (not deleted) rows of the target. */

@@ -9,8 +9,8 @@ import { LEDGER_TABLE, type MergePlan } from './plan.js';
  *
  * Order matters:
  *  1. `mark` deletes: insert a deleted-flagged copy of the current version (before it is closed)
- *  2. close the current version of every key that gets a new one or is deleted (DuckDB: by a
- *     closed copy and a delete of the original, see `SqlStyle.closeByCopy`)
+ *  2. close the current version of every key that gets a new one or is deleted (or, with
+ *     `closeByCopy`, insert closed copies of those versions and delete the originals)
  *  3. type 1 changes and same-time corrections overwritten on the current version
  *  4. insert the new versions
  *  5. the ledger row
@@ -30,14 +30,6 @@ export interface SqlStyle {
    * unsupported features", section "ANSI join replacement for update statements").
    */
   targetByName?: boolean;
-  /**
-   * DuckDB: step 2 closes by inserting closed copies of the current versions and deleting the
-   * originals, not by an UPDATE. An UPDATE of rows spread over a big table commits slowly
-   * (measured on 50 M rows, 80 k closed: UPDATE of the two columns 2.0 s + COMMIT 4.7 s; the
-   * copy and delete 2.9 s with the COMMIT included), since the COMMIT writes the changed
-   * values of every touched vector; a DELETE commits row ids and the copies are one append.
-   */
-  closeByCopy?: boolean;
 }
 
 export function ledgerName(plan: Pick<MergePlan, 'target'>): QualifiedName {
@@ -118,7 +110,17 @@ export function renderLedgerHead(s: SqlStyle, target: QualifiedName, pipeline: s
   };
 }
 
-export function renderScdSteps(s: SqlStyle, plan: MergePlan): Statement[] {
+export interface ScdRenderOptions {
+  /**
+   * Step 2 as an INSERT of closed copies of the current versions and a DELETE of the
+   * originals, instead of an UPDATE of `_tm_valid_to` and `_tm_is_current`. DuckDB's warehouse
+   * asks for it when the target is bigger than DuckDB's memory limit (`closeByCopy` in
+   * shared/merge/duckdb/warehouse.ts says why); the copy uses DuckDB's `* REPLACE`.
+   */
+  closeByCopy?: boolean;
+}
+
+export function renderScdSteps(s: SqlStyle, plan: MergePlan, o: ScdRenderOptions = {}): Statement[] {
   const T = s.qualify(plan.target);
   const S = s.qualify(plan.stage);
   const on = (a: string, b: string) => plan.keys.map((k) => `${a}.${s.q(k)} = ${b}.${s.q(k)}`).join(' AND ');
@@ -169,7 +171,7 @@ export function renderScdSteps(s: SqlStyle, plan: MergePlan): Statement[] {
   // filter would only make every engine read `_tm_run_id` of every matched row for nothing.
   const notThisRun = plan.deletes === 'mark' ? ` AND ${t}.${s.q('_tm_run_id')} <> ${run}` : '';
   const closeParameters = plan.deletes === 'mark' ? [plan.runId] : [];
-  if (s.closeByCopy) {
+  if (o.closeByCopy) {
     // One copy per current version, whatever the stage holds for its key: the stage is grouped
     // by key (its earliest start closes, as the UPDATE would apply one of them). The copies are
     // no longer current, so the DELETE after them removes only the originals. `t.*` (DuckDB's

@@ -32,7 +32,6 @@ export const duckStyle: SqlStyle = {
   param: (i) => `$${i}`,
   true: 'true',
   false: 'false',
-  closeByCopy: true,
 };
 
 const duckRead: ReadStyle = { s: duckStyle, text: duckTypeName({ kind: 'text' }), instant: (p) => `CAST(${p} AS TIMESTAMP)`, limit: 'limit' };
@@ -110,7 +109,7 @@ export const duckdbDialect: Dialect = {
 
   ledgerHead: (target, pipeline) => renderLedgerHead(duckStyle, target, pipeline, { top: '', tail: ' LIMIT 1' }),
 
-  mergeSteps: (plan) => [...renderScdSteps(duckStyle, plan), renderLedgerInsert(duckStyle, plan)],
+  mergeSteps: (plan, o) => [...renderScdSteps(duckStyle, plan, o), renderLedgerInsert(duckStyle, plan)],
 
   describeTarget(target: QualifiedName): Statement {
     return {

@@ -23,6 +23,29 @@ export type StatementExecutor = (session: DuckSession, statement: Statement) => 
 
 export const executeStatement: StatementExecutor = (session, statement) => session.exec(statement);
 
+const SIZE_UNITS: Record<string, number> = { kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** Bytes of a `duckdb.memoryLimit` (the config's pattern; DuckDB reads KB as 1000, KiB as 1024). */
+export function memoryLimitBytes(limit: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|KiB|MiB|GiB)$/i.exec(limit.trim());
+  if (!m) throw new Error(`duckdb.memoryLimit ${JSON.stringify(limit)} is not a size like 1GB`);
+  return Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!;
+}
+
+/**
+ * How the merge closes current versions in a warehouse file of `usedBytes` under DuckDB's
+ * `memoryLimitBytes`. An UPDATE of `_tm_valid_to` and `_tm_is_current` touches nearly every
+ * vector of a big table (a batch's keys are spread over it) and holds them in the buffer
+ * pool to COMMIT; past the memory limit that goes through eviction. Measured on a 2.9 GB file
+ * of 50 M versions, 80 k closed: UPDATE + COMMIT 1.5 s with a 4 GB limit, 4.7–7.7 s with
+ * 1 GB, while copying the closed versions and deleting the originals took 3.8 s. Below the
+ * limit the UPDATE is the cheaper one (10 M versions, 0.7 GB, 1 GB: 0.3 s against 0.9 s; the
+ * copy reads every column of the table).
+ */
+export function closeByCopy(usedBytes: number, memoryLimit: number): boolean {
+  return usedBytes > memoryLimit;
+}
+
 /**
  * The embedded warehouse: one DuckDB file. DuckDB allows one writing process per file, so a
  * session is opened per operation and the file closed after it (unless a one-shot command
@@ -36,7 +59,15 @@ export class DuckDbWarehouse implements Warehouse {
     private readonly file: string,
     private readonly settings: DuckSettings,
     private readonly execute: StatementExecutor = executeStatement,
+    /** `auto` chooses by the file's size against the memory limit (see closeByCopy); tests pin one. */
+    private readonly closeBy: 'auto' | 'update' | 'copy' = 'auto',
   ) {}
+
+  private async closesByCopy(s: DuckSession): Promise<boolean> {
+    if (this.closeBy !== 'auto') return this.closeBy === 'copy';
+    const r = await s.one<{ used: bigint }>('SELECT (used_blocks * block_size)::BIGINT AS used FROM pragma_database_size() WHERE database_name = current_database()');
+    return closeByCopy(Number(r?.used ?? 0), memoryLimitBytes(this.settings.memoryLimit));
+  }
 
   private async session<T>(fn: (s: DuckSession) => Promise<T>): Promise<T> {
     mkdirSync(dirname(this.file), { recursive: true });
@@ -84,7 +115,7 @@ export class DuckDbWarehouse implements Warehouse {
           // concurrent commit on the same base is stopped by the ledger's unique index.
           const head = this.dialect.ledgerHead(plan.target, plan.pipeline);
           if (baseMoved((await s.rows<LedgerHead>(head.sql, head.parameters))[0], plan)) throw new BaseMoved();
-          for (const st of this.dialect.mergeSteps(plan)) await this.execute(s, st);
+          for (const st of this.dialect.mergeSteps(plan, { closeByCopy: await this.closesByCopy(s) })) await this.execute(s, st);
           return 'merged' as const;
         });
       } catch (err) {

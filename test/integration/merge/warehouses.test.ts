@@ -87,6 +87,8 @@ afterAll(async () => {
 describe.each([
   ['postgres', () => new PostgresWarehouse(pgh.url, duck, 2)],
   ['duckdb', () => new DuckDbWarehouse(join(dir, 'warehouse.duckdb'), duck)],
+  // The close a target bigger than the memory limit gets (closed copies and a delete), pinned.
+  ['duckdb closing by copy', () => new DuckDbWarehouse(join(dir, 'warehouse-copy.duckdb'), duck, undefined, 'copy')],
 ] as const)('%s warehouse', (name, make) => {
   let wh: Warehouse;
   beforeAll(() => {
@@ -139,6 +141,17 @@ describe.each([
     expect(await at('2026-01-01T05:59:59Z')).toEqual(['1:Ünïcode ✓', '2:', '3:null', '4:NULL', '5:a|b=1:c', '6:x']);
     expect(await at('2026-01-01T06:00:00Z')).toEqual(['1:changed', '2:', '3:null', '4:NULL', '5:a|b=1:c', '6:x']);
     expect(await wh.currentRowCount(target)).toBe(6);
+    if (wh instanceof DuckDbWarehouse) {
+      // The closed version keeps every column of the first run, however it was closed.
+      const closed = await wh.sql!.query<Record<string, unknown>>({
+        sql: `SELECT CAST(big AS VARCHAR) AS big, CAST(amount AS VARCHAR) AS amount, CAST(seen_tz AS VARCHAR) AS seen_tz, hex(photo) AS photo, CAST(uid AS VARCHAR) AS uid, note, _tm_run_id, CAST(_tm_valid_from AS VARCHAR) AS vf, CAST(_tm_valid_to AS VARCHAR) AS vt, _tm_is_current, _tm_is_deleted, _tm_version_key = md5('1' || '2026-01-01 00:00:00') AS key_kept FROM dw.dim_types WHERE id = 1 ORDER BY _tm_valid_from`,
+        parameters: [],
+      });
+      expect(closed).toEqual([
+        { big: '10', amount: '1234.50', seen_tz: '2026-01-02 01:04:05+00', photo: '00FF', uid: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', note: 'Ünïcode ✓', _tm_run_id: FIRST, vf: '2026-01-01 00:00:00', vt: '2026-01-01 06:00:00', _tm_is_current: false, _tm_is_deleted: false, key_kept: true },
+        { big: '10', amount: '1234.50', seen_tz: '2026-01-02 01:04:05+00', photo: '00FF', uid: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', note: 'changed', _tm_run_id: '20260101T060000Z-0002', vf: '2026-01-01 06:00:00', vt: null, _tm_is_current: true, _tm_is_deleted: false, key_kept: false },
+      ]);
+    }
   });
 
   it('records the commit in the ledger and applies nothing on top of a base that is no longer the latest committed run', async () => {

@@ -51,6 +51,11 @@ export function renderAll(d: Dialect): Array<[string, string]> {
   add('scd2-retire', d.mergeSteps(plan()));
   add('scd2-mark', d.mergeSteps(plan({ deletes: 'mark' })));
   add('scd2-ignore', d.mergeSteps(plan({ deletes: 'ignore', type1Columns: [] })));
+  // DuckDB's close of a target bigger than its memory limit (shared/merge/duckdb/warehouse.ts).
+  if (d.name === 'duckdb') {
+    add('scd2-retire-close-by-copy', d.mergeSteps(plan(), { closeByCopy: true }));
+    add('scd2-mark-close-by-copy', d.mergeSteps(plan({ deletes: 'mark' }), { closeByCopy: true }));
+  }
   add('scd1-retire', d.mergeSteps(plan({ scd: 1, type1Columns: [] })));
   add('scd1-mark', d.mergeSteps(plan({ scd: 1, deletes: 'mark', type1Columns: [] })));
   add('describe', [d.describeTarget(plan().target)]);

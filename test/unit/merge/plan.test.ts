@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { duckdbDialect } from '../../../shared/merge/duckdb/dialect.js';
+import { closeByCopy, memoryLimitBytes } from '../../../shared/merge/duckdb/warehouse.js';
 import { logicalFromDuck, type MergePlan } from '../../../shared/merge/plan.js';
 
 const plan: MergePlan = {
@@ -24,13 +25,8 @@ describe('SCD2 merge planning (duckdb)', () => {
   it('closes changed and deleted keys, then inserts new versions, then writes the ledger', () => {
     const steps = duckdbDialect.mergeSteps(plan);
     expect(steps).toEqual([
-      // DuckDB closes by a closed copy and a delete of the original (SqlStyle.closeByCopy).
       {
-        sql: `INSERT INTO "dw"."dim_account" SELECT t.* REPLACE (s."_tm_valid_from" AS "_tm_valid_to", false AS "_tm_is_current") FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "_tm_stage" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true`,
-        parameters: [],
-      },
-      {
-        sql: `DELETE FROM "dw"."dim_account" AS t USING "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update', 'delete')`,
+        sql: `UPDATE "dw"."dim_account" AS t SET "_tm_valid_to" = s."_tm_valid_from", "_tm_is_current" = false FROM "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update', 'delete')`,
         parameters: [],
       },
       {
@@ -53,20 +49,46 @@ describe('SCD2 merge planning (duckdb)', () => {
 
   it('does not close versions on deletes under `ignore`, and marks them under `mark`', () => {
     const ignore = duckdbDialect.mergeSteps({ ...plan, deletes: 'ignore' });
-    expect(ignore[0]!.sql).toContain(`"_tm_op" IN ('insert', 'update') GROUP BY`);
-    expect(ignore[1]!.sql).toContain(`s."_tm_op" IN ('insert', 'update')`);
+    expect(ignore[0]!.sql).toContain(`s."_tm_op" IN ('insert', 'update')`);
     const mark = duckdbDialect.mergeSteps({ ...plan, deletes: 'mark' });
     expect(mark[0]!.sql).toMatch(/^INSERT INTO "dw"\."dim_account" .* SELECT t\."id", t\."city", s\."_tm_valid_from", NULL, true, true, /);
-    // The deleted-flagged copy of this run stays current: neither copied closed nor deleted.
-    expect(mark[1]!.sql).toContain(`WHERE t."_tm_is_current" = true AND t."_tm_run_id" <> $1`);
-    expect(mark[2]!.sql).toContain(`AND t."_tm_is_current" = true AND t."_tm_run_id" <> $1 AND`);
-    expect(mark).toHaveLength(5);
+    expect(mark).toHaveLength(4);
+  });
+
+  it('closes by closed copies and a delete when asked, copying every column the target has and leaving this run\'s deleted-flagged copies current', () => {
+    const steps = duckdbDialect.mergeSteps(plan, { closeByCopy: true });
+    expect(steps.slice(0, 2)).toEqual([
+      {
+        sql: `INSERT INTO "dw"."dim_account" SELECT t.* REPLACE (s."_tm_valid_from" AS "_tm_valid_to", false AS "_tm_is_current") FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "_tm_stage" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true`,
+        parameters: [],
+      },
+      {
+        sql: `DELETE FROM "dw"."dim_account" AS t USING "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update', 'delete')`,
+        parameters: [],
+      },
+    ]);
+    expect(steps.slice(2)).toEqual(duckdbDialect.mergeSteps(plan).slice(1));
+    const mark = duckdbDialect.mergeSteps({ ...plan, deletes: 'mark' }, { closeByCopy: true });
+    expect(mark[1]!.sql).toMatch(/ WHERE t\."_tm_is_current" = true AND t\."_tm_run_id" <> \$1$/);
+    expect(mark[2]!.sql).toContain(`AND t."_tm_is_current" = true AND t."_tm_run_id" <> $1 AND s."_tm_op" IN`);
+    expect([mark[1]!.parameters, mark[2]!.parameters]).toEqual([[plan.runId], [plan.runId]]);
+  });
+
+  it('closes by copy only when the warehouse file is bigger than DuckDB\'s memory limit', () => {
+    expect(memoryLimitBytes('1GB')).toBe(1e9);
+    expect(memoryLimitBytes('1.5 GiB')).toBe(1.5 * 1024 ** 3);
+    expect(memoryLimitBytes('256mb')).toBe(256e6);
+    expect(() => memoryLimitBytes('lots')).toThrow('duckdb.memoryLimit "lots" is not a size like 1GB');
+    expect(closeByCopy(0.7e9, memoryLimitBytes('1GB'))).toBe(false);
+    expect(closeByCopy(1e9, memoryLimitBytes('1GB'))).toBe(false);
+    expect(closeByCopy(2.9e9, memoryLimitBytes('1GB'))).toBe(true);
+    expect(closeByCopy(2.9e9, memoryLimitBytes('4GB'))).toBe(false);
   });
 
   it('overwrites type 1 columns on the current version only', () => {
     const steps = duckdbDialect.mergeSteps({ ...plan, type1Columns: ['city'] });
     // The row hash too: a same-time correction (validFrom: { column }) is written by this step.
-    expect(steps[2]!.sql).toBe(
+    expect(steps[1]!.sql).toBe(
       `UPDATE "dw"."dim_account" AS t SET "city" = s."city", "_tm_row_hash" = s."_tm_row_hash" FROM "_tm_stage" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'type1'`,
     );
   });

@@ -59,51 +59,75 @@ SELECT 1 AS present FROM "dw"."_tm_ledger" WHERE "pipeline" = $1 AND "run_id" = 
 SELECT "run_id" AS run_id, "base_run_id" AS base_run_id, "run_seq" AS run_seq, "read_to" AS read_to, "snapshot" AS snapshot FROM "dw"."_tm_ledger" WHERE "pipeline" = $1 ORDER BY COALESCE("run_seq", -1) DESC, "committed_at" DESC LIMIT 1;
 
 -- scd2-retire#1
-INSERT INTO "dw"."dim_account" SELECT t.* REPLACE (s."_tm_valid_from" AS "_tm_valid_to", false AS "_tm_is_current") FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "dw"."_tm_stage_accounts" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true;
+UPDATE "dw"."dim_account" AS t SET "_tm_valid_to" = s."_tm_valid_from", "_tm_is_current" = false FROM "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update', 'delete');
 
 -- scd2-retire#2
-DELETE FROM "dw"."dim_account" AS t USING "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update', 'delete');
-
--- scd2-retire#3
 UPDATE "dw"."dim_account" AS t SET "email" = s."email", "name" = s."name", "amount" = s."amount", "seen_at" = s."seen_at", "_tm_row_hash" = s."_tm_row_hash" FROM "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'type1';
 
--- scd2-retire#4
+-- scd2-retire#3
 INSERT INTO "dw"."dim_account" ("id", "name", "email", "amount", "seen_at", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT s."id", s."name", s."email", s."amount", s."seen_at", s."_tm_valid_from", NULL, true, false, s."_tm_row_hash", $1, s."_tm_version_key" FROM "dw"."_tm_stage_accounts" AS s WHERE s."_tm_op" IN ('insert', 'update');
 
--- scd2-retire#5
+-- scd2-retire#4
 INSERT INTO "dw"."_tm_ledger" ("pipeline", "run_id", "target_table", "boundary", "inserted", "updated", "deleted", "run_seq", "base_run_id", "read_to", "snapshot", "committed_at") VALUES ($1, $2, $3, CAST($4 AS TIMESTAMP), $5, $6, $7, $8, $9, $10, $11, CURRENT_TIMESTAMP);
 
 -- scd2-mark#1
 INSERT INTO "dw"."dim_account" ("id", "name", "email", "amount", "seen_at", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT t."id", t."name", t."email", t."amount", t."seen_at", s."_tm_valid_from", NULL, true, true, t."_tm_row_hash", $1, s."_tm_version_key" FROM "dw"."dim_account" AS t, "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'delete';
 
 -- scd2-mark#2
-INSERT INTO "dw"."dim_account" SELECT t.* REPLACE (s."_tm_valid_from" AS "_tm_valid_to", false AS "_tm_is_current") FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "dw"."_tm_stage_accounts" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true AND t."_tm_run_id" <> $1;
+UPDATE "dw"."dim_account" AS t SET "_tm_valid_to" = s."_tm_valid_from", "_tm_is_current" = false FROM "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND t."_tm_run_id" <> $1 AND s."_tm_op" IN ('insert', 'update', 'delete');
 
 -- scd2-mark#3
-DELETE FROM "dw"."dim_account" AS t USING "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND t."_tm_run_id" <> $1 AND s."_tm_op" IN ('insert', 'update', 'delete');
-
--- scd2-mark#4
 UPDATE "dw"."dim_account" AS t SET "email" = s."email", "name" = s."name", "amount" = s."amount", "seen_at" = s."seen_at", "_tm_row_hash" = s."_tm_row_hash" FROM "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'type1';
 
--- scd2-mark#5
+-- scd2-mark#4
 INSERT INTO "dw"."dim_account" ("id", "name", "email", "amount", "seen_at", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT s."id", s."name", s."email", s."amount", s."seen_at", s."_tm_valid_from", NULL, true, false, s."_tm_row_hash", $1, s."_tm_version_key" FROM "dw"."_tm_stage_accounts" AS s WHERE s."_tm_op" IN ('insert', 'update');
 
--- scd2-mark#6
+-- scd2-mark#5
 INSERT INTO "dw"."_tm_ledger" ("pipeline", "run_id", "target_table", "boundary", "inserted", "updated", "deleted", "run_seq", "base_run_id", "read_to", "snapshot", "committed_at") VALUES ($1, $2, $3, CAST($4 AS TIMESTAMP), $5, $6, $7, $8, $9, $10, $11, CURRENT_TIMESTAMP);
 
 -- scd2-ignore#1
-INSERT INTO "dw"."dim_account" SELECT t.* REPLACE (s."_tm_valid_from" AS "_tm_valid_to", false AS "_tm_is_current") FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "dw"."_tm_stage_accounts" WHERE "_tm_op" IN ('insert', 'update') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true;
+UPDATE "dw"."dim_account" AS t SET "_tm_valid_to" = s."_tm_valid_from", "_tm_is_current" = false FROM "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update');
 
 -- scd2-ignore#2
-DELETE FROM "dw"."dim_account" AS t USING "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update');
-
--- scd2-ignore#3
 UPDATE "dw"."dim_account" AS t SET "name" = s."name", "email" = s."email", "amount" = s."amount", "seen_at" = s."seen_at", "_tm_row_hash" = s."_tm_row_hash" FROM "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'type1';
 
--- scd2-ignore#4
+-- scd2-ignore#3
 INSERT INTO "dw"."dim_account" ("id", "name", "email", "amount", "seen_at", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT s."id", s."name", s."email", s."amount", s."seen_at", s."_tm_valid_from", NULL, true, false, s."_tm_row_hash", $1, s."_tm_version_key" FROM "dw"."_tm_stage_accounts" AS s WHERE s."_tm_op" IN ('insert', 'update');
 
--- scd2-ignore#5
+-- scd2-ignore#4
+INSERT INTO "dw"."_tm_ledger" ("pipeline", "run_id", "target_table", "boundary", "inserted", "updated", "deleted", "run_seq", "base_run_id", "read_to", "snapshot", "committed_at") VALUES ($1, $2, $3, CAST($4 AS TIMESTAMP), $5, $6, $7, $8, $9, $10, $11, CURRENT_TIMESTAMP);
+
+-- scd2-retire-close-by-copy#1
+INSERT INTO "dw"."dim_account" SELECT t.* REPLACE (s."_tm_valid_from" AS "_tm_valid_to", false AS "_tm_is_current") FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "dw"."_tm_stage_accounts" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true;
+
+-- scd2-retire-close-by-copy#2
+DELETE FROM "dw"."dim_account" AS t USING "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" IN ('insert', 'update', 'delete');
+
+-- scd2-retire-close-by-copy#3
+UPDATE "dw"."dim_account" AS t SET "email" = s."email", "name" = s."name", "amount" = s."amount", "seen_at" = s."seen_at", "_tm_row_hash" = s."_tm_row_hash" FROM "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'type1';
+
+-- scd2-retire-close-by-copy#4
+INSERT INTO "dw"."dim_account" ("id", "name", "email", "amount", "seen_at", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT s."id", s."name", s."email", s."amount", s."seen_at", s."_tm_valid_from", NULL, true, false, s."_tm_row_hash", $1, s."_tm_version_key" FROM "dw"."_tm_stage_accounts" AS s WHERE s."_tm_op" IN ('insert', 'update');
+
+-- scd2-retire-close-by-copy#5
+INSERT INTO "dw"."_tm_ledger" ("pipeline", "run_id", "target_table", "boundary", "inserted", "updated", "deleted", "run_seq", "base_run_id", "read_to", "snapshot", "committed_at") VALUES ($1, $2, $3, CAST($4 AS TIMESTAMP), $5, $6, $7, $8, $9, $10, $11, CURRENT_TIMESTAMP);
+
+-- scd2-mark-close-by-copy#1
+INSERT INTO "dw"."dim_account" ("id", "name", "email", "amount", "seen_at", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT t."id", t."name", t."email", t."amount", t."seen_at", s."_tm_valid_from", NULL, true, true, t."_tm_row_hash", $1, s."_tm_version_key" FROM "dw"."dim_account" AS t, "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'delete';
+
+-- scd2-mark-close-by-copy#2
+INSERT INTO "dw"."dim_account" SELECT t.* REPLACE (s."_tm_valid_from" AS "_tm_valid_to", false AS "_tm_is_current") FROM "dw"."dim_account" AS t JOIN (SELECT "id", min("_tm_valid_from") AS "_tm_valid_from" FROM "dw"."_tm_stage_accounts" WHERE "_tm_op" IN ('insert', 'update', 'delete') GROUP BY "id") AS s ON t."id" = s."id" WHERE t."_tm_is_current" = true AND t."_tm_run_id" <> $1;
+
+-- scd2-mark-close-by-copy#3
+DELETE FROM "dw"."dim_account" AS t USING "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND t."_tm_run_id" <> $1 AND s."_tm_op" IN ('insert', 'update', 'delete');
+
+-- scd2-mark-close-by-copy#4
+UPDATE "dw"."dim_account" AS t SET "email" = s."email", "name" = s."name", "amount" = s."amount", "seen_at" = s."seen_at", "_tm_row_hash" = s."_tm_row_hash" FROM "dw"."_tm_stage_accounts" AS s WHERE t."id" = s."id" AND t."_tm_is_current" = true AND s."_tm_op" = 'type1';
+
+-- scd2-mark-close-by-copy#5
+INSERT INTO "dw"."dim_account" ("id", "name", "email", "amount", "seen_at", "_tm_valid_from", "_tm_valid_to", "_tm_is_current", "_tm_is_deleted", "_tm_row_hash", "_tm_run_id", "_tm_version_key") SELECT s."id", s."name", s."email", s."amount", s."seen_at", s."_tm_valid_from", NULL, true, false, s."_tm_row_hash", $1, s."_tm_version_key" FROM "dw"."_tm_stage_accounts" AS s WHERE s."_tm_op" IN ('insert', 'update');
+
+-- scd2-mark-close-by-copy#6
 INSERT INTO "dw"."_tm_ledger" ("pipeline", "run_id", "target_table", "boundary", "inserted", "updated", "deleted", "run_seq", "base_run_id", "read_to", "snapshot", "committed_at") VALUES ($1, $2, $3, CAST($4 AS TIMESTAMP), $5, $6, $7, $8, $9, $10, $11, CURRENT_TIMESTAMP);
 
 -- scd1-retire#1

@@ -49,6 +49,7 @@ export class Baseline {
     this.run++;
     const runId = `baseline-${this.run}`;
     const s = await DuckSession.open(this.warehouseFile, this.duck);
+    let closed = false;
     try {
       await s.run(`SET TimeZone = 'UTC'`);
       await s.run(`ATTACH ${duckLiteral(resolve(this.sourceFile))} AS src (READ_ONLY)`);
@@ -99,9 +100,14 @@ WHERE NOT EXISTS (SELECT 1 FROM dim_account AS t WHERE t.${q(KEY)} = s.${q(KEY)}
       }
       this.watermark = upper ?? this.watermark;
       rmSync(raw, { force: true });
+      closed = true;
+      await s.close();
+      // The close is part of the work: it checkpoints the transaction's WAL into the file, as
+      // tidemark's warehouse does when its last session on the file ends.
+      step('close');
       return { seconds: (performance.now() - started) / 1000, steps, rows, bytesWritten };
     } finally {
-      await s.close();
+      if (!closed) await s.close();
     }
   }
 }

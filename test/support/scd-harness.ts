@@ -8,6 +8,9 @@ import { freshTsqlDatabase } from './tsql-engine.js';
 import type { TsqlConnections } from './tsql-pool.js';
 import { tsqlQuery } from './tsql-sql.js';
 import { openLocalStack, runOnce, type LocalStack, type RunSummary } from '../../shared/local/stack.js';
+import { defaultWarehouseFor } from '../../shared/engine/factories.js';
+import { projectPath } from '../../shared/engine/context.js';
+import { DuckDbWarehouse } from '../../shared/merge/duckdb/warehouse.js';
 import { duckExec, duckQuery, makeProject } from './project.js';
 
 /** mssql: SQL Server / the T-SQL engine of test/support/tsql-engine.ts, its URL passed where PostgreSQL's goes. */
@@ -60,7 +63,12 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
  * Runs a scenario through the real chain (Azurite, DuckDB source, the given warehouse). `tsql`:
  * the file's warm connections to the mssql database (tsql-pool.ts), lent to its warehouses.
  */
-export async function play(sc: Scenario, kind: WarehouseKind, azuriteCs: string, pgUrl: string, tsql?: TsqlConnections): Promise<Played> {
+/** Options of a played scenario. `duckdbCloseBy`: the DuckDB warehouse's close pinned (by size otherwise). */
+export interface PlayOptions {
+  duckdbCloseBy?: 'update' | 'copy';
+}
+
+export async function play(sc: Scenario, kind: WarehouseKind, azuriteCs: string, pgUrl: string, tsql?: TsqlConnections, o: PlayOptions = {}): Promise<Played> {
   const pipelineName = `${sc.name}_${kind === 'duckdb' ? 'dk' : kind === 'postgres' ? 'pg' : 'ms'}`;
   const table = `dw.${sc.name}`;
   const dir = makeProject({
@@ -78,6 +86,12 @@ export async function play(sc: Scenario, kind: WarehouseKind, azuriteCs: string,
     env: { ...process.env, TIDEMARK_TEST_WH: pgUrl },
     now: () => new Date(clock.t),
     ...(kind === 'mssql' && tsql ? { warehouseFor: tsql.warehouseFor() } : {}),
+    ...(kind === 'duckdb' && o.duckdbCloseBy
+      ? {
+          warehouseFor: (ctx, wh, p) =>
+            wh.kind === 'duckdb' ? new DuckDbWarehouse(projectPath(ctx, wh.path), ctx.duck, undefined, o.duckdbCloseBy) : defaultWarehouseFor(ctx, wh, p),
+        }
+      : {}),
   });
   const runs: RunSummary[] = [];
   try {
@@ -221,12 +235,14 @@ export function describeScenarios(
   cases: readonly ScenarioCase[],
   engine?: { url: string } | { skip: string },
   only?: readonly WarehouseKind[],
+  o: PlayOptions = {},
 ): void {
   // The mssql warehouse joins where a T-SQL engine runs (test/support/tsql-engine.ts).
   const tsql = engine && 'url' in engine ? engine.url : undefined;
   const kinds = (['duckdb', 'postgres', ...(tsql ? (['mssql'] as const) : [])] as WarehouseKind[]).filter((k) => !only || only.includes(k));
   // With nothing to play (only mssql asked, no engine), skipped: tsqlEngine() printed why.
-  describe.skipIf(kinds.length === 0)(`${title} on ${kinds.join(', ') || (only ?? []).join(', ')}`, () => {
+  const pinned = o.duckdbCloseBy ? ` (DuckDB closing by ${o.duckdbCloseBy})` : '';
+  describe.skipIf(kinds.length === 0)(`${title} on ${kinds.join(', ') || (only ?? []).join(', ')}${pinned}`, () => {
     let az: AzuriteHandle;
     let pgh: PostgresHandle | undefined;
     let ms: { url: string; connections: TsqlConnections; drop(): Promise<void> } | undefined;
@@ -244,7 +260,7 @@ export function describeScenarios(
       it(c.sc.name, async () => {
         const out = {} as Record<WarehouseKind, Played>;
         for (const kind of kinds) {
-          out[kind] = await play(c.sc, kind, az.connectionString, kind === 'mssql' ? ms!.url : (pgh?.url ?? ''), ms?.connections);
+          out[kind] = await play(c.sc, kind, az.connectionString, kind === 'mssql' ? ms!.url : (pgh?.url ?? ''), ms?.connections, o);
           const p = out[kind];
           for (const [i, r] of p.runs.entries()) {
             if (c.failingRuns?.includes(i)) continue;

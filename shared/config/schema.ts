@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MEMORY_LIMIT_PATTERN } from './memory-limit.js';
 import { DURATION_PATTERN } from './duration.js';
 import { IDENTIFIER_PATTERN, PIPELINE_NAME_PATTERN, QUALIFIED_NAME_PATTERN } from './identifiers.js';
 
@@ -102,7 +103,7 @@ export const projectSchema = z.strictObject({
   /** DuckDB resources for transforms and the embedded warehouse. */
   duckdb: z
     .strictObject({
-      memoryLimit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i).default('1GB').describe('DuckDB memory limit; past it DuckDB spills to disk, e.g. 1GB.'),
+      memoryLimit: z.string().regex(MEMORY_LIMIT_PATTERN).default('1GB').describe('DuckDB memory limit; past it DuckDB spills to disk, e.g. 1GB.'),
       threads: z.number().int().min(1).max(64).default(2).describe('DuckDB worker threads.'),
     })
     .default({ memoryLimit: '1GB', threads: 2 })

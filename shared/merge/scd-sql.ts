@@ -171,6 +171,7 @@ export function renderScdSteps(s: SqlStyle, plan: MergePlan, o: ScdRenderOptions
   // filter would only make every engine read `_tm_run_id` of every matched row for nothing.
   const notThisRun = plan.deletes === 'mark' ? ` AND ${t}.${s.q('_tm_run_id')} <> ${run}` : '';
   const closeParameters = plan.deletes === 'mark' ? [plan.runId] : [];
+  const closeWhere = `${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true}${notThisRun} AND s.${s.q('_tm_op')} IN ${closing}`;
   if (o.closeByCopy) {
     // One copy per current version, whatever the stage holds for its key: the stage is grouped
     // by key (its earliest start closes, as the UPDATE would apply one of them). The copies are
@@ -183,12 +184,12 @@ export function renderScdSteps(s: SqlStyle, plan: MergePlan, o: ScdRenderOptions
       parameters: closeParameters,
     });
     steps.push({
-      sql: `DELETE FROM ${ut} USING ${S} AS s WHERE ${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true}${notThisRun} AND s.${s.q('_tm_op')} IN ${closing}`,
+      sql: `DELETE FROM ${ut} USING ${S} AS s WHERE ${closeWhere}`,
       parameters: closeParameters,
     });
   } else {
     steps.push({
-      sql: `UPDATE ${ut} SET ${s.q('_tm_valid_to')} = s.${s.q('_tm_valid_from')}, ${s.q('_tm_is_current')} = ${s.false} FROM ${S} AS s WHERE ${on(t, 's')} AND ${t}.${s.q('_tm_is_current')} = ${s.true}${notThisRun} AND s.${s.q('_tm_op')} IN ${closing}`,
+      sql: `UPDATE ${ut} SET ${s.q('_tm_valid_to')} = s.${s.q('_tm_valid_from')}, ${s.q('_tm_is_current')} = ${s.false} FROM ${S} AS s WHERE ${closeWhere}`,
       parameters: closeParameters,
     });
   }

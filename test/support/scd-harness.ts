@@ -59,15 +59,15 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
 `;
 }
 
-/**
- * Runs a scenario through the real chain (Azurite, DuckDB source, the given warehouse). `tsql`:
- * the file's warm connections to the mssql database (tsql-pool.ts), lent to its warehouses.
- */
 /** Options of a played scenario. `duckdbCloseBy`: the DuckDB warehouse's close pinned (by size otherwise). */
 export interface PlayOptions {
   duckdbCloseBy?: 'update' | 'copy';
 }
 
+/**
+ * Runs a scenario through the real chain (Azurite, DuckDB source, the given warehouse). `tsql`:
+ * the file's warm connections to the mssql database (tsql-pool.ts), lent to its warehouses.
+ */
 export async function play(sc: Scenario, kind: WarehouseKind, azuriteCs: string, pgUrl: string, tsql?: TsqlConnections, o: PlayOptions = {}): Promise<Played> {
   const pipelineName = `${sc.name}_${kind === 'duckdb' ? 'dk' : kind === 'postgres' ? 'pg' : 'ms'}`;
   const table = `dw.${sc.name}`;

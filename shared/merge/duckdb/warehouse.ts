@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { QualifiedName } from '../../config/identifiers.js';
+import { memoryLimitBytes } from '../../config/memory-limit.js';
 import { TerminalError, TransientError } from '../../errors.js';
 import { checksumSql } from '../../transform/classify.js';
 import { DuckSession, duckLiteral, type DuckSettings, type Statement } from '../../transform/duckdb-session.js';
@@ -22,15 +23,6 @@ class BaseMoved extends Error {}
 export type StatementExecutor = (session: DuckSession, statement: Statement) => Promise<void>;
 
 export const executeStatement: StatementExecutor = (session, statement) => session.exec(statement);
-
-const SIZE_UNITS: Record<string, number> = { kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
-
-/** Bytes of a `duckdb.memoryLimit` (the config's pattern; DuckDB reads KB as 1000, KiB as 1024). */
-export function memoryLimitBytes(limit: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|KiB|MiB|GiB)$/i.exec(limit.trim());
-  if (!m) throw new Error(`duckdb.memoryLimit ${JSON.stringify(limit)} is not a size like 1GB`);
-  return Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!;
-}
 
 /**
  * How the merge closes current versions in a warehouse file of `usedBytes` under DuckDB's

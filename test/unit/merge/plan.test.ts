@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { duckdbDialect } from '../../../shared/merge/duckdb/dialect.js';
-import { closeByCopy, memoryLimitBytes } from '../../../shared/merge/duckdb/warehouse.js';
+import { memoryLimitBytes } from '../../../shared/config/memory-limit.js';
+import { closeByCopy } from '../../../shared/merge/duckdb/warehouse.js';
 import { logicalFromDuck, type MergePlan } from '../../../shared/merge/plan.js';
 
 const plan: MergePlan = {

@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DuckSession, duckLiteral, quoteDuck as q, type DuckSettings } from '../shared/transform/duckdb-session.js';
-import { HASH_RULE, rowHashExpr, versionKeyExpr, type TypedColumn } from '../shared/transform/row-hash.js';
+import { DuckSession, duckLiteral, quoteDuck as q, type DuckSettings } from '../shared/duckdb/session.js';
+import { HASH_RULE, rowHashExpr, versionKeyExpr, type TypedColumn } from '../shared/canonical/row-hash.js';
 import { CHANGE_COLUMN, KEY, SOURCE_TABLE } from './data.js';
 import { PARQUET_COPY_OPTIONS } from '../shared/storage/parquet-format.js';
 

@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DuckSession, type DuckSettings } from '../shared/transform/duckdb-session.js';
+import { DuckSession, type DuckSettings } from '../shared/duckdb/session.js';
 
 /** The generated CRM-like table: schema-qualified so the pipeline reads `crm.accounts`. */
 export const SOURCE_TABLE = 'crm.accounts';

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AzuriteHandle } from '../shared/local/azurite.js';
-import type { DuckSettings } from '../shared/transform/duckdb-session.js';
+import type { DuckSettings } from '../shared/duckdb/session.js';
 import { generateSource } from './data.js';
 import { CpuMeter } from './memory.js';
 

@@ -1,6 +1,6 @@
 import { AzureBlobStore } from '../shared/storage/azure-storage.js';
 import { AzureTableStore } from '../shared/state/azure-tables.js';
-import { DuckSession } from '../shared/transform/duckdb-session.js';
+import { DuckSession } from '../shared/duckdb/session.js';
 
 /**
  * `--profile`: wraps the DuckDB session and the storage clients so every statement and storage

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { startAzurite, type AzuriteHandle } from '../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack } from '../shared/local/stack.js';
 import { CONTAINERS, layout } from '../shared/storage/layout.js';
-import type { DuckSettings } from '../shared/transform/duckdb-session.js';
+import type { DuckSettings } from '../shared/duckdb/session.js';
 import { Baseline, warehouseFigures, type WarehouseFigures } from './baseline.js';
 import { CHANGE_COLUMN, KEY, SOURCE_TABLE, applyChanges, changeMix, generateSource, type ChangeMix } from './data.js';
 import { measureFixedCost, type FixedCostResult } from './fixed-cost.js';

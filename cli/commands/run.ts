@@ -1,7 +1,7 @@
 import { runOnce, type RunSummary } from '../../shared/local/stack.js';
 import { endInFlightRun } from '../../shared/engine/end-run.js';
 import { errorMessage } from '../../shared/errors.js';
-import { retainDuckFiles } from '../../shared/transform/duckdb-session.js';
+import { retainDuckFiles } from '../../shared/duckdb/session.js';
 import { runDryRun } from './dry-run.js';
 import { EXIT, UsageError, parse, printJson, progress, table, withStack, type Command } from '../common.js';
 

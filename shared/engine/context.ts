@@ -6,7 +6,7 @@ import type { ResolvedProject } from '../config/load.js';
 import type { ConnectionConfig, PipelineConfig, WarehouseConfig } from '../config/schema.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import { noopTelemetry, type Telemetry } from '../telemetry/telemetry.js';
-import type { DuckSettings } from '../transform/duckdb-session.js';
+import type { DuckSettings } from '../duckdb/session.js';
 import type { Source } from '../extract/source.js';
 import type { LeaseOwner } from '../state/leases.js';
 import type { Warehouse } from '../merge/warehouse.js';

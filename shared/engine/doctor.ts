@@ -14,7 +14,7 @@ import { CONTAINERS, POISON_SUFFIX, QUEUES, TABLES } from '../storage/layout.js'
 import { createStorageClients, describeStorage, resolveStorageConnection, type StorageClients, type StorageConnection } from '../storage/clients.js';
 import { redact, registerSecret } from '../telemetry/redact.js';
 import { CONNECTION_STRING_SETTING } from '../telemetry/telemetry.js';
-import { DuckSession } from '../transform/duckdb-session.js';
+import { DuckSession } from '../duckdb/session.js';
 import { projectPath } from './context.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';

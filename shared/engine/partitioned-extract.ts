@@ -13,7 +13,7 @@ import { removeScratchDir, scratchDir } from '../storage/files.js';
 import { CONTAINERS, QUEUES, layout } from '../storage/layout.js';
 import { parseManifest, windowSchema } from '../storage/manifest.js';
 import type { EngineContext } from './context.js';
-import { withRetry } from './retry.js';
+import { withRetry } from '../retry.js';
 import { publishRawManifest, uploadParts } from './raw-output.js';
 
 /*

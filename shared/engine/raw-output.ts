@@ -3,7 +3,7 @@ import { recordExtracted, recordTransformed } from './run-lifecycle.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
 import { CONTAINERS, QUEUES, layout } from '../storage/layout.js';
 import { rawManifestSchema, type ChangesManifest, type ColumnInfo, type ExtractRead, type RawManifest } from '../storage/manifest.js';
-import type { HashRule } from '../transform/row-hash.js';
+import type { HashRule } from '../canonical/row-hash.js';
 import type { EngineContext } from './context.js';
 
 const PART_UPLOADS = 3;

@@ -24,8 +24,8 @@ import {
 } from '../storage/manifest.js';
 import { changesCopyOptions, PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
 import { snapshotViewSql } from '../transform/classify.js';
-import { DuckSession, duckLiteral, quoteDuck } from '../transform/duckdb-session.js';
-import { hashDuckType, hashFormatOf, versionKeyExpr, type HashFormat, type HashRule, type TypedColumn } from '../transform/row-hash.js';
+import { DuckSession, duckLiteral, quoteDuck } from '../duckdb/session.js';
+import { hashDuckType, hashFormatOf, versionKeyExpr, type HashFormat, type HashRule, type TypedColumn } from '../canonical/row-hash.js';
 import type { EngineContext } from './context.js';
 import { publishChangesManifest, publishRawManifest, uploadParts } from './raw-output.js';
 import { loadSnapshot, publishSnapshot, snapshotLayerName, type LoadedSnapshot } from './snapshots.js';

@@ -24,13 +24,13 @@ import {
   type RawManifest,
 } from '../storage/manifest.js';
 import { runTransform } from '../transform/run-transform.js';
-import { firstLoadHashRule, hashFormatOf } from '../transform/row-hash.js';
+import { firstLoadHashRule, hashFormatOf } from '../canonical/row-hash.js';
 import { assertExtractValid } from '../validate/extract.js';
 import { warehouseChecks } from '../validate/warehouse-checks.js';
 import { checkSchemaDrift, compareSchemas } from '../transform/schema-drift.js';
 import type { EngineContext } from './context.js';
 import { recordCommitted, recordValidated, runStage, transitionRun, type StageOutcome } from './run-lifecycle.js';
-import { withRetry } from './retry.js';
+import { withRetry } from '../retry.js';
 import type { StageMessage } from './messages.js';
 import { publishChangesManifest, publishRawManifest, uploadParts } from './raw-output.js';
 import { loadSnapshot, publishSnapshot, snapshotLayerName } from './snapshots.js';

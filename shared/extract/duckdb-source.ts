@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { splitQualified } from '../config/identifiers.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { TerminalError } from '../errors.js';
-import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../transform/duckdb-session.js';
+import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../duckdb/session.js';
 import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, KeysRequest, KeysResult, Source } from './source.js';
 import type { WindowInput } from './window.js';
 import { completeWindow, nullChangeColumnWarning, planWindow, readRecord } from './window.js';

@@ -1,4 +1,4 @@
-import { DuckSession, duckLiteral, type DuckSettings } from '../transform/duckdb-session.js';
+import { DuckSession, duckLiteral, type DuckSettings } from '../duckdb/session.js';
 import type { ColumnInfo } from '../storage/manifest.js';
 
 /** Row counts per Parquet file and the common schema, read from the footers only. */

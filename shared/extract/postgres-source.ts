@@ -4,7 +4,7 @@ import { parseDuration } from '../config/duration.js';
 import { splitQualified } from '../config/identifiers.js';
 import type { ConnectionConfig, PipelineConfig } from '../config/schema.js';
 import { TerminalError } from '../errors.js';
-import type { DuckSettings } from '../transform/duckdb-session.js';
+import type { DuckSettings } from '../duckdb/session.js';
 import { pgColumnPlan, type PgColumnPlan } from './postgres-types.js';
 import { ParquetPartWriter } from './row-writer.js';
 import type { ExtractRequest, ExtractResult, KeyRange, KeyStats, KeysRequest, KeysResult, Source } from './source.js';

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DuckDBAppender } from '@duckdb/node-api';
-import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../transform/duckdb-session.js';
+import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../duckdb/session.js';
 import type { ColumnInfo } from '../storage/manifest.js';
 import type { ColumnPlan } from './column-plan.js';
 

@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DuckSession, type DuckSettings } from '../transform/duckdb-session.js';
+import { DuckSession, type DuckSettings } from '../duckdb/session.js';
 
 /** A new, empty DuckDB file (any old one and its WAL removed), in UTC: where generated sources start. */
 export async function freshDuckFile(file: string, duck: DuckSettings): Promise<DuckSession> {

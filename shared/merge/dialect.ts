@@ -1,5 +1,5 @@
 import type { QualifiedName } from '../config/identifiers.js';
-import type { SqlValue, Statement } from '../transform/duckdb-session.js';
+import type { SqlValue, Statement } from '../duckdb/session.js';
 import type { LogicalType, MergePlan, PlanColumn } from './plan.js';
 import type { ScdRenderOptions } from './scd-sql.js';
 

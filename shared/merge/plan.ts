@@ -1,5 +1,5 @@
 import type { QualifiedName } from '../config/identifiers.js';
-import { listElementType, type HashFormat } from '../transform/row-hash.js';
+import { listElementType, type HashFormat } from '../canonical/row-hash.js';
 
 /** The SCD2 columns of docs/design.md §8, in the order they follow the data columns. */
 export const SCD_COLUMNS = [

@@ -1,5 +1,5 @@
 import type { QualifiedName } from '../config/identifiers.js';
-import type { Statement } from '../transform/duckdb-session.js';
+import type { Statement } from '../duckdb/session.js';
 import type { PlanColumn } from './plan.js';
 import type { SqlStyle } from './scd-sql.js';
 

@@ -40,7 +40,7 @@ export interface Warehouse {
   merge(plan: Omit<MergePlan, 'stage'>, changesFile: string, changesBlob?: BlobRef): Promise<MergeOutcome>;
   currentRowCount(target: QualifiedName): Promise<number>;
   /**
-   * `count:sum` checksum (see transform/classify.ts) over the target's current versions, either
+   * `count:sum` checksum (see canonical/row-hash.ts) over the target's current versions, either
    * all of them or only those whose keys are in the given changes file.
    */
   checksum(target: QualifiedName, columns: readonly string[], keys: readonly string[], scope: 'table' | { changesFile: string }): Promise<string>;

@@ -4,7 +4,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { readSetting } from '../config/load.js';
 import { warehouseSchema } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
-import type { DuckSettings } from '../transform/duckdb-session.js';
+import type { DuckSettings } from '../duckdb/session.js';
 import type { SourceKind } from './profile.js';
 import { proposeSalesforce, renderSalesforceConnection } from './salesforce.js';
 import { proposeProject, renderProject, type ProposedPipeline, type SkippedTable, type SourceRef, type WarehouseKind } from './propose.js';

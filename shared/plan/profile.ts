@@ -4,7 +4,7 @@
  */
 import { quoteMssql } from '../extract/mssql/quote.js';
 import { pgStyle } from '../merge/postgres/dialect.js';
-import { quoteDuck } from '../transform/duckdb-session.js';
+import { quoteDuck } from '../duckdb/session.js';
 
 export type SourceKind = 'duckdb' | 'postgres' | 'mssql';
 

@@ -1,6 +1,6 @@
 import { readSetting } from '../config/load.js';
 import { ConfigError } from '../errors.js';
-import type { RetryPolicy } from '../engine/retry.js';
+import type { RetryPolicy } from '../retry.js';
 import { SalesforceClient, type SfConnectionConfig, type SfObjectInfo } from '../extract/salesforce/client.js';
 import { sfColumnPlan, unreadableReason, type SfDescribe, type SfField } from '../extract/salesforce/types.js';
 import type { Proposal, TableProfile } from './profile.js';

@@ -1,5 +1,5 @@
 import { freshDuckFile } from '../local/demo-source.js';
-import type { DuckSettings } from '../transform/duckdb-session.js';
+import type { DuckSettings } from '../duckdb/session.js';
 
 /**
  * The sample source `tidemark init` writes without --from: two small tables that show both

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { TerminalError } from '../errors.js';
 import { PIPELINE_NAME_PATTERN, RUN_ID_PATTERN } from '../config/identifiers.js';
-import type { HashRule } from '../transform/row-hash.js';
+import type { HashRule } from '../canonical/row-hash.js';
 
 const columnSchema = z.strictObject({ name: z.string(), type: z.string() });
 
@@ -108,7 +108,7 @@ export const changesManifestSchema = z.strictObject({
   sample: z.strictObject({ name: z.string(), rows: z.number().int().min(0) }).optional(),
   /** A reconcile run's findings (shared/engine/reconcile.ts). */
   reconcile: z.lazy(() => reconcileReportSchema).optional(),
-  /** The target's hash rule the changes were written under (transform/row-hash.ts); absent: before it was recorded, hex hashes. */
+  /** The target's hash rule the changes were written under (canonical/row-hash.ts); absent: before it was recorded, hex hashes. */
   hashRule: z.number().int().min(1).optional(),
   createdAt: z.string(),
 });
@@ -157,7 +157,7 @@ export const snapshotManifestSchema = z.strictObject({
     .min(1),
   /** Keys current (not deleted) in the target after this run. */
   current: z.number().int().min(0),
-  /** The row-hash rule of the layers' hashes (transform/row-hash.ts); absent = 1 (before rules were recorded). */
+  /** The row-hash rule of the layers' hashes (canonical/row-hash.ts); absent = 1 (before rules were recorded). */
   hashRule: z.number().int().min(1).optional(),
   createdAt: z.string(),
 });

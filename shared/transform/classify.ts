@@ -1,6 +1,6 @@
 import type { PipelineConfig } from '../config/schema.js';
-import { duckLiteral, quoteDuck } from './duckdb-session.js';
-import { HASH_RULE, canonicalRowExpr, hashColumnOrder, hashDuckType, hashFormatOf, rowHashExpr, versionKeyExpr, type HashRule, type TypedColumn } from './row-hash.js';
+import { duckLiteral, quoteDuck } from '../duckdb/session.js';
+import { HASH_RULE, hashColumnOrder, hashDuckType, hashFormatOf, rowHashExpr, versionKeyExpr, type HashRule, type TypedColumn } from '../canonical/row-hash.js';
 
 /** Columns tidemark adds; user columns must not use the prefix. */
 export const TM_PREFIX = '_tm_';
@@ -193,12 +193,4 @@ ${union}
 UNION ALL BY NAME
 SELECT b.* FROM read_parquet(${duckLiteral(base)}) b WHERE NOT EXISTS (SELECT 1 FROM snap_delta d WHERE ${join})`,
   ];
-}
-
-/**
- * Order-independent checksum `count:sum` over the canonical text of the given columns: the
- * first 60 bits of md5 per row, summed. Every warehouse dialect computes the same figure.
- */
-export function checksumSql(columns: readonly TypedColumn[], relation: string): string {
-  return `SELECT count(*)::BIGINT AS n, coalesce(sum(('0x' || substr(md5(${canonicalRowExpr(columns)}), 1, 15))::BIGINT), 0)::HUGEINT AS s FROM ${relation}`;
 }

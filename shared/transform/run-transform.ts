@@ -5,9 +5,10 @@ import { PARQUET_COPY_OPTIONS, changesCopyOptions } from '../storage/parquet-for
 import { TerminalError } from '../errors.js';
 import { SOURCE_OP_COLUMN } from '../extract/source.js';
 import type { ColumnInfo, Counts } from '../storage/manifest.js';
-import { checksumSql, classificationSql, resolveShape, snapshotViewSql, type TransformShape } from './classify.js';
-import { HASH_RULE, canonicalRowExpr, listElementType, type HashRule } from './row-hash.js';
-import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from './duckdb-session.js';
+import { classificationSql, resolveShape, snapshotViewSql, type TransformShape } from './classify.js';
+import { checksumSql } from '../canonical/row-hash.js';
+import { HASH_RULE, canonicalRowExpr, listElementType, type HashRule } from '../canonical/row-hash.js';
+import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from '../duckdb/session.js';
 
 export interface TransformInput {
   pipeline: PipelineConfig;

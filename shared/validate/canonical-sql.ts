@@ -2,12 +2,12 @@ import { TerminalError } from '../errors.js';
 import { duckTypeName } from '../merge/duckdb/dialect.js';
 import type { LogicalType, PlanColumn } from '../merge/plan.js';
 import type { Statement } from '../merge/dialect.js';
-import { checksumSql } from '../transform/classify.js';
-import { canonicalNumberText, canonicalRowExpr, canonicalText, isBareJsonElement, type TypedColumn } from '../transform/row-hash.js';
+import { checksumSql } from '../canonical/row-hash.js';
+import { canonicalNumberText, canonicalRowExpr, canonicalText, isBareJsonElement, type TypedColumn } from '../canonical/row-hash.js';
 import type { RollbackStyle } from '../rollback/sql.js';
 
 /**
- * The canonical text of a value (docs/design.md §7, transform/row-hash.ts) written in each warehouse's
+ * The canonical text of a value (docs/design.md §7, canonical/row-hash.ts) written in each warehouse's
  * own SQL, so that a checksum or a sampled field computed inside the warehouse equals the one
  * DuckDB computed on the extract. DuckDB is the reference; the others must print the same text.
  * This module is the one T-SQL renderer of it (synapse and mssql), for the checksum and the
@@ -140,7 +140,7 @@ const duckColumns = (columns: readonly PlanColumn[]): TypedColumn[] => columns.m
 
 /**
  * The canonical row text of the columns, in the given order, in the engine's SQL. On DuckDB it
- * is transform/row-hash.ts's own expression, the one the row hash is computed from.
+ * is canonical/row-hash.ts's own expression, the one the row hash is computed from.
  */
 export function canonicalRowSql(engine: EngineName, s: Pick<RollbackStyle, 'q'>, columns: readonly PlanColumn[], qualifier?: string): string {
   if (engine === 'duckdb') return canonicalRowExpr(duckColumns(columns), qualifier);
@@ -157,10 +157,10 @@ export function canonicalRowSql(engine: EngineName, s: Pick<RollbackStyle, 'q'>,
 
 /**
  * `count:sum` over a relation: the first 60 bits of md5(row text) per row, summed (the same
- * figure as transform/classify.ts checksumSql). Returns columns `n` and `s`.
+ * figure as canonical/row-hash.ts checksumSql). Returns columns `n` and `s`.
  */
 export function checksumStatement(engine: EngineName, s: Pick<RollbackStyle, 'q'>, columns: readonly PlanColumn[], relation: string): Statement {
-  // DuckDB's is the transform's own checksum (transform/classify.ts), the reference figure.
+  // DuckDB's is the transform's own checksum (canonical/row-hash.ts), the reference figure.
   if (engine === 'duckdb') return { sql: checksumSql(duckColumns(columns), relation), parameters: [] };
   const row = canonicalRowSql(engine, s, columns);
   if (engine === 'postgres') {

@@ -4,7 +4,7 @@ import type { EngineContext } from '../engine/context.js';
 import { removeDir, scratchDir } from '../storage/files.js';
 import { compareRunStart, findRun, type RunStatus } from '../state/runs.js';
 import { CONTAINERS, layout } from '../storage/layout.js';
-import { DuckSession, duckLiteral } from '../transform/duckdb-session.js';
+import { DuckSession, duckLiteral } from '../duckdb/session.js';
 
 export interface QuarantinedRow {
   runId: string;

@@ -12,7 +12,7 @@ import type { RollbackStyle } from '../rollback/sql.js';
 import type { ValidationResult } from '../state/validations.js';
 import { CONTAINERS } from '../storage/layout.js';
 import type { ChangesManifest } from '../storage/manifest.js';
-import { DuckSession, duckLiteral, quoteDuck } from '../transform/duckdb-session.js';
+import { DuckSession, duckLiteral, quoteDuck } from '../duckdb/session.js';
 import { canonicalRowSql, canonicalTextSql, type EngineName } from './canonical-sql.js';
 
 /** Business-rule and sample checks, run after the merge against the warehouse. */

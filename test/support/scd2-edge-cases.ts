@@ -8,7 +8,7 @@ import { planColumnsFromDuck } from '../../shared/merge/duckdb/warehouse.js';
 import { scratchDir } from '../../shared/storage/files.js';
 import { CONTAINERS, layout } from '../../shared/storage/layout.js';
 import { changesHashRule, changesManifestSchema, parseManifest } from '../../shared/storage/manifest.js';
-import { hashFormatOf } from '../../shared/transform/row-hash.js';
+import { hashFormatOf } from '../../shared/canonical/row-hash.js';
 import type { Played, Scenario, ScenarioCase } from './scd-harness.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { PipelineConfig } from '../../config/schema.js';
 import { TerminalError } from '../../errors.js';
-import type { DuckSettings } from '../../transform/duckdb-session.js';
+import type { DuckSettings } from '../../duckdb/session.js';
 import type { ExtractWindow, ReadKind } from '../../storage/manifest.js';
 import type { ColumnPlan } from '../column-plan.js';
 import { ParquetPartWriter } from '../row-writer.js';

@@ -7,7 +7,7 @@ import type * as TransportModule from 'jsforce/lib/transport.js';
 import { readSetting } from '../../config/load.js';
 import type { ConnectionConfig } from '../../config/schema.js';
 import { TerminalError, TransientError, errorMessage } from '../../errors.js';
-import { backoffDelay, type RetryPolicy } from '../../engine/retry.js';
+import { backoffDelay, type RetryPolicy } from '../../retry.js';
 import type { SfDescribe } from './types.js';
 import { lazyModule } from '../../lazy-module.js';
 import { registerSecret } from '../../telemetry/redact.js';

@@ -1,8 +1,8 @@
 import type { PipelineConfig } from '../../config/schema.js';
 import { TerminalError } from '../../errors.js';
-import type { RetryPolicy } from '../../engine/retry.js';
+import type { RetryPolicy } from '../../retry.js';
 import type { ExtractWindow } from '../../storage/manifest.js';
-import type { DuckSettings } from '../../transform/duckdb-session.js';
+import type { DuckSettings } from '../../duckdb/session.js';
 import type { ColumnPlan } from '../column-plan.js';
 import { ParquetPartWriter } from '../row-writer.js';
 import { SOURCE_OP_COLUMN, type ExtractRequest, type ExtractResult, type ExtractWarning, type KeyStats, type KeysRequest, type KeysResult, type Source } from '../source.js';

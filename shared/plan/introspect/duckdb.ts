@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../../errors.js';
-import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../../transform/duckdb-session.js';
+import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../../duckdb/session.js';
 import type { TableProfile } from '../profile.js';
 import { assembleProfiles, selectTables, type Introspector } from './port.js';
 

@@ -1,5 +1,5 @@
 import { connectMssql } from '../../extract/mssql/driver.js';
-import type { DuckSettings } from '../../transform/duckdb-session.js';
+import type { DuckSettings } from '../../duckdb/session.js';
 import { DuckDbIntrospector } from './duckdb.js';
 import { MssqlIntrospector } from './mssql.js';
 import { PostgresIntrospector } from './postgres.js';

@@ -10,7 +10,7 @@ import { MssqlDriver, MssqlWarehouse, SynapseWarehouse, type TsqlDriver } from '
 import type { Warehouse } from '../../../shared/merge/warehouse.js';
 import { renderBackup, renderRestore, renderUndoRun } from '../../../shared/rollback/sql.js';
 import { duckRollbackStyle, mssqlRollbackStyle, synapseRollbackStyle } from '../../../shared/rollback/styles.js';
-import { DuckSession } from '../../../shared/transform/duckdb-session.js';
+import { DuckSession } from '../../../shared/duckdb/session.js';
 import { duckExec, duckQuery } from '../../support/project.js';
 import { freshTsqlDatabase, tsqlEngine } from '../../support/tsql-engine.js';
 

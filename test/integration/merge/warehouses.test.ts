@@ -7,8 +7,8 @@ import { DuckDbWarehouse, planColumnsFromDuck } from '../../../shared/merge/duck
 import type { MergePlan } from '../../../shared/merge/plan.js';
 import { PostgresWarehouse, stagingBatchRows } from '../../../shared/merge/postgres/warehouse.js';
 import type { Warehouse } from '../../../shared/merge/warehouse.js';
-import { checksumSql } from '../../../shared/transform/classify.js';
-import { DuckSession, duckLiteral } from '../../../shared/transform/duckdb-session.js';
+import { checksumSql } from '../../../shared/canonical/row-hash.js';
+import { DuckSession, duckLiteral } from '../../../shared/duckdb/session.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { pgExec } from '../../support/scd-harness.js';
 

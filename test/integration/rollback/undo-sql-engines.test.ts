@@ -5,7 +5,7 @@ import type { MergePlan } from '../../../shared/merge/plan.js';
 import { renderLedgerInsert, renderScdSteps } from '../../../shared/merge/scd-sql.js';
 import { renderBackup, renderRestore, renderUndoRun, type RollbackStyle } from '../../../shared/rollback/sql.js';
 import { duckRollbackStyle, postgresRollbackStyle } from '../../../shared/rollback/styles.js';
-import { DuckSession } from '../../../shared/transform/duckdb-session.js';
+import { DuckSession } from '../../../shared/duckdb/session.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 import { renderRule, renderSampleQuery } from '../../../shared/validate/warehouse-checks.js';
 import { tmpdir } from 'node:os';

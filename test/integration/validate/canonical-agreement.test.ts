@@ -7,13 +7,13 @@ import { DuckDbWarehouse } from '../../../shared/merge/duckdb/warehouse.js';
 import type { PlanColumn } from '../../../shared/merge/plan.js';
 import { PostgresWarehouse } from '../../../shared/merge/postgres/warehouse.js';
 import { duckRollbackStyle, postgresRollbackStyle } from '../../../shared/rollback/styles.js';
-import { DuckSession } from '../../../shared/transform/duckdb-session.js';
-import { rowHashExpr } from '../../../shared/transform/row-hash.js';
+import { DuckSession } from '../../../shared/duckdb/session.js';
+import { rowHashExpr } from '../../../shared/canonical/row-hash.js';
 import { canonicalRowSql, canonicalTextSql } from '../../../shared/validate/canonical-sql.js';
 import { startPostgres, type PostgresHandle } from '../../support/postgres.js';
 
 /**
- * One canonical text per dialect serves the row hash (transform/row-hash.ts, computed in DuckDB
+ * One canonical text per dialect serves the row hash (canonical/row-hash.ts, computed in DuckDB
  * on the extract), the warehouse checksum and the sample check. For the same rows in a DuckDB
  * and a real PostgreSQL warehouse table, the three must agree: md5 of the checksum's row text
  * is the row hash, the sample's field texts are the pieces of that row text, and each

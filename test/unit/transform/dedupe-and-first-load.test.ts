@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pipelineSchema } from '../../../shared/config/schema.js';
 import { classificationSql, resolveShape } from '../../../shared/transform/classify.js';
-import { DuckSession } from '../../../shared/transform/duckdb-session.js';
+import { DuckSession } from '../../../shared/duckdb/session.js';
 import { runTransform, type SnapshotOutput } from '../../../shared/transform/run-transform.js';
 import { duckExec, duckQuery } from '../../support/project.js';
 

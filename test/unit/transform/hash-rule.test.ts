@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pipelineSchema } from '../../../shared/config/schema.js';
 import { changesHashRule, hashRuleOf } from '../../../shared/storage/manifest.js';
-import type { HashRule } from '../../../shared/transform/row-hash.js';
+import type { HashRule } from '../../../shared/canonical/row-hash.js';
 import { runTransform, type SnapshotOutput } from '../../../shared/transform/run-transform.js';
 import { duckExec, duckQuery } from '../../support/project.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pipelineSchema } from '../../../shared/config/schema.js';
 import { snapshotViewSql } from '../../../shared/transform/classify.js';
-import { DuckSession } from '../../../shared/transform/duckdb-session.js';
+import { DuckSession } from '../../../shared/duckdb/session.js';
 import { runTransform, type CommittedSnapshot, type CompactionPolicy } from '../../../shared/transform/run-transform.js';
 import { duckExec } from '../../support/project.js';
 

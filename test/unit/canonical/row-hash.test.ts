@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckSession } from '../../../shared/transform/duckdb-session.js';
-import { HASH_RULE, canonicalRowExpr, canonicalText, hashColumnOrder, hashFormatOf, rowHashExpr, versionKeyExpr, type HashRule, type TypedColumn } from '../../../shared/transform/row-hash.js';
+import { DuckSession } from '../../../shared/duckdb/session.js';
+import { HASH_RULE, canonicalRowExpr, canonicalText, hashColumnOrder, hashFormatOf, rowHashExpr, versionKeyExpr, type HashRule, type TypedColumn } from '../../../shared/canonical/row-hash.js';
 
 /**
  * The row hash of docs/design.md §7, evaluated by DuckDB exactly as the transform does. Changing any

@@ -14,7 +14,7 @@ import {
   retainDuckFiles,
   setInstanceResetForTests,
   type DuckSettings,
-} from '../../../shared/transform/duckdb-session.js';
+} from '../../../shared/duckdb/session.js';
 
 let dir: string;
 let duck: DuckSettings;

@@ -1,4 +1,4 @@
-import { isTerminal } from '../errors.js';
+import { isTerminal } from './errors.js';
 
 export interface RetryPolicy {
   attempts: number;

@@ -1,4 +1,4 @@
-import { quoteDuck } from './duckdb-session.js';
+import { quoteDuck } from '../duckdb/session.js';
 
 /**
  * The row hash (docs/design.md §7), persisted in `_tm_row_hash`. Changing anything here changes every
@@ -166,4 +166,12 @@ export function versionKeyExpr(keyColumns: readonly TypedColumn[], validFromSql:
   // Hash rule 1's text, always: a version key names rows already written, and must not change.
   // Only its storage follows the target's rule (bytes from rule 4 on).
   return digestExpr(`${canonicalRowExpr(keyColumns, qualifier, 1)} || '@' || strftime(CAST(${validFromSql} AS TIMESTAMP), ${TS_FORMAT})`, rule);
+}
+
+/**
+ * Order-independent checksum `count:sum` over the canonical text of the given columns: the
+ * first 60 bits of md5 per row, summed. Every warehouse dialect computes the same figure.
+ */
+export function checksumSql(columns: readonly TypedColumn[], relation: string): string {
+  return `SELECT count(*)::BIGINT AS n, coalesce(sum(('0x' || substr(md5(${canonicalRowExpr(columns)}), 1, 15))::BIGINT), 0)::HUGEINT AS s FROM ${relation}`;
 }

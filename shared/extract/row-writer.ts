@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { DuckDBAppender } from '@duckdb/node-api';
 import { DuckSession, duckLiteral, quoteDuck, type DuckSettings } from '../duckdb/session.js';
 import type { ColumnInfo } from '../storage/manifest.js';
+import { PARQUET_COPY_OPTIONS } from '../storage/parquet-format.js';
 import type { ColumnPlan } from './column-plan.js';
 
 const UNITS: Record<string, number> = { KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
@@ -84,7 +85,7 @@ export class ParquetPartWriter {
     this.appender = undefined;
     const file = join(this.outDir, `part-${String(this.files.length).padStart(5, '0')}.parquet`);
     const select = this.columns.map((c, i) => `${c.fromText(`c${i}`)} AS ${quoteDuck(c.name)}`).join(', ');
-    await this.session.run(`COPY (SELECT ${select} FROM staging) TO ${duckLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`);
+    await this.session.run(`COPY (SELECT ${select} FROM staging) TO ${duckLiteral(file)} (${PARQUET_COPY_OPTIONS})`);
     await this.session.run('DELETE FROM staging');
     this.files.push(file);
     this.rows = 0;

@@ -2,7 +2,7 @@ import { splitQualified } from '../config/identifiers.js';
 import { warehouseOf } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
-import type { LedgerHead } from '../merge/warehouse.js';
+import type { LedgerHead, Warehouse } from '../merge/warehouse.js';
 import { commitCheckpoint, readCheckpoint, readCheckpointHead, rewindCheckpoint, type Checkpoint } from '../state/checkpoints.js';
 import type { EngineContext } from './context.js';
 import { findRun } from '../state/runs.js';
@@ -105,14 +105,20 @@ function inHistory(checkpoint: Checkpoint, runId: string | null): boolean {
 export async function isCommitted(ctx: EngineContext, p: PipelineConfig, runId: string): Promise<boolean> {
   const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
   try {
-    if (!warehouse.sql) return false;
-    const target = splitQualified(p.target.table);
-    const st = warehouse.dialect.ledgerCheck({ pipeline: p.name, runId, target });
+    return await ledgerHasRun(warehouse, p, runId);
+  } finally {
+    await warehouse.close();
+  }
+}
+
+/** True when this warehouse's ledger holds the run's merge; false while it has no ledger yet. */
+export async function ledgerHasRun(warehouse: Warehouse, p: PipelineConfig, runId: string): Promise<boolean> {
+  if (!warehouse.sql) return false;
+  const st = warehouse.dialect.ledgerCheck({ pipeline: p.name, runId, target: splitQualified(p.target.table) });
+  try {
     return (await warehouse.sql.query(st)).length > 0;
   } catch (cause) {
     if (/does not exist|Catalog Error|Invalid object name/i.test(errorMessage(cause))) return false;
     throw cause;
-  } finally {
-    await warehouse.close();
   }
 }

@@ -2,6 +2,7 @@ import { RUN_ID_PATTERN, splitQualified, type QualifiedName } from '../config/id
 import { parseDuration } from '../config/duration.js';
 import { getPipeline, warehouseOf } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
+import { ledgerHasRun } from '../engine/commit-protocol.js';
 import type { EngineContext } from '../engine/context.js';
 import { NotFoundError } from '../errors.js';
 import type { Warehouse } from '../merge/warehouse.js';
@@ -37,7 +38,9 @@ const qualifiedText = (n: QualifiedName) => (n.schema ? `${n.schema}.${n.name}` 
  * Before a full refresh or a first load the target is copied (CTAS) so that the load can be
  * undone even when rollback cannot (docs/design.md §11). Idempotent by run id: a redelivered merge
  * finds the record and does not copy the already-merged target again. A target that does not
- * exist yet has nothing to keep.
+ * exist yet has nothing to keep, and leaves no record; so a first load delivered again after its
+ * merge committed (the first delivery outlived its visibility, or a takeover) asks the ledger,
+ * since a copy then would hold the load itself, not what was there before it.
  */
 export async function backupBeforeMerge(
   ctx: EngineContext,
@@ -52,6 +55,7 @@ export async function backupBeforeMerge(
   if (existing) return existing.entity;
   const target = splitQualified(p.target.table);
   if ((await warehouse.describe(target)).length === 0) return undefined;
+  if (await ledgerHasRun(warehouse, p, run.runId)) return undefined;
   const sql = warehouseSql(warehouse, 'backup before a full refresh');
   const style = rollbackStyleFor(warehouse.dialect.name);
   const bk = backupTableName(target, run.runId);

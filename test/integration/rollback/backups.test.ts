@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AzuriteHandle } from '../../../shared/local/azurite.js';
 import { openLocalStack, runOnce, type LocalStack } from '../../../shared/local/stack.js';
 import { queryAsOf } from '../../../shared/rollback/as-of.js';
-import { dropExpiredBackups, listBackups, restoreBackup } from '../../../shared/rollback/backups.js';
+import { getPipeline, warehouseOf } from '../../../shared/config/load.js';
+import { backupBeforeMerge, dropExpiredBackups, listBackups, restoreBackup } from '../../../shared/rollback/backups.js';
 import { handleRestore, handleRollback } from '../../../shared/rollback/http.js';
 import { readCheckpoint } from '../../../shared/state/checkpoints.js';
 import { getRun } from '../../../shared/state/runs.js';
@@ -71,10 +72,20 @@ describe.each(['duckdb', 'postgres', ...('url' in engine ? ['mssql'] : [])] as W
   let afterR1: Array<Record<string, string | null>>;
   let afterR2: Array<Record<string, string | null>>;
 
-  it('copies the target before a full refresh (not before a first load into nothing) and restores it, rewinding state', async () => {
+  it('copies the target before a full refresh (not before a first load into nothing, nor when that merge is delivered again) and restores it, rewinding state', async () => {
     r1 = (await runOnce(stack, { pipeline: P })).runId;
     expect(await listBackups(stack.ctx, P)).toEqual([]);
     afterR1 = await table();
+    // The first load's merge delivered again once it committed (the message outlived its
+    // visibility while the first delivery ran): the target exists now, but it is the load.
+    const p = getPipeline(stack.ctx.project, P);
+    const wh = stack.ctx.warehouseFor(stack.ctx, warehouseOf(stack.ctx.project, p), p);
+    try {
+      expect(await backupBeforeMerge(stack.ctx, p, { runId: r1, mode: 'incremental' }, null, wh)).toBeUndefined();
+    } finally {
+      await wh.close();
+    }
+    expect(await listBackups(stack.ctx, P)).toEqual([]);
 
     await duckExec(join(dir, 'source.duckdb'), `update crm.accounts set name = 'Bobby' where id = 2`, 'delete from crm.accounts where id = 3');
     const t1 = (clock.t += 3_600_000);

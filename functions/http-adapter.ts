@@ -1,10 +1,13 @@
-import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { appContext } from '../shared/engine/app-context.js';
 import type { ApiRoute } from '../shared/http/route.js';
 import { invocationSink } from './log-sink.js';
 
-/** Adapts an engine route to the v4 HTTP trigger: the Functions types stop here. */
-export function httpHandler(route: ApiRoute): HttpHandler {
+/**
+ * Adapts an engine route to the v4 HTTP trigger: the Functions types stop here. Typed as
+ * returning the response init it builds (an `HttpHandler` too), so callers see `jsonBody`.
+ */
+export function httpHandler(route: ApiRoute): (req: HttpRequest, ic: InvocationContext) => Promise<HttpResponseInit> {
   return async (req: HttpRequest, ic: InvocationContext): Promise<HttpResponseInit> => {
     const ctx = await appContext(invocationSink(ic));
     const url = new URL(req.url);

@@ -91,7 +91,7 @@ duckdb: { memoryLimit: 256MB, threads: 1 }
   });
 
   const dim = async (name: string, runIds: string[]) =>
-    (await readDimension('duckdb', join(dir, 'warehouse.duckdb'), `dw.${name}`, COLUMNS, ['Id'])).map((r) => ({ ...r, run: r.run ? `r${runIds.indexOf(r.run) + 1}` : null }));
+    (await readDimension('duckdb', join(dir, 'warehouse.duckdb'), `dw.${name}`, COLUMNS, ['Id'])).map((r): Record<string, string | null> => ({ ...r, run: r.run ? `r${runIds.indexOf(r.run) + 1}` : null }));
 
   it('full and timestamp: first load, an update, an insert and (full) a delete give identical dimensions and column types', async () => {
     const runs: Record<string, string[]> = { ms_full: [], dk_full: [], ms_ts: [], dk_ts: [] };

@@ -21,11 +21,11 @@ const cdcToo = process.env.TIDEMARK_TEST_MSSQL_CDC === '1';
 const conn: MssqlConnectionConfig = { kind: 'mssql', setting: 'TIDEMARK_TEST_MSSQL_URL', authentication: 'sql', requestTimeout: '2m', pool: { max: 2 } };
 const duck = { memoryLimit: '256MB', threads: 1, tempDir: join(tmpdir(), 'tidemark-test-spill') };
 
-function pipeline(table: string, cd: PipelineInput['source']['changeDetection']) {
+function pipeline(table: string, cd: NonNullable<PipelineInput['source']['changeDetection']>) {
   return pipelineSchema.parse({ name: 'mssql_it', source: { connection: 'CRM', table, changeDetection: cd, partRows: 1000 }, key: ['Id'], target: { warehouse: 'W', table: 'dw.t' } });
 }
 
-async function extract(table: string, cd: PipelineInput['source']['changeDetection'], w: Partial<WindowInput>) {
+async function extract(table: string, cd: NonNullable<PipelineInput['source']['changeDetection']>, w: Partial<WindowInput>) {
   const src = new MssqlSource(() => connectMssql(conn, url!, process.env), pipeline(table, cd), duck);
   const r = await src.extract({
     window: { mode: cd.mode, lagMs: 0, saved: null, runMode: 'incremental', ...(cd.column ? { column: cd.column } : {}), ...w },

@@ -6,6 +6,7 @@ import { mergeStage } from '../../shared/engine/stages.js';
 import type { LocalStack, RunSummary } from '../../shared/local/stack.js';
 import { planColumnsFromDuck } from '../../shared/merge/duckdb/warehouse.js';
 import { scratchDir } from '../../shared/storage/files.js';
+import { getRun } from '../../shared/state/runs.js';
 import { CONTAINERS, layout } from '../../shared/storage/layout.js';
 import { changesHashRule, changesManifestSchema, parseManifest } from '../../shared/storage/manifest.js';
 import { hashFormatOf } from '../../shared/canonical/row-hash.js';
@@ -77,6 +78,8 @@ async function applyLastRunAgain(stack: LocalStack, runs: RunSummary[], pipeline
         scd: p.target.scd,
         counts: m.counts,
         hashFormat: hashFormatOf(changesHashRule(m)),
+        // The commit the merge stage recorded for this run (stages.ts), as a redelivery carries it.
+        commit: { baseRunId: m.baseRunId, runSeq: (await getRun(ctx.tables, pipeline, runId)).seq ?? null, readTo: m.window.next, snapshot: m.snapshot.name },
       },
       local,
       { container: CONTAINERS.changes, name: m.changes.name },

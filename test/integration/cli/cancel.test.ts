@@ -33,7 +33,7 @@ describe('tidemark cancel (Azurite + DuckDB)', () => {
   });
   beforeEach(() => {
     out = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => void out.push(String(chunk)) ?? true);
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
     process.env.AzureWebJobsStorage = az.connectionString;
   });
   afterEach(() => {

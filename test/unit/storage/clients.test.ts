@@ -72,8 +72,9 @@ describe('the storage factory: every storage client of the engine from one kind 
       credential: 'default',
     });
     expect(c.credential).toBeInstanceOf(DefaultAzureCredential);
-    expect(c.blob.credential).toBe(c.credential);
-    expect(c.queue.credential).toBe(c.credential);
+    // `credential` is protected on the SDK clients; read here only to check what they were given.
+    expect((c.blob as unknown as { credential: unknown }).credential).toBe(c.credential);
+    expect((c.queue as unknown as { credential: unknown }).credential).toBe(c.credential);
     // The blob SDK keeps a trailing slash on a bare service URL; queue and table do not.
     expect(urls(c)).toEqual({
       blob: 'https://tidemarkst01.blob.core.windows.net/',
@@ -139,9 +140,9 @@ describe('the storage factory: every storage client of the engine from one kind 
     const project = loadProject(makeProject({ pipelines: {} }));
     const ctx = createContext({ project, env: { [`${S}__accountName`]: 'tidemarkst01' }, sourceFor: defaultSourceFor, warehouseFor: defaultWarehouseFor });
     expect((ctx.blobs as AzureBlobStore).service.url).toBe('https://tidemarkst01.blob.core.windows.net/');
-    expect((ctx.blobs as AzureBlobStore).service.credential).toBeInstanceOf(DefaultAzureCredential);
+    expect(((ctx.blobs as AzureBlobStore).service as unknown as { credential: unknown }).credential).toBeInstanceOf(DefaultAzureCredential);
     expect((ctx.queues as AzureQueuePort).service.url).toBe('https://tidemarkst01.queue.core.windows.net');
-    expect((ctx.queues as AzureQueuePort).service.credential).toBeInstanceOf(DefaultAzureCredential);
+    expect(((ctx.queues as AzureQueuePort).service as unknown as { credential: unknown }).credential).toBeInstanceOf(DefaultAzureCredential);
     // The table port builds its per-table clients on the same endpoint and credential.
     const tables = ctx.tables as AzureTableStore;
     const table = (tables as unknown as { client(name: string): TableClient }).client('runs');

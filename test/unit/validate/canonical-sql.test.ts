@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { duckRollbackStyle, postgresRollbackStyle, synapseRollbackStyle } from '../../../shared/rollback/styles.js';
 import { canonicalTextSql, checksumStatement, formatChecksum, type EngineName } from '../../../shared/validate/canonical-sql.js';
+import type { LogicalType } from '../../../shared/merge/plan.js';
 
 const COLS = [
   { name: 'AccountId', type: { kind: 'integer', bits: 32 } as const },
@@ -22,7 +23,7 @@ describe('checksum SQL golden', () => {
   });
 
   it.each(['float', 'time', 'json'] as const)('synapse: refuses a %s column, naming it and the fix', (kind) => {
-    const type = kind === 'float' ? { kind, bits: 64 as const } : { kind };
+    const type = (kind === 'float' ? { kind, bits: 64 } : { kind }) as LogicalType;
     expect(() => checksumStatement('synapse', synapseRollbackStyle, [{ name: 'Ratio', type }], 'x')).toThrow(
       new RegExp(`column Ratio \\(${kind}\\) cannot be checksummed or sampled on a T-SQL warehouse.*validation\\.checksumColumns`),
     );

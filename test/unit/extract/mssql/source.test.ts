@@ -23,7 +23,7 @@ const row = (i: number, op?: string) => ({
   ...(op ? { _tm_source_op: op } : {}),
 });
 
-function pipeline(cd: PipelineInput['source']['changeDetection']) {
+function pipeline(cd: NonNullable<PipelineInput['source']['changeDetection']>) {
   return pipelineSchema.parse({
     name: 'accounts',
     source: { connection: 'CRM', table: 'dbo.Accounts', changeDetection: cd, partRows: 1000 },
@@ -49,7 +49,7 @@ function route(capture: Record<string, unknown>, data: FakeAnswer, count = '0', 
   };
 }
 
-async function extract(fake: FakeMssql, cd: PipelineInput['source']['changeDetection'], w: Partial<WindowInput>, partRows = 1000) {
+async function extract(fake: FakeMssql, cd: NonNullable<PipelineInput['source']['changeDetection']>, w: Partial<WindowInput>, partRows = 1000) {
   const src = new MssqlSource(async () => fake.connector(), pipeline(cd), duck());
   const out = mkdtempSync(join(tmpdir(), 'tidemark-mssql-'));
   return src.extract({

@@ -2,7 +2,7 @@ import { splitQualified } from '../config/identifiers.js';
 import { warehouseOf } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
-import type { LedgerHead, Warehouse } from '../merge/warehouse.js';
+import { isMissingTable, type LedgerHead, type Warehouse } from '../merge/warehouse.js';
 import { commitCheckpoint, readCheckpoint, readCheckpointHead, rewindCheckpoint, type Checkpoint } from '../state/checkpoints.js';
 import type { EngineContext } from './context.js';
 import { findRun } from '../state/runs.js';
@@ -32,7 +32,7 @@ export async function readLedgerHead(ctx: EngineContext, p: PipelineConfig): Pro
     return { head: rows[0], ledgerExists: true };
   } catch (cause) {
     // No ledger table (or no base_run_id column yet): nothing was merged under the protocol.
-    if (/does not exist|Catalog Error|Binder Error|Invalid object name|Invalid column name|not found/i.test(errorMessage(cause))) return { head: undefined, ledgerExists: false };
+    if (isMissingTable(cause) || /Binder Error|Invalid column name|not found/i.test(errorMessage(cause))) return { head: undefined, ledgerExists: false };
     throw cause;
   } finally {
     await warehouse.close();
@@ -118,7 +118,7 @@ export async function ledgerHasRun(warehouse: Warehouse, p: PipelineConfig, runI
   try {
     return (await warehouse.sql.query(st)).length > 0;
   } catch (cause) {
-    if (/does not exist|Catalog Error|Invalid object name/i.test(errorMessage(cause))) return false;
+    if (isMissingTable(cause)) return false;
     throw cause;
   }
 }

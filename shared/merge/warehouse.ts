@@ -1,4 +1,5 @@
 import type { QualifiedName } from '../config/identifiers.js';
+import { errorMessage } from '../errors.js';
 import type { Dialect, ExistingColumn, Statement } from './dialect.js';
 import type { MergePlan, PlanColumn } from './plan.js';
 
@@ -62,4 +63,13 @@ export interface WarehouseSql {
   transaction(statements: readonly Statement[]): Promise<void>;
   /** Runs a read query inside a transaction that is always rolled back: a rule can change nothing. */
   readOnly<T = Record<string, unknown>>(st: Statement): Promise<T[]>;
+}
+
+/**
+ * True when a warehouse refused a query because a table it names does not exist: DuckDB's
+ * Catalog Error, PostgreSQL's "relation … does not exist", T-SQL's "Invalid object name".
+ * How the ledger readers tell "nothing was ever merged here" from a failure.
+ */
+export function isMissingTable(cause: unknown): boolean {
+  return /does not exist|Catalog Error|Invalid object name/i.test(errorMessage(cause));
 }

@@ -5,7 +5,7 @@ import type { EngineContext } from '../engine/context.js';
 import { newRunId } from '../engine/run-id.js';
 import { NotFoundError } from '../errors.js';
 import type { Statement } from '../merge/dialect.js';
-import type { Warehouse, WarehouseSql } from '../merge/warehouse.js';
+import { isMissingTable, type Warehouse, type WarehouseSql } from '../merge/warehouse.js';
 import { readCheckpoint, rewindCheckpoint } from '../state/checkpoints.js';
 import { acquireLease, releaseLease } from '../state/leases.js';
 import { isLocalOwnerGone, thisProcessOwner } from '../state/lease-owner.js';
@@ -197,7 +197,7 @@ async function ledgerRunIds(sql: WarehouseSql, style: ReturnType<typeof rollback
     return (await sql.query<{ run_id: string }>(renderLedgerRows(style, target, pipeline))).map((r) => r.run_id);
   } catch (cause) {
     // No ledger table: nothing was ever merged into this warehouse.
-    if (/does not exist|Catalog Error|Invalid object name/i.test((cause as Error).message)) return [];
+    if (isMissingTable(cause)) return [];
     throw cause;
   }
 }

@@ -121,6 +121,39 @@ describe('transform performance paths keep the results', () => {
     ]);
   });
 
+  it('a composite key repeats only as the whole tuple: swapped values are distinct keys, a repeated pair is deduped', async () => {
+    // The repeat check groups by a hash of the key columns together; an order-blind hash would
+    // take (1, 2) and (2, 1) for one key and rewrite the changes file of every such load.
+    const composite = pipelineSchema.parse({ ...pipeline, key: ['region', 'id'] });
+    const firstLoad = async (name: string, rows: string) => {
+      const dir = mkdtempSync(join(tmpdir(), 'tidemark-perf-'));
+      dirs.push(dir);
+      const part = join(dir, 'p0.parquet');
+      await duckExec(join(dir, 'p0.duckdb'), `COPY (SELECT * FROM (VALUES ${rows}) t(region, id, city, modified_at)) TO '${part}' (FORMAT parquet)`);
+      const outDir = join(dir, name);
+      mkdirSync(outDir);
+      return runTransform({
+        pipeline: composite,
+        parts: [part],
+        schema: [],
+        snapshot: undefined,
+        fullRead: true,
+        boundary: '2026-11-24T00:00:00.000Z',
+        sourceRowCount: null,
+        outDir,
+        duck: { memoryLimit: '256MB', threads: 1, tempDir: join(dir, 'spill') },
+      });
+    };
+    const t = `TIMESTAMP '2026-01-01 00:00:00'`;
+    const swapped = await firstLoad('swapped', `(1, 2, 'Oslo', ${t}), (2, 1, 'Rome', ${t}), (1, 1, 'Lima', ${t}), (2, 2, 'Kyiv', ${t})`);
+    expect(swapped.changesFile.endsWith('changes.parquet')).toBe(true);
+    expect(swapped.counts.inserted).toBe(4);
+    const repeated = await firstLoad('repeated', `(1, 2, 'Oslo', ${t}), (1, 2, 'Bergen', TIMESTAMP '2026-01-02 00:00:00'), (2, 1, 'Rome', ${t})`);
+    expect(repeated.changesFile.endsWith('changes-deduped.parquet')).toBe(true);
+    expect(repeated.counts.inserted).toBe(2);
+    expect(repeated.changesRows).toBe(2);
+  });
+
   it('dedupes to the latest row when a key repeats, and classifies against the snapshot', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tidemark-perf-'));
     dirs.push(dir);

@@ -258,25 +258,26 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes, sourceDeletes, dedupe, firstLoad: !hasSnapshot });
     let changesFile = join(input.outDir, 'changes.parquet');
     let sql: ReturnType<typeof plan>;
+    const written = () => `read_parquet(${duckLiteral(changesFile)})`;
+    // A first load is every row an insert: one pass writes the changes file (hashes and
+    // version keys included) straight from the extract, and the checks and the snapshot read
+    // the written file's narrow columns instead of re-running transform.sql over the parts.
+    const writeFirstLoad = async (dedupe: boolean, file: string) => {
+      const planned = plan(dedupe);
+      await s.run(`COPY (${planned.firstLoadChanges}) TO ${duckLiteral(file)} (${changesOptions})`, paramsFor(planned.firstLoadChanges, input.boundary));
+      input.onWritten?.('changes', file);
+      changesFile = file;
+      await s.run(`CREATE OR REPLACE TEMP VIEW batch AS SELECT * EXCLUDE (_tm_op, _tm_version_key) FROM ${written()}`);
+      return planned;
+    };
+    // A first load that may dedupe looks for a repeated key after the snapshot base is written,
+    // not before: the check (a hash aggregate over every key) then runs while both files
+    // upload, when DuckDB would otherwise wait on storage. Only a load where a key does repeat
+    // writes both files again (under new names, since the first ones may be uploading).
+    const repeatCheckAfterSnapshot = !hasSnapshot && !mustBeUnique;
     if (!hasSnapshot) {
-      // A first load is every row an insert: one pass writes the changes file (hashes and
-      // version keys included) straight from the extract, and the checks and the snapshot read
-      // the written file's narrow columns instead of re-running transform.sql over the parts.
-      const write = async (dedupe: boolean, file: string) => {
-        const planned = plan(dedupe);
-        await s.run(`COPY (${planned.firstLoadChanges}) TO ${duckLiteral(file)} (${changesOptions})`, paramsFor(planned.firstLoadChanges, input.boundary));
-        input.onWritten?.('changes', file);
-        return planned;
-      };
-      sql = await write(false, changesFile);
-      const written = () => `read_parquet(${duckLiteral(changesFile)})`;
+      sql = await writeFirstLoad(false, changesFile);
       if (mustBeUnique) await refuseDuplicates(written());
-      else if (await repeats(written())) {
-        // Rare: a key repeats in a first load. A new file, since the first may be uploading.
-        changesFile = join(input.outDir, 'changes-deduped.parquet');
-        sql = await write(true, changesFile);
-      }
-      await s.run(`CREATE TEMP VIEW batch AS SELECT * EXCLUDE (_tm_op, _tm_version_key) FROM ${written()}`);
       await s.run(sql.emptySnapshot);
     } else {
       if (mustBeUnique) await refuseDuplicates('good');
@@ -302,7 +303,8 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
       await s.run(`COPY (${sql.changes}) TO ${duckLiteral(changesFile)} (${changesOptions})`);
       input.onWritten?.('changes', changesFile);
     }
-    const byOp = await s.rows<{ op: string; n: bigint }>(`SELECT _tm_op AS op, count(*)::BIGINT AS n FROM classified GROUP BY 1`);
+    const countOps = () => s.rows<{ op: string; n: bigint }>(`SELECT _tm_op AS op, count(*)::BIGINT AS n FROM classified GROUP BY 1`);
+    let byOp = await countOps();
     const op = (name: string) => Number(byOp.find((r) => r.op === name)?.n ?? 0);
     const deleted = await count(s, 'SELECT count(*) AS n FROM deleted');
     if (shape.validFromColumn) {
@@ -319,7 +321,14 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
         `${op('stale')} row(s) of ${p.name} are older (target.validFrom.column ${shape.validFromColumn}) than the current version of their key and were not applied (keys ${ex.map((d) => `(${p.key.map((k) => String(d[k])).join(', ')})`).join(', ')}${op('stale') > ex.length ? ', …' : ''}); counted as stale`,
       );
     }
-    const snapshot = await writeSnapshotLayer(s, input, sql.compacted, { inserted: op('insert'), deleted });
+    let snapshot = await writeSnapshotLayer(s, input, sql.compacted, { inserted: op('insert'), deleted }, 'snapshot.parquet');
+    if (repeatCheckAfterSnapshot && (await repeats(written()))) {
+      // Rare: a key repeats in a first load. `classified` and `changed` are views over `batch`,
+      // which now reads the deduped file; the counts and the snapshot follow it.
+      sql = await writeFirstLoad(true, join(input.outDir, 'changes-deduped.parquet'));
+      byOp = await countOps();
+      snapshot = await writeSnapshotLayer(s, input, sql.compacted, { inserted: op('insert'), deleted }, 'snapshot-deduped.parquet');
+    }
     // Sampled keys for the field-by-field check after the merge: chosen by a hash of the key so
     // the choice is stable and spread over the key space; stale rows are not in the warehouse.
     let sampleFile: string | undefined;
@@ -416,9 +425,10 @@ async function writeSnapshotLayer(
   input: TransformInput,
   compactedSql: string,
   ops: { inserted: number; deleted: number },
+  fileName: string,
 ): Promise<SnapshotOutput> {
   const layers = input.snapshot?.layers ?? [];
-  const file = join(input.outDir, 'snapshot.parquet');
+  const file = join(input.outDir, fileName);
   const writeBase = async (): Promise<SnapshotOutput> => {
     await s.run(`COPY (${compactedSql}) TO ${duckLiteral(file)} (${PARQUET_COPY_OPTIONS})`);
     input.onWritten?.('snapshot', file);

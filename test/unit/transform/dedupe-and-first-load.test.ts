@@ -101,6 +101,11 @@ describe('transform performance paths keep the results', () => {
       "COPY (SELECT *, 'insert' AS _tm_op, unhex(md5(concat_ws(",
     ].map((x) => x.slice(0, 48)));
     expect(writes).toEqual(['changes.parquet', 'snapshot.parquet']);
+    // The repeat check runs once both files are written (while they upload), not between them.
+    const repeatCheck = statements.findIndex((st) => /GROUP BY hash\("id"\) HAVING count\(\*\) > 1/.test(st));
+    const snapshotWrite = statements.findIndex((st) => /^COPY .* TO '[^']*snapshot\.parquet'/s.test(st));
+    expect(snapshotWrite).toBeGreaterThan(-1);
+    expect(repeatCheck).toBeGreaterThan(snapshotWrite);
   });
 
   it('a first load where a key repeats writes the latest row only, in the changes and the snapshot', async () => {
@@ -115,6 +120,14 @@ describe('transform performance paths keep the results', () => {
     expect(out.counts).toMatchObject({ inserted: 2 });
     expect(out.changesRows).toBe(2);
     expect(out.snapshot).toMatchObject({ kind: 'base', rows: 2, current: 2 });
+    // Both files are written again under new names (the first ones may be uploading).
+    expect(out.changesFile.endsWith('changes-deduped.parquet')).toBe(true);
+    expect(out.snapshot.file?.endsWith('snapshot-deduped.parquet')).toBe(true);
+    const snap = await duckQuery<{ id: number; n: bigint }>(join(dir, 'snap-read.duckdb'), `SELECT id, count(*) AS n FROM read_parquet('${out.snapshot.file}') GROUP BY id ORDER BY id`);
+    expect(snap.map((r) => [r.id, Number(r.n)])).toEqual([
+      [1, 1],
+      [2, 1],
+    ]);
     expect(changes.map((c) => [c.id, c.city, c._tm_op])).toEqual([
       [1, 'Lima', 'insert'],
       [2, 'Kyiv', 'insert'],

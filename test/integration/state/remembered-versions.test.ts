@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.js';
 import type { AzureTableStore } from '../../../shared/state/azure-tables.js';
 import { recall, remember } from '../../../shared/state/known-versions.js';
+import { acquireLease, readLease, releaseLease, renewLease } from '../../../shared/state/leases.js';
 import { getRun, insertRun, newRunRecord, updateRun } from '../../../shared/state/runs.js';
 import { TABLES } from '../../../shared/storage/layout.js';
 import { storageOf } from '../../support/storage-clients.js';
@@ -87,6 +88,45 @@ describe('updates on a remembered version of the run record', () => {
     expect(c.get).toHaveBeenCalledTimes(1);
     expect(result.error).toBe('new');
     expect((await getRun(two, 'p', runId)).error).toBe('new');
+  });
+});
+
+describe('renewing and releasing a remembered lease', () => {
+  const T = Date.parse('2026-01-01T00:00:00Z');
+  const take = (tables: AzureTableStore, pipeline: string, runId: string, at: number) =>
+    acquireLease(tables, {
+      pipeline,
+      runId,
+      now: new Date(at),
+      ttlMs: 60_000,
+      isActive: async () => false,
+      // What startRun does with a stuck holder: releases its lease row.
+      onStale: async (stale) => releaseLease(tables, pipeline, stale),
+    });
+
+  it('renews its own lease without a read', async () => {
+    const { one } = await twoProcesses();
+    await take(one, 'lease-own', 'A', T);
+    const c = calls(one);
+    await renewLease(one, 'lease-own', 'A', new Date(T + 30_000), 60_000);
+    expect(c.get).not.toHaveBeenCalled();
+    expect((await readLease(one, 'lease-own'))?.expiresAt).toBe(new Date(T + 90_000).toISOString());
+  });
+
+  it('a lease taken over by another process is neither renewed nor released by the process that remembers it', async () => {
+    const { one, two } = await twoProcesses();
+    await take(one, 'lease-taken', 'A', T);
+    // A ran out; another process fails it and takes the lease for B.
+    await take(two, 'lease-taken', 'B', T + 61_000);
+    const c = calls(one);
+    await renewLease(one, 'lease-taken', 'A', new Date(T + 62_000), 60_000);
+    await releaseLease(one, 'lease-taken', 'A');
+    // Each tried the remembered version once (412), read the row, found B's, and left it.
+    expect(c.replace).toHaveBeenCalledTimes(1);
+    expect(c.get).toHaveBeenCalledTimes(2);
+    const lease = await readLease(two, 'lease-taken');
+    expect(lease?.runId).toBe('B');
+    expect(lease?.expiresAt).toBe(new Date(T + 121_000).toISOString());
   });
 });
 

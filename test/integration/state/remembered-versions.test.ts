@@ -3,7 +3,7 @@ import { startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.
 import type { AzureTableStore } from '../../../shared/state/azure-tables.js';
 import { recall, remember } from '../../../shared/state/known-versions.js';
 import { acquireLease, readLease, releaseLease, renewLease } from '../../../shared/state/leases.js';
-import { getRun, insertRun, newRunRecord, updateRun } from '../../../shared/state/runs.js';
+import { getRun, insertRun, newRunRecord, updateRun, type RunRecord } from '../../../shared/state/runs.js';
 import { TABLES } from '../../../shared/storage/layout.js';
 import { storageOf } from '../../support/storage-clients.js';
 
@@ -23,10 +23,15 @@ beforeAll(async () => {
 });
 afterAll(async () => az?.stop());
 
+/** Two processes' table stores on the same Azurite: each remembers its own versions. */
+const twoStores = () => ({ one: storageOf(connectionString).tables, two: storageOf(connectionString).tables });
+
+/** Sets the error only where none is recorded: a mutation that may decide to write nothing. */
+const firstError = (text: string) => (r: RunRecord) => (r.error ? undefined : { ...r, error: text });
+
 let n = 0;
 async function twoProcesses(): Promise<{ one: AzureTableStore; two: AzureTableStore; runId: string }> {
-  const one = storageOf(connectionString).tables;
-  const two = storageOf(connectionString).tables;
+  const { one, two } = twoStores();
   const runId = `20260101T000000Z-${String(++n).padStart(4, '0')}`;
   await insertRun(one, newRunRecord({ pipeline: 'p', runId, trigger: 'cli', mode: 'incremental', now: new Date('2026-01-01T00:00:00Z') }));
   return { one, two, runId };
@@ -66,8 +71,6 @@ describe('updates on a remembered version of the run record', () => {
 
   it('a stale version that would write is decided again on the fresh one, which may write nothing', async () => {
     const { one, two, runId } = await twoProcesses();
-    // Sets the error only where none is recorded.
-    const firstError = (text: string) => (r: Parameters<Parameters<typeof updateRun>[3]>[0]) => (r.error ? undefined : { ...r, error: text });
     await updateRun(two, 'p', runId, firstError('from two'));
     const result = await updateRun(one, 'p', runId, firstError('from one'));
     expect(result.error).toBe('from two');
@@ -76,7 +79,6 @@ describe('updates on a remembered version of the run record', () => {
 
   it('a remembered version on which the decision is "write nothing" is read again before that is believed', async () => {
     const { one, two, runId } = await twoProcesses();
-    const firstError = (text: string) => (r: Parameters<Parameters<typeof updateRun>[3]>[0]) => (r.error ? undefined : { ...r, error: text });
     await updateRun(one, 'p', runId, firstError('old'));
     // Another process clears it; one still remembers the version with the error.
     await updateRun(two, 'p', runId, (r) => {
@@ -105,7 +107,7 @@ describe('renewing and releasing a remembered lease', () => {
     });
 
   it('renews its own lease without a read', async () => {
-    const { one } = await twoProcesses();
+    const { one } = twoStores();
     await take(one, 'lease-own', 'A', T);
     const c = calls(one);
     await renewLease(one, 'lease-own', 'A', new Date(T + 30_000), 60_000);
@@ -114,7 +116,7 @@ describe('renewing and releasing a remembered lease', () => {
   });
 
   it('a lease taken over by another process is neither renewed nor released by the process that remembers it', async () => {
-    const { one, two } = await twoProcesses();
+    const { one, two } = twoStores();
     await take(one, 'lease-taken', 'A', T);
     // A ran out; another process fails it and takes the lease for B.
     await take(two, 'lease-taken', 'B', T + 61_000);
@@ -132,7 +134,7 @@ describe('renewing and releasing a remembered lease', () => {
 
 describe('the remembered versions', () => {
   it('are kept per store and bounded, the oldest forgotten first', async () => {
-    const { one, two } = await twoProcesses();
+    const { one, two } = twoStores();
     const row = (i: number) => ({ entity: { partitionKey: 'q', rowKey: `r${i}` }, etag: `W/"${i}"` });
     for (let i = 0; i < 300; i++) remember(one, 'T', row(i));
     expect(recall(one, 'T', 'q', 'r0')).toBeUndefined();

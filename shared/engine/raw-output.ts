@@ -4,6 +4,7 @@ import { blobCacheOf } from '../storage/blob-cache.js';
 import { CONTAINERS, QUEUES, layout } from '../storage/layout.js';
 import { rawManifestSchema, type ChangesManifest, type ColumnInfo, type ExtractRead, type RawManifest } from '../storage/manifest.js';
 import type { HashRule } from '../canonical/row-hash.js';
+import type { VersionKeyPlace } from '../storage/parquet-format.js';
 import type { EngineContext } from './context.js';
 
 const PART_UPLOADS = 3;
@@ -77,6 +78,8 @@ export async function publishChangesManifest(
   fields: Pick<ChangesManifest, 'changes' | 'snapshot' | 'schema' | 'counts' | 'expected' | 'sourceRowCount' | 'sample' | 'reconcile'> & {
     /** Always recorded: the merge types the target's hash columns by it (storage/manifest.ts changesHashRule). */
     hashRule: HashRule;
+    /** Always recorded: the merge computes the version key when the file does not hold it. */
+    versionKey: VersionKeyPlace;
   },
 ): Promise<void> {
   const { sample, reconcile, ...rest } = fields;

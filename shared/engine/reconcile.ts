@@ -16,6 +16,7 @@ import { CONTAINERS, layout } from '../storage/layout.js';
 import {
   changesManifestSchema,
   changesHashRule,
+  changesKeyColumns,
   hashRuleOf,
   parseManifest,
   type ColumnInfo,
@@ -202,11 +203,8 @@ async function committedShape(ctx: EngineContext, p: PipelineConfig, checkpoint:
   const text = await ctx.blobs.getText(CONTAINERS.changes, name);
   if (text === undefined) throw new TerminalError(`changes manifest changes/${name} of the committed run is missing; reconcile needs the target's column types from it`);
   const m = parseManifest(changesManifestSchema, `changes/${name}`, text);
-  const keys = p.key.map((k) => {
-    const c = m.schema.find((x) => x.name === k);
-    if (!c) throw new TerminalError(`key column ${k} of ${p.name} is not in the committed run's changes (changes/${name}); the key changed since: run --full instead`);
-    return c;
-  });
+  const { columns: keys, missing } = changesKeyColumns(p.key, m);
+  if (missing !== undefined) throw new TerminalError(`key column ${missing} of ${p.name} is not in the committed run's changes (changes/${name}); the key changed since: run --full instead`);
   return { keys, schema: m.schema, hashRule: m.hashRule === undefined ? undefined : changesHashRule(m) };
 }
 
@@ -364,6 +362,8 @@ FROM rebuilt r LEFT JOIN (SELECT *, true AS _p FROM absent) a ON ${keyJoin(g.key
       expected: { currentRows: current, checksum: null, checksumColumns: [], checksumScope: 'changes' },
       sourceRowCount: null,
       hashRule: g.hashRule,
+      // A few deletes: the file holds its version keys whatever the warehouse.
+      versionKey: 'file',
       reconcile: g.findings.report,
     });
   } finally {

@@ -19,8 +19,10 @@ import {
   rawManifestSchema,
   readKindOf,
   changesHashRule,
+  changesKeyColumns,
   hashRuleOf,
   type ChangesManifest,
+  type ColumnInfo,
   type RawManifest,
 } from '../storage/manifest.js';
 import { runTransform } from '../transform/run-transform.js';
@@ -266,6 +268,7 @@ export async function transformStage(ctx: EngineContext, blobName: string): Prom
         expected: out.expected,
         sourceRowCount: manifest.sourceRowCount,
         hashRule: out.hashRule,
+        versionKey: out.versionKey,
         ...(out.sampleFile ? { sample: { name: layout.sample(p.name, run.runId), rows: out.sampleRows } } : {}),
       });
       for (const part of [...manifest.parts, ...(manifest.keys ?? [])]) await cache.evict(CONTAINERS.raw, part.name);
@@ -293,6 +296,17 @@ async function checkSchemaDriftAgainstBase(ctx: EngineContext, p: PipelineConfig
   const base = parseManifest(rawManifestSchema, `raw/${baseName}`, text);
   if (base.schema.length === 0) return;
   checkSchemaDrift(p.name, p.source.schemaDrift, compareSchemas(base.schema, manifest.schema));
+}
+
+/** The typed key columns a merge computes the version key from (a `versionKey: merge` file). */
+function versionKeyColumns(p: PipelineConfig, manifest: ChangesManifest): ColumnInfo[] {
+  const { columns, missing } = changesKeyColumns(p.key, manifest);
+  if (missing !== undefined) {
+    throw new TerminalError(
+      `key column ${missing} of ${p.name} is not in the schema of the changes manifest of run ${manifest.runId}, so its version keys cannot be computed; nothing was applied. The key changed while the run was in flight: cancel it (tidemark cancel ${p.name}) and start a new run`,
+    );
+  }
+  return columns;
 }
 
 function assertSameSchema(where: string, declared: RawManifest['schema'], actual: RawManifest['schema']): void {
@@ -353,6 +367,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
               scd: p.target.scd,
               allowTypeWidening: p.target.allowTypeWidening,
               hashFormat: hashFormatOf(changesHashRule(manifest)),
+              ...(manifest.versionKey === 'merge' ? { versionKeyFrom: { keys: versionKeyColumns(p, manifest), rule: changesHashRule(manifest) } } : {}),
               counts: manifest.counts,
               commit: { baseRunId: manifest.baseRunId, runSeq: run.seq ?? null, readTo: manifest.window.next, snapshot: manifest.snapshot.name },
             },

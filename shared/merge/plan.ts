@@ -1,5 +1,5 @@
 import type { QualifiedName } from '../config/identifiers.js';
-import { listElementType, type HashFormat } from '../canonical/row-hash.js';
+import { listElementType, type HashFormat, type HashRule, type TypedColumn } from '../canonical/row-hash.js';
 
 /** The SCD2 columns of docs/design.md §8, in the order they follow the data columns. */
 export const SCD_COLUMNS = [
@@ -60,6 +60,13 @@ export interface MergePlan {
    * changes manifest): a new target gets binary columns for binary hashes; absent = hex text.
    */
   hashFormat?: HashFormat;
+  /**
+   * Set when the changes file holds no `_tm_version_key` (its manifest says `versionKey: merge`):
+   * the merge computes it while it reads the file, from these key columns (their DuckDB types as
+   * the transform had them) and `_tm_valid_from`, under this hash rule. Only the warehouses that
+   * read the file through DuckDB accept it (storage/parquet-format.ts versionKeyPlace).
+   */
+  versionKeyFrom?: { keys: TypedColumn[]; rule: HashRule };
   counts: { inserted: number; updated: number; deleted: number; type1: number };
   /** What the ledger row records beside the counts: the commit point of the run (docs/design.md §5.3). */
   commit: LedgerCommit;

@@ -110,6 +110,12 @@ export const changesManifestSchema = z.strictObject({
   reconcile: z.lazy(() => reconcileReportSchema).optional(),
   /** The target's hash rule the changes were written under (canonical/row-hash.ts); absent: before it was recorded, hex hashes. */
   hashRule: z.number().int().min(1).optional(),
+  /**
+   * Where `_tm_version_key` is (storage/parquet-format.ts VersionKeyPlace): in the changes file,
+   * or computed by the merge from the key and `_tm_valid_from`. Absent: in the file (written
+   * before it was recorded).
+   */
+  versionKey: z.enum(['file', 'merge']).optional(),
   createdAt: z.string(),
 });
 
@@ -194,6 +200,17 @@ export function hashRuleOf(committed: { manifest: SnapshotManifest | undefined }
   if (committed === undefined) return undefined;
   const rule = committed.manifest?.hashRule;
   return rule === 2 || rule === 3 || rule === 4 ? rule : 1;
+}
+
+/** The key columns as a changes manifest's schema types them, in key order, or the first key it lacks. */
+export function changesKeyColumns(keys: readonly string[], m: Pick<ChangesManifest, 'schema'>): { columns: ColumnInfo[]; missing?: undefined } | { columns?: undefined; missing: string } {
+  const columns: ColumnInfo[] = [];
+  for (const k of keys) {
+    const c = m.schema.find((x) => x.name === k);
+    if (!c) return { missing: k };
+    columns.push(c);
+  }
+  return { columns };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { PipelineConfig } from '../config/schema.js';
 import { duckLiteral, quoteDuck } from '../duckdb/session.js';
 import { HASH_RULE, hashColumnOrder, hashDuckType, hashFormatOf, rowHashExpr, versionKeyExpr, type HashRule, type TypedColumn } from '../canonical/row-hash.js';
+import type { VersionKeyPlace } from '../storage/parquet-format.js';
 
 /** Columns tidemark adds; user columns must not use the prefix. */
 export const TM_PREFIX = '_tm_';
@@ -70,11 +71,15 @@ export function classificationSql(
     dedupe?: boolean;
     /** No committed snapshot: every row is an insert, so `classified` is a view over `batch`, not a second copy of it. */
     firstLoad?: boolean;
+    /** 'merge': the changes carry no `_tm_version_key`; the merge computes it (storage/parquet-format.ts). */
+    versionKey?: VersionKeyPlace;
   },
 ) {
   const keysList = shape.keys.map((k) => q(k.name)).join(', ');
   const hashType = hashDuckType(hashFormatOf(shape.hashRule));
-  const versionKey = (validFromSql: string, qualifier?: string) => versionKeyExpr(shape.keys, validFromSql, qualifier, shape.hashRule);
+  // The `, <version key> AS _tm_version_key` of a changes row, or nothing when the merge computes it.
+  const versionKey = (validFromSql: string, qualifier?: string) =>
+    opts.versionKey === 'merge' ? '' : `, ${versionKeyExpr(shape.keys, validFromSql, qualifier, shape.hashRule)} AS _tm_version_key`;
   const t1Hash = shape.type1.length ? rowHashExpr(shape.type1, undefined, shape.hashRule) : `CAST(NULL AS ${hashType})`;
   const validFrom = shape.validFromColumn
     ? `CAST(${q(shape.validFromColumn)} AS TIMESTAMP)`
@@ -86,7 +91,7 @@ FROM good${
   }`;
   const batch = `CREATE TEMP TABLE batch AS\n${batchSelect}`;
   // A first load's changes, written in one pass from `good` (the rows `changes` would give).
-  const firstLoadChanges = `SELECT *, 'insert' AS _tm_op, ${versionKey('_tm_valid_from')} AS _tm_version_key
+  const firstLoadChanges = `SELECT *, 'insert' AS _tm_op${versionKey('_tm_valid_from')}
 FROM (${batchSelect}) AS b`;
 
   // An incremental batch is small next to the snapshot: the snapshot rows of its keys are
@@ -135,15 +140,13 @@ FROM batch b LEFT JOIN ${lookup} s ON ${keyJoin(shape, 'b', 's')}`;
     (opts.fullRead || opts.sourceDeletes) && opts.deletes !== 'ignore'
       ? `CREATE TEMP TABLE deleted AS
 SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
-  ${deletedAt} AS _tm_valid_from,
-  ${versionKey(deletedAt, 's')} AS _tm_version_key
+  ${deletedAt} AS _tm_valid_from${versionKey(deletedAt, 's')}
 FROM ${lookup} s WHERE NOT s._tm_deleted AND ${deletedKeys}NOT EXISTS (SELECT 1 FROM extract_keys e WHERE ${keyJoin(shape, 'e', 's')})`
       : `CREATE TEMP TABLE deleted AS SELECT ${shape.keys.map((k) => `s.${q(k.name)}`).join(', ')}, 'delete' AS _tm_op,
-  CAST(NULL AS TIMESTAMP) AS _tm_valid_from, CAST(NULL AS ${hashType}) AS _tm_version_key FROM snap s WHERE false`;
+  CAST(NULL AS TIMESTAMP) AS _tm_valid_from${opts.versionKey === 'merge' ? '' : `, CAST(NULL AS ${hashType}) AS _tm_version_key`} FROM snap s WHERE false`;
 
   // A row written in place (type 1, correction) keeps its version's start; the 1 µs step is for new versions only.
-  const changes = `SELECT * EXCLUDE (_tm_prev_valid_from) REPLACE (CASE WHEN _tm_op = 'type1' THEN _tm_prev_valid_from ELSE _tm_valid_from END AS _tm_valid_from),
-  ${versionKey('_tm_valid_from')} AS _tm_version_key
+  const changes = `SELECT * EXCLUDE (_tm_prev_valid_from) REPLACE (CASE WHEN _tm_op = 'type1' THEN _tm_prev_valid_from ELSE _tm_valid_from END AS _tm_valid_from)${versionKey('_tm_valid_from')}
 FROM classified WHERE _tm_op IN ('insert', 'update', 'type1')
 UNION ALL BY NAME SELECT * FROM deleted`;
 

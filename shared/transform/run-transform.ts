@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineConfig, WarehouseConfig } from '../config/schema.js';
-import { PARQUET_COPY_OPTIONS, changesCopyOptions } from '../storage/parquet-format.js';
+import { PARQUET_COPY_OPTIONS, changesCopyOptions, versionKeyPlace, type VersionKeyPlace } from '../storage/parquet-format.js';
 import { TerminalError } from '../errors.js';
 import { SOURCE_OP_COLUMN } from '../extract/source.js';
 import type { ColumnInfo, Counts } from '../storage/manifest.js';
@@ -31,7 +31,10 @@ export interface TransformInput {
   liveKeys?: string[];
   outDir: string;
   duck: DuckSettings;
-  /** The target's warehouse kind, which picks the changes file's codec; absent, one every warehouse reads. */
+  /**
+   * The target's warehouse kind, which picks the changes file's codec and whether it holds the
+   * version key; absent, a file every warehouse reads.
+   */
   warehouseKind?: WarehouseConfig['kind'];
   /**
    * Called when the changes file or the snapshot layer is final, while the transform goes on
@@ -84,6 +87,8 @@ export interface TransformOutput {
   counts: Omit<Counts, 'extracted'>;
   /** The hash rule of this run's hashes. */
   hashRule: HashRule;
+  /** Whether the changes file holds `_tm_version_key`, for the manifest. */
+  versionKey: VersionKeyPlace;
   expected: { currentRows: number | null; checksum: string | null; checksumColumns: string[]; checksumScope: 'table' | 'changes' };
   warnings: string[];
 }
@@ -107,6 +112,7 @@ function paramsFor(sql: string, boundary: string): SqlValue[] {
 export async function runTransform(input: TransformInput): Promise<TransformOutput> {
   const p = input.pipeline;
   const changesOptions = changesCopyOptions(input.warehouseKind);
+  const versionKey = versionKeyPlace(input.warehouseKind);
   const s = await DuckSession.open(':memory:', input.duck);
   const warnings: string[] = [];
   try {
@@ -255,19 +261,19 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
     for (const l of layers) if (!existsSync(l.file)) throw new Error(`snapshot layer ${l.file} is missing locally`);
     const hasSnapshot = layers.length > 0;
     const plan = (dedupe: boolean) =>
-      classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes, sourceDeletes, dedupe, firstLoad: !hasSnapshot });
+      classificationSql(shape, { fullRead: input.fullRead, deletes: p.target.deletes, sourceDeletes, dedupe, firstLoad: !hasSnapshot, versionKey });
     let changesFile = join(input.outDir, 'changes.parquet');
     let sql: ReturnType<typeof plan>;
     const written = () => `read_parquet(${duckLiteral(changesFile)})`;
-    // A first load is every row an insert: one pass writes the changes file (hashes and
-    // version keys included) straight from the extract, and the checks and the snapshot read
+    // A first load is every row an insert: one pass writes the changes file (hashes, and
+    // version keys where the file holds them) straight from the extract, and the checks and the snapshot read
     // the written file's narrow columns instead of re-running transform.sql over the parts.
     const writeFirstLoad = async (dedupe: boolean, file: string) => {
       const planned = plan(dedupe);
       await s.run(`COPY (${planned.firstLoadChanges}) TO ${duckLiteral(file)} (${changesOptions})`, paramsFor(planned.firstLoadChanges, input.boundary));
       input.onWritten?.('changes', file);
       changesFile = file;
-      await s.run(`CREATE OR REPLACE TEMP VIEW batch AS SELECT * EXCLUDE (_tm_op, _tm_version_key) FROM ${written()}`);
+      await s.run(`CREATE OR REPLACE TEMP VIEW batch AS SELECT * EXCLUDE (_tm_op${versionKey === 'file' ? ', _tm_version_key' : ''}) FROM ${written()}`);
       return planned;
     };
     // A first load that may dedupe looks for a repeated key after the snapshot base is written,
@@ -388,6 +394,7 @@ export async function runTransform(input: TransformInput): Promise<TransformOutp
         type1: op('type1'),
       },
       hashRule: shape.hashRule,
+      versionKey,
       expected: { currentRows, checksum, checksumColumns, checksumScope },
       warnings,
     };

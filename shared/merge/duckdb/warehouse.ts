@@ -9,6 +9,7 @@ import type { ExistingColumn } from '../dialect.js';
 import { logicalFromDuck, type MergePlan, type PlanColumn } from '../plan.js';
 import { baseMoved, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
 import { duckdbDialect, duckStyle } from './dialect.js';
+import { changesRelation } from '../changes-relation.js';
 
 const STAGE: QualifiedName = { name: '_tm_stage' };
 
@@ -97,7 +98,7 @@ export class DuckDbWarehouse implements Warehouse {
       if ((await s.rows(check.sql, check.parameters)).length > 0) return 'already-merged';
       // A view, not a copy: DuckDB reads the changes Parquet directly in each step (docs/design.md §9),
       // so a big load is not first materialized into a temp table (the costliest merge step).
-      await s.run(`CREATE OR REPLACE TEMP VIEW ${duckStyle.qualify(STAGE)} AS SELECT * FROM read_parquet(${duckLiteral(changesFile)})`);
+      await s.run(`CREATE OR REPLACE TEMP VIEW ${duckStyle.qualify(STAGE)} AS SELECT * FROM ${changesRelation(changesFile, plan.versionKeyFrom)}`);
       try {
         return await s.transaction(async () => {
           // Checked again inside the transaction: a concurrent duplicate delivery that

@@ -2,7 +2,7 @@ import type * as Pg from 'pg';
 import { lazyModule } from '../../lazy-module.js';
 import type { QualifiedName } from '../../config/identifiers.js';
 import { TerminalError, TransientError } from '../../errors.js';
-import { DuckSession, duckLiteral, quoteDuck, type DuckSettings, type SqlValue } from '../../duckdb/session.js';
+import { DuckSession, quoteDuck, type DuckSettings, type SqlValue } from '../../duckdb/session.js';
 import type { ExistingColumn, Statement } from '../dialect.js';
 import { listElementType } from '../../canonical/row-hash.js';
 import { logicalFromDuck, type LogicalType, type MergePlan, type PlanColumn } from '../plan.js';
@@ -10,6 +10,7 @@ import { duckTypeName } from '../duckdb/dialect.js';
 import { baseMoved, type LedgerHead, type MergeOutcome, type Warehouse, type WarehouseSql } from '../warehouse.js';
 import { checksumStatement, formatChecksum } from '../../validate/canonical-sql.js';
 import { renderLedgerInsert } from '../scd-sql.js';
+import { changesRelation } from '../changes-relation.js';
 import { logicalFromPg, pgStyle, pgTypeName, postgresDialect } from './dialect.js';
 
 const pgLib = lazyModule<typeof Pg>('pg');
@@ -112,7 +113,8 @@ export class PostgresWarehouse implements Warehouse {
    */
   private async stageFrom(
     c: Pg.Client,
-    file: string,
+    /** The DuckDB relation of the changes file (changes-relation.ts). */
+    src: string,
     into: QualifiedName,
     filter: string | undefined,
     only?: readonly string[],
@@ -122,7 +124,6 @@ export class PostgresWarehouse implements Warehouse {
     const duck = await DuckSession.open(':memory:', this.duck);
     try {
       await duck.run(`SET TimeZone = 'UTC'`);
-      const src = `read_parquet(${duckLiteral(file)})`;
       let schema = (await duck.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${src}`)).map((r) => ({
         name: r.column_name,
         type: r.column_type,
@@ -183,7 +184,7 @@ export class PostgresWarehouse implements Warehouse {
         // into a stage table first and then copied (one write of the dimension, not two).
         const isEmpty = async () => (await c.query(`SELECT 1 FROM ${where} LIMIT 1`)).rows.length === 0;
         const direct = insertsOnly(plan) && (await isEmpty());
-        if (!direct) await this.stageFrom(c, changesFile, STAGE, undefined);
+        if (!direct) await this.stageFrom(c, changesRelation(changesFile, plan.versionKeyFrom), STAGE, undefined);
         await c.query('BEGIN');
         try {
           // Checked again inside the transaction; a concurrent duplicate that committed first
@@ -202,7 +203,7 @@ export class PostgresWarehouse implements Warehouse {
             // Rows that landed since the check above would need closing: the retry stages.
             if (!(await isEmpty())) throw new TransientError(`${where} received rows while a first load of ${plan.pipeline} got ready; retrying with a stage table`);
             const only = [...plan.columns.map((col) => col.name), '_tm_valid_from', '_tm_row_hash', '_tm_version_key'];
-            await this.stageFrom(c, changesFile, plan.target, `_tm_op = 'insert'`, only, { runId: plan.runId });
+            await this.stageFrom(c, changesRelation(changesFile, plan.versionKeyFrom), plan.target, `_tm_op = 'insert'`, only, { runId: plan.runId });
             await PostgresWarehouse.exec(c, renderLedgerInsert(pgStyle, plan));
           } else {
             for (const st of this.dialect.mergeSteps(plan)) await PostgresWarehouse.exec(c, st);
@@ -240,7 +241,7 @@ export class PostgresWarehouse implements Warehouse {
       const current = `(SELECT * FROM ${pgStyle.qualify(target)} WHERE ${q('_tm_is_current')} AND NOT ${q('_tm_is_deleted')})`;
       let rel = `${current} AS _tm_t`;
       if (scope !== 'table') {
-        await this.stageFrom(c, scope.changesFile, KEYS_STAGE, `_tm_op IN ('insert', 'update', 'type1')`, keys);
+        await this.stageFrom(c, changesRelation(scope.changesFile, undefined), KEYS_STAGE, `_tm_op IN ('insert', 'update', 'type1')`, keys);
         rel = `(SELECT t.* FROM ${current} AS t WHERE EXISTS (SELECT 1 FROM ${q(KEYS_STAGE.name)} AS k WHERE ${keys
           .map((k) => `k.${q(k)} = t.${q(k)}`)
           .join(' AND ')})) AS _tm_t`;

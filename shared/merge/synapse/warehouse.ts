@@ -196,6 +196,13 @@ export class TsqlWarehouse implements Warehouse {
 
   async merge(planIn: Omit<MergePlan, 'stage'>, changesFile: string, changesBlob?: BlobRef): Promise<MergeOutcome> {
     if (this.staging.kind === 'copyInto' && !changesBlob) throw new TerminalError('the synapse warehouse loads the changes from storage; the merge stage must pass the changes blob');
+    if (planIn.versionKeyFrom) {
+      // Written for a warehouse that computes the version key while it reads the file (the
+      // target's warehouse changed while this run was in flight): COPY INTO would load no key.
+      throw new TerminalError(
+        `the changes of run ${planIn.runId} of ${planIn.pipeline} hold no _tm_version_key (written for a DuckDB or PostgreSQL target); nothing was applied. Cancel the run and start a new one: its transform writes the file this warehouse reads`,
+      );
+    }
     const plan: MergePlan = { ...planIn, stage: this.stageName(planIn) };
     const columns = await this.parquetColumns(changesFile);
     const lists = columns.filter((c) => c.type.kind === 'list');

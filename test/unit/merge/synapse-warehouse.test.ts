@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { TerminalError } from '../../../shared/errors.js';
 import type { Statement } from '../../../shared/merge/dialect.js';
 import type { MergePlan } from '../../../shared/merge/plan.js';
 import { copySourceUrl, MssqlDriver, SynapseWarehouse, type TsqlDriver } from '../../../shared/merge/synapse/warehouse.js';
@@ -114,6 +115,17 @@ describe('Synapse warehouse through a recording fake driver', () => {
     await expect(warehouse(d).merge(mergePlan(), listFile, blob)).rejects.toThrow(
       'list column(s) tags cannot be loaded into Synapse by COPY INTO; land them as JSON text in transform.sql (CAST(to_json(tags) AS VARCHAR) AS tags)',
     );
+    expect(d.log).toEqual([]);
+  });
+
+  it('refuses a changes file written for a warehouse that computes the version key, before writing anything', async () => {
+    const d = new RecordingDriver();
+    const p = { ...mergePlan(), versionKeyFrom: { keys: [{ name: 'id', type: 'INTEGER' }], rule: 4 as const } };
+    const refused = warehouse(d).merge(p, changesFile, blob);
+    await expect(refused).rejects.toThrow(
+      `the changes of run ${p.runId} of ${p.pipeline} hold no _tm_version_key (written for a DuckDB or PostgreSQL target); nothing was applied. Cancel the run and start a new one: its transform writes the file this warehouse reads`,
+    );
+    await expect(refused).rejects.toBeInstanceOf(TerminalError);
     expect(d.log).toEqual([]);
   });
 

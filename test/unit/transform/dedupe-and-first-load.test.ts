@@ -6,6 +6,7 @@ import { pipelineSchema } from '../../../shared/config/schema.js';
 import { classificationSql, resolveShape } from '../../../shared/transform/classify.js';
 import { DuckSession } from '../../../shared/duckdb/session.js';
 import { runTransform, type SnapshotOutput } from '../../../shared/transform/run-transform.js';
+import { changesRelation } from '../../../shared/merge/changes-relation.js';
 import { duckExec, duckQuery } from '../../support/project.js';
 
 // The performance paths of the transform (issue #8): the window dedupe runs only when a key
@@ -48,10 +49,12 @@ async function transform(dir: string, parts: string[], previous: SnapshotOutput 
     duck: { memoryLimit: '256MB', threads: 1, tempDir: join(dir, 'spill') },
     ...(warehouseKind ? { warehouseKind } : {}),
   });
-  // The version key as hex: 16 bytes (BLOB) under the current hash rule.
+  // The version key as hex: 16 bytes (BLOB) under the current hash rule. Read as a merge reads
+  // the file: computed from the typed keys where the file does not hold it.
+  const relation = changesRelation(out.changesFile, out.versionKey === 'merge' ? { keys: out.schema.filter((c) => c.name === 'id'), rule: out.hashRule } : undefined);
   const changes = await duckQuery<{ id: number; city: string; _tm_op: string; _tm_version_key: string | null; key_type: string }>(
     join(dir, `${outName}-read.duckdb`),
-    `SELECT id, city, _tm_op, lower(hex(_tm_version_key)) AS _tm_version_key, typeof(_tm_version_key) AS key_type FROM read_parquet('${out.changesFile}') ORDER BY id`,
+    `SELECT id, city, _tm_op, lower(hex(_tm_version_key)) AS _tm_version_key, typeof(_tm_version_key) AS key_type FROM ${relation} ORDER BY id`,
   );
   return { out, changes };
 }
@@ -214,6 +217,9 @@ describe('the changes file is written in a codec its warehouse reads', () => {
   const usesV2 = async (dir: string, file: string) =>
     (await duckQuery<{ n: bigint }>(join(dir, `enc-${Date.now()}.duckdb`), `SELECT count(*) AS n FROM parquet_metadata('${file}') WHERE encodings LIKE '%DELTA%' OR encodings LIKE '%BYTE_STREAM_SPLIT%'`))[0]!.n > 0n;
 
+  const columnsOf = async (dir: string, file: string) =>
+    (await duckQuery<{ n: string }>(join(dir, `cols-${Date.now()}.duckdb`), `SELECT name AS n FROM parquet_schema('${file}')`)).map((r) => r.n);
+
   for (const [warehouseKind, codec] of [
     ['synapse', 'SNAPPY'],
     [undefined, 'SNAPPY'],
@@ -232,6 +238,14 @@ describe('the changes file is written in a codec its warehouse reads', () => {
       expect(next.changes.map((c) => [c.id, c.city, c._tm_op])).toEqual([[1, 'Bergen', 'update']]);
       expect(await codecs(dir, next.out.changesFile)).toEqual([codec]);
       expect(await usesV2(dir, next.out.changesFile)).toBe(codec === 'ZSTD');
+      // The DuckDB merge computes the version key as it reads; a file Synapse reads holds it.
+      const holdsKey = warehouseKind !== 'duckdb';
+      for (const t of [first, next]) {
+        expect(t.out.versionKey).toBe(holdsKey ? 'file' : 'merge');
+        const columns = await columnsOf(dir, t.out.changesFile);
+        expect(columns).toContain('_tm_row_hash');
+        expect(columns.includes('_tm_version_key')).toBe(holdsKey);
+      }
     });
   }
 });

@@ -4,7 +4,7 @@ import { blobCacheOf } from '../storage/blob-cache.js';
 import { CONTAINERS, QUEUES, layout } from '../storage/layout.js';
 import { rawManifestSchema, type ChangesManifest, type ColumnInfo, type ExtractRead, type RawManifest } from '../storage/manifest.js';
 import type { HashRule } from '../canonical/row-hash.js';
-import type { VersionKeyPlace } from '../storage/parquet-format.js';
+import type { VersionKeyPlace } from '../storage/manifest.js';
 import type { EngineContext } from './context.js';
 
 const PART_UPLOADS = 3;

@@ -6,6 +6,7 @@ import type { PipelineConfig } from '../config/schema.js';
 import { TerminalError, errorMessage } from '../errors.js';
 import { parquetStats } from '../extract/parquet-stats.js';
 import { planColumnsFromDuck } from '../merge/duckdb/warehouse.js';
+import type { MergePlan } from '../merge/plan.js';
 import { backupBeforeMerge } from '../rollback/backups.js';
 import { readCheckpointHead } from '../state/checkpoints.js';
 import { findRun, isTerminalStatus } from '../state/runs.js';
@@ -38,6 +39,7 @@ import { publishChangesManifest, publishRawManifest, uploadParts } from './raw-o
 import { loadSnapshot, publishSnapshot, snapshotLayerName } from './snapshots.js';
 import { extractReconcile, transformReconcile } from './reconcile.js';
 import { BackgroundUploads } from '../storage/background-uploads.js';
+import { versionKeyPlace } from '../storage/parquet-format.js';
 import { extractPartition, partitionsDue, startPartitions } from './partitioned-extract.js';
 import type { WindowInput } from '../extract/window.js';
 import { awaitDependencies } from './dependencies.js';
@@ -298,6 +300,36 @@ async function checkSchemaDriftAgainstBase(ctx: EngineContext, p: PipelineConfig
   checkSchemaDrift(p.name, p.source.schemaDrift, compareSchemas(base.schema, manifest.schema));
 }
 
+/**
+ * The merge plan of a run, from its changes manifest and the pipeline: what the merge stage
+ * hands the warehouse (and what a test that applies a run again must hand it too). Refuses a
+ * file without version keys for a warehouse that reads the file's columns as they are.
+ */
+export function mergePlanOf(ctx: Pick<EngineContext, 'project'>, p: PipelineConfig, manifest: ChangesManifest, runSeq: number | null): Omit<MergePlan, 'stage'> {
+  const kind = warehouseOf(ctx.project, p).kind;
+  if (manifest.versionKey === 'merge' && versionKeyPlace(kind) === 'file') {
+    throw new TerminalError(
+      `the changes of run ${manifest.runId} of ${p.name} hold no _tm_version_key (written for a DuckDB or PostgreSQL target), and its ${kind} warehouse loads the file's columns as they are; nothing was applied. The target's warehouse changed while the run was in flight: cancel it (tidemark cancel ${p.name}) and start a new run`,
+    );
+  }
+  return {
+    pipeline: p.name,
+    runId: manifest.runId,
+    boundary: manifest.boundary,
+    target: splitQualified(p.target.table),
+    keys: p.key,
+    columns: planColumnsFromDuck(manifest.schema),
+    type1Columns: p.target.type1Columns,
+    deletes: p.target.deletes,
+    scd: p.target.scd,
+    allowTypeWidening: p.target.allowTypeWidening,
+    hashFormat: hashFormatOf(changesHashRule(manifest)),
+    ...(manifest.versionKey === 'merge' ? { versionKeyFrom: { keys: versionKeyColumns(p, manifest), rule: changesHashRule(manifest) } } : {}),
+    counts: manifest.counts,
+    commit: { baseRunId: manifest.baseRunId, runSeq, readTo: manifest.window.next, snapshot: manifest.snapshot.name },
+  };
+}
+
 /** The typed key columns a merge computes the version key from (a `versionKey: merge` file). */
 function versionKeyColumns(p: PipelineConfig, manifest: ChangesManifest): ColumnInfo[] {
   const { columns, missing } = changesKeyColumns(p.key, manifest);
@@ -329,6 +361,8 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
   return runStage(ctx, 'merge', msg, async (run) => {
     const p = getPipeline(ctx.project, msg.pipeline);
     const manifest = await readChangesManifest(ctx, p.name, run.runId);
+    // Before anything is written (the run's state, a backup): a file this warehouse cannot read.
+    const plan = mergePlanOf(ctx, p, manifest, run.seq ?? null);
     await transitionRun(ctx, p.name, run.runId, 'merging');
     const dir = await scratchDir(ctx.workDir, p.name, run.runId, 'merge');
     const warehouse = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
@@ -355,22 +389,7 @@ export async function mergeStage(ctx: EngineContext, msg: StageMessage): Promise
         retryPolicy(p),
         () =>
           warehouse.merge(
-            {
-              pipeline: p.name,
-              runId: run.runId,
-              boundary: manifest.boundary,
-              target: splitQualified(p.target.table),
-              keys: p.key,
-              columns: planColumnsFromDuck(manifest.schema),
-              type1Columns: p.target.type1Columns,
-              deletes: p.target.deletes,
-              scd: p.target.scd,
-              allowTypeWidening: p.target.allowTypeWidening,
-              hashFormat: hashFormatOf(changesHashRule(manifest)),
-              ...(manifest.versionKey === 'merge' ? { versionKeyFrom: { keys: versionKeyColumns(p, manifest), rule: changesHashRule(manifest) } } : {}),
-              counts: manifest.counts,
-              commit: { baseRunId: manifest.baseRunId, runSeq: run.seq ?? null, readTo: manifest.window.next, snapshot: manifest.snapshot.name },
-            },
+            plan,
             local,
             { container: CONTAINERS.changes, name: manifest.changes.name },
           ),

@@ -81,6 +81,10 @@ export const countsSchema = z.strictObject({
   type1: z.number().int(),
 });
 
+/** Where a changes file's `_tm_version_key` is (storage/parquet-format.ts versionKeyPlace). */
+export const versionKeyPlaceSchema = z.enum(['file', 'merge']);
+export type VersionKeyPlace = z.infer<typeof versionKeyPlaceSchema>;
+
 export const changesManifestSchema = z.strictObject({
   kind: z.literal('changes'),
   version: z.literal(1),
@@ -115,7 +119,7 @@ export const changesManifestSchema = z.strictObject({
    * or computed by the merge from the key and `_tm_valid_from`. Absent: in the file (written
    * before it was recorded).
    */
-  versionKey: z.enum(['file', 'merge']).optional(),
+  versionKey: z.lazy(() => versionKeyPlaceSchema).optional(),
   createdAt: z.string(),
 });
 

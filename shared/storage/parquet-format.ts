@@ -1,3 +1,6 @@
+import type { WarehouseConfig } from '../config/schema.js';
+import type { VersionKeyPlace } from './manifest.js';
+
 /**
  * COPY options of every intermediate Parquet file tidemark writes (raw parts, changes,
  * snapshots), all of them read back only by DuckDB. zstd level 1 instead of DuckDB's zstd
@@ -32,20 +35,14 @@ export function changesCopyOptions(warehouseKind: string | undefined): string {
 }
 
 /**
- * Where a changes file holds `_tm_version_key` (recorded in its manifest, ChangesManifest.versionKey).
- * `merge`: not in the file; the merge computes it from the key columns and `_tm_valid_from`
- * (versionKeyExpr, the same expression the transform would have written).
- */
-export type VersionKeyPlace = 'file' | 'merge';
-
-/**
  * The DuckDB and PostgreSQL merges read the changes file through DuckDB, so they compute the
  * version key while they read it: the file then does not carry 16 bytes of md5 per row, which
  * no codec compresses (the bench's 10 M-row first-load file: 533 MB with it, 373 MB without,
  * written, uploaded to storage and read back). Synapse reads the file itself (COPY INTO) and
  * the SQL Server merge binds the file's columns as they are, so their files carry it; so does
- * a file for an unknown kind.
+ * a file for an unknown kind. The manifest records which (ChangesManifest.versionKey), and the
+ * merge computes a missing key from it (merge/changes-relation.ts).
  */
-export function versionKeyPlace(warehouseKind: string | undefined): VersionKeyPlace {
+export function versionKeyPlace(warehouseKind: WarehouseConfig['kind'] | undefined): VersionKeyPlace {
   return warehouseKind === 'duckdb' || warehouseKind === 'postgres' ? 'merge' : 'file';
 }

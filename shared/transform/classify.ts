@@ -1,7 +1,7 @@
 import type { PipelineConfig } from '../config/schema.js';
 import { duckLiteral, quoteDuck } from '../duckdb/session.js';
 import { HASH_RULE, hashColumnOrder, hashDuckType, hashFormatOf, rowHashExpr, versionKeyExpr, type HashRule, type TypedColumn } from '../canonical/row-hash.js';
-import type { VersionKeyPlace } from '../storage/parquet-format.js';
+import type { VersionKeyPlace } from '../storage/manifest.js';
 
 /** Columns tidemark adds; user columns must not use the prefix. */
 export const TM_PREFIX = '_tm_';

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineConfig, WarehouseConfig } from '../config/schema.js';
-import { PARQUET_COPY_OPTIONS, changesCopyOptions, versionKeyPlace, type VersionKeyPlace } from '../storage/parquet-format.js';
+import { PARQUET_COPY_OPTIONS, changesCopyOptions, versionKeyPlace } from '../storage/parquet-format.js';
 import { TerminalError } from '../errors.js';
 import { SOURCE_OP_COLUMN } from '../extract/source.js';
-import type { ColumnInfo, Counts } from '../storage/manifest.js';
+import type { ColumnInfo, Counts, VersionKeyPlace } from '../storage/manifest.js';
 import { classificationSql, resolveShape, snapshotViewSql, type TransformShape } from './classify.js';
 import { checksumSql } from '../canonical/row-hash.js';
 import { HASH_RULE, canonicalRowExpr, listElementType, type HashRule } from '../canonical/row-hash.js';

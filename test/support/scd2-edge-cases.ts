@@ -1,15 +1,12 @@
 import { expect } from 'vitest';
 import { join } from 'node:path';
-import { splitQualified } from '../../shared/config/identifiers.js';
 import { getPipeline, warehouseOf } from '../../shared/config/load.js';
-import { mergeStage } from '../../shared/engine/stages.js';
+import { mergePlanOf, mergeStage } from '../../shared/engine/stages.js';
 import type { LocalStack, RunSummary } from '../../shared/local/stack.js';
-import { planColumnsFromDuck } from '../../shared/merge/duckdb/warehouse.js';
 import { scratchDir } from '../../shared/storage/files.js';
 import { getRun } from '../../shared/state/runs.js';
 import { CONTAINERS, layout } from '../../shared/storage/layout.js';
-import { changesHashRule, changesManifestSchema, parseManifest } from '../../shared/storage/manifest.js';
-import { hashFormatOf } from '../../shared/canonical/row-hash.js';
+import { changesManifestSchema, parseManifest } from '../../shared/storage/manifest.js';
 import type { Played, Scenario, ScenarioCase } from './scd-harness.js';
 
 /**
@@ -65,22 +62,9 @@ async function applyLastRunAgain(stack: LocalStack, runs: RunSummary[], pipeline
   await ctx.blobs.downloadToFile(CONTAINERS.changes, m.changes.name, local);
   const wh = ctx.warehouseFor(ctx, warehouseOf(ctx.project, p), p);
   try {
+    // The plan the merge stage builds (stages.ts), with the commit a redelivery carries.
     const outcome = await wh.merge(
-      {
-        pipeline,
-        runId,
-        boundary: m.boundary,
-        target: splitQualified(p.target.table),
-        keys: p.key,
-        columns: planColumnsFromDuck(m.schema),
-        type1Columns: p.target.type1Columns,
-        deletes: p.target.deletes,
-        scd: p.target.scd,
-        counts: m.counts,
-        hashFormat: hashFormatOf(changesHashRule(m)),
-        // The commit the merge stage recorded for this run (stages.ts), as a redelivery carries it.
-        commit: { baseRunId: m.baseRunId, runSeq: (await getRun(ctx.tables, pipeline, runId)).seq ?? null, readTo: m.window.next, snapshot: m.snapshot.name },
-      },
+      mergePlanOf(ctx, p, m, (await getRun(ctx.tables, pipeline, runId)).seq ?? null),
       local,
       { container: CONTAINERS.changes, name: m.changes.name },
     );

@@ -1,11 +1,13 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { versionKeyExpr } from '../../../shared/canonical/row-hash.js';
-import { extractStage, transformStage } from '../../../shared/engine/stages.js';
+import { extractStage, mergeStage, transformStage } from '../../../shared/engine/stages.js';
+import { warehouseSchema } from '../../../shared/config/schema.js';
+import { getRun } from '../../../shared/state/runs.js';
 import { startRun } from '../../../shared/engine/start-run.js';
 import { startAzurite, type AzuriteHandle } from '../../../shared/local/azurite.js';
 import type { LocalStack } from '../../../shared/local/stack.js';
-import { CONTAINERS, layout } from '../../../shared/storage/layout.js';
+import { CONTAINERS, TABLES, layout } from '../../../shared/storage/layout.js';
 import { changesHashRule, changesKeyColumns, changesManifestSchema, type ChangesManifest } from '../../../shared/storage/manifest.js';
 import { duckExec, duckQuery } from '../../support/project.js';
 import { HOUR, T0, accountsProject, changeAccounts, driveUntilEnded, drain, openFaultyStack, pipelineState, runThroughHost } from '../../support/reliability.js';
@@ -99,5 +101,36 @@ describe('the version key of a changes file: computed by the merge, or read from
       `SELECT count(*) AS n FROM dw.dim_account WHERE _tm_version_key IS DISTINCT FROM ${versionKeyExpr([{ name: 'id', type: 'INTEGER' }], '_tm_valid_from', undefined, changesHashRule(m))}`,
     );
     expect(wrong[0]!.n).toBe(0n);
+  });
+
+  it('a versionKey: merge file whose target moved to a SQL Server warehouse fails its run in the merge stage, before anything is written', async () => {
+    const s = computed;
+    s.clock.t += HOUR;
+    const before = await pipelineState(s.stack, s.dir, 'accounts');
+    const run = await startRun(s.stack.ctx, { pipeline: 'accounts', trigger: 'cli', mode: 'full' });
+    expect(await extractStage(s.stack.ctx, { pipeline: 'accounts', runId: run.runId })).toBe('done');
+    expect(await transformStage(s.stack.ctx, layout.rawManifest('accounts', run.runId))).toBe('done');
+    expect((await manifestOf(s.stack, run.runId)).versionKey).toBe('merge');
+    // The project as a later deployment reads it: the same target in an mssql warehouse, whose
+    // server is never reached (no such setting): the refusal comes first.
+    const warehouses = s.stack.ctx.project.config.warehouses;
+    const duck = warehouses.WH!;
+    warehouses.WH = warehouseSchema.parse({ kind: 'mssql', setting: 'TIDEMARK_NO_SUCH_SETTING' });
+    try {
+      expect(await mergeStage(s.stack.ctx, { pipeline: 'accounts', runId: run.runId })).toBe('failed');
+    } finally {
+      warehouses.WH = duck;
+    }
+    const failed = await getRun(s.stack.ctx.tables, 'accounts', run.runId);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toContain(`the changes of run ${run.runId} of accounts hold no _tm_version_key (written for a DuckDB or PostgreSQL target), and its mssql warehouse loads the file's columns as they are; nothing was applied`);
+    const after = await pipelineState(s.stack, s.dir, 'accounts');
+    // No backup of the full run's target, no version, no ledger row, the checkpoint where it was.
+    expect(after.dimension).toEqual(before.dimension);
+    expect(after.ledger).toEqual(before.ledger);
+    expect(after.checkpoint).toEqual(before.checkpoint);
+    expect(await s.stack.ctx.tables.list(TABLES.backups, 'accounts')).toEqual([]);
+    const tables = await duckQuery<{ t: string }>(join(s.dir, 'warehouse.duckdb'), `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'dw' ORDER BY 1`);
+    expect(tables.map((t) => t.t)).toEqual(['_tm_ledger', 'dim_account']);
   });
 });

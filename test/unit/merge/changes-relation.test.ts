@@ -52,7 +52,9 @@ async function twoRuns(warehouseKind: 'synapse' | 'duckdb' | 'postgres', hashRul
       snapshot: previous?.file ? { layers: [{ file: previous.file, rows: previous.rows }], current: previous.current } : undefined,
       fullRead: true,
       hashRule,
-      boundary: name === 'first' ? '2026-11-24T00:00:00.000Z' : '2026-11-25T00:00:00.000Z',
+      // The same boundary twice (a clock that did not move): the second run's versions start
+      // 1 µs after the ones they close, the interval rule's step, which the key then names.
+      boundary: '2026-11-24T00:00:00.000Z',
       sourceRowCount: null,
       outDir: join(dir, name),
       duck: { memoryLimit: '256MB', threads: 1, tempDir: join(dir, 'spill') },
@@ -79,6 +81,7 @@ describe('the version key a merge computes from the changes file', () => {
       expect(inFile.first.versionKey).toBe('file');
       const ops = inFile.changes.map((c) => `${c.id}:${c.op}`);
       expect(ops).toEqual(['1:insert', '2:insert', '3:insert', '1:update', '2:type1', '3:delete', '4:insert']);
+      expect(inFile.changes.filter((c) => c.op === 'update' || c.op === 'delete').map((c) => c.vf)).toEqual(['2026-11-24 00:00:00.000001', '2026-11-24 00:00:00.000001']);
       expect(new Set(inFile.changes.map((c) => c.vk)).size).toBe(inFile.changes.length);
       expect(inFile.changes.every((c) => c.t === (rule === 4 ? 'BLOB' : 'VARCHAR'))).toBe(true);
       // No merge reads a type 1 row's version key (it overwrites the current version in place,

@@ -2,9 +2,8 @@ import { parquetStats } from '../extract/parquet-stats.js';
 import { recordExtracted, recordTransformed } from './run-lifecycle.js';
 import { blobCacheOf } from '../storage/blob-cache.js';
 import { CONTAINERS, QUEUES, layout } from '../storage/layout.js';
-import { rawManifestSchema, type ChangesManifest, type ColumnInfo, type ExtractRead, type RawManifest } from '../storage/manifest.js';
+import { rawManifestSchema, type ChangesManifest, type ColumnInfo, type ExtractRead, type RawManifest, type VersionKeyPlace } from '../storage/manifest.js';
 import type { HashRule } from '../canonical/row-hash.js';
-import type { VersionKeyPlace } from '../storage/manifest.js';
 import type { EngineContext } from './context.js';
 
 const PART_UPLOADS = 3;

@@ -119,7 +119,7 @@ export const changesManifestSchema = z.strictObject({
    * or computed by the merge from the key and `_tm_valid_from`. Absent: in the file (written
    * before it was recorded).
    */
-  versionKey: z.lazy(() => versionKeyPlaceSchema).optional(),
+  versionKey: versionKeyPlaceSchema.optional(),
   createdAt: z.string(),
 });
 

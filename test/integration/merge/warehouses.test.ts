@@ -207,3 +207,58 @@ describe('postgres staging', () => {
     }
   });
 });
+
+describe('duckdb hash column storage', () => {
+  // 200 k versions: enough rows that DuckDB, left to choose, stores part of a 16-byte hash
+  // column as FSST (it does at this size on 1.5), so the storage option is what decides.
+  const N = 200_000;
+  const storage = async (file: string, table: string) => {
+    const s = await DuckSession.open(file, duck);
+    try {
+      const rows = await s.rows<{ c: string; k: string }>(
+        `SELECT DISTINCT column_name AS c, compression AS k FROM pragma_storage_info(${duckLiteral(table)}) WHERE column_name IN ('_tm_row_hash', '_tm_version_key', 'note') AND segment_type <> 'VALIDITY' ORDER BY 1, 2`,
+      );
+      return rows.map((r) => `${r.c} ${r.k}`);
+    } finally {
+      await s.close();
+    }
+  };
+  const load = async (hashFormat: 'binary' | 'hex', name: string) => {
+    const file = join(dir, `storage-${name}.parquet`);
+    const hash = (x: string) => (hashFormat === 'binary' ? `unhex(md5(${x}))` : `md5(${x})`);
+    const s = await DuckSession.open(':memory:', duck);
+    try {
+      await s.run(
+        `COPY (SELECT i AS id, 'note ' || (i % 7) AS note, ${hash('CAST(i AS VARCHAR)')} AS _tm_row_hash, CAST(NULL AS ${hashFormat === 'binary' ? 'BLOB' : 'VARCHAR'}) AS _tm_t1_hash,
+          TIMESTAMP '2026-01-01 00:00:00' AS _tm_valid_from, ${hash(`CAST(i AS VARCHAR) || '@'`)} AS _tm_version_key, 'insert' AS _tm_op FROM range(${N}) t(i))
+         TO ${duckLiteral(file)} (FORMAT parquet)`,
+      );
+      const schema = await s.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM read_parquet(${duckLiteral(file)})`);
+      const whFile = join(dir, `storage-${name}.duckdb`);
+      const wh = new DuckDbWarehouse(whFile, duck);
+      const p: Omit<MergePlan, 'stage'> = {
+        ...plan(FIRST, '2026-01-01T00:00:00.000Z'),
+        pipeline: name,
+        target: { schema: 'dw', name },
+        columns: planColumnsFromDuck(schema.map((r) => ({ name: r.column_name, type: r.column_type }))),
+        counts: { inserted: N, updated: 0, deleted: 0, type1: 0 },
+        hashFormat,
+      };
+      expect(await wh.merge(p, file)).toBe('merged');
+      await wh.close();
+      return storage(whFile, `dw.${name}`);
+    } finally {
+      await s.close();
+    }
+  };
+
+  it('stores a new target’s 16-byte hashes uncompressed and leaves data columns and hex hashes to DuckDB', async () => {
+    const binary = await load('binary', 'dim_store_bin');
+    expect(binary.filter((x) => x.startsWith('_tm_'))).toEqual(['_tm_row_hash Uncompressed', '_tm_version_key Uncompressed']);
+    // A data column keeps DuckDB's own choice (a 7-value text: not stored uncompressed).
+    expect(binary.filter((x) => x.startsWith('note'))).not.toContain('note Uncompressed');
+    // Hex text compresses (FSST halves hex): rules 1–3 keep DuckDB's choice.
+    const hex = await load('hex', 'dim_store_hex');
+    expect(hex.filter((x) => x.startsWith('_tm_row_hash'))).toContain('_tm_row_hash FSST');
+  });
+});

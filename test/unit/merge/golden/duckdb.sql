@@ -2,7 +2,7 @@
 CREATE SCHEMA IF NOT EXISTS "dw";
 
 -- create#2
-CREATE TABLE IF NOT EXISTS "dw"."dim_account" ("id" INTEGER, "name" VARCHAR, "email" VARCHAR, "amount" DECIMAL(12,2), "seen_at" TIMESTAMP WITH TIME ZONE, "_tm_valid_from" TIMESTAMP, "_tm_valid_to" TIMESTAMP, "_tm_is_current" BOOLEAN, "_tm_is_deleted" BOOLEAN, "_tm_row_hash" BLOB, "_tm_run_id" VARCHAR, "_tm_version_key" BLOB);
+CREATE TABLE IF NOT EXISTS "dw"."dim_account" ("id" INTEGER, "name" VARCHAR, "email" VARCHAR, "amount" DECIMAL(12,2), "seen_at" TIMESTAMP WITH TIME ZONE, "_tm_valid_from" TIMESTAMP, "_tm_valid_to" TIMESTAMP, "_tm_is_current" BOOLEAN, "_tm_is_deleted" BOOLEAN, "_tm_row_hash" BLOB USING COMPRESSION uncompressed, "_tm_run_id" VARCHAR, "_tm_version_key" BLOB USING COMPRESSION uncompressed);
 
 -- create#3
 CREATE TABLE IF NOT EXISTS "dw"."_tm_ledger" ("pipeline" VARCHAR NOT NULL, "run_id" VARCHAR NOT NULL, "target_table" VARCHAR NOT NULL, "boundary" TIMESTAMP NOT NULL, "inserted" BIGINT, "updated" BIGINT, "deleted" BIGINT, "committed_at" TIMESTAMP, PRIMARY KEY ("pipeline", "run_id"));
